@@ -1,0 +1,19 @@
+/**
+ * @anysrc/core — addresses, wire formats, checksums, fragmentation and the Transport contract.
+ * Pure TypeScript: no runtime API is touched here.
+ * @module
+ */
+export * from "./address.ts";
+export * from "./checksum.ts";
+export * from "./decode.ts";
+export * from "./errors.ts";
+export * from "./ethernet.ts";
+export * from "./fragment.ts";
+export * from "./hex.ts";
+export * from "./icmp.ts";
+export * from "./ipv4.ts";
+export * from "./ipv6.ts";
+export * from "./packet.ts";
+export * from "./reassembly.ts";
+export * from "./transport.ts";
+export * from "./udp.ts";

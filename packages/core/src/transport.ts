@@ -1,0 +1,85 @@
+/**
+ * The contract every backend (raw, bindsrc, tun) implements, and the checks they share.
+ * @module
+ */
+import { type SocketAddress, formatSocketAddress } from "./address.ts";
+import { TransportError } from "./errors.ts";
+import { maxUdpPayload } from "./packet.ts";
+
+/** Which backend emits the datagram. */
+export type TransportKind = "raw" | "bindsrc" | "tun";
+
+/** One UDP datagram to emit: the receiver must see `src` exactly as given. */
+export interface Datagram {
+  readonly src: SocketAddress;
+  readonly dst: SocketAddress;
+  readonly payload: Uint8Array;
+}
+
+/** Why an accepted datagram never reached the kernel. */
+export type DropReason = "queue-full" | "address-in-use" | "send-error" | "closed";
+
+/** Counters every transport keeps; plain numbers so they serialise as JSON. */
+export interface TransportStats {
+  /** Datagrams handed to the kernel. */
+  sent: number;
+  /** UDP payload bytes handed to the kernel. */
+  bytes: number;
+  /** Batched syscalls (sendmmsg / writev) made. */
+  batches: number;
+  /** IP fragments written (0 when nothing needed fragmenting). */
+  fragments: number;
+  /** Datagrams waiting for the socket to become writable right now. */
+  queued: number;
+  /** Dropped datagrams by reason. */
+  dropped: Partial<Record<DropReason, number>>;
+  /** Failed syscalls by errno name (`EAGAIN`, `EADDRINUSE`, …). */
+  errors: Record<string, number>;
+}
+
+/**
+ * A way to emit UDP datagrams with any source address.
+ * `send`/`sendBatch` validate synchronously (throwing {@link TransportError} and sending nothing),
+ * then emit now or queue up to a bound; they never block the event loop.
+ */
+export interface Transport {
+  readonly kind: TransportKind;
+  send(d: Datagram): void;
+  /** Emit many at once: one sendmmsg where the backend allows. */
+  sendBatch(ds: readonly Datagram[]): void;
+  readonly stats: Readonly<TransportStats>;
+  /** Flush what was accepted, then release sockets and devices. */
+  close(): Promise<void>;
+}
+
+/** Fresh zeroed counters. */
+export function createTransportStats(): TransportStats {
+  return { sent: 0, bytes: 0, batches: 0, fragments: 0, queued: 0, dropped: {}, errors: {} };
+}
+
+/** Count a drop by reason. */
+export function countDrop(stats: TransportStats, reason: DropReason, n = 1): void {
+  stats.dropped[reason] = (stats.dropped[reason] ?? 0) + n;
+}
+
+/** Count a failed syscall by errno name. */
+export function countError(stats: TransportStats, code: string, n = 1): void {
+  stats.errors[code] = (stats.errors[code] ?? 0) + n;
+}
+
+/**
+ * The checks shared by every backend, before anything is sent.
+ * @example validateDatagram({ src, dst, payload }) // throws TransportError("bad-port", …) for port 0
+ * @throws {TransportError} mixed families, destination port 0, payload over the family maximum.
+ */
+export function validateDatagram(d: Datagram): void {
+  if (d.src.family !== d.dst.family) {
+    throw new TransportError("mixed-families", `source ${formatSocketAddress(d.src)} and destination ${formatSocketAddress(d.dst)} are different IP families`);
+  }
+  if (d.dst.port === 0) throw new TransportError("bad-port", `destination port 0 in ${formatSocketAddress(d.dst)}`);
+  if (d.src.port === 0) throw new TransportError("bad-source", `source port 0 in ${formatSocketAddress(d.src)}`);
+  const max = maxUdpPayload(d.src.family);
+  if (d.payload.length > max) {
+    throw new TransportError("payload-too-large", `payload of ${d.payload.length} bytes exceeds the IPv${d.src.family} maximum of ${max}`);
+  }
+}
