@@ -1,7 +1,9 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodePacket } from "./decode.ts";
 import { WireError } from "./errors.ts";
 import { parseHex } from "./hex.ts";
+import { PARSER_RUNS } from "./test_support.ts";
 
 describe("decodePacket", () => {
   it("describes every layer of an IPv4/UDP packet", () => {
@@ -36,9 +38,6 @@ describe("decodePacket", () => {
     expect((error as WireError).message).toBe(message);
   });
 });
-
-import fc from "fast-check";
-import { PARSER_RUNS } from "./test_support.ts";
 
 describe("decodePacket on arbitrary bytes", () => {
   it("returns a description or throws a WireError, never anything else", () => {

@@ -4,7 +4,7 @@
  * @module
  */
 import type { SocketAddress } from "./address.ts";
-import { finishChecksum, pseudoHeaderSum, sumBytes, udpChecksumValue } from "./checksum.ts";
+import { finishChecksum, pseudoHeaderSum, sumBytes } from "./checksum.ts";
 import { AddressError, WireError } from "./errors.ts";
 import { type ChecksumMode, IPV4_HEADER_LENGTH, writeIpv4Header } from "./ipv4.ts";
 import { IPV6_HEADER_LENGTH, writeIpv6Header } from "./ipv6.ts";
@@ -90,8 +90,13 @@ export function buildUdpHeaders(
   out[u + 6] = 0;
   out[u + 7] = 0;
   if (options.checksums.udp === "compute") {
-    const sum = pseudoHeaderSum(src.ip, dst.ip, IPPROTO_UDP, udpLength) + sumBytes(out, u, u + UDP_HEADER_LENGTH) + sumBytes(payload, 0, n);
-    const c = udpChecksumValue(sum);
+    // The UDP header's own words, summed arithmetically: ports, length (checksum field is zero). The
+    // pseudo-header holds the length once more.
+    let sum = pseudoHeaderSum(src.ip, dst.ip, IPPROTO_UDP, udpLength) + src.port + dst.port + udpLength + sumBytes(payload, 0, n);
+    // udpChecksumValue, inlined: this runs once per datagram.
+    sum = (sum & 0xffff) + (sum >>> 16);
+    sum = (sum & 0xffff) + (sum >>> 16);
+    const c = ~sum & 0xffff || 0xffff;
     out[u + 6] = c >>> 8;
     out[u + 7] = c & 0xff;
   }

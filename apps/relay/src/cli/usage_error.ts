@@ -1,0 +1,28 @@
+/**
+ * Command-line errors: a bad flag or flag value exits 2 and prints the command's usage; bad input
+ * (a packet, a file) exits 1 with one line.
+ * @module
+ */
+
+/**
+ * A flag, flag value or argument the command cannot accept.
+ * @example throw new UsageError("packet build", "--ttl must be 0-255, got 300");
+ */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+  constructor(readonly command: string, message: string) {
+    super(message);
+  }
+}
+
+/**
+ * Parse an integer flag value within bounds.
+ * @example intFlag("packet build", "--ttl", "64", 0, 255) // 64
+ */
+export function intFlag(command: string, flag: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^(0|[1-9][0-9]*|0x[0-9a-fA-F]+)$/.test(text)) throw new UsageError(command, `${flag} must be an integer, got "${text}"`);
+  const n = Number(text);
+  if (n < min || n > max) throw new UsageError(command, `${flag} must be ${min}-${max}, got ${text}`);
+  return n;
+}

@@ -1,0 +1,80 @@
+/**
+ * The `anysrc` command: dispatches subcommands; maps errors to exit codes (2 usage, 1 bad input).
+ * Started by bin/anysrc under Bun or Deno.
+ * @module
+ */
+import process from "node:process";
+import { AddressError, SystemError, TransportError, WireError } from "@anysrc/core";
+import { BUILD_USAGE, DECODE_USAGE, PACKET_USAGE, packetBuild, packetDecode } from "./cli/packet_command.ts";
+import { UsageError } from "./cli/usage_error.ts";
+
+export const MAIN_USAGE = `Usage: anysrc [--runtime bun|deno] <command> [options]
+
+UDP from any source address, from TypeScript, on Bun and Deno.
+
+Commands:
+  packet build    build an IPv4/IPv6 + UDP packet (and fragments) as hex
+  packet decode   describe a hex packet layer by layer as JSON
+
+Options:
+  --runtime bun|deno   runtime to run under (default bun, or ANYSRC_RUNTIME)
+  -h, --help           this help; "anysrc <command> --help" for a command's options`;
+
+type Command = { readonly usage: string; readonly run: (args: string[]) => Promise<void> | void };
+
+const print = (text: string): void => {
+  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+};
+
+const COMMANDS: Record<string, Command> = {
+  packet: { usage: PACKET_USAGE, run: () => { throw new UsageError("packet", "expected a subcommand: build or decode"); } },
+  "packet build": { usage: BUILD_USAGE, run: (args) => print(packetBuild(args).join("\n")) },
+  "packet decode": { usage: DECODE_USAGE, run: (args) => print(packetDecode(args)) },
+};
+
+function pickCommand(argv: string[]): { name: string; args: string[] } | undefined {
+  for (let words = 2; words >= 1; words--) {
+    const name = argv.slice(0, words).join(" ");
+    if (argv.length >= words && COMMANDS[name]) return { name, args: argv.slice(words) };
+  }
+  return undefined;
+}
+
+/** Run the CLI with the arguments after the script; resolves to the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
+    print(MAIN_USAGE);
+    return argv.length === 0 ? 2 : 0;
+  }
+  const picked = pickCommand(argv);
+  if (!picked) {
+    process.stderr.write(`anysrc: unknown command "${argv[0]}"\n\n${MAIN_USAGE}\n`);
+    return 2;
+  }
+  const command = COMMANDS[picked.name]!;
+  if (picked.args.includes("--help") || picked.args.includes("-h")) {
+    print(command.usage);
+    return 0;
+  }
+  try {
+    await command.run(picked.args);
+    return 0;
+  } catch (e) {
+    const parseArgsError = e instanceof TypeError && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS");
+    if (e instanceof UsageError || parseArgsError) {
+      process.stderr.write(`anysrc ${picked.name}: ${(e as Error).message}\n\n${command.usage}\n`);
+      return 2;
+    }
+    if (e instanceof WireError || e instanceof AddressError || e instanceof TransportError || e instanceof SystemError) {
+      process.stderr.write(`${e.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`anysrc ${picked.name}: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+    if (process.env.ANYSRC_DEBUG) process.stderr.write(`${e instanceof Error ? e.stack : ""}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}
