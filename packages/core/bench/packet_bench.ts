@@ -91,7 +91,7 @@ for (const [family, s, d] of cases) {
     const rawNs = measure((k) => rawPath(k, headers, src, dst, payload, raw), n);
     const tunNs = measure((k) => tunPath(k, packets, stride, src, dst, payload, tun), n);
     const dvNs = measure((k) => dataViewPath(k, view, payload, size), n);
-    console.log(`| ${family} | ${size} B | ${rawNs.toFixed(1)} | ${tunNs.toFixed(1)} | ${dvNs.toFixed(1)} | ${(dvNs / rawNs).toFixed(2)}×|`);
+    console.log(`| ${family} | ${size} B | ${rawNs.toFixed(1)} | ${tunNs.toFixed(1)} | ${dvNs.toFixed(1)} | ${(dvNs / rawNs).toFixed(2)}× |`);
   }
 }
 if (sink === 0.5) console.log(sink);
