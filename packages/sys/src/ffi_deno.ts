@@ -1,0 +1,47 @@
+/**
+ * Deno adapter: {@link LIBC_SIGNATURES} through `Deno.dlopen`. Only this file calls Deno's FFI.
+ * Needs `--allow-ffi` (no unstable flag on Deno 2.9).
+ * @module
+ */
+import { LIBC_SIGNATURES, type LibcAdapter, type LibcFunctions, type NeutralType } from "./libc_signatures.ts";
+
+// The parts of the Deno namespace used here, typed locally so tsc needs no Deno types.
+type PointerObject = object;
+interface DenoFfi {
+  dlopen(path: string, symbols: Record<string, { parameters: string[]; result: string }>): { symbols: Record<string, (...a: unknown[]) => unknown> };
+  UnsafePointer: { of(view: ArrayBufferView): PointerObject | null; value(p: PointerObject | null): number | bigint; create(v: bigint): PointerObject | null };
+  UnsafePointerView: { getArrayBuffer(p: PointerObject, length: number): ArrayBuffer };
+}
+
+const DENO_TYPES: Record<NeutralType, string> = { i32: "i32", u32: "u32", usize: "usize", buf: "buffer", pointer: "pointer", void: "void" };
+
+/** Open libc with Deno's FFI. */
+export function openDenoLibc(path: string): LibcAdapter {
+  const deno = (globalThis as unknown as { Deno: DenoFfi }).Deno;
+  const defs: Record<string, { parameters: string[]; result: string }> = {};
+  for (const [name, sig] of Object.entries(LIBC_SIGNATURES)) {
+    defs[name] = { parameters: sig.args.map((t) => DENO_TYPES[t]), result: DENO_TYPES[sig.returns] };
+  }
+  const lib = deno.dlopen(path, defs);
+  const fn = { ...lib.symbols } as Record<string, (...a: unknown[]) => unknown>;
+  // Pointer results arrive as pointer objects; the neutral contract is a number.
+  const errnoLocation = lib.symbols.__errno_location!;
+  fn.__errno_location = () => Number(deno.UnsafePointer.value(errnoLocation() as PointerObject));
+  let lastBuffer: ArrayBufferLike | undefined;
+  let lastBase = 0;
+  return {
+    runtime: "deno",
+    fn: fn as unknown as LibcFunctions,
+    addressOf: (view) => {
+      // UnsafePointer.of allocates a pointer object per call; remember the base address of the
+      // ArrayBuffer last asked about instead (ring slots and reused payload buffers hit it).
+      const buffer = view.buffer;
+      if (buffer !== lastBuffer) {
+        lastBase = Number(deno.UnsafePointer.value(deno.UnsafePointer.of(new Uint8Array(buffer))));
+        lastBuffer = buffer;
+      }
+      return lastBase + view.byteOffset;
+    },
+    memoryAt: (address, length) => deno.UnsafePointerView.getArrayBuffer(deno.UnsafePointer.create(BigInt(address))!, length),
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * The one table of libc functions anysrc calls, in runtime-neutral types. The Bun and Deno adapters
+ * turn it into the same typed functions.
+ *
+ * Types: `i32`/`u32` C ints; `usize` a size_t or a pointer passed as a plain number (x86-64 user
+ * addresses fit in 2^53); `buf` a TypedArray whose bytes are passed by pointer; `pointer` a returned
+ * pointer, converted to a number. ssize_t results are declared `i32`: every count here is below 2^31
+ * and -1 keeps its low 32 bits, so no BigInt ever appears on the hot path.
+ * @module
+ */
+
+/** A neutral parameter or result type. */
+export type NeutralType = "i32" | "u32" | "usize" | "buf" | "pointer" | "void";
+
+/** One C function: parameter types and result type. */
+export interface Signature {
+  readonly args: readonly NeutralType[];
+  readonly returns: NeutralType;
+}
+
+export const LIBC_SIGNATURES = {
+  socket: { args: ["i32", "i32", "i32"], returns: "i32" },
+  setsockopt: { args: ["i32", "i32", "i32", "buf", "u32"], returns: "i32" },
+  getsockopt: { args: ["i32", "i32", "i32", "buf", "buf"], returns: "i32" },
+  bind: { args: ["i32", "buf", "u32"], returns: "i32" },
+  connect: { args: ["i32", "buf", "u32"], returns: "i32" },
+  getsockname: { args: ["i32", "buf", "buf"], returns: "i32" },
+  sendto: { args: ["i32", "buf", "usize", "i32", "buf", "u32"], returns: "i32" },
+  sendmsg: { args: ["i32", "usize", "i32"], returns: "i32" },
+  sendmmsg: { args: ["i32", "usize", "u32", "i32"], returns: "i32" },
+  recvfrom: { args: ["i32", "buf", "usize", "i32", "buf", "buf"], returns: "i32" },
+  recvmsg: { args: ["i32", "usize", "i32"], returns: "i32" },
+  recvmmsg: { args: ["i32", "usize", "u32", "i32", "usize"], returns: "i32" },
+  read: { args: ["i32", "buf", "usize"], returns: "i32" },
+  write: { args: ["i32", "buf", "usize"], returns: "i32" },
+  writev: { args: ["i32", "usize", "i32"], returns: "i32" },
+  open: { args: ["buf", "i32", "u32"], returns: "i32" },
+  close: { args: ["i32"], returns: "i32" },
+  ioctl: { args: ["i32", "usize", "buf"], returns: "i32" },
+  fcntl: { args: ["i32", "i32", "i32"], returns: "i32" },
+  epoll_create1: { args: ["i32"], returns: "i32" },
+  epoll_ctl: { args: ["i32", "i32", "i32", "buf"], returns: "i32" },
+  epoll_wait: { args: ["i32", "buf", "i32", "i32"], returns: "i32" },
+  eventfd: { args: ["u32", "i32"], returns: "i32" },
+  if_nametoindex: { args: ["buf"], returns: "u32" },
+  __errno_location: { args: [], returns: "pointer" },
+} as const satisfies Record<string, Signature>;
+
+type JsType<T extends NeutralType> = T extends "buf" ? Uint8Array | Int32Array | Uint32Array : T extends "void" ? void : number;
+type JsArgs<A extends readonly NeutralType[]> = { [K in keyof A]: A[K] extends NeutralType ? JsType<A[K]> : never };
+
+/** The typed functions an adapter produces from {@link LIBC_SIGNATURES}. */
+export type LibcFunctions = {
+  readonly [K in keyof typeof LIBC_SIGNATURES]: (
+    ...args: JsArgs<(typeof LIBC_SIGNATURES)[K]["args"]>
+  ) => JsType<(typeof LIBC_SIGNATURES)[K]["returns"]>;
+};
+
+/** What each runtime adapter provides besides the functions. */
+export interface LibcAdapter {
+  readonly runtime: "bun" | "deno";
+  readonly fn: LibcFunctions;
+  /** Address of a TypedArray's first byte (its byteOffset included), as a number. */
+  addressOf(view: Uint8Array | Int32Array | Uint32Array): number;
+  /** An ArrayBuffer over `length` bytes of native memory at `address` (no copy). */
+  memoryAt(address: number, length: number): ArrayBuffer;
+}

@@ -1,0 +1,83 @@
+/**
+ * Linux x86-64 constants used by the socket, TUN and epoll helpers (from <sys/socket.h>,
+ * <netinet/in.h>, <linux/in6.h>, <linux/if_tun.h>, <sys/epoll.h>).
+ * @module
+ */
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const IPPROTO_IP = 0;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_IPV6 = 41;
+export const IPPROTO_RAW = 255;
+
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+export const SO_ERROR = 4;
+export const SO_SNDBUF = 7;
+export const SO_RCVBUF = 8;
+export const SO_REUSEPORT = 15;
+export const SO_BINDTODEVICE = 25;
+export const SO_SNDBUFFORCE = 32;
+export const SO_RCVBUFFORCE = 33;
+export const SO_MARK = 36;
+
+export const SOL_IP = 0;
+export const IP_HDRINCL = 3;
+export const IP_RECVERR = 11;
+export const IP_MTU_DISCOVER = 10;
+export const IP_FREEBIND = 15;
+export const IP_TRANSPARENT = 19;
+/** Also the control-message type of the original destination (IP_ORIGDSTADDR). */
+export const IP_RECVORIGDSTADDR = 20;
+export const IP_ORIGDSTADDR = 20;
+export const IP_PMTUDISC_DONT = 0;
+export const IP_PMTUDISC_PROBE = 3;
+
+export const SOL_IPV6 = 41;
+export const IPV6_V6ONLY = 26;
+export const IPV6_MTU_DISCOVER = 23;
+export const IPV6_RECVORIGDSTADDR = 74;
+export const IPV6_ORIGDSTADDR = 74;
+export const IPV6_TRANSPARENT = 75;
+export const IPV6_FREEBIND = 78;
+
+export const MSG_CTRUNC = 0x8;
+export const MSG_TRUNC = 0x20;
+export const MSG_DONTWAIT = 0x40;
+
+export const O_RDWR = 2;
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+
+export const EPOLL_CLOEXEC = 0o2000000;
+export const EPOLL_CTL_ADD = 1;
+export const EPOLL_CTL_DEL = 2;
+export const EPOLL_CTL_MOD = 3;
+export const EPOLLIN = 0x001;
+export const EPOLLOUT = 0x004;
+export const EPOLLERR = 0x008;
+export const EPOLLHUP = 0x010;
+export const EPOLLONESHOT = 1 << 30;
+export const EFD_NONBLOCK = 0o4000;
+export const EFD_CLOEXEC = 0o2000000;
+
+export const IFNAMSIZ = 16;
+export const TUNSETIFF = 0x400454ca;
+export const IFF_TUN = 0x0001;
+export const IFF_NO_PI = 0x1000;
+export const IFF_MULTI_QUEUE = 0x0100;
+export const IFF_UP = 0x1;
+export const SIOCGIFFLAGS = 0x8913;
+export const SIOCSIFFLAGS = 0x8914;
+export const SIOCGIFMTU = 0x8921;
+export const SIOCSIFMTU = 0x8922;
+
+export const EINTR = 4;
+export const EAGAIN = 11;
+export const ENOBUFS = 105;

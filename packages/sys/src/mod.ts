@@ -1,0 +1,16 @@
+/**
+ * @anysrc/sys — libc over FFI for Bun and Deno: sockets and their options, batched receive/send with
+ * control messages, TUN devices, errno as typed errors, and the poller.
+ * @module
+ */
+export { adapter, check, errno, lastError, libc } from "./libc.ts";
+export type { LibcAdapter, LibcFunctions, NeutralType, Signature } from "./libc_signatures.ts";
+export { LIBC_SIGNATURES } from "./libc_signatures.ts";
+export * as linux from "./linux_constants.ts";
+export * from "./poller.ts";
+export * from "./recv_ring.ts";
+export * from "./runtime.ts";
+export * from "./send_ring.ts";
+export * from "./sockaddr.ts";
+export * from "./socket.ts";
+export * from "./tun.ts";

@@ -1,0 +1,222 @@
+/**
+ * Readiness without blocking the event loop and without busy-waiting, the same code on Bun and Deno:
+ * a Worker blocks in epoll_wait over every registered fd (EPOLLONESHOT) and wakes the main thread via
+ * Atomics.notify; the main thread (Atomics.waitAsync) calls each ready fd's handler, which drains it
+ * until EAGAIN, then re-arms it with EPOLL_CTL_MOD. With no registration left the Worker is stopped,
+ * so nothing keeps the process alive.
+ * @module
+ */
+import { SystemError, errnoName } from "@anysrc/core";
+import { check, lastError, libc } from "./libc.ts";
+import {
+  EFD_CLOEXEC, EFD_NONBLOCK, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLONESHOT, EPOLLOUT, EPOLL_CLOEXEC, EPOLL_CTL_ADD,
+  EPOLL_CTL_DEL, EPOLL_CTL_MOD,
+} from "./linux_constants.ts";
+import { ACK, CONTROL_INTS, COUNT, EVENTS, FAILED, type PollerStart, type PollerWorkerMessage, SEQ, STOP } from "./poller_protocol.ts";
+
+/** Which readiness a registration wants. */
+export interface Interest {
+  readonly readable: boolean;
+  readonly writable: boolean;
+}
+
+/** Bits of a ready event, as handed to a handler. */
+export const Ready = { readable: EPOLLIN, writable: EPOLLOUT, error: EPOLLERR, hangup: EPOLLHUP } as const;
+
+/** Called with the ready event bits; must drain the fd (until EAGAIN) before returning. */
+export type ReadyHandler = (events: number) => void;
+
+/** Counters of the poller, for stats and tests. */
+export interface PollerStats {
+  /** Batches the Worker published (main-thread wake-ups). */
+  wakeups: number;
+  /** Handler calls. */
+  dispatches: number;
+  /** Handlers that threw (the error went to onError; the fd stays registered). */
+  handlerErrors: number;
+}
+
+/** The process-wide poller. */
+export interface Poller {
+  /** Register `fd`; `onReady` runs on the main thread whenever it is ready. */
+  add(fd: number, interest: Interest, onReady: ReadyHandler): void;
+  /** Change what `fd` waits for (e.g. add writable while sends are queued). */
+  modify(fd: number, interest: Interest): void;
+  /** Unregister `fd` (before closing it). The last removal stops the Worker. */
+  remove(fd: number): void;
+  readonly registered: number;
+  readonly stats: Readonly<PollerStats>;
+  /** Where handler exceptions go; default: one line on stderr. */
+  onError: (error: unknown, fd: number) => void;
+}
+
+interface Registration {
+  readonly fd: number;
+  interest: Interest;
+  readonly onReady: ReadyHandler;
+}
+
+const EPOLL_EVENT_SIZE = 12;
+const eventBytes = new Uint8Array(EPOLL_EVENT_SIZE);
+const eventView = new DataView(eventBytes.buffer);
+
+function control(epfd: number, op: number, fd: number, interest: Interest | undefined): number {
+  const bits = interest ? (interest.readable ? EPOLLIN : 0) | (interest.writable ? EPOLLOUT : 0) | EPOLLONESHOT : 0;
+  eventView.setUint32(0, bits, true);
+  eventView.setInt32(4, fd, true);
+  eventView.setInt32(8, 0, true);
+  return libc.epoll_ctl(epfd, op, fd, eventBytes);
+}
+
+function createPoller(): Poller {
+  const registrations = new Map<number, Registration>();
+  const stats: PollerStats = { wakeups: 0, dispatches: 0, handlerErrors: 0 };
+  let epollFd = -1;
+  let wakeFd = -1;
+  let worker: Worker | undefined;
+  let shared: Int32Array | undefined;
+  let generation = 0;
+  let readyBuffer = { fds: new Int32Array(256), events: new Int32Array(256) };
+
+  const poller: Poller = {
+    add(fd, interest, onReady) {
+      if (registrations.has(fd)) throw new RangeError(`poller: fd ${fd} is already registered`);
+      if (!worker) start();
+      const reg = { fd, interest, onReady };
+      if (control(epollFd, EPOLL_CTL_ADD, fd, interest) < 0) {
+        const error = lastError("epoll_ctl ADD", fd);
+        if (registrations.size === 0) stop();
+        throw error;
+      }
+      registrations.set(fd, reg);
+    },
+    modify(fd, interest) {
+      const reg = registrations.get(fd);
+      if (!reg) throw new RangeError(`poller: fd ${fd} is not registered`);
+      reg.interest = interest;
+      if (dispatching !== fd) check(control(epollFd, EPOLL_CTL_MOD, fd, interest), "epoll_ctl MOD", fd);
+    },
+    remove(fd) {
+      if (!registrations.delete(fd)) return;
+      // ENOENT/EBADF here only mean the fd is already gone; nothing else is possible for DEL.
+      control(epollFd, EPOLL_CTL_DEL, fd, undefined);
+      if (registrations.size === 0) stop();
+    },
+    get registered() {
+      return registrations.size;
+    },
+    stats,
+    onError(error, fd) {
+      const message = error instanceof Error ? error.message : String(error);
+      console.error(`anysrc poller: handler for fd ${fd} failed: ${message}`);
+    },
+  };
+
+  let dispatching = -1;
+
+  function start(): void {
+    epollFd = check(libc.epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
+    wakeFd = check(libc.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "eventfd");
+    check(control(epollFd, EPOLL_CTL_ADD, wakeFd, { readable: true, writable: false }), "epoll_ctl ADD", wakeFd);
+    const sab = new SharedArrayBuffer(CONTROL_INTS * 4);
+    shared = new Int32Array(sab);
+    const w = new Worker(new URL("./poller_worker.ts", import.meta.url).href, { type: "module" });
+    const started: PollerStart = { control: sab, epollFd, wakeFd };
+    w.onmessage = (e: MessageEvent<PollerWorkerMessage>) => {
+      if ("ready" in e.data) w.postMessage(started);
+    };
+    worker = w;
+    const mine = ++generation;
+    void pump(shared, mine);
+  }
+
+  function stop(): void {
+    const w = worker;
+    const s = shared;
+    if (!w || !s) return;
+    worker = undefined;
+    shared = undefined;
+    generation++;
+    Atomics.store(s, STOP, 1);
+    Atomics.notify(s, ACK);
+    Atomics.notify(s, SEQ); // releases our own waitAsync
+    // Wake epoll_wait: eventfd counts are 8-byte host-order integers.
+    const one = new Uint8Array(8);
+    one[0] = 1;
+    libc.write(wakeFd, one, 8);
+    const ep = epollFd;
+    const wake = wakeFd;
+    epollFd = -1;
+    wakeFd = -1;
+    // Close the epoll fd only once the Worker has left epoll_wait (it reports back), then end it.
+    // (A late "ready" means it never started; "stopped" that it left epoll_wait. Either way it is idle.)
+    w.onmessage = () => {
+      w.terminate();
+      libc.close(ep);
+      libc.close(wake);
+    };
+  }
+
+  async function pump(s: Int32Array, mine: number): Promise<void> {
+    let seen = 0;
+    while (generation === mine) {
+      const seq = Atomics.load(s, SEQ);
+      if (seq === seen) {
+        const wait = Atomics.waitAsync(s, SEQ, seq);
+        if (wait.async) await wait.value;
+        continue;
+      }
+      seen = seq;
+      if (generation !== mine) return;
+      const failed = Atomics.load(s, FAILED);
+      if (failed !== 0) {
+        poller.onError(new SystemError({ syscall: "epoll_wait", errno: failed, code: errnoName(failed) }), epollFd);
+        return;
+      }
+      const count = Atomics.load(s, COUNT);
+      if (readyBuffer.fds.length < count) readyBuffer = { fds: new Int32Array(count), events: new Int32Array(count) };
+      const { fds, events } = readyBuffer;
+      for (let i = 0; i < count; i++) {
+        fds[i] = s[EVENTS + 2 * i]!;
+        events[i] = s[EVENTS + 2 * i + 1]!;
+      }
+      // Let the Worker go back to epoll_wait while we drain: these fds stay disarmed until re-armed.
+      Atomics.store(s, ACK, seq);
+      Atomics.notify(s, ACK);
+      stats.wakeups++;
+      for (let i = 0; i < count; i++) {
+        const fd = fds[i]!;
+        const reg = registrations.get(fd);
+        if (!reg) continue;
+        dispatching = fd;
+        stats.dispatches++;
+        try {
+          reg.onReady(events[i]!);
+        } catch (e) {
+          stats.handlerErrors++;
+          poller.onError(e, fd);
+        }
+        dispatching = -1;
+        // Re-arm unless the handler unregistered it (or the poller stopped).
+        if (registrations.get(fd) === reg && epollFd >= 0) {
+          if (control(epollFd, EPOLL_CTL_MOD, fd, reg.interest) < 0) {
+            stats.handlerErrors++;
+            poller.onError(lastError("epoll_ctl MOD", fd), fd);
+          }
+        }
+      }
+    }
+  }
+  return poller;
+}
+
+let instance: Poller | undefined;
+
+/**
+ * The process-wide poller, created on first use.
+ * @example getPoller().add(fd, { readable: true, writable: false }, () => drain(fd));
+ */
+export function getPoller(): Poller {
+  instance ??= createPoller();
+  return instance;
+}

@@ -1,0 +1,148 @@
+/**
+ * Batched receive: recvmmsg into one preallocated ArrayBuffer holding every mmsghdr, iovec, source
+ * sockaddr, control buffer and packet slot. Nothing is allocated per datagram; accessors read in place.
+ * @module
+ */
+import type { SocketAddress } from "@anysrc/core";
+import { adapter, errno, lastError, libc } from "./libc.ts";
+import { EAGAIN, IP_ORIGDSTADDR, IPV6_ORIGDSTADDR, MSG_DONTWAIT, MSG_TRUNC, SOL_IP, SOL_IPV6 } from "./linux_constants.ts";
+import { SOCKADDR_STORAGE_SIZE, decodeSockaddr } from "./sockaddr.ts";
+
+// x86-64 glibc layouts: struct mmsghdr is a msghdr (56 B) + msg_len (4 B) padded to 64.
+const MMSGHDR_SIZE = 64;
+const IOVEC_SIZE = 16;
+// cmsghdr (16 B) + sockaddr_in6 (28 B) rounded to 8 → 48; 64 leaves room for one more small cmsg.
+const CONTROL_SIZE = 64;
+
+/** Sizes of a {@link RecvRing}. */
+export interface RecvRingOptions {
+  /** Datagrams per recvmmsg call; default 32. */
+  readonly slots?: number;
+  /** Largest datagram accepted whole; longer ones are flagged truncated. Default 65536. */
+  readonly slotSize?: number;
+  /** Bytes left free before each payload, so IP/UDP headers can be written in front of it in place. */
+  readonly headroom?: number;
+}
+
+/** A recvmmsg ring. Slot `i` is valid from one `receive` to the next. */
+export interface RecvRing {
+  readonly slots: number;
+  readonly slotSize: number;
+  readonly headroom: number;
+  /** The whole backing memory (one ArrayBuffer). */
+  readonly memory: Uint8Array;
+  /** Per slot, a view of headroom + slotSize bytes; the payload starts at `headroom`. */
+  readonly slotViews: readonly Uint8Array[];
+  /**
+   * One recvmmsg(MSG_DONTWAIT). Returns how many slots were filled; 0 when nothing was waiting.
+   * @throws {SystemError} on errors other than EAGAIN.
+   */
+  receive(fd: number): number;
+  /** Payload length of slot `i` (capped at slotSize when truncated). */
+  length(i: number): number;
+  /** True when the datagram in slot `i` was longer than the slot (MSG_TRUNC). */
+  truncated(i: number): boolean;
+  /** Payload of slot `i` as a new view (allocates; use slotViews + length on the hot path). */
+  payload(i: number): Uint8Array;
+  /** Sender of slot `i` (allocates a record). */
+  source(i: number): SocketAddress | undefined;
+  /** Where the raw source sockaddr of slot `i` lies in `memory`, for allocation-free keys. */
+  sourceOffset(i: number): number;
+  /** The original destination (IP_ORIGDSTADDR / IPV6_ORIGDSTADDR) of slot `i`, if delivered. */
+  originalDestination(i: number): SocketAddress | undefined;
+  /** Native address of slot `i`'s payload, for zero-copy send iovecs. */
+  payloadAddress(i: number): number;
+}
+
+/**
+ * Allocate a receive ring.
+ * @example const ring = createRecvRing({ slots: 32, slotSize: 2048 });
+ */
+export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
+  const slots = options.slots ?? 32;
+  const slotSize = options.slotSize ?? 65536;
+  const headroom = ((options.headroom ?? 0) + 7) & ~7;
+  const stride = (headroom + slotSize + 7) & ~7;
+  const hdrAt = 0;
+  const iovAt = hdrAt + slots * MMSGHDR_SIZE;
+  const nameAt = iovAt + slots * IOVEC_SIZE;
+  const controlAt = nameAt + slots * SOCKADDR_STORAGE_SIZE;
+  const slotAt = controlAt + slots * CONTROL_SIZE;
+  const memory = new Uint8Array(new ArrayBuffer(slotAt + slots * stride));
+  const words = new Uint32Array(memory.buffer);
+  const base = adapter.addressOf(memory);
+  const slotViews = Array.from({ length: slots }, (_, i) => memory.subarray(slotAt + i * stride, slotAt + i * stride + headroom + slotSize));
+
+  // Pointers are written once: the ring never moves. Per call only namelen and controllen are reset.
+  const put64 = (byteOffset: number, value: number) => {
+    words[byteOffset >>> 2] = value % 0x100000000;
+    words[(byteOffset >>> 2) + 1] = Math.floor(value / 0x100000000);
+  };
+  for (let i = 0; i < slots; i++) {
+    const h = hdrAt + i * MMSGHDR_SIZE;
+    put64(h + 0, base + nameAt + i * SOCKADDR_STORAGE_SIZE); // msg_name
+    words[(h + 8) >>> 2] = SOCKADDR_STORAGE_SIZE; // msg_namelen
+    put64(h + 16, base + iovAt + i * IOVEC_SIZE); // msg_iov
+    put64(h + 24, 1); // msg_iovlen
+    put64(h + 32, base + controlAt + i * CONTROL_SIZE); // msg_control
+    put64(h + 40, CONTROL_SIZE); // msg_controllen
+    const v = iovAt + i * IOVEC_SIZE;
+    put64(v, base + slotAt + i * stride + headroom); // iov_base
+    put64(v + 8, slotSize); // iov_len
+  }
+  let lastCount = 0;
+  const vector = base + hdrAt;
+
+  const receive = (fd: number): number => {
+    for (let i = 0; i < lastCount; i++) {
+      const w = (hdrAt + i * MMSGHDR_SIZE) >>> 2;
+      words[w + 2] = SOCKADDR_STORAGE_SIZE;
+      words[w + 10] = CONTROL_SIZE;
+      words[w + 11] = 0;
+    }
+    const n = libc.recvmmsg(fd, vector, slots, MSG_DONTWAIT, 0);
+    if (n < 0) {
+      lastCount = 0;
+      if (errno() === EAGAIN) return 0;
+      throw lastError("recvmmsg", fd);
+    }
+    lastCount = n;
+    return n;
+  };
+
+  const length = (i: number) => Math.min(words[(hdrAt + i * MMSGHDR_SIZE + 56) >>> 2]!, slotSize);
+  const flags = (i: number) => words[(hdrAt + i * MMSGHDR_SIZE + 48) >>> 2]!;
+
+  const originalDestination = (i: number): SocketAddress | undefined => {
+    const controlLength = words[(hdrAt + i * MMSGHDR_SIZE + 40) >>> 2]!;
+    const start = controlAt + i * CONTROL_SIZE;
+    // Walk the cmsg chain: cmsg_len (size_t) @0, cmsg_level @8, cmsg_type @12, data @16, 8-aligned.
+    for (let at = 0; at + 16 <= controlLength; ) {
+      const len = words[(start + at) >>> 2]!;
+      if (len < 16) break;
+      const level = words[(start + at + 8) >>> 2]!;
+      const type = words[(start + at + 12) >>> 2]!;
+      if ((level === SOL_IP && type === IP_ORIGDSTADDR) || (level === SOL_IPV6 && type === IPV6_ORIGDSTADDR)) {
+        return decodeSockaddr(memory, start + at + 16);
+      }
+      at += (len + 7) & ~7;
+    }
+    return undefined;
+  };
+
+  return {
+    slots,
+    slotSize,
+    headroom,
+    memory,
+    slotViews,
+    receive,
+    length,
+    truncated: (i) => (flags(i) & MSG_TRUNC) !== 0,
+    payload: (i) => slotViews[i]!.subarray(headroom, headroom + length(i)),
+    source: (i) => decodeSockaddr(memory, nameAt + i * SOCKADDR_STORAGE_SIZE),
+    sourceOffset: (i) => nameAt + i * SOCKADDR_STORAGE_SIZE,
+    originalDestination,
+    payloadAddress: (i) => base + slotAt + i * stride + headroom,
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * Batched send: sendmmsg from one preallocated ArrayBuffer holding every mmsghdr, destination
+ * sockaddr, up to two iovecs per message and a header slot per message. A raw sender puts the IP+UDP
+ * header in the slot (iovec 0) and points iovec 1 at the payload where it already lies: no copy.
+ * @module
+ */
+import type { SocketAddress } from "@anysrc/core";
+import { adapter, errno, libc } from "./libc.ts";
+import { SOCKADDR_STORAGE_SIZE, encodeSockaddr } from "./sockaddr.ts";
+
+const MMSGHDR_SIZE = 64;
+const IOVEC_SIZE = 16;
+
+/** Sizes of a {@link SendRing}. */
+export interface SendRingOptions {
+  /** Messages per sendmmsg; default 32 (the kernel caps one call at UIO_MAXIOV = 1024). */
+  readonly slots?: number;
+  /** Bytes of per-message header slot (8-aligned); default 64, room for IPv6 + UDP + Fragment. */
+  readonly headerSize?: number;
+}
+
+/** A sendmmsg ring. Fill messages 0..n-1, then `send(fd, n)`. */
+export interface SendRing {
+  readonly slots: number;
+  readonly headerSize: number;
+  /** Per message, a view of its header slot (iovec 0 when used). */
+  readonly headers: readonly Uint8Array[];
+  /** Set the destination of message `i`; `port` overrides (0 for IPv6 raw sockets). */
+  setDestination(i: number, dst: SocketAddress, port?: number): void;
+  /** Send message `i` to the socket's connected peer (no msg_name). */
+  clearDestination(i: number): void;
+  /** Message `i` = its header slot's first `headerLength` bytes, then `payloadLength` bytes at `payloadAddress`. */
+  setHeaderAndPayload(i: number, headerLength: number, payloadAddress: number, payloadLength: number): void;
+  /** Message `i` = `length` bytes at `address` (one iovec). */
+  setSingle(i: number, address: number, length: number): void;
+  /** Message `i` = the first `length` bytes of its header slot (a whole packet built there). */
+  setFromHeaderSlot(i: number, length: number): void;
+  /**
+   * sendmmsg of messages `from` .. `from + count - 1`. Returns how many the kernel took, or `-errno`
+   * when it took none (EAGAIN/ENOBUFS: queue and retry on writability).
+   */
+  send(fd: number, from: number, count: number): number;
+  /** Native address of a view's first byte (for `payloadAddress`). */
+  addressOf(view: Uint8Array): number;
+}
+
+/**
+ * Allocate a send ring.
+ * @example const ring = createSendRing({ slots: 32 });
+ */
+export function createSendRing(options: SendRingOptions = {}): SendRing {
+  const slots = options.slots ?? 32;
+  const headerSize = ((options.headerSize ?? 64) + 7) & ~7;
+  const hdrAt = 0;
+  const iovAt = slots * MMSGHDR_SIZE;
+  const nameAt = iovAt + slots * 2 * IOVEC_SIZE;
+  const slotAt = nameAt + slots * SOCKADDR_STORAGE_SIZE;
+  const memory = new Uint8Array(new ArrayBuffer(slotAt + slots * headerSize));
+  const words = new Uint32Array(memory.buffer);
+  const base = adapter.addressOf(memory);
+  const headers = Array.from({ length: slots }, (_, i) => memory.subarray(slotAt + i * headerSize, slotAt + (i + 1) * headerSize));
+
+  const put64 = (byteOffset: number, value: number) => {
+    words[byteOffset >>> 2] = value % 0x100000000;
+    words[(byteOffset >>> 2) + 1] = Math.floor(value / 0x100000000);
+  };
+  for (let i = 0; i < slots; i++) {
+    const h = hdrAt + i * MMSGHDR_SIZE;
+    put64(h + 0, base + nameAt + i * SOCKADDR_STORAGE_SIZE);
+    put64(h + 16, base + iovAt + i * 2 * IOVEC_SIZE);
+    put64(h + 24, 1);
+    const v = iovAt + i * 2 * IOVEC_SIZE;
+    put64(v, base + slotAt + i * headerSize);
+  }
+
+  return {
+    slots,
+    headerSize,
+    headers,
+    setDestination(i, dst, port) {
+      const h = hdrAt + i * MMSGHDR_SIZE;
+      put64(h, base + nameAt + i * SOCKADDR_STORAGE_SIZE);
+      words[(h + 8) >>> 2] = encodeSockaddr(dst, memory, nameAt + i * SOCKADDR_STORAGE_SIZE, port);
+    },
+    clearDestination(i) {
+      const h = hdrAt + i * MMSGHDR_SIZE;
+      put64(h, 0);
+      words[(h + 8) >>> 2] = 0;
+    },
+    setHeaderAndPayload(i, headerLength, payloadAddress, payloadLength) {
+      const v = iovAt + i * 2 * IOVEC_SIZE;
+      put64(v, base + slotAt + i * headerSize);
+      put64(v + 8, headerLength);
+      put64(v + 16, payloadAddress);
+      put64(v + 24, payloadLength);
+      put64(hdrAt + i * MMSGHDR_SIZE + 24, payloadLength > 0 ? 2 : 1);
+    },
+    setSingle(i, address, length) {
+      const v = iovAt + i * 2 * IOVEC_SIZE;
+      put64(v, address);
+      put64(v + 8, length);
+      put64(hdrAt + i * MMSGHDR_SIZE + 24, 1);
+    },
+    setFromHeaderSlot(i, length) {
+      const v = iovAt + i * 2 * IOVEC_SIZE;
+      put64(v, base + slotAt + i * headerSize);
+      put64(v + 8, length);
+      put64(hdrAt + i * MMSGHDR_SIZE + 24, 1);
+    },
+    send(fd, from, count) {
+      const n = libc.sendmmsg(fd, base + hdrAt + from * MMSGHDR_SIZE, count, 0);
+      return n >= 0 ? n : -errno();
+    },
+    addressOf: (view) => adapter.addressOf(view),
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * struct sockaddr_in / sockaddr_in6 ⇄ SocketAddress, in caller-owned memory.
+ * @module
+ */
+import { type SocketAddress, socketAddress } from "@anysrc/core";
+import { AF_INET, AF_INET6 } from "./linux_constants.ts";
+
+/** sizeof(struct sockaddr_in). */
+export const SOCKADDR_IN_SIZE = 16;
+/** sizeof(struct sockaddr_in6). */
+export const SOCKADDR_IN6_SIZE = 28;
+/** Room for either, rounded to 8 for the next struct. */
+export const SOCKADDR_STORAGE_SIZE = 32;
+
+/**
+ * Write `addr` as a sockaddr at `out[offset]`; returns its length (16 or 28). `port` overrides the
+ * address's port (IPv6 raw sockets need 0 there: the kernel reads sin6_port as a protocol).
+ * @example const len = encodeSockaddr(parseSocketAddress("198.18.1.2:53"), buf, 0);
+ */
+export function encodeSockaddr(addr: SocketAddress, out: Uint8Array, offset: number, port = addr.port): number {
+  const o = offset;
+  const ip = addr.ip;
+  if (addr.family === 4) {
+    out[o] = AF_INET; // sa_family_t is host order (little-endian)
+    out[o + 1] = 0;
+    out[o + 2] = port >>> 8;
+    out[o + 3] = port & 0xff;
+    out[o + 4] = ip[0]!;
+    out[o + 5] = ip[1]!;
+    out[o + 6] = ip[2]!;
+    out[o + 7] = ip[3]!;
+    for (let i = 8; i < 16; i++) out[o + i] = 0;
+    return SOCKADDR_IN_SIZE;
+  }
+  out[o] = AF_INET6;
+  out[o + 1] = 0;
+  out[o + 2] = port >>> 8;
+  out[o + 3] = port & 0xff;
+  for (let i = 4; i < 8; i++) out[o + i] = 0; // flowinfo
+  for (let i = 0; i < 16; i++) out[o + 8 + i] = ip[i]!;
+  for (let i = 24; i < 28; i++) out[o + i] = 0; // scope id
+  return SOCKADDR_IN6_SIZE;
+}
+
+/**
+ * Read a sockaddr_in or sockaddr_in6 at `bytes[offset]` (IPv4-mapped IPv6 comes back as IPv4).
+ * Returns undefined for other families.
+ * @example decodeSockaddr(ring, nameOffset)?.port
+ */
+export function decodeSockaddr(bytes: Uint8Array, offset: number): SocketAddress | undefined {
+  const family = bytes[offset]! | (bytes[offset + 1]! << 8);
+  const port = (bytes[offset + 2]! << 8) | bytes[offset + 3]!;
+  if (family === AF_INET) return { family: 4, ip: bytes.slice(offset + 4, offset + 8), port };
+  if (family === AF_INET6) return socketAddress(bytes.slice(offset + 8, offset + 24), port);
+  return undefined;
+}
+
+/** sockaddr length for a family. */
+export function sockaddrLength(family: 4 | 6): number {
+  return family === 4 ? SOCKADDR_IN_SIZE : SOCKADDR_IN6_SIZE;
+}

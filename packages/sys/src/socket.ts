@@ -1,0 +1,188 @@
+/**
+ * UDP and raw sockets: creation with the options a transparent proxy needs, bind/connect, simple
+ * send/receive. Everything is non-blocking; readiness comes from the {@link Poller}.
+ * @module
+ */
+import { type SocketAddress, formatSocketAddress } from "@anysrc/core";
+import { check, cString, errno, lastError, libc } from "./libc.ts";
+import {
+  AF_INET, AF_INET6, EAGAIN, IPPROTO_IPV6, IPPROTO_RAW, IPPROTO_UDP, IPV6_FREEBIND, IPV6_RECVORIGDSTADDR,
+  IPV6_TRANSPARENT, IPV6_V6ONLY, IP_FREEBIND, IP_RECVORIGDSTADDR, IP_TRANSPARENT, SOCK_CLOEXEC, SOCK_DGRAM,
+  SOCK_NONBLOCK, SOCK_RAW, SOL_IP, SOL_IPV6, SOL_SOCKET, SO_BINDTODEVICE, SO_MARK, SO_RCVBUF, SO_RCVBUFFORCE,
+  SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDBUFFORCE,
+} from "./linux_constants.ts";
+import { SOCKADDR_STORAGE_SIZE, decodeSockaddr, encodeSockaddr } from "./sockaddr.ts";
+
+/** Options of a UDP socket. Defaults: non-blocking, close-on-exec, nothing else. */
+export interface UdpSocketOptions {
+  readonly family: 4 | 6;
+  /** IP_TRANSPARENT / IPV6_TRANSPARENT: bind foreign addresses, receive TPROXY'd traffic (CAP_NET_ADMIN). */
+  readonly transparent?: boolean;
+  /** IP_FREEBIND / IPV6_FREEBIND: bind addresses not (yet) on any interface. */
+  readonly freebind?: boolean;
+  readonly reuseAddress?: boolean;
+  readonly reusePort?: boolean;
+  /** SO_MARK, so policy routing and nft rules can tell these packets apart (CAP_NET_ADMIN). */
+  readonly mark?: number;
+  /** SO_SNDBUF / SO_RCVBUF in bytes (the FORCE variants are tried first, as root may exceed rmem_max). */
+  readonly sendBuffer?: number;
+  readonly receiveBuffer?: number;
+  /** IPv6 sockets only: refuse IPv4-mapped traffic. Default true, so v4 and v6 listeners can coexist. */
+  readonly v6Only?: boolean;
+  /** Deliver IP_ORIGDSTADDR / IPV6_ORIGDSTADDR with each datagram (TPROXY listeners). */
+  readonly receiveOriginalDestination?: boolean;
+  /** SO_BINDTODEVICE. */
+  readonly device?: string;
+}
+
+const intValue = new Int32Array(1);
+const intBytes = new Uint8Array(intValue.buffer);
+const scratchAddress = new Uint8Array(SOCKADDR_STORAGE_SIZE);
+const scratchLength = new Uint32Array(1);
+
+/**
+ * setsockopt with an int value.
+ * @example setIntOption(fd, SOL_SOCKET, SO_MARK, 1, "SO_MARK");
+ */
+export function setIntOption(fd: number, level: number, name: number, value: number, what: string): void {
+  intValue[0] = value;
+  check(libc.setsockopt(fd, level, name, intBytes, 4), `setsockopt ${what}`, fd);
+}
+
+/** getsockopt of an int value. */
+export function getIntOption(fd: number, level: number, name: number, what: string): number {
+  scratchLength[0] = 4;
+  check(libc.getsockopt(fd, level, name, intBytes, scratchLength), `getsockopt ${what}`, fd);
+  return intValue[0]!;
+}
+
+function setBuffer(fd: number, force: number, plain: number, bytes: number, what: string): void {
+  intValue[0] = bytes;
+  if (libc.setsockopt(fd, SOL_SOCKET, force, intBytes, 4) === 0) return;
+  setIntOption(fd, SOL_SOCKET, plain, bytes, what);
+}
+
+function applyCommon(fd: number, o: { mark?: number; sendBuffer?: number; receiveBuffer?: number; device?: string }): void {
+  if (o.mark !== undefined) setIntOption(fd, SOL_SOCKET, SO_MARK, o.mark, "SO_MARK");
+  if (o.sendBuffer !== undefined) setBuffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, o.sendBuffer, "SO_SNDBUF");
+  if (o.receiveBuffer !== undefined) setBuffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, o.receiveBuffer, "SO_RCVBUF");
+  if (o.device !== undefined) {
+    const name = cString(o.device);
+    check(libc.setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, name.length), "setsockopt SO_BINDTODEVICE", fd, o.device);
+  }
+}
+
+/** Run `setup` on a fresh fd; close it if setup throws, so a failed option never leaks an fd. */
+function withFd(fd: number, setup: () => void): number {
+  try {
+    setup();
+    return fd;
+  } catch (e) {
+    libc.close(fd);
+    throw e;
+  }
+}
+
+/**
+ * Open a non-blocking UDP socket with the given options.
+ * @example const fd = openUdpSocket({ family: 4, transparent: true, receiveOriginalDestination: true });
+ */
+export function openUdpSocket(o: UdpSocketOptions): number {
+  const domain = o.family === 4 ? AF_INET : AF_INET6;
+  const fd = check(libc.socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP), "socket");
+  return withFd(fd, () => {
+    if (o.family === 6) setIntOption(fd, SOL_IPV6, IPV6_V6ONLY, o.v6Only === false ? 0 : 1, "IPV6_V6ONLY");
+    if (o.reuseAddress) setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+    if (o.reusePort) setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
+    if (o.transparent) {
+      // IPv6 sockets need both: IPV6_TRANSPARENT for v6 traffic, IP_TRANSPARENT is not consulted for them.
+      if (o.family === 4) setIntOption(fd, SOL_IP, IP_TRANSPARENT, 1, "IP_TRANSPARENT");
+      else setIntOption(fd, SOL_IPV6, IPV6_TRANSPARENT, 1, "IPV6_TRANSPARENT");
+    }
+    if (o.freebind) {
+      if (o.family === 4) setIntOption(fd, SOL_IP, IP_FREEBIND, 1, "IP_FREEBIND");
+      else setIntOption(fd, SOL_IPV6, IPV6_FREEBIND, 1, "IPV6_FREEBIND");
+    }
+    if (o.receiveOriginalDestination) {
+      if (o.family === 4) setIntOption(fd, SOL_IP, IP_RECVORIGDSTADDR, 1, "IP_RECVORIGDSTADDR");
+      else setIntOption(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, 1, "IPV6_RECVORIGDSTADDR");
+    }
+    applyCommon(fd, o);
+  });
+}
+
+/** Options of a raw sending socket. */
+export interface RawSocketOptions {
+  readonly family: 4 | 6;
+  readonly mark?: number;
+  readonly sendBuffer?: number;
+  readonly device?: string;
+}
+
+/**
+ * Open a non-blocking `IPPROTO_RAW` socket: we write the whole IP header (IP_HDRINCL is implied for
+ * IPv4; for IPv6, IPPROTO_RAW means the same). Needs CAP_NET_RAW.
+ * @example const fd = openRawSocket({ family: 4 });
+ */
+export function openRawSocket(o: RawSocketOptions): number {
+  const domain = o.family === 4 ? AF_INET : AF_INET6;
+  const fd = check(libc.socket(domain, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW), "socket", undefined, `raw IPv${o.family}`);
+  return withFd(fd, () => applyCommon(fd, o));
+}
+
+/**
+ * Bind to an address (with `transparent`, a foreign one).
+ * @throws {SystemError} e.g. `bind 198.19.2.2:7000: EADDRINUSE (address already in use)`.
+ */
+export function bindSocket(fd: number, addr: SocketAddress): void {
+  const len = encodeSockaddr(addr, scratchAddress, 0);
+  if (libc.bind(fd, scratchAddress, len) < 0) throw lastError("bind", fd, formatSocketAddress(addr));
+}
+
+/** Connect a UDP socket: the kernel then filters on the peer and send needs no address. */
+export function connectSocket(fd: number, addr: SocketAddress): void {
+  const len = encodeSockaddr(addr, scratchAddress, 0);
+  if (libc.connect(fd, scratchAddress, len) < 0) throw lastError("connect", fd, formatSocketAddress(addr));
+}
+
+/** The address a socket is bound to (getsockname). */
+export function localAddress(fd: number): SocketAddress {
+  scratchLength[0] = SOCKADDR_STORAGE_SIZE;
+  check(libc.getsockname(fd, scratchAddress, scratchLength), "getsockname", fd);
+  const a = decodeSockaddr(scratchAddress, 0);
+  if (!a) throw new RangeError(`getsockname fd ${fd}: not an IP socket`);
+  return a;
+}
+
+/** Close a descriptor; EBADF and friends are reported, never silently ignored. */
+export function closeFd(fd: number): void {
+  check(libc.close(fd), "close", fd);
+}
+
+/**
+ * Send one datagram (to `dst`, or to the connected peer when omitted). Returns false on EAGAIN /
+ * ENOBUFS (the caller queues); throws other errors.
+ * @example sendTo(fd, payload, parseSocketAddress("198.18.1.2:40000"))
+ */
+export function sendTo(fd: number, payload: Uint8Array, dst?: SocketAddress): boolean {
+  const len = dst ? encodeSockaddr(dst, scratchAddress, 0) : 0;
+  const n = libc.sendto(fd, payload, payload.length, 0, scratchAddress, len);
+  if (n >= 0) return true;
+  const e = errno();
+  if (e === EAGAIN || e === 105) return false;
+  throw lastError("sendto", fd, dst ? formatSocketAddress(dst) : undefined);
+}
+
+/**
+ * Receive one datagram into `buf` without blocking; undefined when nothing is waiting.
+ * @example const got = receiveFrom(fd, buf); if (got) console.log(got.length, got.source);
+ */
+export function receiveFrom(fd: number, buf: Uint8Array): { length: number; source: SocketAddress | undefined } | undefined {
+  scratchLength[0] = SOCKADDR_STORAGE_SIZE;
+  const n = libc.recvfrom(fd, buf, buf.length, 0x40 /* MSG_DONTWAIT */, scratchAddress, scratchLength);
+  if (n < 0) {
+    if (errno() === EAGAIN) return undefined;
+    throw lastError("recvfrom", fd);
+  }
+  return { length: n, source: decodeSockaddr(scratchAddress, 0) };
+}
