@@ -1,0 +1,21 @@
+/**
+ * How to start a TypeScript entry point under Bun or Deno from the tests, with the runtimes that
+ * `npm ci` installed.
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const RUNTIMES = ["bun", "deno"] as const;
+export type Runtime = (typeof RUNTIMES)[number];
+
+/**
+ * The argv that runs `script` under `runtime`.
+ * @example runtimeArgv("deno", "test/sys/sys_scenarios.ts", ["echo"])
+ */
+export function runtimeArgv(runtime: Runtime, script: string, args: readonly string[]): string[] {
+  const bin = `${REPO_ROOT}node_modules/.bin/${runtime}`;
+  const path = script.startsWith("/") ? script : `${REPO_ROOT}${script}`;
+  if (runtime === "bun") return [bin, path, ...args];
+  return [bin, "run", "--quiet", "--no-prompt", "--config", `${REPO_ROOT}deno.json`, "--allow-all", path, ...args];
+}

@@ -1,0 +1,189 @@
+/**
+ * The namespace testbed: client ⇄ router ⇄ server, each in its own network namespace made for this
+ * run (names carry the pid), addresses only in 198.18.0.0/15 and 2001:db8::/32. The router can
+ * divert client UDP to a local port with nft TPROXY, and always drops forwarded UDP, so a relay that
+ * is not listening cannot look like a perfect one. `destroy()` removes everything.
+ *
+ * ```
+ *  client 198.18.1.2 ─ c0 ══ rc ─ router 198.18.1.1 │ 198.19.2.1 ─ rs ══ s0 ─ server 198.19.2.2
+ *         2001:db8:1::2                2001:db8:1::1 │ 2001:db8:2::1           2001:db8:2::2
+ * ```
+ * @module
+ */
+import { execFileSync } from "node:child_process";
+import process from "node:process";
+import { type JsonChild, spawnJson } from "./child.ts";
+
+/** The fixed addresses of the testbed (without ports). */
+export const ADDRESSES = {
+  client4: "198.18.1.2",
+  client6: "2001:db8:1::2",
+  routerClientSide4: "198.18.1.1",
+  routerClientSide6: "2001:db8:1::1",
+  routerServerSide4: "198.19.2.1",
+  routerServerSide6: "2001:db8:2::1",
+  server4: "198.19.2.2",
+  server6: "2001:db8:2::2",
+} as const;
+
+/** A live testbed. */
+export interface Testbed {
+  readonly client: string;
+  readonly router: string;
+  readonly server: string;
+  /** Router-side veth names toward the client and the server. */
+  readonly routerClientLink: string;
+  readonly routerServerLink: string;
+  /** Run a command in a namespace and return its stdout; throws with stderr on failure. */
+  run(ns: string, argv: readonly string[], input?: string): string;
+  /** Start a JSON-lines process in a namespace (ended by `destroy` if still running). */
+  spawn(ns: string, argv: readonly string[], env?: Record<string, string>): JsonChild;
+  /** Divert UDP arriving from the client to local port `port` (IPv4 and IPv6) with nft TPROXY. */
+  enableTproxy(port: number): void;
+  /** Remove the TPROXY rules again (the forward drop stays). */
+  disableTproxy(): void;
+  /** End spawned processes by PID and delete the namespaces (and so their links). Idempotent. */
+  destroy(): Promise<void>;
+}
+
+let counter = 0;
+const live = new Set<Testbed>();
+
+function sh(argv: readonly string[], input?: string): string {
+  try {
+    return execFileSync(argv[0]!, argv.slice(1), { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`${argv.join(" ")} failed: ${err.stderr?.trim() || err.message}`);
+  }
+}
+
+/**
+ * Build the three namespaces, links, addresses, routes and the router's base nft table.
+ * @example const bed = createTestbed(); try { … } finally { await bed.destroy(); }
+ */
+export function createTestbed(): Testbed {
+  const id = `as${process.pid}x${counter++}`;
+  const client = `${id}c`;
+  const router = `${id}r`;
+  const server = `${id}s`;
+  const rc = `${id}rc`.slice(-15);
+  const rs = `${id}rs`.slice(-15);
+  const children: JsonChild[] = [];
+  const created: string[] = [];
+  let destroyed = false;
+  const inNs = (ns: string, argv: readonly string[], input?: string) => sh(["ip", "netns", "exec", ns, ...argv], input);
+
+  const bed: Testbed = {
+    client,
+    router,
+    server,
+    routerClientLink: rc,
+    routerServerLink: rs,
+    run: inNs,
+    spawn(ns, argv, env) {
+      const child = spawnJson(["ip", "netns", "exec", ns, ...argv], env);
+      children.push(child);
+      return child;
+    },
+    enableTproxy(port) {
+      bed.disableTproxy();
+      inNs(router, ["nft", "-f", "-"], `
+table inet anysrc_tproxy {
+  chain prerouting {
+    type filter hook prerouting priority mangle; policy accept;
+    iifname "${rc}" meta nfproto ipv4 meta l4proto udp tproxy ip to :${port} meta mark set 1 accept
+    iifname "${rc}" meta nfproto ipv6 meta l4proto udp tproxy ip6 to :${port} meta mark set 1 accept
+  }
+}
+`);
+    },
+    disableTproxy() {
+      try {
+        inNs(router, ["nft", "delete", "table", "inet", "anysrc_tproxy"]);
+      } catch {
+        // Not there yet.
+      }
+    },
+    async destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      live.delete(bed);
+      await Promise.all(children.map((c) => c.stop()));
+      for (const ns of created.reverse()) {
+        try {
+          sh(["ip", "netns", "del", ns]);
+        } catch {
+          // Already gone.
+        }
+      }
+    },
+  };
+  live.add(bed);
+
+  try {
+    for (const ns of [client, router, server]) {
+      sh(["ip", "netns", "add", ns]);
+      created.push(ns);
+      inNs(ns, ["ip", "link", "set", "lo", "up"]);
+    }
+    sh(["ip", "link", "add", rc, "netns", router, "type", "veth", "peer", "name", "c0", "netns", client]);
+    sh(["ip", "link", "add", rs, "netns", router, "type", "veth", "peer", "name", "s0", "netns", server]);
+    const A = ADDRESSES;
+    const setup: [string, string[]][] = [
+      [client, ["ip", "addr", "add", `${A.client4}/24`, "dev", "c0"]],
+      [client, ["ip", "-6", "addr", "add", `${A.client6}/64`, "dev", "c0", "nodad"]],
+      [client, ["ip", "link", "set", "c0", "up"]],
+      [client, ["ip", "route", "add", "default", "via", A.routerClientSide4]],
+      [client, ["ip", "-6", "route", "add", "default", "via", A.routerClientSide6]],
+      [server, ["ip", "addr", "add", `${A.server4}/24`, "dev", "s0"]],
+      [server, ["ip", "-6", "addr", "add", `${A.server6}/64`, "dev", "s0", "nodad"]],
+      [server, ["ip", "link", "set", "s0", "up"]],
+      [server, ["ip", "route", "add", "default", "via", A.routerServerSide4]],
+      [server, ["ip", "-6", "route", "add", "default", "via", A.routerServerSide6]],
+      [router, ["ip", "addr", "add", `${A.routerClientSide4}/24`, "dev", rc]],
+      [router, ["ip", "-6", "addr", "add", `${A.routerClientSide6}/64`, "dev", rc, "nodad"]],
+      [router, ["ip", "addr", "add", `${A.routerServerSide4}/24`, "dev", rs]],
+      [router, ["ip", "-6", "addr", "add", `${A.routerServerSide6}/64`, "dev", rs, "nodad"]],
+      [router, ["ip", "link", "set", rc, "up"]],
+      [router, ["ip", "link", "set", rs, "up"]],
+      [router, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]],
+      // TPROXY delivery: marked packets are routed to the local stack.
+      [router, ["ip", "rule", "add", "fwmark", "1", "lookup", "100"]],
+      [router, ["ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100"]],
+      [router, ["ip", "-6", "rule", "add", "fwmark", "1", "lookup", "100"]],
+      [router, ["ip", "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100"]],
+    ];
+    for (const [ns, argv] of setup) inNs(ns, argv);
+    // Static neighbour entries: the first datagrams of a test must not wait for (or be dropped by)
+    // ARP / neighbour discovery, whose queue holds only a few packets per unresolved address.
+    const mac = (ns: string, link: string) => (JSON.parse(inNs(ns, ["ip", "-j", "link", "show", link])) as { address: string }[])[0]!.address;
+    const pairs: [string, string, string, string, string][] = [
+      [client, "c0", A.routerClientSide4, A.routerClientSide6, mac(router, rc)],
+      [router, rc, A.client4, A.client6, mac(client, "c0")],
+      [server, "s0", A.routerServerSide4, A.routerServerSide6, mac(router, rs)],
+      [router, rs, A.server4, A.server6, mac(server, "s0")],
+    ];
+    for (const [ns, link, v4, v6, lladdr] of pairs) {
+      inNs(ns, ["ip", "neigh", "replace", v4, "lladdr", lladdr, "dev", link, "nud", "permanent"]);
+      inNs(ns, ["ip", "-6", "neigh", "replace", v6, "lladdr", lladdr, "dev", link, "nud", "permanent"]);
+    }
+    inNs(router, ["nft", "-f", "-"], `
+table inet anysrc_base {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    meta l4proto udp drop
+  }
+}
+`);
+  } catch (e) {
+    void bed.destroy();
+    throw e;
+  }
+  return bed;
+}
+
+/** Remove every testbed still alive (for exit handlers). */
+export async function destroyAllTestbeds(): Promise<void> {
+  await Promise.all([...live].map((b) => b.destroy()));
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// The far end of the namespace tests, on Node's own UDP stack (independent of anysrc's FFI code).
+// Connected sockets only receive from their peer, so a wrong source address shows up as loss.
+// Prints one JSON line per event on stdout.
+//   echo-client DST COUNT SIZE [PACE_PER_MS]   send COUNT datagrams, expect each echoed back intact
+//   send DST COUNT [SIZE]                      send COUNT datagrams "i:<n>" from one ephemeral port
+//   recv-connected LOCAL PEER COUNT TIMEOUT_MS receive COUNT datagrams from exactly PEER
+//   ping-pong DST TIMEOUT_MS                   send one datagram to DST, expect a reply from DST
+import dgram from "node:dgram";
+
+const [mode, ...args] = process.argv.slice(2);
+const out = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
+const split = (text) => {
+  const m = /^\[(.+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  if (!m) throw new Error(`bad address ${text}`);
+  return { host: m[1], port: Number(m[2]), type: m[1].includes(":") ? "udp6" : "udp4" };
+};
+const pattern = (seq, size) => {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (seq * 7 + i) & 0xff;
+  if (size >= 4) b.writeUInt32BE(seq, 0);
+  return b;
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function echoClient(dst, count, size, perMs) {
+  const d = split(dst);
+  const s = dgram.createSocket({ type: d.type, recvBufferSize: 4 << 20 });
+  await new Promise((r) => s.connect(d.port, d.host, r));
+  const seen = new Set();
+  let corrupt = 0;
+  s.on("message", (msg) => {
+    const seq = msg.length >= 4 ? msg.readUInt32BE(0) : -1;
+    if (!pattern(seq, size).equals(msg)) corrupt++;
+    else seen.add(seq);
+  });
+  for (let i = 0; i < count; i++) {
+    s.send(pattern(i, size));
+    if ((i + 1) % perMs === 0) await sleep(1);
+  }
+  const deadline = Date.now() + 5000;
+  while (seen.size < count && Date.now() < deadline) await sleep(20);
+  out({ done: true, sent: count, received: seen.size, corrupt });
+  s.close();
+}
+
+async function send(dst, count, size) {
+  const d = split(dst);
+  const s = dgram.createSocket(d.type);
+  await new Promise((r) => s.bind(0, r));
+  for (let i = 0; i < count; i++) {
+    const body = Buffer.from(`i:${i}`);
+    s.send(size ? Buffer.concat([body, Buffer.alloc(Math.max(0, size - body.length))]) : body, d.port, d.host);
+    await sleep(2);
+  }
+  out({ done: true, sent: count, local: s.address() });
+  await sleep(50);
+  s.close();
+}
+
+async function recvConnected(local, peer, count, timeoutMs) {
+  const l = split(local);
+  const p = split(peer);
+  const s = dgram.createSocket(l.type);
+  await new Promise((r) => s.bind(l.port, l.host, r));
+  await new Promise((r) => s.connect(p.port, p.host, r));
+  const payloads = [];
+  s.on("message", (msg, rinfo) => payloads.push({ text: msg.toString("latin1"), from: `${rinfo.address}:${rinfo.port}` }));
+  out({ ready: true });
+  const deadline = Date.now() + timeoutMs;
+  while (payloads.length < count && Date.now() < deadline) await sleep(10);
+  out({ done: true, received: payloads.length, payloads });
+  s.close();
+}
+
+async function pingPong(dst, timeoutMs) {
+  const d = split(dst);
+  const s = dgram.createSocket(d.type);
+  await new Promise((r) => s.connect(d.port, d.host, r));
+  let reply;
+  s.on("message", (msg) => (reply = msg.toString("latin1")));
+  const deadline = Date.now() + timeoutMs;
+  while (reply === undefined && Date.now() < deadline) {
+    s.send(Buffer.from("ping"));
+    await sleep(100);
+  }
+  out({ done: true, reply: reply ?? null, local: s.address() });
+  s.close();
+}
+
+switch (mode) {
+  case "echo-client": await echoClient(args[0], Number(args[1]), Number(args[2]), Number(args[3] ?? 50)); break;
+  case "send": await send(args[0], Number(args[1]), Number(args[2] ?? 0)); break;
+  case "recv-connected": await recvConnected(args[0], args[1], Number(args[2]), Number(args[3])); break;
+  case "ping-pong": await pingPong(args[0], Number(args[1])); break;
+  default: console.error(`udp_peer: unknown mode ${mode}`); process.exit(2);
+}

@@ -1,0 +1,124 @@
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requirePrivileges } from "../netns/privileges.ts";
+import { RUNTIMES, runtimeArgv } from "../netns/runtimes.ts";
+import { ADDRESSES as A, type Testbed, createTestbed } from "../netns/testbed.ts";
+
+const SCENARIOS = "test/sys/sys_scenarios.ts";
+const PEER = ["node", new URL("../netns/udp_peer.mjs", import.meta.url).pathname];
+const run = requirePrivileges("sys conformance suite");
+
+/** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+describe.skipIf(!run)("sys on real sockets in network namespaces", () => {
+  let bed: Testbed;
+  beforeAll(() => {
+    bed = createTestbed();
+  });
+  afterAll(async () => {
+    await bed?.destroy();
+  });
+
+  describe.each(RUNTIMES)("under %s", (runtime) => {
+    const scenario = (ns: string, args: string[]) => bed.spawn(ns, runtimeArgv(runtime, SCENARIOS, args));
+    const peer = (ns: string, args: string[]) => bed.spawn(ns, [...PEER, ...args]);
+
+    for (const [family, host] of [["IPv4", A.routerClientSide4], ["IPv6", `[${A.routerClientSide6}]`]] as const) {
+      it(`echoes 2000 ${family} datagrams through recvmmsg/sendmmsg batches`, async () => {
+        const port = 20000 + Math.floor(Math.random() * 10000);
+        const server = scenario(bed.router, ["echo", `${host}:${port}`, "2000"]);
+        await server.waitFor((l) => l.ready === true);
+        const client = peer(bed.client, ["echo-client", `${host}:${port}`, "2000", "600", "20"]);
+        const result = await client.waitFor((l) => l.done === true);
+        expect(result).toMatchObject({ sent: 2000, received: 2000, corrupt: 0 });
+        const done = await server.waitFor((l) => l.done === true);
+        expect(done).toMatchObject({ received: 2000, sendErrors: 0 });
+        expect(done.largestBatch as number).toBeGreaterThan(1); // batches really happened
+        expect(await server.exited()).toBe(0);
+      });
+    }
+
+    it("TPROXY listeners receive IPv4 and IPv6 datagrams with their original destination", async () => {
+      const port = 15000 + Math.floor(Math.random() * 1000);
+      bed.enableTproxy(port);
+      try {
+        const listener = scenario(bed.router, ["tproxy", String(port), "6"]);
+        await listener.waitFor((l) => l.ready === true);
+        const c4 = peer(bed.client, ["send", `${A.server4}:7000`, "3"]);
+        const c6 = peer(bed.client, ["send", `[${A.server6}]:7001`, "3"]);
+        await Promise.all([c4.exited(), c6.exited()]);
+        const done = await listener.waitFor((l) => l.done === true);
+        const seen = done.seen as { from: string; origDst: string; payload: string }[];
+        expect(seen.filter((s) => s.origDst === `${A.server4}:7000`)).toHaveLength(3);
+        expect(seen.filter((s) => s.origDst === `[${A.server6}]:7001`)).toHaveLength(3);
+        expect(seen.every((s) => s.from.startsWith(A.client4) || s.from.startsWith(`[${A.client6}]`))).toBe(true);
+        expect(await listener.exited()).toBe(0);
+      } finally {
+        bed.disableTproxy();
+      }
+    });
+
+    for (const [family, foreign, client] of [
+      ["IPv4", `${A.server4}:7000`, `${A.client4}:40000`],
+      ["IPv6", `[${A.server6}]:7000`, `[${A.client6}]:40000`],
+    ] as const) {
+      it(`an IP_TRANSPARENT socket bound to foreign ${family} ${foreign} reaches a client connected to exactly that address`, async () => {
+        const receiver = peer(bed.client, ["recv-connected", client, foreign, "5", "5000"]);
+        await receiver.waitFor((l) => l.ready === true);
+        const sender = scenario(bed.router, ["transparent-send", foreign, client, "5"]);
+        expect(await sender.waitFor((l) => l.done === true)).toMatchObject({ sent: 5 });
+        const got = await receiver.waitFor((l) => l.done === true);
+        expect(got.received).toBe(5);
+        const host = foreign.replace(/^\[|\]:\d+$|:\d+$/g, "").replace(/\]$/, "");
+        expect((got.payloads as { from: string }[]).every((p) => p.from === `${host}:7000`)).toBe(true);
+      });
+    }
+
+    it("creates a TUN device, reads packets routed into it and writes packets the kernel delivers", async () => {
+      const name = `astun${process.pid % 10000}${runtime[0]}`;
+      const dev = scenario(bed.router, ["tun", name]);
+      const ready = await dev.waitFor((l) => l.ready === true);
+      expect(ready).toMatchObject({ name, mtu: 1400 });
+      bed.run(bed.router, ["sysctl", "-qw", `net.ipv4.conf.${name}.rp_filter=0`]);
+      bed.run(bed.router, ["ip", "route", "add", "198.18.200.0/24", "dev", name]);
+      bed.run(bed.router, ["ip", "-6", "route", "add", "2001:db8:200::/64", "dev", name]);
+      const p4 = peer(bed.router, ["ping-pong", "198.18.200.9:9", "5000"]);
+      const p6 = peer(bed.router, ["ping-pong", "[2001:db8:200::9]:9", "5000"]);
+      expect(await p4.waitFor((l) => l.done === true)).toMatchObject({ reply: "pong ping" });
+      expect(await p6.waitFor((l) => l.done === true)).toMatchObject({ reply: "pong ping" });
+      const done = await dev.waitFor((l) => l.done === true);
+      expect((done.handled as { udpChecksumValid: boolean }[]).every((h) => h.udpChecksumValid)).toBe(true);
+      expect(await dev.exited()).toBe(0);
+      // The device was not persistent: closing its fd removed it.
+      expect(() => bed.run(bed.router, ["ip", "link", "show", name])).toThrow();
+    });
+
+    it("maps errno to a typed EADDRINUSE error naming the address", async () => {
+      const addr = `${A.routerServerSide4}:7777`;
+      const r = scenario(bed.router, ["eaddrinuse", addr]);
+      const done = await r.waitFor((l) => l.done === true);
+      expect(done.error).toEqual({
+        name: "SystemError", code: "EADDRINUSE", errno: 98, syscall: "bind", address: addr,
+        message: `bind ${addr}: EADDRINUSE (address already in use)`,
+      });
+    });
+
+    it("an armed poller costs no CPU while idle and lets the process exit after the last fd is removed", async () => {
+      const r = scenario(bed.router, ["idle", "4"]);
+      await r.waitFor((l) => l.ready === true);
+      await new Promise((resolve) => setTimeout(resolve, 500)); // let start-up work settle
+      const before = cpuSeconds(r.pid);
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const used = cpuSeconds(r.pid) - before;
+      // 3 s idle: a busy-wait would burn ~3 s; even a 1 ms timer poll costs tens of ms. Wide margin.
+      expect(used).toBeLessThan(0.1);
+      const done = await r.waitFor((l) => l.done === true);
+      expect(done).toMatchObject({ registered: 0, wakeups: 0 });
+      expect(await r.exited(5000)).toBe(0);
+    });
+  });
+});

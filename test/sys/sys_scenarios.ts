@@ -1,0 +1,174 @@
+/**
+ * The sys conformance scenarios, one program run under Bun and under Deno inside a test namespace.
+ * Prints JSON lines: `{"ready":true,…}` once set up, then results. Usage:
+ *   echo ADDR COUNT              batched echo (recvmmsg → sendmmsg, payload not copied) of COUNT datagrams
+ *   tproxy PORT COUNT            TPROXY listeners (v4 + v6): report each datagram's original destination
+ *   transparent-send SRC DST N   IP_TRANSPARENT socket bound to a foreign SRC sends N datagrams to DST
+ *   tun NAME                     TUN device: read one UDP datagram per family, write a reply packet back
+ *   eaddrinuse ADDR              bind ADDR twice: report the typed error
+ *   idle SECONDS                 poller armed on 4 idle sockets for SECONDS, then unregister and exit
+ * @module
+ */
+import process from "node:process";
+import {
+  ALL_CHECKSUMS, SystemError, buildUdpPacket, formatSocketAddress, parseIpv4, parseIpv6, parseSocketAddress, parseUdp, socketAddress,
+} from "@anysrc/core";
+import {
+  adapter, bindSocket, closeFd, createRecvRing, createSendRing, getPoller, libc, localAddress, openTun, openUdpSocket, sendTo,
+  setInterfaceMtu, setInterfaceUp, getInterfaceMtu, interfaceIndex,
+} from "@anysrc/sys";
+
+const out = (o: Record<string, unknown>) => console.log(JSON.stringify({ runtime: adapter.runtime, ...o }));
+const [mode, ...args] = process.argv.slice(2);
+const READ = { readable: true, writable: false };
+
+function echo(addrText: string, count: number): void {
+  const addr = parseSocketAddress(addrText);
+  const fd = openUdpSocket({ family: addr.family, receiveBuffer: 4 << 20 });
+  bindSocket(fd, addr);
+  const rx = createRecvRing({ slots: 32, slotSize: 2048 });
+  const tx = createSendRing({ slots: 32 });
+  let received = 0;
+  let largestBatch = 0;
+  let sendErrors = 0;
+  getPoller().add(fd, READ, () => {
+    for (;;) {
+      const n = rx.receive(fd);
+      if (n === 0) break;
+      largestBatch = Math.max(largestBatch, n);
+      for (let i = 0; i < n; i++) {
+        tx.setDestination(i, rx.source(i)!);
+        tx.setSingle(i, rx.payloadAddress(i), rx.length(i)); // the received bytes, sent from where they lie
+      }
+      for (let sent = 0; sent < n; ) {
+        const k = tx.send(fd, sent, n - sent);
+        if (k < 0) { sendErrors++; break; }
+        sent += k;
+      }
+      received += n;
+    }
+    if (received >= count) {
+      getPoller().remove(fd);
+      closeFd(fd);
+      out({ done: true, received, largestBatch, sendErrors, wakeups: getPoller().stats.wakeups });
+    }
+  });
+  out({ ready: true, address: formatSocketAddress(localAddress(fd)) });
+}
+
+function tproxy(port: number, count: number): void {
+  const seen: Record<string, unknown>[] = [];
+  const rx = createRecvRing({ slots: 16, slotSize: 2048 });
+  const fds = ([4, 6] as const).map((family) => {
+    const fd = openUdpSocket({ family, transparent: true, receiveOriginalDestination: true, reuseAddress: true });
+    bindSocket(fd, parseSocketAddress(family === 4 ? `0.0.0.0:${port}` : `[::]:${port}`));
+    return fd;
+  });
+  for (const fd of fds) {
+    getPoller().add(fd, READ, () => {
+      for (let n = rx.receive(fd); n > 0; n = rx.receive(fd)) {
+        for (let i = 0; i < n; i++) {
+          const dst = rx.originalDestination(i);
+          seen.push({ from: formatSocketAddress(rx.source(i)!), origDst: dst ? formatSocketAddress(dst) : null, payload: new TextDecoder().decode(rx.payload(i)) });
+        }
+      }
+      if (seen.length >= count) {
+        for (const f of fds) { getPoller().remove(f); closeFd(f); }
+        out({ done: true, seen });
+      }
+    });
+  }
+  out({ ready: true });
+}
+
+function transparentSend(srcText: string, dstText: string, count: number): void {
+  const src = parseSocketAddress(srcText);
+  const dst = parseSocketAddress(dstText);
+  const fd = openUdpSocket({ family: src.family, transparent: true, freebind: true, reuseAddress: true });
+  bindSocket(fd, src);
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (sendTo(fd, new TextEncoder().encode(`reply ${sent} from ${srcText}`), dst)) sent++;
+    if (sent >= count) {
+      clearInterval(timer);
+      closeFd(fd);
+      out({ done: true, sent, bound: srcText });
+    }
+  }, 20);
+  out({ ready: true });
+}
+
+function tun(name: string): void {
+  const dev = openTun(name);
+  setInterfaceMtu(dev.name, 1400);
+  setInterfaceUp(dev.name);
+  const slot = new Uint8Array(2048);
+  const reply = new Uint8Array(2048);
+  const handled: Record<string, unknown>[] = [];
+  getPoller().add(dev.fd, READ, () => {
+    for (;;) {
+      const n = libc.read(dev.fd, slot, slot.length);
+      if (n <= 0) break;
+      const packet = slot.subarray(0, n);
+      const version = packet[0]! >> 4;
+      const ip = version === 4 ? parseIpv4(packet) : parseIpv6(packet);
+      const upper = version === 4 ? (ip as ReturnType<typeof parseIpv4>).header.protocol : (ip as ReturnType<typeof parseIpv6>).upperProtocol;
+      if (upper !== 17) continue; // router solicitations and the like
+      const udp = parseUdp(ip.payload, ip.header.src, ip.header.dst);
+      const from = socketAddress(ip.header.src, udp.header.srcPort);
+      const to = socketAddress(ip.header.dst, udp.header.dstPort);
+      const text = `pong ${new TextDecoder().decode(udp.payload)}`;
+      // The reply is a whole packet written into the TUN: every checksum is ours.
+      const len = buildUdpPacket(reply, 0, to, from, new TextEncoder().encode(text), { checksums: ALL_CHECKSUMS });
+      const w = libc.write(dev.fd, reply, len);
+      handled.push({ from: formatSocketAddress(from), to: formatSocketAddress(to), udpChecksumValid: udp.checksumValid, wrote: w });
+      if (handled.length === 2) {
+        getPoller().remove(dev.fd);
+        closeFd(dev.fd);
+        out({ done: true, handled });
+      }
+    }
+  });
+  out({ ready: true, name: dev.name, mtu: getInterfaceMtu(dev.name), index: interfaceIndex(dev.name) });
+}
+
+function eaddrinuse(addrText: string): void {
+  const addr = parseSocketAddress(addrText);
+  const a = openUdpSocket({ family: addr.family });
+  bindSocket(a, addr);
+  const b = openUdpSocket({ family: addr.family });
+  try {
+    bindSocket(b, addr);
+    out({ done: true, error: null });
+  } catch (e) {
+    if (!(e instanceof SystemError)) throw e;
+    out({ done: true, error: { name: e.name, code: e.code, errno: e.errno, syscall: e.syscall, address: e.address, message: e.message } });
+  }
+  closeFd(a);
+  closeFd(b);
+}
+
+function idle(seconds: number): void {
+  const fds = [4, 4, 6, 6].map((family) => {
+    const fd = openUdpSocket({ family: family as 4 | 6 });
+    bindSocket(fd, parseSocketAddress(family === 4 ? "127.0.0.1:0" : "[::1]:0"));
+    getPoller().add(fd, READ, () => out({ unexpected: fd }));
+    return fd;
+  });
+  out({ ready: true, registered: getPoller().registered });
+  setTimeout(() => {
+    for (const fd of fds) { getPoller().remove(fd); closeFd(fd); }
+    out({ done: true, registered: getPoller().registered, wakeups: getPoller().stats.wakeups });
+    // Nothing else keeps the process alive: it must exit by itself now.
+  }, seconds * 1000);
+}
+
+switch (mode) {
+  case "echo": echo(args[0]!, Number(args[1])); break;
+  case "tproxy": tproxy(Number(args[0]), Number(args[1])); break;
+  case "transparent-send": transparentSend(args[0]!, args[1]!, Number(args[2])); break;
+  case "tun": tun(args[0]!); break;
+  case "eaddrinuse": eaddrinuse(args[0]!); break;
+  case "idle": idle(Number(args[0])); break;
+  default: console.error(`sys_scenarios: unknown mode ${mode}`); process.exit(2);
+}

@@ -1,0 +1,4 @@
+import { defineConfig } from "vitest/config";
+
+// Suites share one machine's network stack and spawn runtimes: run files one at a time.
+export default defineConfig({ test: { include: ["**/*.test.ts"], testTimeout: 120_000, hookTimeout: 120_000, fileParallelism: false } });
