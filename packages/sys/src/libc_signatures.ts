@@ -43,6 +43,7 @@ export const LIBC_SIGNATURES = {
   epoll_wait: { args: ["i32", "buf", "i32", "i32"], returns: "i32" },
   eventfd: { args: ["u32", "i32"], returns: "i32" },
   if_nametoindex: { args: ["buf"], returns: "u32" },
+  clock_gettime: { args: ["i32", "buf"], returns: "i32" },
   __errno_location: { args: [], returns: "pointer" },
 } as const satisfies Record<string, Signature>;
 
