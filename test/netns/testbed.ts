@@ -1,8 +1,9 @@
 /**
  * The namespace testbed: client ⇄ router ⇄ server, each in its own network namespace made for this
  * run (names carry the pid), addresses only in 198.18.0.0/15 and 2001:db8::/32. The router can
- * divert client UDP to a local port with nft TPROXY, and always drops forwarded UDP, so a relay that
- * is not listening cannot look like a perfect one. `destroy()` removes everything.
+ * divert client UDP to a local port with nft TPROXY, and always drops UDP forwarded between the
+ * client and server links, so a relay that is not listening cannot look like a perfect one. (Packets a
+ * TUN device injects in the router are forwarded normally.) `destroy()` removes everything.
  *
  * ```
  *  client 198.18.1.2 ─ c0 ══ rc ─ router 198.18.1.1 │ 198.19.2.1 ─ rs ══ s0 ─ server 198.19.2.2
@@ -172,7 +173,8 @@ table inet anysrc_tproxy {
 table inet anysrc_base {
   chain forward {
     type filter hook forward priority filter; policy accept;
-    meta l4proto udp drop
+    iifname "${rc}" oifname "${rs}" meta l4proto udp drop
+    iifname "${rs}" oifname "${rc}" meta l4proto udp drop
   }
 }
 `);

@@ -6,6 +6,8 @@
 //   send DST COUNT [SIZE]                      send COUNT datagrams "i:<n>" from one ephemeral port
 //   recv-connected LOCAL PEER COUNT TIMEOUT_MS receive COUNT datagrams from exactly PEER
 //   ping-pong DST TIMEOUT_MS                   send one datagram to DST, expect a reply from DST
+//   recv-sizes LOCAL PEER SIZES COUNT TIMEOUT_MS   expect COUNT datagrams of each size (comma list)
+//                                              from exactly PEER, every byte verified (payload_pattern.ts)
 import dgram from "node:dgram";
 
 const [mode, ...args] = process.argv.slice(2);
@@ -88,7 +90,42 @@ async function pingPong(dst, timeoutMs) {
   s.close();
 }
 
+// Mirror of payload_pattern.ts.
+const verify = (msg) => {
+  const size = msg.length;
+  for (let i = size >= 4 ? 4 : 0; i < size; i++) if (msg[i] !== ((i * 31 + size) & 0xff)) return -1;
+  return size >= 4 ? msg.readUInt32BE(0) : 0;
+};
+
+async function recvSizes(local, peer, sizesText, count, timeoutMs) {
+  const l = split(local);
+  const p = split(peer);
+  const sizes = sizesText.split(",").map(Number);
+  const s = dgram.createSocket({ type: l.type, recvBufferSize: 32 << 20 });
+  await new Promise((r) => s.bind(l.port, l.host, r));
+  await new Promise((r) => s.connect(p.port, p.host, r));
+  const seen = new Map(sizes.map((z) => [z, new Set()]));
+  let corrupt = 0, unexpected = 0, duplicates = 0;
+  s.on("message", (msg) => {
+    const set = seen.get(msg.length);
+    if (!set) { unexpected++; return; }
+    const seq = verify(msg);
+    if (seq < 0) { corrupt++; return; }
+    const key = msg.length >= 4 ? seq : set.size;
+    if (set.has(key)) duplicates++;
+    set.add(key);
+  });
+  out({ ready: true });
+  const total = () => [...seen.values()].reduce((a, x) => a + x.size, 0);
+  const deadline = Date.now() + timeoutMs;
+  while (total() < count * sizes.length && Date.now() < deadline) await sleep(10);
+  await sleep(100); // late duplicates
+  out({ done: true, perSize: Object.fromEntries([...seen].map(([z, set]) => [z, set.size])), corrupt, unexpected, duplicates });
+  s.close();
+}
+
 switch (mode) {
+  case "recv-sizes": await recvSizes(args[0], args[1], args[2], Number(args[3]), Number(args[4])); break;
   case "echo-client": await echoClient(args[0], Number(args[1]), Number(args[2]), Number(args[3] ?? 50)); break;
   case "send": await send(args[0], Number(args[1]), Number(args[2] ?? 0)); break;
   case "recv-connected": await recvConnected(args[0], args[1], Number(args[2]), Number(args[3])); break;

@@ -4,6 +4,7 @@
  * @module
  */
 export * from "./address.ts";
+export * from "./address_key.ts";
 export * from "./checksum.ts";
 export * from "./decode.ts";
 export * from "./errors.ts";
@@ -15,5 +16,6 @@ export * from "./ipv4.ts";
 export * from "./ipv6.ts";
 export * from "./packet.ts";
 export * from "./reassembly.ts";
+export * from "./send_queue.ts";
 export * from "./transport.ts";
 export * from "./udp.ts";

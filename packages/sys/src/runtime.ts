@@ -17,3 +17,16 @@ export function detectRuntime(): RuntimeName {
   if (g.Deno !== undefined) return "deno";
   throw new Error("anysrc/sys needs Bun or Deno: this runtime has no FFI to libc");
 }
+
+/**
+ * Let a timer not keep the process alive (housekeeping timers of caches and queues).
+ * @example unrefTimer(setInterval(sweep, 30_000));
+ */
+export function unrefTimer(timer: unknown): void {
+  if (typeof timer === "object" && timer !== null && "unref" in timer && typeof timer.unref === "function") {
+    timer.unref();
+    return;
+  }
+  const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
+  if (typeof timer === "number" && deno?.unrefTimer) deno.unrefTimer(timer);
+}

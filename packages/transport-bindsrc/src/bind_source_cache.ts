@@ -1,0 +1,157 @@
+/**
+ * UDP sockets bound to foreign source addresses (IP_TRANSPARENT), cached per source: least recently
+ * used first out past the cap, closed after an idle timeout. Never one socket per packet: a socket
+ * bound to a server's address also receives that server's later client traffic (TPROXY assigns it
+ * to the best matching transparent socket), so sockets must live long enough to be read.
+ * @module
+ */
+import { type SocketAddress, SystemError, addressKey, sameSocketAddress } from "@anysrc/core";
+import { Ready, bindSocket, closeFd, getPoller, openUdpSocket, unrefTimer } from "@anysrc/sys";
+
+/** One cached socket. */
+export interface SourceSocket {
+  readonly fd: number;
+  readonly source: SocketAddress;
+  lastUsed: number;
+  /** Set while the socket waits for writability (queued sends). */
+  waiting: boolean;
+}
+
+/** Options of the cache. */
+export interface BindSourceCacheOptions {
+  /** Most sockets open at once; default 1024. */
+  readonly capacity?: number;
+  /** Close sockets unused for this long; default 60 000 ms. */
+  readonly idleTimeoutMs?: number;
+  readonly mark?: number;
+  readonly sendBuffer?: number;
+  /** Called when the socket for `source` is ready to read (datagrams sent to that foreign address). */
+  readonly onReadable: (socket: SourceSocket) => void;
+  /** Called when a socket waiting for writability can send again. */
+  readonly onWritable: (socket: SourceSocket) => void;
+  /** Called before a socket is closed (eviction, expiry, close). */
+  readonly onClose?: (socket: SourceSocket) => void;
+}
+
+/** Counters of the cache. */
+export interface BindSourceCacheStats {
+  open: number;
+  opened: number;
+  evicted: number;
+  expired: number;
+  bindFailures: number;
+}
+
+/** The cache. */
+export interface BindSourceCache {
+  /**
+   * The socket bound to `source`, opening it on a miss.
+   * @throws {SystemError} bind failures (EADDRINUSE when a local service owns the address), typed
+   * and naming the address; failures are remembered for a second so a flood of datagrams from one
+   * unusable source costs no syscalls.
+   */
+  acquire(source: SocketAddress, now: number): SourceSocket;
+  /** Re-arm interest after queue changes. */
+  setWaiting(socket: SourceSocket, waiting: boolean): void;
+  readonly stats: Readonly<BindSourceCacheStats>;
+  /** Close every socket. */
+  close(): void;
+}
+
+/**
+ * Create the cache.
+ * @example const cache = createBindSourceCache({ onReadable, onWritable });
+ */
+export function createBindSourceCache(options: BindSourceCacheOptions): BindSourceCache {
+  const capacity = options.capacity ?? 1024;
+  const idleMs = options.idleTimeoutMs ?? 60_000;
+  // Map order is recency order: a hit moves the entry to the end, so the first entry is the LRU.
+  const sockets = new Map<number, SourceSocket>();
+  const failures = new Map<number, { until: number; error: SystemError }>();
+  const stats: BindSourceCacheStats = { open: 0, opened: 0, evicted: 0, expired: 0, bindFailures: 0 };
+  const poller = getPoller();
+
+  const release = (key: number, s: SourceSocket) => {
+    sockets.delete(key);
+    options.onClose?.(s);
+    poller.remove(s.fd);
+    closeFd(s.fd);
+    stats.open = sockets.size;
+  };
+
+  const sweep = () => {
+    const now = Date.now();
+    for (const [key, s] of sockets) {
+      if (now - s.lastUsed < idleMs) break; // recency order: the rest are younger
+      if (s.waiting) continue;
+      stats.expired++;
+      release(key, s);
+    }
+    for (const [key, f] of failures) if (f.until <= now) failures.delete(key);
+  };
+  const timer = setInterval(sweep, Math.max(250, Math.min(idleMs / 2, 30_000)));
+  unrefTimer(timer);
+
+  const open = (source: SocketAddress, key: number, now: number): SourceSocket => {
+    const failed = failures.get(key);
+    if (failed && failed.until > now) throw failed.error;
+    const fd = openUdpSocket({
+      family: source.family,
+      transparent: true,
+      freebind: true,
+      reuseAddress: true,
+      ...(options.mark !== undefined ? { mark: options.mark } : {}),
+      ...(options.sendBuffer !== undefined ? { sendBuffer: options.sendBuffer } : {}),
+    });
+    try {
+      bindSocket(fd, source);
+    } catch (e) {
+      closeFd(fd);
+      if (e instanceof SystemError) {
+        stats.bindFailures++;
+        failures.set(key, { until: now + 1000, error: e });
+      }
+      throw e;
+    }
+    const s: SourceSocket = { fd, source, lastUsed: now, waiting: false };
+    poller.add(fd, { readable: true, writable: false }, (events) => {
+      if (events & Ready.writable) options.onWritable(s);
+      if (events & Ready.readable) options.onReadable(s);
+    });
+    if (sockets.size >= capacity) {
+      const [oldKey, old] = sockets.entries().next().value as [number, SourceSocket];
+      stats.evicted++;
+      release(oldKey, old);
+    }
+    sockets.set(key, s);
+    stats.opened++;
+    stats.open = sockets.size;
+    return s;
+  };
+
+  return {
+    acquire(source, now) {
+      const key = addressKey(source);
+      const s = sockets.get(key);
+      if (s && sameSocketAddress(s.source, source)) {
+        s.lastUsed = now;
+        sockets.delete(key);
+        sockets.set(key, s);
+        return s;
+      }
+      if (s) release(key, s); // a hash collision (IPv6): the newcomer takes the slot
+      return open(source, key, now);
+    },
+    setWaiting(s, waiting) {
+      if (s.waiting === waiting) return;
+      s.waiting = waiting;
+      poller.modify(s.fd, { readable: true, writable: waiting });
+    },
+    stats,
+    close() {
+      clearInterval(timer);
+      for (const [key, s] of [...sockets]) release(key, s);
+      failures.clear();
+    },
+  };
+}

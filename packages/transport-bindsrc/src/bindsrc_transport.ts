@@ -1,0 +1,201 @@
+/**
+ * The bind-source backend: a UDP socket per source address, IP_TRANSPARENT and bound to that
+ * (foreign) address, from a {@link BindSourceCache}. The kernel fills checksums and fragments;
+ * consecutive datagrams from one source leave in one sendmmsg.
+ * @module
+ */
+import {
+  type Datagram, type SendQueue, SystemError, type Transport, type TransportStats, TransportError, countDrop, countError,
+  createSendQueue, createTransportStats, errnoName, validateDatagram,
+} from "@anysrc/core";
+import { createRecvRing, createSendRing, linux, type RecvRing } from "@anysrc/sys";
+import { type BindSourceCacheStats, type SourceSocket, createBindSourceCache } from "./bind_source_cache.ts";
+
+/** Options of the bind-source transport. */
+export interface BindSourceTransportOptions {
+  /** Most source sockets open at once (LRU beyond); default 1024. */
+  readonly capacity?: number;
+  /** Close source sockets idle this long; default 60 000 ms. */
+  readonly idleTimeoutMs?: number;
+  readonly mark?: number;
+  readonly sendBuffer?: number;
+  /** Datagrams per sendmmsg; default 32. */
+  readonly batch?: number;
+  /** Datagrams held per socket while it is not writable; default 1024. */
+  readonly queueLimit?: number;
+  /**
+   * Datagrams that arrive on a source socket: traffic to that foreign address which the kernel gave
+   * to our socket instead of the TPROXY listener. Without a handler they are drained and counted as
+   * dropped "stray".
+   */
+  readonly onReceive?: (d: Datagram) => void;
+  readonly closeTimeoutMs?: number;
+}
+
+/** The bind-source transport: the contract plus its socket cache counters. */
+export interface BindSourceTransport extends Transport {
+  readonly kind: "bindsrc";
+  readonly sockets: Readonly<BindSourceCacheStats>;
+}
+
+/**
+ * Open a bind-source transport. Needs CAP_NET_ADMIN (IP_TRANSPARENT).
+ * @example const t = createBindSourceTransport(); t.send({ src: server, dst: client, payload });
+ * @throws (from send) {SystemError} EADDRINUSE naming the source when a local service owns it.
+ */
+export function createBindSourceTransport(options: BindSourceTransportOptions = {}): BindSourceTransport {
+  const batch = options.batch ?? 32;
+  const stats: TransportStats = createTransportStats();
+  const ring = createSendRing({ slots: batch, headerSize: 8 });
+  const queues = new Map<number, SendQueue>();
+  let strayRing: RecvRing | undefined;
+  let closed = false;
+  let drained: (() => void) | undefined;
+
+  const cache = createBindSourceCache({
+    ...(options.capacity !== undefined ? { capacity: options.capacity } : {}),
+    ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
+    ...(options.mark !== undefined ? { mark: options.mark } : {}),
+    ...(options.sendBuffer !== undefined ? { sendBuffer: options.sendBuffer } : {}),
+    onReadable(s) {
+      strayRing ??= createRecvRing({ slots: 16, slotSize: 65536 });
+      for (let n = strayRing.receive(s.fd); n > 0; n = strayRing.receive(s.fd)) {
+        for (let i = 0; i < n; i++) {
+          const from = strayRing.source(i);
+          if (options.onReceive && from) options.onReceive({ src: from, dst: s.source, payload: strayRing.payload(i) });
+          else countDrop(stats, "stray");
+        }
+      }
+    },
+    onWritable(s) {
+      const q = queues.get(s.fd);
+      while (q && q.length > 0) {
+        const chunk = q.head(batch);
+        const done = emitRun(s, chunk, 0, chunk.length);
+        q.drop(done);
+        if (done < chunk.length) break;
+      }
+      if (!q || q.length === 0) {
+        queues.delete(s.fd);
+        cache.setWaiting(s, false);
+      }
+      updateQueued();
+      if (queues.size === 0) drained?.();
+    },
+    onClose(s) {
+      const q = queues.get(s.fd);
+      if (q) countDrop(stats, "closed", q.clear());
+      queues.delete(s.fd);
+      updateQueued();
+    },
+  });
+
+  const updateQueued = () => {
+    let n = 0;
+    for (const q of queues.values()) n += q.length;
+    stats.queued = n;
+  };
+
+  /** sendmmsg `ds[from, to)` (one source) on `s`; returns the index of the first datagram not taken. */
+  const emitRun = (s: SourceSocket, ds: readonly Datagram[], from: number, to: number): number => {
+    let i = from;
+    while (i < to) {
+      const m = Math.min(batch, to - i);
+      for (let k = 0; k < m; k++) {
+        const d = ds[i + k]!;
+        ring.setDestination(k, d.dst);
+        ring.setSingle(k, ring.addressOf(d.payload), d.payload.length);
+      }
+      const n = ring.send(s.fd, 0, m);
+      if (n > 0) {
+        stats.batches++;
+        stats.sent += n;
+        for (let k = 0; k < n; k++) stats.bytes += ds[i + k]!.payload.length;
+        i += n;
+        continue;
+      }
+      const e = -n;
+      countError(stats, errnoName(e));
+      if (e === linux.EAGAIN || e === linux.ENOBUFS) return i;
+      countDrop(stats, "send-error");
+      i++;
+    }
+    return to;
+  };
+
+  const enqueue = (s: SourceSocket, ds: readonly Datagram[], from: number, to: number) => {
+    let q = queues.get(s.fd);
+    if (!q) {
+      q = createSendQueue(options.queueLimit ?? 1024);
+      queues.set(s.fd, q);
+    }
+    for (let k = from; k < to; k++) if (!q.push(ds[k]!)) countDrop(stats, "queue-full");
+    cache.setWaiting(s, true);
+    updateQueued();
+  };
+
+  const sendBatch = (ds: readonly Datagram[]) => {
+    if (closed) throw new TransportError("closed", "bindsrc transport is closed");
+    for (const d of ds) validateDatagram(d);
+    const now = Date.now();
+    let firstError: SystemError | undefined;
+    for (let i = 0; i < ds.length; ) {
+      const src = ds[i]!.src;
+      // A run of consecutive datagrams from the same source shares one socket and one sendmmsg.
+      let j = i + 1;
+      while (j < ds.length && ds[j]!.src.port === src.port && sameIp(ds[j]!.src.ip, src.ip)) j++;
+      let s: SourceSocket;
+      try {
+        s = cache.acquire(src, now);
+      } catch (e) {
+        if (!(e instanceof SystemError)) throw e;
+        countError(stats, e.code, j - i);
+        countDrop(stats, e.code === "EADDRINUSE" ? "address-in-use" : "send-error", j - i);
+        firstError ??= e;
+        i = j;
+        continue;
+      }
+      if (queues.has(s.fd)) enqueue(s, ds, i, j);
+      else {
+        const done = emitRun(s, ds, i, j);
+        if (done < j) enqueue(s, ds, done, j);
+      }
+      i = j;
+    }
+    if (firstError) throw firstError;
+  };
+
+  const single: Datagram[] = [];
+  return {
+    kind: "bindsrc",
+    stats,
+    sockets: cache.stats,
+    send(d) {
+      single[0] = d;
+      sendBatch(single);
+    },
+    sendBatch,
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (queues.size > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.closeTimeoutMs ?? 2000);
+          drained = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      cache.close();
+    },
+  };
+}
+
+function sameIp(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+

@@ -1,0 +1,275 @@
+/**
+ * The raw backend: one IPPROTO_RAW socket per family; every IP and UDP header is ours (built by
+ * @anysrc/core into a per-message header slot), the payload goes out from where it lies as a second
+ * iovec, and up to `batch` datagrams leave in one sendmmsg. IP_HDRINCL never fragments (it fails with
+ * EMSGSIZE above the MTU), so datagrams larger than the MTU are fragmented here.
+ * @module
+ */
+import {
+  type Datagram, RAW_SOCKET_CHECKSUMS, type Transport, type TransportStats, TransportError, buildUdpPacket, countDrop,
+  countError, createSendQueue, createTransportStats, errnoName, fragmentPacket, udpHeadersLength, buildUdpHeaders,
+  validateDatagram, type UdpPacketOptions,
+} from "@anysrc/core";
+import { closeFd, createSendRing, getInterfaceMtu, getPoller, linux, openRawSocket } from "@anysrc/sys";
+
+/** Options of the raw transport. */
+export interface RawTransportOptions {
+  /** Largest packet sent unfragmented; default: `device`'s MTU, else 1500. */
+  readonly mtu?: number;
+  /** SO_MARK on the raw sockets. */
+  readonly mark?: number;
+  /** SO_SNDBUF in bytes. */
+  readonly sendBuffer?: number;
+  /** SO_BINDTODEVICE: send only through this interface. */
+  readonly device?: string;
+  /** Datagrams per sendmmsg; default 32. */
+  readonly batch?: number;
+  /** Datagrams held while the socket is not writable; past it they are dropped ("queue-full"). Default 4096. */
+  readonly queueLimit?: number;
+  /** TTL / hop limit of emitted packets; default 64. */
+  readonly ttl?: number;
+  /** How long `close()` waits for queued datagrams to drain; default 2000 ms. */
+  readonly closeTimeoutMs?: number;
+}
+
+/** A raw transport (the common contract plus the MTU it fragments at). */
+export interface RawTransport extends Transport {
+  readonly kind: "raw";
+  readonly mtu: number;
+}
+
+interface FamilySocket {
+  readonly fd: number;
+  readonly family: 4 | 6;
+  waiting: boolean;
+}
+
+/**
+ * Open a raw transport. Sockets are opened on first use of each family. Needs CAP_NET_RAW.
+ * @example const t = createRawTransport({ mtu: 1500 }); t.send({ src, dst, payload });
+ */
+export function createRawTransport(options: RawTransportOptions = {}): RawTransport {
+  const mtu = options.mtu ?? (options.device ? getInterfaceMtu(options.device) : 1500);
+  const batch = options.batch ?? 32;
+  const stats: TransportStats = createTransportStats();
+  const queue = createSendQueue(options.queueLimit ?? 4096);
+  const ring = createSendRing({ slots: batch, headerSize: 64 });
+  const poller = getPoller();
+  const packetOptions: UdpPacketOptions = { checksums: RAW_SOCKET_CHECKSUMS, ttl: options.ttl ?? 64 };
+  // The IPv4 ID and IPv6 fragment ID of fragmented datagrams: all fragments of one datagram must
+  // share a non-zero ID (with ID 0 the kernel would pick a fresh one per fragment).
+  let fragmentId = 1 + Math.floor(Math.random() * 0xfffe);
+  let scratch = new Uint8Array(0);
+  const sockets: (FamilySocket | undefined)[] = [undefined, undefined];
+  let closed = false;
+  let drained: (() => void) | undefined;
+
+  const socketFor = (family: 4 | 6): FamilySocket => {
+    const index = family === 4 ? 0 : 1;
+    let s = sockets[index];
+    if (!s) {
+      const fd = openRawSocket({
+        family,
+        ...(options.mark !== undefined ? { mark: options.mark } : {}),
+        ...(options.sendBuffer !== undefined ? { sendBuffer: options.sendBuffer } : {}),
+        ...(options.device !== undefined ? { device: options.device } : {}),
+      });
+      s = { fd, family, waiting: false };
+      sockets[index] = s;
+    }
+    return s;
+  };
+
+  /** Fragments of a datagram too big for the MTU, as whole packets (header checksum left to the kernel). */
+  const fragmentsOf = (d: Datagram): Uint8Array[] => {
+    const need = udpHeadersLength(d.src.family) + d.payload.length;
+    if (scratch.length < need) scratch = new Uint8Array(need);
+    fragmentId = (fragmentId % 0xffff) + 1;
+    const n = buildUdpPacket(scratch, 0, d.src, d.dst, d.payload, { ...packetOptions, identification: fragmentId });
+    return fragmentPacket(scratch.subarray(0, n), mtu, fragmentId, "zero");
+  };
+
+  /**
+   * Emit `ds[from..]` now; returns the index of the first datagram not handed to the kernel
+   * (ds.length when all were), stopping at EAGAIN/ENOBUFS.
+   */
+  const emit = (ds: readonly Datagram[], from: number): number => {
+    let i = from;
+    const owners: number[] = [];
+    // Holds this round's fragment buffers until sendmmsg has read them.
+    let fragments: Uint8Array[] = [];
+    while (i < ds.length) {
+      const family = ds[i]!.src.family;
+      const s = socketFor(family);
+      let m = 0;
+      owners.length = 0;
+      fragments = [];
+      let j = i;
+      // Fill the ring with consecutive datagrams of one family (one socket per sendmmsg).
+      while (j < ds.length && m < batch && ds[j]!.src.family === family) {
+        const d = ds[j]!;
+        if (udpHeadersLength(family) + d.payload.length <= mtu) {
+          const h = buildUdpHeaders(ring.headers[m]!, 0, d.src, d.dst, d.payload, packetOptions);
+          // sin6_port must be 0 on IPv6 raw sockets: the kernel reads it as a protocol number.
+          ring.setDestination(m, d.dst, 0);
+          ring.setHeaderAndPayload(m, h, ring.addressOf(d.payload), d.payload.length);
+          owners[m++] = j++;
+          continue;
+        }
+        const frags = fragmentsOf(d);
+        if (m > 0 && m + frags.length > batch) break; // its own sendmmsg next time round
+        if (frags.length > batch) {
+          // More fragments than ring slots (tiny MTU): send this one datagram in several calls.
+          const r = sendLarge(s, d, frags);
+          if (r === "wait") return j;
+          j++;
+          if (m === 0) i = j;
+          break;
+        }
+        for (const f of frags) {
+          fragments.push(f);
+          ring.setDestination(m, d.dst, 0);
+          ring.setSingle(m, ring.addressOf(f), f.length);
+          owners[m++] = j;
+        }
+        j++;
+      }
+      if (m === 0) continue;
+      const n = ring.send(s.fd, 0, m);
+      if (n === m) {
+        account(ds, owners, 0, m);
+        i = j;
+        continue;
+      }
+      if (n > 0) {
+        // Partial: everything before the first unsent message's datagram went out whole.
+        const firstUnsent = owners[n]!;
+        let whole = 0;
+        while (whole < n && owners[whole]! < firstUnsent) whole++;
+        account(ds, owners, 0, whole);
+        i = firstUnsent;
+        continue;
+      }
+      const e = -n;
+      countError(stats, errnoName(e));
+      if (e === linux.EAGAIN || e === linux.ENOBUFS) return owners[0]!;
+      // Any other error belongs to the first message's datagram: drop it, go on with the rest.
+      countDrop(stats, "send-error");
+      i = owners[0]! + 1;
+    }
+    return ds.length;
+  };
+
+  const sendLarge = (s: FamilySocket, d: Datagram, frags: Uint8Array[]): "sent" | "wait" | "dropped" => {
+    for (let k = 0; k < frags.length; ) {
+      const m = Math.min(batch, frags.length - k);
+      for (let x = 0; x < m; x++) {
+        ring.setDestination(x, d.dst, 0);
+        ring.setSingle(x, ring.addressOf(frags[k + x]!), frags[k + x]!.length);
+      }
+      const n = ring.send(s.fd, 0, m);
+      if (n > 0) {
+        k += n;
+        stats.batches++;
+        continue;
+      }
+      countError(stats, errnoName(-n));
+      if (-n === linux.EAGAIN || -n === linux.ENOBUFS) return "wait";
+      countDrop(stats, "send-error");
+      return "dropped";
+    }
+    stats.sent++;
+    stats.bytes += d.payload.length;
+    stats.fragments += frags.length;
+    return "sent";
+  };
+
+  const account = (ds: readonly Datagram[], owners: readonly number[], from: number, to: number) => {
+    stats.batches++;
+    let last = -1;
+    for (let k = from; k < to; k++) {
+      const o = owners[k]!;
+      if (o === last) {
+        stats.fragments++;
+        continue;
+      }
+      if (k + 1 < to && owners[k + 1] === o) stats.fragments++;
+      last = o;
+      stats.sent++;
+      stats.bytes += ds[o]!.payload.length;
+    }
+  };
+
+  const onWritable = () => {
+    while (queue.length > 0) {
+      const chunk = queue.head(batch);
+      const done = emit(chunk, 0);
+      queue.drop(done);
+      stats.queued = queue.length;
+      if (done < chunk.length) return; // still not writable: stay registered
+    }
+    for (const s of sockets) {
+      if (s?.waiting) {
+        s.waiting = false;
+        poller.remove(s.fd);
+      }
+    }
+    drained?.();
+  };
+
+  const waitForWritable = (family: 4 | 6) => {
+    const s = socketFor(family);
+    if (s.waiting) return;
+    s.waiting = true;
+    poller.add(s.fd, { readable: false, writable: true }, onWritable);
+  };
+
+  const enqueue = (ds: readonly Datagram[], from: number) => {
+    for (let k = from; k < ds.length; k++) {
+      if (!queue.push(ds[k]!)) countDrop(stats, "queue-full");
+      else waitForWritable(ds[k]!.src.family);
+    }
+    stats.queued = queue.length;
+  };
+
+  const sendBatch = (ds: readonly Datagram[]) => {
+    if (closed) throw new TransportError("closed", "raw transport is closed");
+    for (const d of ds) validateDatagram(d);
+    if (queue.length > 0) return enqueue(ds, 0); // keep order behind what is already waiting
+    const done = emit(ds, 0);
+    if (done < ds.length) enqueue(ds, done);
+  };
+
+  const single: Datagram[] = [];
+  return {
+    kind: "raw",
+    mtu,
+    stats,
+    send(d) {
+      single[0] = d;
+      sendBatch(single);
+    },
+    sendBatch,
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (queue.length > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.closeTimeoutMs ?? 2000);
+          drained = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      const left = queue.clear();
+      if (left > 0) countDrop(stats, "closed", left);
+      stats.queued = 0;
+      for (const s of sockets) {
+        if (!s) continue;
+        if (s.waiting) poller.remove(s.fd);
+        closeFd(s.fd);
+      }
+    },
+  };
+}

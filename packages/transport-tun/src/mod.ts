@@ -1,0 +1,2 @@
+/** @anysrc/transport-tun — UDP with any source as IP packets written to a TUN device. @module */
+export * from "./tun_transport.ts";

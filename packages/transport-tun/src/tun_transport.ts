@@ -1,0 +1,254 @@
+/**
+ * The TUN backend: whole IP packets written to a TUN device and routed by the kernel like any
+ * forwarded packet (forwarding on, rp_filter off on the device; TTL drops by one). Every checksum is
+ * ours, and so is fragmentation above the device MTU. It also receives: packets the kernel routes
+ * into the device come back as parsed datagrams (fragments reassembled), so a TUN can intercept.
+ * @module
+ */
+import {
+  ALL_CHECKSUMS, type Datagram, type Transport, type TransportStats, TransportError, WireError, buildUdpPacket, countDrop,
+  countError, createReassembler, createSendQueue, createTransportStats, errnoName, fragmentPacket,
+  parseIpv4, parseIpv6, parseUdp, socketAddress, udpHeadersLength, validateDatagram,
+} from "@anysrc/core";
+import { type Interest, closeFd, errno, getPoller, libc, linux, openTun, Ready, setInterfaceMtu, setInterfaceUp } from "@anysrc/sys";
+
+/** Options of the TUN transport. */
+export interface TunTransportOptions {
+  /** Device name; created if absent (non-persistent: it disappears when closed). */
+  readonly name: string;
+  /** Device MTU to set, and the size above which datagrams are fragmented; default 1500. */
+  readonly mtu?: number;
+  /** Bring the device up; default true. */
+  readonly up?: boolean;
+  readonly multiQueue?: boolean;
+  /** TTL / hop limit written in packets (the kernel decrements it once when forwarding); default 64. */
+  readonly ttl?: number;
+  /** Datagrams held while the device is not writable; default 4096. */
+  readonly queueLimit?: number;
+  readonly closeTimeoutMs?: number;
+}
+
+/** Counters of the receive side. */
+export interface TunReceiveStats {
+  packets: number;
+  datagrams: number;
+  /** Non-UDP packets (router solicitations, ICMP, …) and fragments still waiting. */
+  ignored: number;
+  malformed: number;
+}
+
+/** The TUN transport: the contract, plus receiving. */
+export interface TunTransport extends Transport {
+  readonly kind: "tun";
+  readonly name: string;
+  readonly mtu: number;
+  readonly received: Readonly<TunReceiveStats>;
+  /** UDP datagrams routed into the device, until the transport closes. */
+  receive(): AsyncIterableIterator<Datagram>;
+}
+
+/**
+ * Create (or attach to) a TUN device and use it as a transport. Needs CAP_NET_ADMIN.
+ * @example const t = createTunTransport({ name: "anysrc0", mtu: 1500 }); t.send({ src, dst, payload });
+ */
+export function createTunTransport(options: TunTransportOptions): TunTransport {
+  const mtu = options.mtu ?? 1500;
+  const device = openTun(options.name, options.multiQueue ? { multiQueue: true } : {});
+  try {
+    setInterfaceMtu(device.name, mtu);
+    if (options.up !== false) setInterfaceUp(device.name);
+  } catch (e) {
+    closeFd(device.fd);
+    throw e;
+  }
+  const fd = device.fd;
+  const stats: TransportStats = createTransportStats();
+  const received: TunReceiveStats = { packets: 0, datagrams: 0, ignored: 0, malformed: 0 };
+  const queue = createSendQueue(options.queueLimit ?? 4096);
+  const packetOptions = { checksums: ALL_CHECKSUMS, ttl: options.ttl ?? 64 } as const;
+  const poller = getPoller();
+  let packet = new Uint8Array(udpHeadersLength(6) + 2048);
+  let fragmentId = 1 + Math.floor(Math.random() * 0xfffe);
+  let closed = false;
+  let drained: (() => void) | undefined;
+
+  // Receive side state.
+  const readBuffer = new Uint8Array(65536 + 64);
+  const reassembler = createReassembler();
+  const inbox: Datagram[] = [];
+  let wake: (() => void) | undefined;
+  let receiving = false;
+
+  let registered = false;
+  const interest = (): Interest => ({ readable: receiving, writable: queue.length > 0 });
+  const updateRegistration = () => {
+    const want = interest();
+    if (!want.readable && !want.writable) {
+      if (registered) poller.remove(fd);
+      registered = false;
+    } else if (!registered) {
+      poller.add(fd, want, onReady);
+      registered = true;
+    } else poller.modify(fd, want);
+  };
+
+  /** write() each packet of `d`; false when the device said EAGAIN (nothing of `d` counted). */
+  const writeDatagram = (d: Datagram): boolean => {
+    const need = udpHeadersLength(d.src.family) + d.payload.length;
+    if (packet.length < need) packet = new Uint8Array(need);
+    const big = need > mtu;
+    if (big) fragmentId = (fragmentId % 0xffff) + 1;
+    const n = buildUdpPacket(packet, 0, d.src, d.dst, d.payload, big ? { ...packetOptions, identification: fragmentId } : packetOptions);
+    const packets = big ? fragmentPacket(packet.subarray(0, n), mtu, fragmentId, "compute") : undefined;
+    const count = packets ? packets.length : 1;
+    for (let k = 0; k < count; k++) {
+      const p = packets ? packets[k]! : packet;
+      const len = packets ? p.length : n;
+      const w = libc.write(fd, p, len);
+      if (w >= 0) {
+        stats.batches++;
+        continue;
+      }
+      const e = errno();
+      countError(stats, errnoName(e));
+      if ((e === linux.EAGAIN || e === linux.ENOBUFS) && k === 0) return false;
+      // Mid-datagram or a hard error: the datagram is lost; say so.
+      countDrop(stats, "send-error");
+      return true;
+    }
+    stats.sent++;
+    stats.bytes += d.payload.length;
+    if (packets) stats.fragments += packets.length;
+    return true;
+  };
+
+  const flushQueue = () => {
+    while (queue.length > 0) {
+      if (!writeDatagram(queue.peek()!)) break;
+      queue.drop(1);
+    }
+    stats.queued = queue.length;
+    if (queue.length === 0) drained?.();
+  };
+
+  const readPackets = () => {
+    for (;;) {
+      const n = libc.read(fd, readBuffer, readBuffer.length);
+      if (n <= 0) break;
+      received.packets++;
+      try {
+        const whole = reassembler.push(readBuffer.subarray(0, n), Date.now());
+        if (!whole) {
+          received.ignored++;
+          continue;
+        }
+        const d = parseDatagram(whole);
+        if (!d) {
+          received.ignored++;
+          continue;
+        }
+        received.datagrams++;
+        inbox.push(d);
+      } catch (e) {
+        if (!(e instanceof WireError)) throw e;
+        received.malformed++;
+      }
+    }
+    if (inbox.length > 0) wake?.();
+  };
+
+  function onReady(events: number): void {
+    if (events & Ready.writable) flushQueue();
+    if (events & Ready.readable) readPackets();
+    // Interest may have changed (queue emptied): the poller re-arms with what we set here.
+    const want = interest();
+    if (!want.readable && !want.writable) {
+      poller.remove(fd);
+      registered = false;
+    } else poller.modify(fd, want);
+  }
+
+  const sendBatch = (ds: readonly Datagram[]) => {
+    if (closed) throw new TransportError("closed", `tun transport ${device.name} is closed`);
+    for (const d of ds) validateDatagram(d);
+    let i = 0;
+    if (queue.length === 0) {
+      while (i < ds.length && writeDatagram(ds[i]!)) i++;
+    }
+    for (; i < ds.length; i++) if (!queue.push(ds[i]!)) countDrop(stats, "queue-full");
+    stats.queued = queue.length;
+    if (queue.length > 0) updateRegistration();
+  };
+
+  const single: Datagram[] = [];
+  return {
+    kind: "tun",
+    name: device.name,
+    mtu,
+    stats,
+    received,
+    send(d) {
+      single[0] = d;
+      sendBatch(single);
+    },
+    sendBatch,
+    receive() {
+      receiving = true;
+      updateRegistration();
+      const iterator: AsyncIterableIterator<Datagram> = {
+        async next() {
+          while (inbox.length === 0 && !closed) await new Promise<void>((resolve) => (wake = resolve));
+          const d = inbox.shift();
+          return d ? { value: d, done: false } : { value: undefined, done: true };
+        },
+        async return() {
+          receiving = false;
+          if (!closed) updateRegistration();
+          return { value: undefined, done: true };
+        },
+        [Symbol.asyncIterator]() {
+          return iterator;
+        },
+      };
+      return iterator;
+    },
+    async close() {
+      if (closed) return;
+      if (queue.length > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.closeTimeoutMs ?? 2000);
+          drained = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      closed = true;
+      const left = queue.clear();
+      if (left > 0) countDrop(stats, "closed", left);
+      stats.queued = 0;
+      if (registered) poller.remove(fd);
+      registered = false;
+      wake?.();
+      closeFd(fd);
+    },
+  };
+}
+
+/** The UDP datagram in a whole IP packet, or undefined for anything else. */
+function parseDatagram(packet: Uint8Array): Datagram | undefined {
+  const version = packet[0]! >>> 4;
+  if (version === 4) {
+    const ip = parseIpv4(packet);
+    if (ip.header.protocol !== 17) return undefined;
+    const udp = parseUdp(ip.payload, ip.header.src, ip.header.dst);
+    return { src: socketAddress(ip.header.src, udp.header.srcPort), dst: socketAddress(ip.header.dst, udp.header.dstPort), payload: udp.payload.slice() };
+  }
+  if (version === 6) {
+    const ip = parseIpv6(packet);
+    if (ip.upperProtocol !== 17) return undefined;
+    const udp = parseUdp(ip.payload, ip.header.src, ip.header.dst);
+    return { src: socketAddress(ip.header.src, udp.header.srcPort), dst: socketAddress(ip.header.dst, udp.header.dstPort), payload: udp.payload.slice() };
+  }
+  return undefined;
+}

@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requirePrivileges } from "../netns/privileges.ts";
+import { RUNTIMES, runtimeArgv } from "../netns/runtimes.ts";
+import { ADDRESSES as A, type Testbed, createTestbed } from "../netns/testbed.ts";
+
+const SCENARIOS = "test/transport/transport_scenarios.ts";
+const PEER = ["node", new URL("../netns/udp_peer.mjs", import.meta.url).pathname];
+const KINDS = ["raw", "bindsrc", "tun"] as const;
+const run = requirePrivileges("transport conformance suite");
+let port = 41000;
+
+describe.skipIf(!run)("transport conformance: spoofed source from the router, connected receiver on the client", () => {
+  let bed: Testbed;
+  beforeAll(() => {
+    bed = createTestbed();
+  });
+  afterAll(async () => {
+    await bed?.destroy();
+  });
+
+  for (const kind of KINDS) {
+    describe.each(RUNTIMES)(`${kind} under %s`, (runtime) => {
+      for (const [family, src, clientHost, max] of [
+        ["IPv4", `${A.server4}:7000`, A.client4, 65507],
+        ["IPv6", `[${A.server6}]:7000`, `[${A.client6}]`, 65527],
+      ] as const) {
+        it(`delivers ${family} datagrams of 0–${max} bytes with the exact source, every byte intact, no loss`, async () => {
+          const sizes = [0, 1, 64, 1200, 1472, 3000, 9000, max];
+          const count = 20;
+          const dst = `${clientHost}:${++port}`;
+          const receiver = bed.spawn(bed.client, [...PEER, "recv-sizes", dst, src, sizes.join(","), String(count), "10000"]);
+          await receiver.waitFor((l) => l.ready === true);
+          const tun = `ast${process.pid % 10000}${port % 100}`;
+          const sender = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["send", kind, src, dst, sizes.join(","), String(count), "5", tun]));
+          const sent = await sender.waitFor((l) => l.done === true, 60_000);
+          const stats = sent.stats as { sent: number; dropped: Record<string, number>; errors: Record<string, number>; fragments: number };
+          expect(stats.dropped).toEqual({});
+          expect(stats.sent).toBe(sizes.length * count);
+          if (kind !== "bindsrc") expect(stats.fragments).toBeGreaterThan(0); // raw and tun fragment themselves
+          const got = await receiver.waitFor((l) => l.done === true, 20_000);
+          expect(got).toMatchObject({ corrupt: 0, unexpected: 0, duplicates: 0 });
+          expect(got.perSize).toEqual(Object.fromEntries(sizes.map((z) => [String(z), count])));
+          expect(await sender.exited()).toBe(0);
+        });
+      }
+
+      it("refuses bad input with typed errors, sends nothing for it, and keeps going", async () => {
+        const tun = `asb${process.pid % 10000}${++port % 100}`;
+        const r = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["bad-input", kind, tun]));
+        const done = await r.waitFor((l) => l.done === true);
+        const results = done.results as { name: string; error: string; kind: string; message: string }[];
+        expect(results.map((x) => [x.name, x.error, x.kind])).toEqual([
+          ["mixed families", "TransportError", "mixed-families"],
+          ["payload over the maximum", "TransportError", "payload-too-large"],
+          ["IPv6 payload over the maximum", "TransportError", "payload-too-large"],
+          ["destination port 0", "TransportError", "bad-port"],
+        ]);
+        expect(results[0]!.message).toBe("source [2001:db8:2::2]:7000 and destination 198.18.1.2:40100 are different IP families");
+        expect(done.sentBefore).toBe(0);
+        expect(done.sentAfter).toBe(1);
+        const unusable = done.unusable as { error: string; code?: string; message: string };
+        if (kind === "raw") expect(unusable).toMatchObject({ error: "SystemError", code: "ENODEV" });
+        if (kind === "tun") expect(unusable).toMatchObject({ error: "RangeError" });
+        if (kind === "bindsrc") {
+          expect(unusable).toMatchObject({ error: "SystemError", code: "EADDRINUSE", message: "bind 198.19.2.1:22222: EADDRINUSE (address already in use)" });
+          expect((done.stats as { dropped: Record<string, number> }).dropped).toEqual({ "address-in-use": 1 });
+        }
+      });
+    });
+  }
+});

@@ -1,0 +1,94 @@
+/**
+ * Transport conformance scenarios, one program run under Bun and Deno in the router namespace.
+ *   send KIND SRC DST SIZES COUNT PACE [TUN]   COUNT datagrams of each size (comma list), PACE per ms
+ *   bad-input KIND [TUN]                       every kind of bad input, then one good datagram
+ * KIND is raw | bindsrc | tun. Prints JSON lines.
+ * @module
+ */
+import process from "node:process";
+import { type Datagram, SystemError, TransportError, type Transport, parseSocketAddress } from "@anysrc/core";
+import { adapter, bindSocket, openUdpSocket } from "@anysrc/sys";
+import { createBindSourceTransport } from "@anysrc/transport-bindsrc";
+import { createRawTransport } from "@anysrc/transport-raw";
+import { createTunTransport } from "@anysrc/transport-tun";
+import { fillPattern } from "../netns/payload_pattern.ts";
+
+const out = (o: Record<string, unknown>) => console.log(JSON.stringify({ runtime: adapter.runtime, ...o }));
+const [mode, kind, ...args] = process.argv.slice(2);
+
+function open(kindName: string, tun: string | undefined): Transport {
+  if (kindName === "raw") return createRawTransport();
+  if (kindName === "bindsrc") return createBindSourceTransport();
+  if (kindName === "tun") return createTunTransport({ name: tun ?? "astun0", mtu: 1500 });
+  throw new Error(`unknown transport ${kindName}`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function send(srcText: string, dstText: string, sizesText: string, count: number, pace: number, tun?: string) {
+  const t = open(kind!, tun);
+  const src = parseSocketAddress(srcText);
+  const dst = parseSocketAddress(dstText);
+  out({ ready: true });
+  await sleep(200); // the receiver is already listening; let a TUN device's link settle
+  const buf = new Uint8Array(65536);
+  let n = 0;
+  for (const size of sizesText.split(",").map(Number)) {
+    for (let seq = 0; seq < count; seq++) {
+      fillPattern(buf, seq, size);
+      t.send({ src, dst, payload: buf.subarray(0, size) });
+      if (++n % pace === 0) await sleep(1);
+    }
+  }
+  await t.close();
+  out({ done: true, stats: t.stats });
+}
+
+async function badInput(tun?: string) {
+  const t = open(kind!, tun);
+  const v4 = parseSocketAddress("198.19.2.2:7000");
+  const v6 = parseSocketAddress("[2001:db8:2::2]:7000");
+  const client = parseSocketAddress("198.18.1.2:40100");
+  const cases: [string, Datagram][] = [
+    ["mixed families", { src: v6, dst: client, payload: new Uint8Array(4) }],
+    ["payload over the maximum", { src: v4, dst: client, payload: new Uint8Array(65508) }],
+    ["IPv6 payload over the maximum", { src: v6, dst: parseSocketAddress("[2001:db8:1::2]:40100"), payload: new Uint8Array(65528) }],
+    ["destination port 0", { src: v4, dst: parseSocketAddress("198.18.1.2:0"), payload: new Uint8Array(4) }],
+  ];
+  const results: Record<string, unknown>[] = [];
+  for (const [name, d] of cases) {
+    try {
+      t.send(d);
+      results.push({ name, error: null });
+    } catch (e) {
+      results.push({ name, error: (e as Error).name, kind: e instanceof TransportError ? e.kind : undefined, message: (e as Error).message });
+    }
+  }
+  const sentBefore = t.stats.sent;
+  // A missing device (raw), an impossible device name (tun) or a source owned by a local service
+  // (bindsrc) is refused with a typed error.
+  let unusable: Record<string, unknown> | null = null;
+  try {
+    if (kind === "raw") createRawTransport({ device: "nosuchdev0" });
+    else if (kind === "tun") createTunTransport({ name: "x".repeat(20) });
+    else {
+      // A local service owns 198.19.2.1:22222: the bind-source backend cannot use it as a source.
+      const service = openUdpSocket({ family: 4 });
+      bindSocket(service, parseSocketAddress("198.19.2.1:22222"));
+      t.send({ src: parseSocketAddress("198.19.2.1:22222"), dst: client, payload: new Uint8Array(1) });
+    }
+  } catch (e) {
+    unusable = { error: (e as Error).name, code: e instanceof SystemError ? e.code : undefined, message: (e as Error).message };
+  }
+  // The process keeps going: a good datagram still goes out.
+  t.send({ src: v4, dst: client, payload: new TextEncoder().encode("still alive") });
+  await t.close();
+  out({ done: true, results, sentBefore, sentAfter: t.stats.sent, unusable, stats: t.stats });
+}
+
+if (mode === "send") await send(args[0]!, args[1]!, args[2]!, Number(args[3]), Number(args[4]), args[5]);
+else if (mode === "bad-input") await badInput(args[0]);
+else {
+  console.error(`transport_scenarios: unknown mode ${mode}`);
+  process.exit(2);
+}
