@@ -6,6 +6,7 @@
 import process from "node:process";
 import { AddressError, SystemError, TransportError, WireError } from "@anysrc/core";
 import { BUILD_USAGE, DECODE_USAGE, PACKET_USAGE, packetBuild, packetDecode } from "./cli/packet_command.ts";
+import { SEND_USAGE, sendCommand } from "./cli/send_command.ts";
 import { UsageError } from "./cli/usage_error.ts";
 
 export const MAIN_USAGE = `Usage: anysrc [--runtime bun|deno] <command> [options]
@@ -15,12 +16,13 @@ UDP from any source address, from TypeScript, on Bun and Deno.
 Commands:
   packet build    build an IPv4/IPv6 + UDP packet (and fragments) as hex
   packet decode   describe a hex packet layer by layer as JSON
+  send            emit datagrams with a spoofed source through raw, bindsrc or tun
 
 Options:
   --runtime bun|deno   runtime to run under (default bun, or ANYSRC_RUNTIME)
   -h, --help           this help; "anysrc <command> --help" for a command's options`;
 
-type Command = { readonly usage: string; readonly run: (args: string[]) => Promise<void> | void };
+type Command = { readonly usage: string; readonly run: (args: string[]) => Promise<number | void> | number | void };
 
 const print = (text: string): void => {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
@@ -30,6 +32,7 @@ const COMMANDS: Record<string, Command> = {
   packet: { usage: PACKET_USAGE, run: () => { throw new UsageError("packet", "expected a subcommand: build or decode"); } },
   "packet build": { usage: BUILD_USAGE, run: (args) => print(packetBuild(args).join("\n")) },
   "packet decode": { usage: DECODE_USAGE, run: (args) => print(packetDecode(args)) },
+  send: { usage: SEND_USAGE, run: (args) => sendCommand(args, process.env.ANYSRC_RUNTIME ?? "bun", print) },
 };
 
 function pickCommand(argv: string[]): { name: string; args: string[] } | undefined {
@@ -57,8 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    await command.run(picked.args);
-    return 0;
+    return (await command.run(picked.args)) ?? 0;
   } catch (e) {
     const parseArgsError = e instanceof TypeError && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS");
     if (e instanceof UsageError || parseArgsError) {

@@ -27,18 +27,24 @@ export function openDenoLibc(path: string): LibcAdapter {
   // Pointer results arrive as pointer objects; the neutral contract is a number.
   const errnoLocation = lib.symbols.__errno_location!;
   fn.__errno_location = () => Number(deno.UnsafePointer.value(errnoLocation() as PointerObject));
+  const bases = new WeakMap<ArrayBufferLike, number>();
   let lastBuffer: ArrayBufferLike | undefined;
   let lastBase = 0;
   return {
     runtime: "deno",
     fn: fn as unknown as LibcFunctions,
     addressOf: (view) => {
-      // UnsafePointer.of allocates a pointer object per call; remember the base address of the
-      // ArrayBuffer last asked about instead (ring slots and reused payload buffers hit it).
+      // UnsafePointer.of allocates a pointer object per call; remember each ArrayBuffer's base
+      // address instead (senders reuse their payload buffers), the last one without a map lookup.
       const buffer = view.buffer;
       if (buffer !== lastBuffer) {
-        lastBase = Number(deno.UnsafePointer.value(deno.UnsafePointer.of(new Uint8Array(buffer))));
+        let base = bases.get(buffer);
+        if (base === undefined) {
+          base = Number(deno.UnsafePointer.value(deno.UnsafePointer.of(new Uint8Array(buffer))));
+          bases.set(buffer, base);
+        }
         lastBuffer = buffer;
+        lastBase = base;
       }
       return lastBase + view.byteOffset;
     },

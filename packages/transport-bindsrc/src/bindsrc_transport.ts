@@ -134,34 +134,51 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
     updateQueued();
   };
 
+  // Per-batch scratch, reused: the socket of each datagram, and one source's datagrams at a time.
+  const socketOf: (SourceSocket | undefined)[] = [];
+  const group: Datagram[] = [];
+
   const sendBatch = (ds: readonly Datagram[]) => {
     if (closed) throw new TransportError("closed", "bindsrc transport is closed");
     for (const d of ds) validateDatagram(d);
     const now = Date.now();
     let firstError: SystemError | undefined;
-    for (let i = 0; i < ds.length; ) {
+    socketOf.length = ds.length;
+    for (let i = 0; i < ds.length; i++) {
       const src = ds[i]!.src;
-      // A run of consecutive datagrams from the same source shares one socket and one sendmmsg.
-      let j = i + 1;
-      while (j < ds.length && ds[j]!.src.port === src.port && sameIp(ds[j]!.src.ip, src.ip)) j++;
-      let s: SourceSocket;
-      try {
-        s = cache.acquire(src, now);
-      } catch (e) {
-        if (!(e instanceof SystemError)) throw e;
-        countError(stats, e.code, j - i);
-        countDrop(stats, e.code === "EADDRINUSE" ? "address-in-use" : "send-error", j - i);
-        firstError ??= e;
-        i = j;
+      const prev = i > 0 ? ds[i - 1]!.src : undefined;
+      if (prev && socketOf[i - 1] && prev.port === src.port && sameIp(prev.ip, src.ip)) {
+        socketOf[i] = socketOf[i - 1];
         continue;
       }
-      if (queues.has(s.fd)) enqueue(s, ds, i, j);
-      else {
-        const done = emitRun(s, ds, i, j);
-        if (done < j) enqueue(s, ds, done, j);
+      try {
+        socketOf[i] = cache.acquire(src, now);
+      } catch (e) {
+        if (!(e instanceof SystemError)) throw e;
+        socketOf[i] = undefined;
+        countError(stats, e.code);
+        countDrop(stats, e.code === "EADDRINUSE" ? "address-in-use" : "send-error");
+        firstError ??= e;
       }
-      i = j;
     }
+    // Group by socket (first-appearance order; order within a source is kept): one sendmmsg each,
+    // even when sources alternate datagram by datagram.
+    for (let i = 0; i < ds.length; i++) {
+      const s = socketOf[i];
+      if (!s) continue;
+      group.length = 0;
+      for (let j = i; j < ds.length; j++) {
+        if (socketOf[j] !== s) continue;
+        group.push(ds[j]!);
+        socketOf[j] = undefined;
+      }
+      if (queues.has(s.fd)) enqueue(s, group, 0, group.length);
+      else {
+        const done = emitRun(s, group, 0, group.length);
+        if (done < group.length) enqueue(s, group, done, group.length);
+      }
+    }
+    group.length = 0;
     if (firstError) throw firstError;
   };
 

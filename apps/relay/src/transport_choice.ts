@@ -1,0 +1,46 @@
+/**
+ * The transport a command runs on, chosen at run time by name: the one place the relay app turns
+ * `--transport raw|bindsrc|tun` into a backend.
+ * @module
+ */
+import type { Datagram, Transport, TransportKind } from "@anysrc/core";
+import { createBindSourceTransport } from "@anysrc/transport-bindsrc";
+import { createRawTransport } from "@anysrc/transport-raw";
+import { createTunTransport } from "@anysrc/transport-tun";
+
+export const TRANSPORT_KINDS: readonly TransportKind[] = ["raw", "bindsrc", "tun"];
+
+/** Settings any backend may use; each takes what applies to it. */
+export interface TransportSettings {
+  readonly mark?: number;
+  readonly mtu?: number;
+  /** TUN device name (tun); default "anysrc0". */
+  readonly tun?: string;
+  readonly batch?: number;
+  readonly sendBuffer?: number;
+  /** bindsrc: datagrams that arrive on a bound source socket. */
+  readonly onReceive?: (d: Datagram) => void;
+}
+
+/** True for a known transport name. */
+export function isTransportKind(text: string): text is TransportKind {
+  return (TRANSPORT_KINDS as readonly string[]).includes(text);
+}
+
+/**
+ * Open the named backend.
+ * @example const t = openTransport("raw", { mark: 1 });
+ */
+export function openTransport(kind: TransportKind, s: TransportSettings): Transport {
+  const mark = s.mark !== undefined ? { mark: s.mark } : {};
+  const batch = s.batch !== undefined ? { batch: s.batch } : {};
+  const sendBuffer = s.sendBuffer !== undefined ? { sendBuffer: s.sendBuffer } : {};
+  switch (kind) {
+    case "raw":
+      return createRawTransport({ ...mark, ...batch, ...sendBuffer, ...(s.mtu !== undefined ? { mtu: s.mtu } : {}) });
+    case "bindsrc":
+      return createBindSourceTransport({ ...mark, ...batch, ...sendBuffer, ...(s.onReceive ? { onReceive: s.onReceive } : {}) });
+    case "tun":
+      return createTunTransport({ name: s.tun ?? "anysrc0", ...(s.mtu !== undefined ? { mtu: s.mtu } : {}) });
+  }
+}
