@@ -8,6 +8,8 @@
 //   ping-pong DST TIMEOUT_MS                   send one datagram to DST, expect a reply from DST
 //   recv-sizes LOCAL PEER SIZES COUNT TIMEOUT_MS   expect COUNT datagrams of each size (comma list)
 //                                              from exactly PEER, every byte verified (payload_pattern.ts)
+//   recv-count LOCAL PEER COUNT SIZE TIMEOUT_MS   expect COUNT datagrams of SIZE from exactly PEER in
+//                                              `anysrc send`'s pattern (seq in bytes 0–3, then i & 0xff)
 import dgram from "node:dgram";
 
 const [mode, ...args] = process.argv.slice(2);
@@ -124,7 +126,29 @@ async function recvSizes(local, peer, sizesText, count, timeoutMs) {
   s.close();
 }
 
+async function recvCount(local, peer, count, size, timeoutMs) {
+  const l = split(local);
+  const p = split(peer);
+  const s = dgram.createSocket({ type: l.type, recvBufferSize: 32 << 20 });
+  await new Promise((r) => s.bind(l.port, l.host, r));
+  await new Promise((r) => s.connect(p.port, p.host, r));
+  const seqs = new Set();
+  let corrupt = 0;
+  s.on("message", (msg) => {
+    let ok = msg.length === size;
+    for (let i = 4; ok && i < size; i++) if (msg[i] !== (i & 0xff)) ok = false;
+    if (!ok) { corrupt++; return; }
+    seqs.add(size >= 4 ? msg.readUInt32BE(0) : seqs.size);
+  });
+  out({ ready: true });
+  const deadline = Date.now() + timeoutMs;
+  while (seqs.size < count && Date.now() < deadline) await sleep(10);
+  out({ done: true, received: seqs.size, corrupt });
+  s.close();
+}
+
 switch (mode) {
+  case "recv-count": await recvCount(args[0], args[1], Number(args[2]), Number(args[3]), Number(args[4])); break;
   case "recv-sizes": await recvSizes(args[0], args[1], args[2], Number(args[3]), Number(args[4])); break;
   case "echo-client": await echoClient(args[0], Number(args[1]), Number(args[2]), Number(args[3] ?? 50)); break;
   case "send": await send(args[0], Number(args[1]), Number(args[2] ?? 0)); break;

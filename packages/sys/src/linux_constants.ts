@@ -39,6 +39,7 @@ export const IP_PMTUDISC_PROBE = 3;
 
 export const SOL_IPV6 = 41;
 export const IPV6_V6ONLY = 26;
+export const IPV6_RECVERR = 25;
 export const IPV6_MTU_DISCOVER = 23;
 export const IPV6_RECVORIGDSTADDR = 74;
 export const IPV6_ORIGDSTADDR = 74;
@@ -48,6 +49,7 @@ export const IPV6_FREEBIND = 78;
 export const MSG_CTRUNC = 0x8;
 export const MSG_TRUNC = 0x20;
 export const MSG_DONTWAIT = 0x40;
+export const MSG_ERRQUEUE = 0x2000;
 
 export const O_RDWR = 2;
 export const O_NONBLOCK = 0o4000;

@@ -5,7 +5,7 @@
  */
 import type { SocketAddress } from "@anysrc/core";
 import { adapter, errno, lastError, libc } from "./libc.ts";
-import { EAGAIN, IP_ORIGDSTADDR, IPV6_ORIGDSTADDR, MSG_DONTWAIT, MSG_TRUNC, SOL_IP, SOL_IPV6 } from "./linux_constants.ts";
+import { EAGAIN, IP_ORIGDSTADDR, IPV6_ORIGDSTADDR, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_TRUNC, SOL_IP, SOL_IPV6 } from "./linux_constants.ts";
 import { SOCKADDR_STORAGE_SIZE, decodeSockaddr } from "./sockaddr.ts";
 
 // x86-64 glibc layouts: struct mmsghdr is a msghdr (56 B) + msg_len (4 B) padded to 64.
@@ -50,8 +50,15 @@ export interface RecvRing {
   sourceOffset(i: number): number;
   /** The original destination (IP_ORIGDSTADDR / IPV6_ORIGDSTADDR) of slot `i`, if delivered. */
   originalDestination(i: number): SocketAddress | undefined;
+  /** Where the original-destination sockaddr of slot `i` lies in `memory`, or -1 (allocation-free). */
+  originalDestinationOffset(i: number): number;
   /** Native address of slot `i`'s payload, for zero-copy send iovecs. */
   payloadAddress(i: number): number;
+  /**
+   * Drain the socket's error queue (MSG_ERRQUEUE: ICMP errors reported through IP_RECVERR); returns
+   * how many errors were taken. Without this, a pending error keeps the fd ready forever.
+   */
+  receiveErrors(fd: number): number;
 }
 
 /**
@@ -113,7 +120,7 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
   const length = (i: number) => Math.min(words[(hdrAt + i * MMSGHDR_SIZE + 56) >>> 2]!, slotSize);
   const flags = (i: number) => words[(hdrAt + i * MMSGHDR_SIZE + 48) >>> 2]!;
 
-  const originalDestination = (i: number): SocketAddress | undefined => {
+  const originalDestinationOffset = (i: number): number => {
     const controlLength = words[(hdrAt + i * MMSGHDR_SIZE + 40) >>> 2]!;
     const start = controlAt + i * CONTROL_SIZE;
     // Walk the cmsg chain: cmsg_len (size_t) @0, cmsg_level @8, cmsg_type @12, data @16, 8-aligned.
@@ -122,12 +129,33 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
       if (len < 16) break;
       const level = words[(start + at + 8) >>> 2]!;
       const type = words[(start + at + 12) >>> 2]!;
-      if ((level === SOL_IP && type === IP_ORIGDSTADDR) || (level === SOL_IPV6 && type === IPV6_ORIGDSTADDR)) {
-        return decodeSockaddr(memory, start + at + 16);
-      }
+      if ((level === SOL_IP && type === IP_ORIGDSTADDR) || (level === SOL_IPV6 && type === IPV6_ORIGDSTADDR)) return start + at + 16;
       at += (len + 7) & ~7;
     }
-    return undefined;
+    return -1;
+  };
+  const originalDestination = (i: number): SocketAddress | undefined => {
+    const at = originalDestinationOffset(i);
+    return at < 0 ? undefined : decodeSockaddr(memory, at);
+  };
+
+  const receiveErrors = (fd: number): number => {
+    let total = 0;
+    for (;;) {
+      for (let i = 0; i < lastCount; i++) {
+        const w = (hdrAt + i * MMSGHDR_SIZE) >>> 2;
+        words[w + 2] = SOCKADDR_STORAGE_SIZE;
+        words[w + 10] = CONTROL_SIZE;
+        words[w + 11] = 0;
+      }
+      const n = libc.recvmmsg(fd, vector, slots, MSG_DONTWAIT | MSG_ERRQUEUE, 0);
+      if (n <= 0) {
+        lastCount = 0;
+        return total;
+      }
+      lastCount = n;
+      total += n;
+    }
   };
 
   return {
@@ -143,6 +171,8 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     source: (i) => decodeSockaddr(memory, nameAt + i * SOCKADDR_STORAGE_SIZE),
     sourceOffset: (i) => nameAt + i * SOCKADDR_STORAGE_SIZE,
     originalDestination,
+    originalDestinationOffset,
+    receiveErrors,
     payloadAddress: (i) => base + slotAt + i * stride + headroom,
   };
 }

@@ -7,7 +7,7 @@ import { type SocketAddress, formatSocketAddress } from "@anysrc/core";
 import { check, cString, errno, lastError, libc } from "./libc.ts";
 import {
   AF_INET, AF_INET6, EAGAIN, IPPROTO_IPV6, IPPROTO_RAW, IPPROTO_UDP, IPV6_FREEBIND, IPV6_RECVORIGDSTADDR,
-  IPV6_TRANSPARENT, IPV6_V6ONLY, IP_FREEBIND, IP_RECVORIGDSTADDR, IP_TRANSPARENT, SOCK_CLOEXEC, SOCK_DGRAM,
+  IPV6_RECVERR, IPV6_TRANSPARENT, IPV6_V6ONLY, IP_FREEBIND, IP_RECVERR, IP_RECVORIGDSTADDR, IP_TRANSPARENT, SOCK_CLOEXEC, SOCK_DGRAM,
   SOCK_NONBLOCK, SOCK_RAW, SOL_IP, SOL_IPV6, SOL_SOCKET, SO_BINDTODEVICE, SO_MARK, SO_RCVBUF, SO_RCVBUFFORCE,
   SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDBUFFORCE,
 } from "./linux_constants.ts";
@@ -33,6 +33,8 @@ export interface UdpSocketOptions {
   readonly receiveOriginalDestination?: boolean;
   /** SO_BINDTODEVICE. */
   readonly device?: string;
+  /** IP_RECVERR / IPV6_RECVERR: report ICMP errors (port unreachable → ECONNREFUSED) on unconnected sockets. */
+  readonly receiveErrors?: boolean;
 }
 
 const intValue = new Int32Array(1);
@@ -106,6 +108,10 @@ export function openUdpSocket(o: UdpSocketOptions): number {
     if (o.receiveOriginalDestination) {
       if (o.family === 4) setIntOption(fd, SOL_IP, IP_RECVORIGDSTADDR, 1, "IP_RECVORIGDSTADDR");
       else setIntOption(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, 1, "IPV6_RECVORIGDSTADDR");
+    }
+    if (o.receiveErrors) {
+      if (o.family === 4) setIntOption(fd, SOL_IP, IP_RECVERR, 1, "IP_RECVERR");
+      else setIntOption(fd, SOL_IPV6, IPV6_RECVERR, 1, "IPV6_RECVERR");
     }
     applyCommon(fd, o);
   });
