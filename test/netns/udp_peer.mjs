@@ -8,6 +8,12 @@
 //   ping-pong DST TIMEOUT_MS                   send one datagram to DST, expect a reply from DST
 //   recv-sizes LOCAL PEER SIZES COUNT TIMEOUT_MS   expect COUNT datagrams of each size (comma list)
 //                                              from exactly PEER, every byte verified (payload_pattern.ts)
+//   echo-server HOST PORT[,PORT…]             echo every datagram back from the socket it arrived on;
+//                                              with --cone, also answer from PORT+1 ("second remote")
+//   flows DST COUNT SIZES FLOWS PER_MS          FLOWS connected sockets to DST send COUNT datagrams in all,
+//                                              sizes cycling; every echo verified (payload_pattern.ts)
+//   send-from LOCAL DST COUNT SIZE              send COUNT datagrams in `anysrc send`'s pattern from LOCAL
+//   cone-client DST WAIT_MS                     unconnected socket: send "hello" to DST, report who answered
 //   recv-count LOCAL PEER COUNT SIZE TIMEOUT_MS   expect COUNT datagrams of SIZE from exactly PEER in
 //                                              `anysrc send`'s pattern (seq in bytes 0–3, then i & 0xff)
 import dgram from "node:dgram";
@@ -147,7 +153,99 @@ async function recvCount(local, peer, count, size, timeoutMs) {
   s.close();
 }
 
+async function echoServer(host, portsText, cone) {
+  const type = host.includes(":") ? "udp6" : "udp4";
+  const sockets = [];
+  for (const port of portsText.split(",").map(Number)) {
+    const s = dgram.createSocket({ type, recvBufferSize: 16 << 20, sendBufferSize: 16 << 20 });
+    await new Promise((r) => s.bind(port, host, r));
+    let second;
+    if (cone) {
+      second = dgram.createSocket(type);
+      await new Promise((r) => second.bind(port + 1, host, r));
+      sockets.push(second);
+    }
+    s.on("message", (msg, rinfo) => {
+      s.send(msg, rinfo.port, rinfo.address);
+      // A second remote that the client never addressed writes to the same mapping.
+      if (second) second.send(Buffer.from(`from ${port + 1}`), rinfo.port, rinfo.address);
+    });
+    sockets.push(s);
+  }
+  out({ ready: true });
+  await new Promise(() => {});
+}
+
+async function flows(dst, count, sizesText, nflows, perMs) {
+  const d = split(dst);
+  const sizes = sizesText.split(",").map(Number);
+  const socks = [];
+  const seen = [];
+  let corrupt = 0;
+  for (let f = 0; f < nflows; f++) {
+    const s = dgram.createSocket({ type: d.type, recvBufferSize: 4 << 20 });
+    await new Promise((r) => s.connect(d.port, d.host, r));
+    const got = new Set();
+    s.on("message", (msg) => {
+      const seq = verify(msg); // sizes here are ≥ 4, so every datagram carries its sequence number
+      if (seq < 0 || !sizes.includes(msg.length)) corrupt++;
+      else got.add(seq);
+    });
+    socks.push(s);
+    seen.push(got);
+  }
+  const body = (seq, size) => {
+    const b = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) b[i] = (i * 31 + size) & 0xff;
+    if (size >= 4) b.writeUInt32BE(seq, 0);
+    return b;
+  };
+  const t0 = Date.now();
+  for (let i = 0; i < count; i++) {
+    socks[i % nflows].send(body(i, sizes[i % sizes.length]));
+    if ((i + 1) % perMs === 0) await sleep(1);
+  }
+  const total = () => seen.reduce((a, x) => a + x.size, 0);
+  const deadline = Date.now() + 5000;
+  while (total() < count && Date.now() < deadline) await sleep(20);
+  out({ done: true, sent: count, received: total(), corrupt, seconds: (Date.now() - t0) / 1000, flowsComplete: seen.filter((x, f) => x.size === Math.ceil((count - f) / nflows)).length });
+  for (const s of socks) s.close();
+}
+
+async function coneClient(dst, waitMs) {
+  const d = split(dst);
+  const s = dgram.createSocket(d.type);
+  await new Promise((r) => s.bind(0, r));
+  const replies = [];
+  s.on("message", (msg, rinfo) => replies.push({ from: d.type === "udp6" ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`, text: msg.toString("latin1") }));
+  s.send(Buffer.from("hello"), d.port, d.host);
+  await sleep(waitMs);
+  out({ done: true, replies });
+  s.close();
+}
+
+async function sendFrom(local, dst, count, size) {
+  const l = split(local);
+  const d = split(dst);
+  const s = dgram.createSocket(l.type);
+  await new Promise((r) => s.bind(l.port, l.host, r));
+  for (let i = 0; i < count; i++) {
+    const b = Buffer.alloc(size);
+    for (let k = 0; k < size; k++) b[k] = k & 0xff;
+    if (size >= 4) b.writeUInt32BE(i, 0);
+    s.send(b, d.port, d.host);
+    await sleep(2);
+  }
+  await sleep(50);
+  out({ done: true, sent: count });
+  s.close();
+}
+
 switch (mode) {
+  case "send-from": await sendFrom(args[0], args[1], Number(args[2]), Number(args[3])); break;
+  case "echo-server": await echoServer(args[0], args[1], args[2] === "--cone"); break;
+  case "flows": await flows(args[0], Number(args[1]), args[2], Number(args[3]), Number(args[4] ?? 20)); break;
+  case "cone-client": await coneClient(args[0], Number(args[1])); break;
   case "recv-count": await recvCount(args[0], args[1], Number(args[2]), Number(args[3]), Number(args[4])); break;
   case "recv-sizes": await recvSizes(args[0], args[1], args[2], Number(args[3]), Number(args[4])); break;
   case "echo-client": await echoClient(args[0], Number(args[1]), Number(args[2]), Number(args[3] ?? 50)); break;

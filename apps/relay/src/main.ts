@@ -6,7 +6,9 @@
 import process from "node:process";
 import { AddressError, SystemError, TransportError, WireError } from "@anysrc/core";
 import { BUILD_USAGE, DECODE_USAGE, PACKET_USAGE, packetBuild, packetDecode } from "./cli/packet_command.ts";
+import { FORWARD_USAGE, forwardCommand } from "./cli/forward_command.ts";
 import { SEND_USAGE, sendCommand } from "./cli/send_command.ts";
+import { TPROXY_USAGE, tproxyCommand } from "./cli/tproxy_command.ts";
 import { UsageError } from "./cli/usage_error.ts";
 
 export const MAIN_USAGE = `Usage: anysrc [--runtime bun|deno] <command> [options]
@@ -17,6 +19,8 @@ Commands:
   packet build    build an IPv4/IPv6 + UDP packet (and fragments) as hex
   packet decode   describe a hex packet layer by layer as JSON
   send            emit datagrams with a spoofed source through raw, bindsrc or tun
+  tproxy          transparent UDP relay behind an nft TPROXY rule
+  forward         replicate datagrams to receivers keeping the sender's address
 
 Options:
   --runtime bun|deno   runtime to run under (default bun, or ANYSRC_RUNTIME)
@@ -32,6 +36,8 @@ const COMMANDS: Record<string, Command> = {
   packet: { usage: PACKET_USAGE, run: () => { throw new UsageError("packet", "expected a subcommand: build or decode"); } },
   "packet build": { usage: BUILD_USAGE, run: (args) => print(packetBuild(args).join("\n")) },
   "packet decode": { usage: DECODE_USAGE, run: (args) => print(packetDecode(args)) },
+  tproxy: { usage: TPROXY_USAGE, run: (args) => tproxyCommand(args) },
+  forward: { usage: FORWARD_USAGE, run: (args) => forwardCommand(args) },
   send: { usage: SEND_USAGE, run: (args) => sendCommand(args, process.env.ANYSRC_RUNTIME ?? "bun", print) },
 };
 
@@ -78,5 +84,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2));
+  // Explicit exit: a relay's poller Worker and timers would otherwise outlive the final counters.
+  process.exit(await main(process.argv.slice(2)));
 }

@@ -1,0 +1,73 @@
+/**
+ * `anysrc forward`: samplicator-style replication keeping each sender's address.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { AddressError, type Cidr, formatSocketAddress, parseCidr } from "@anysrc/core";
+import { startForwarder } from "../forward/forwarder.ts";
+import { createRelayCounters } from "../relay_stats.ts";
+import { createReplyEmitter } from "../reply_emitter.ts";
+import { logEvent, openTransports, runUntilSignal } from "./relay_runner.ts";
+import { SHARED_OPTIONS, addressFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
+import { UsageError } from "./usage_error.ts";
+
+export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR --to ADDR [--to ADDR]… --allow CIDR [--allow CIDR]…
+                      --transport raw|bindsrc|tun [--fallback raw|bindsrc] [--mark N]
+                      [--stats-interval 10s] [--stats text|json] [--metrics 127.0.0.1:9100] [--config FILE]
+
+  --listen ADDR    where senders send (e.g. 0.0.0.0:2055 for NetFlow, [::]:514 for syslog)
+  --to ADDR        a receiver; every datagram goes to each, with the sender's address as source
+  --allow CIDR     senders allowed (required: forward refuses to start without an explicit list);
+                   datagrams from other senders are dropped and counted
+  --transport T    raw | bindsrc | tun; --fallback, --mark, --stats*, --metrics, --config as for tproxy
+
+SIGINT/SIGTERM: stop reading, flush, print the final counters, exit 0.`;
+
+const OPTIONS = {
+  ...SHARED_OPTIONS,
+  listen: { type: "string" },
+  to: { type: "string", multiple: true },
+  allow: { type: "string", multiple: true },
+} as const;
+
+/** Run `anysrc forward` until a signal; returns the exit status. */
+export async function forwardCommand(args: string[]): Promise<number> {
+  const cmd = "forward";
+  const parsed = parseArgs({ args, strict: true, options: OPTIONS });
+  const v = withConfig(cmd, parsed.values, OPTIONS);
+  if (typeof v.listen !== "string") throw new UsageError(cmd, "--listen is required");
+  const listen = addressFlag(cmd, "--listen", v.listen);
+  const toTexts = v.to as string[] | undefined;
+  if (!toTexts || toTexts.length === 0) throw new UsageError(cmd, "at least one --to receiver is required");
+  const receivers = toTexts.map((t) => addressFlag(cmd, "--to", t));
+  const allowTexts = v.allow as string[] | undefined;
+  if (!allowTexts || allowTexts.length === 0) {
+    throw new UsageError(cmd, "refusing to start without --allow: list the sender networks to forward (e.g. --allow 198.18.0.0/15)");
+  }
+  const allow: Cidr[] = allowTexts.map((t) => {
+    try {
+      return parseCidr(t);
+    } catch (e) {
+      if (e instanceof AddressError) throw new UsageError(cmd, `--allow: ${e.message}`);
+      throw e;
+    }
+  });
+  const transport = transportFlags(cmd, v);
+  const stats = statsFlags(cmd, v);
+  const counters = createRelayCounters();
+  const { primary, fallback } = openTransports(transport.kind, transport.fallback, {
+    ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
+    ...(transport.tun !== undefined ? { tun: transport.tun } : {}),
+    ...(transport.mtu !== undefined ? { mtu: transport.mtu } : {}),
+  });
+  const emitter = createReplyEmitter(primary, fallback, counters);
+  let forwarder: ReturnType<typeof startForwarder>;
+  try {
+    forwarder = startForwarder({ listen, receivers, allow, emitter, counters });
+  } catch (e) {
+    await Promise.all(emitter.transports.map((t) => t.close()));
+    throw e;
+  }
+  logEvent(stats.format, "listening", { mode: "forward", listen: formatSocketAddress(listen), to: receivers.map(formatSocketAddress), allow: allowTexts, transport: transport.kind });
+  return runUntilSignal("forward", counters, emitter.transports, stats, () => forwarder.stopListening(), () => {});
+}

@@ -1,0 +1,75 @@
+/**
+ * Flags shared by `tproxy` and `forward`, and their checks.
+ * @module
+ */
+import { AddressError, type SocketAddress, type TransportKind, parseSocketAddress } from "@anysrc/core";
+import { type FlagValues, mergeFlags, readConfig } from "./config_file.ts";
+import { parseDuration } from "./durations.ts";
+import { type StatsSettings, checkMetricsAddress } from "./relay_runner.ts";
+import { UsageError, intFlag } from "./usage_error.ts";
+import { isTransportKind } from "../transport_choice.ts";
+
+/** parseArgs option specs of the shared flags. */
+export const SHARED_OPTIONS = {
+  transport: { type: "string" },
+  fallback: { type: "string" },
+  mark: { type: "string" },
+  "stats-interval": { type: "string" },
+  stats: { type: "string" },
+  metrics: { type: "string" },
+  config: { type: "string" },
+  tun: { type: "string" },
+  mtu: { type: "string" },
+} as const;
+
+/** Resolve `--config` under the command-line flags. */
+export function withConfig(command: string, values: FlagValues, options: Record<string, { type: string; multiple?: boolean }>): FlagValues {
+  const path = values.config;
+  if (typeof path !== "string") return values;
+  const known = Object.fromEntries(Object.entries(options).map(([k, o]) => [k, o.multiple === true]));
+  return mergeFlags(readConfig(command, path, known), values);
+}
+
+/** A socket address flag value. */
+export function addressFlag(command: string, flag: string, text: string): SocketAddress {
+  try {
+    return parseSocketAddress(text);
+  } catch (e) {
+    if (e instanceof AddressError) throw new UsageError(command, `${flag}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** The transport, fallback, mark, tun and mtu settings. */
+export function transportFlags(command: string, v: FlagValues): { kind: TransportKind; fallback?: TransportKind; mark?: number; tun?: string; mtu?: number } {
+  const kind = v.transport;
+  if (typeof kind !== "string") throw new UsageError(command, "--transport is required (raw, bindsrc or tun)");
+  if (!isTransportKind(kind)) throw new UsageError(command, `--transport must be raw, bindsrc or tun, got "${kind}"`);
+  const fb = v.fallback;
+  if (fb !== undefined && (typeof fb !== "string" || (fb !== "raw" && fb !== "bindsrc"))) throw new UsageError(command, `--fallback must be raw or bindsrc, got "${fb}"`);
+  if (fb === kind) throw new UsageError(command, `--fallback ${fb} is the same as --transport`);
+  const mark = intFlag(command, "--mark", v.mark as string | undefined, 0, 0xffffffff);
+  const mtu = intFlag(command, "--mtu", v.mtu as string | undefined, 68, 65535);
+  return {
+    kind,
+    ...(fb !== undefined ? { fallback: fb as TransportKind } : {}),
+    ...(mark !== undefined ? { mark } : {}),
+    ...(typeof v.tun === "string" ? { tun: v.tun } : {}),
+    ...(mtu !== undefined ? { mtu } : {}),
+  };
+}
+
+/** `--stats-interval`, `--stats`, `--metrics`. */
+export function statsFlags(command: string, v: FlagValues): StatsSettings {
+  const intervalText = (v["stats-interval"] as string | undefined) ?? "10s";
+  const intervalMs = parseDuration(intervalText);
+  if (intervalMs === undefined) throw new UsageError(command, `--stats-interval must be a duration like 10s or 500ms, got "${intervalText}"`);
+  const format = (v.stats as string | undefined) ?? "text";
+  if (format !== "text" && format !== "json") throw new UsageError(command, `--stats must be text or json, got "${format}"`);
+  let metrics: SocketAddress | undefined;
+  if (typeof v.metrics === "string") {
+    metrics = addressFlag(command, "--metrics", v.metrics);
+    checkMetricsAddress(command, metrics);
+  }
+  return { intervalMs, format, ...(metrics ? { metrics } : {}) };
+}

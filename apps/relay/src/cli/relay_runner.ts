@@ -1,0 +1,92 @@
+/**
+ * What tproxy and forward share once running: the transports (primary + optional fallback), periodic
+ * stats lines, the optional Prometheus endpoint, and the SIGINT/SIGTERM shutdown: stop reading, flush,
+ * print the final counters, exit 0.
+ * @module
+ */
+import { createServer } from "node:http";
+import process from "node:process";
+import { type SocketAddress, type Transport, type TransportKind, formatSocketAddress, isV4Mapped } from "@anysrc/core";
+import { type RelayCounters, prometheusText, statsLine, statsSnapshot } from "../relay_stats.ts";
+import { openTransport, type TransportSettings } from "../transport_choice.ts";
+import { UsageError } from "./usage_error.ts";
+
+/** How stats leave the process. */
+export interface StatsSettings {
+  readonly intervalMs: number;
+  readonly format: "text" | "json";
+  readonly metrics?: SocketAddress;
+}
+
+/** Open the primary transport and, when asked, the fallback. */
+export function openTransports(kind: TransportKind, fallback: TransportKind | undefined, settings: TransportSettings): { primary: Transport; fallback?: Transport } {
+  const primary = openTransport(kind, settings);
+  if (!fallback) return { primary };
+  try {
+    // Only the primary hands back datagrams that arrive on bound source sockets.
+    const { onReceive: _onReceive, ...rest } = settings;
+    return { primary, fallback: openTransport(fallback, rest) };
+  } catch (e) {
+    void primary.close();
+    throw e;
+  }
+}
+
+/** Check the metrics address is on loopback: the endpoint has no authentication. */
+export function checkMetricsAddress(command: string, a: SocketAddress): void {
+  const loopback = a.family === 4 ? a.ip[0] === 127 : a.ip.every((b, i) => (i < 15 ? b === 0 : b === 1)) || (isV4Mapped(a.ip) && a.ip[12] === 127);
+  if (!loopback) throw new UsageError(command, `--metrics must be a loopback address (127.0.0.0/8 or [::1]), got ${formatSocketAddress(a)}`);
+}
+
+/** Print one event line: JSON with `--stats json`, text otherwise. */
+export function logEvent(format: "text" | "json", event: string, fields: Record<string, unknown>): void {
+  if (format === "json") console.log(JSON.stringify({ event, ...fields }));
+  else console.log(`anysrc ${event} ${Object.entries(fields).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ")}`);
+}
+
+/**
+ * Run until SIGINT/SIGTERM. `stopReading` closes the listeners; `closeAll` releases sessions.
+ * Resolves with the exit status after the final counters are printed.
+ */
+export function runUntilSignal(
+  mode: string, counters: RelayCounters, transports: readonly Transport[], stats: StatsSettings,
+  stopReading: () => void, closeAll: () => void,
+): Promise<number> {
+  const print = () => {
+    if (stats.format === "json") console.log(JSON.stringify({ event: "stats", ...statsSnapshot(mode, counters, transports) }));
+    else console.log(statsLine(mode, counters, transports));
+  };
+  const timer = stats.intervalMs > 0 ? setInterval(print, stats.intervalMs) : undefined;
+  const server = stats.metrics
+    ? createServer((req, res) => {
+      if (req.url !== "/metrics") {
+        res.writeHead(404).end("not found\n");
+        return;
+      }
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(prometheusText(mode, counters, transports));
+    })
+    : undefined;
+  if (server && stats.metrics) {
+    const host = stats.metrics.family === 4 ? `${stats.metrics.ip.join(".")}` : "::1";
+    server.listen(stats.metrics.port, host);
+  }
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      stopReading();
+      // Let replies already in flight arrive before sessions close: a short grace period.
+      await new Promise((r) => setTimeout(r, 200));
+      await Promise.all(transports.map((t) => t.close()));
+      if (timer) clearInterval(timer);
+      server?.close();
+      if (stats.format === "json") console.log(JSON.stringify({ event: "final", signal, ...statsSnapshot(mode, counters, transports) }));
+      else console.log(`final (${signal}): ${statsLine(mode, counters, transports)}`);
+      closeAll();
+      resolve(0);
+    };
+    process.on("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * `anysrc tproxy`: the transparent UDP relay, transport chosen at run time.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { type SocketAddress, formatSocketAddress, parseIp, socketAddress } from "@anysrc/core";
+import { createRelayCounters } from "../relay_stats.ts";
+import { createReplyEmitter } from "../reply_emitter.ts";
+import { startTproxyRelay } from "../tproxy/tproxy_relay.ts";
+import { parseDuration } from "./durations.ts";
+import { logEvent, openTransports, runUntilSignal } from "./relay_runner.ts";
+import { SHARED_OPTIONS, addressFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
+import { UsageError, intFlag } from "./usage_error.ts";
+
+export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --transport raw|bindsrc|tun [--fallback raw|bindsrc]
+                     [--idle-timeout 120s] [--max-sessions N] [--mark N] [--nat full|restricted]
+                     [--stats-interval 10s] [--stats text|json] [--metrics 127.0.0.1:9100] [--config FILE]
+                     [--tun NAME] [--mtu N]
+
+  --port P             TPROXY port the nft rule diverts to
+  --listen ADDR        address to listen on: IP (with --port) or IP:PORT; repeatable
+                       (default 0.0.0.0 and ::)
+  --transport T        how replies leave with the remote's address as source: raw | bindsrc | tun
+  --fallback T         second transport for replies the first refuses (bindsrc EADDRINUSE): raw | bindsrc
+  --idle-timeout D     close a session idle this long (default 120s; QUIC wants ≥ 30s)
+  --max-sessions N     session cap; past it the least recently used is evicted (default 65536)
+  --mark N             SO_MARK on upstream (and transport) sockets, to keep them out of the TPROXY rule
+  --nat full|restricted  full: replies from any remote reach the client (full cone, default);
+                       restricted: only from remotes the client has sent to
+  --stats-interval D   one summary line per interval (default 10s; 0 disables)
+  --stats text|json    summary and event format (default text)
+  --metrics ADDR       Prometheus text endpoint on a loopback address, path /metrics
+  --config FILE        JSON settings, keys = flag names ({"port": 15000, "transport": "raw"})
+  --tun NAME, --mtu N  TUN device and MTU for --transport tun (default anysrc0, 1500)
+
+SIGINT/SIGTERM: stop reading, flush, print the final counters, exit 0.`;
+
+const OPTIONS = {
+  ...SHARED_OPTIONS,
+  port: { type: "string" },
+  listen: { type: "string", multiple: true },
+  "idle-timeout": { type: "string" },
+  "max-sessions": { type: "string" },
+  nat: { type: "string" },
+} as const;
+
+/** Run `anysrc tproxy` until a signal; returns the exit status. */
+export async function tproxyCommand(args: string[]): Promise<number> {
+  const cmd = "tproxy";
+  const parsed = parseArgs({ args, strict: true, options: OPTIONS });
+  const v = withConfig(cmd, parsed.values, OPTIONS);
+  const port = intFlag(cmd, "--port", v.port as string | undefined, 1, 65535);
+  if (port === undefined) throw new UsageError(cmd, "--port is required");
+  const listenTexts = (v.listen as string[] | undefined) ?? ["0.0.0.0", "::"];
+  const listen: SocketAddress[] = listenTexts.map((text) => {
+    if (/^[0-9.]+$/.test(text) || (text.includes(":") && !text.startsWith("[") && !/^[0-9.]+:\d+$/.test(text))) {
+      try {
+        return socketAddress(parseIp(text), port);
+      } catch {
+        throw new UsageError(cmd, `--listen: Cannot parse address "${text}"`);
+      }
+    }
+    return addressFlag(cmd, "--listen", text);
+  });
+  const transport = transportFlags(cmd, v);
+  const stats = statsFlags(cmd, v);
+  const idleText = (v["idle-timeout"] as string | undefined) ?? "120s";
+  const idleTimeoutMs = parseDuration(idleText);
+  if (idleTimeoutMs === undefined || idleTimeoutMs <= 0) throw new UsageError(cmd, `--idle-timeout must be a duration like 120s, got "${idleText}"`);
+  const maxSessions = intFlag(cmd, "--max-sessions", v["max-sessions"] as string | undefined, 1, 10_000_000) ?? 65536;
+  const nat = (v.nat as string | undefined) ?? "full";
+  if (nat !== "full" && nat !== "restricted") throw new UsageError(cmd, `--nat must be full or restricted, got "${nat}"`);
+
+  const counters = createRelayCounters();
+  let relay: ReturnType<typeof startTproxyRelay> | undefined;
+  const { primary, fallback } = openTransports(transport.kind, transport.fallback, {
+    ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
+    ...(transport.tun !== undefined ? { tun: transport.tun } : {}),
+    ...(transport.mtu !== undefined ? { mtu: transport.mtu } : {}),
+    // Datagrams the kernel hands to a bound source socket are client traffic to that address.
+    onReceive: (d) => relay?.fromClient(d.src, d.dst, d.payload),
+  });
+  const emitter = createReplyEmitter(primary, fallback, counters);
+  try {
+    relay = startTproxyRelay({ listen, idleTimeoutMs, maxSessions, nat, emitter, counters, ...(transport.mark !== undefined ? { mark: transport.mark } : {}) });
+  } catch (e) {
+    await Promise.all(emitter.transports.map((t) => t.close()));
+    throw e;
+  }
+  logEvent(stats.format, "listening", {
+    mode: "tproxy", listen: listen.map(formatSocketAddress), transport: transport.kind, fallback: transport.fallback ?? null, nat, idleTimeoutMs, maxSessions,
+    ...(stats.metrics ? { metrics: formatSocketAddress(stats.metrics) } : {}),
+  });
+  const r = relay;
+  return runUntilSignal("tproxy", counters, emitter.transports, stats, () => r.stopListening(), () => r.close());
+}

@@ -1,0 +1,98 @@
+/**
+ * Samplicator-style forwarding: every datagram from an allowed sender goes to every receiver, with
+ * the sender's own address and port as source. Senders outside the allowed networks are dropped and
+ * counted.
+ * @module
+ */
+import { type Cidr, type Datagram, type SocketAddress, addressKeyOf, cidrContains } from "@anysrc/core";
+import { bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket } from "@anysrc/sys";
+import type { ReplyEmitter } from "../reply_emitter.ts";
+import { type RelayCounters, countRelayDrop } from "../relay_stats.ts";
+
+/** Settings of the forwarder. */
+export interface ForwarderOptions {
+  readonly listen: SocketAddress;
+  readonly receivers: readonly SocketAddress[];
+  readonly allow: readonly Cidr[];
+  readonly emitter: ReplyEmitter;
+  readonly counters: RelayCounters;
+}
+
+/** A running forwarder. */
+export interface Forwarder {
+  stopListening(): void;
+}
+
+/** Most sender records remembered; they are only a cache of decoded addresses. */
+const MAX_SENDERS = 4096;
+
+/**
+ * Start forwarding.
+ * @example startForwarder({ listen, receivers, allow: [parseCidr("198.18.0.0/15")], emitter, counters });
+ */
+export function startForwarder(o: ForwarderOptions): Forwarder {
+  const c = o.counters;
+  const poller = getPoller();
+  const ring = createRecvRing({ slots: 32, slotSize: 65536 });
+  const fd = openUdpSocket({ family: o.listen.family, reuseAddress: true, receiveBuffer: 4 << 20 });
+  try {
+    bindSocket(fd, o.listen);
+  } catch (e) {
+    closeFd(fd);
+    throw e;
+  }
+  // Decoded senders and the allow verdict, by key: the per-datagram path is a Map lookup.
+  const senders = new Map<number, { readonly address: SocketAddress; readonly allowed: boolean }>();
+  const out: { src: SocketAddress; dst: SocketAddress; payload: Uint8Array }[] = [];
+  const batch: Datagram[] = [];
+
+  poller.add(fd, { readable: true, writable: false }, () => {
+    const memory = ring.memory;
+    for (let n = ring.receive(fd); n > 0; n = ring.receive(fd)) {
+      batch.length = 0;
+      let k = 0;
+      for (let i = 0; i < n; i++) {
+        c.received++;
+        const at = ring.sourceOffset(i);
+        const port = (memory[at + 2]! << 8) | memory[at + 3]!;
+        const v4 = memory[at] === 2;
+        const key = v4 ? addressKeyOf(memory, at + 4, 4, port) : addressKeyOf(memory, at + 8, 16, port);
+        let sender = senders.get(key);
+        if (!sender) {
+          if (senders.size >= MAX_SENDERS) senders.clear();
+          const address = decodeSockaddr(memory, at)!;
+          sender = { address, allowed: o.allow.some((net) => cidrContains(net, address.ip)) };
+          senders.set(key, sender);
+        }
+        if (!sender.allowed) {
+          countRelayDrop(c, "sender-not-allowed");
+          continue;
+        }
+        const payload = ring.payload(i);
+        for (const dst of o.receivers) {
+          if (dst.family !== sender.address.family) continue;
+          let d = out[k];
+          if (!d) out[k] = d = { src: sender.address, dst, payload };
+          else {
+            d.src = sender.address;
+            d.dst = dst;
+            d.payload = payload;
+          }
+          batch.push(d);
+          k++;
+        }
+      }
+      const before = sent();
+      o.emitter.emit(batch);
+      c.forwarded += sent() - before;
+    }
+  });
+  const sent = () => o.emitter.transports.reduce((a, t) => a + t.stats.sent, 0);
+
+  return {
+    stopListening() {
+      poller.remove(fd);
+      closeFd(fd);
+    },
+  };
+}

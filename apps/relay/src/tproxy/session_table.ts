@@ -1,0 +1,137 @@
+/**
+ * TPROXY sessions: one upstream UDP socket per client address (endpoint-independent mapping, so a
+ * game or STUN client sees a full-cone NAT), idle expiry, and a cap with least-recently-used eviction.
+ * @module
+ */
+import type { SocketAddress } from "@anysrc/core";
+import { closeFd, getPoller, openUdpSocket, unrefTimer } from "@anysrc/sys";
+
+/** One client's mapping. */
+export interface Session {
+  readonly key: number;
+  readonly client: SocketAddress;
+  /** Upstream sockets by family (a client talks to destinations of its own family). */
+  readonly fd: number;
+  lastActive: number;
+  /** When the entry last moved to the recent end of the table (see `touch`). */
+  lastTouched: number;
+  /** Remote address records by key, reused for every datagram to or from them (bounded). */
+  readonly remotes: Map<number, SocketAddress>;
+  /** Keys of remotes this client sent to (what `--nat restricted` admits replies from). */
+  readonly contacted: Set<number>;
+}
+
+/** Options of the table. */
+export interface SessionTableOptions {
+  readonly idleTimeoutMs: number;
+  readonly maxSessions: number;
+  readonly mark?: number;
+  /** Called with a session's upstream socket when it is readable. */
+  readonly onUpstreamReadable: (s: Session) => void;
+  readonly onExpired: () => void;
+  readonly onEvicted: () => void;
+}
+
+/** The table. */
+export interface SessionTable {
+  /** The session stored under `key`, if any; the caller confirms it is the same client. */
+  lookup(key: number): Session | undefined;
+  /** Mark a session active now (moves it toward the recent end of the LRU order). */
+  touch(s: Session, now: number): void;
+  /**
+   * Create the session of `client` and its upstream socket, evicting the least recently used one past
+   * the cap (and replacing a colliding key).
+   * @throws {SystemError} when the upstream socket cannot be opened (EMFILE, …).
+   */
+  create(client: SocketAddress, key: number, now: number): Session;
+  readonly size: number;
+  close(): void;
+}
+
+/** Most remotes remembered per session; past it the map is cleared (records are only a cache). */
+const MAX_REMOTES = 1024;
+
+/** Remote record for `addr` from the session's cache. */
+export function rememberRemote(s: Session, key: number, decode: () => SocketAddress): SocketAddress {
+  let r = s.remotes.get(key);
+  if (r === undefined) {
+    if (s.remotes.size >= MAX_REMOTES) s.remotes.clear();
+    r = decode();
+    s.remotes.set(key, r);
+  }
+  return r;
+}
+
+/**
+ * Create the table.
+ * @example const table = createSessionTable({ idleTimeoutMs: 120_000, maxSessions: 65536, … });
+ */
+export function createSessionTable(o: SessionTableOptions): SessionTable {
+  // Map order ≈ recency: a session moves to the end at most once a second when active, so the
+  // per-datagram cost is a timestamp store, and the front is (nearly) the least recently used.
+  const sessions = new Map<number, Session>();
+  const poller = getPoller();
+
+  const release = (s: Session) => {
+    sessions.delete(s.key);
+    poller.remove(s.fd);
+    closeFd(s.fd);
+  };
+
+  const sweep = () => {
+    const now = Date.now();
+    for (const s of sessions.values()) {
+      if (now - s.lastTouched < o.idleTimeoutMs) break;
+      if (now - s.lastActive < o.idleTimeoutMs) {
+        // Active since its last move: move it now.
+        s.lastTouched = now;
+        sessions.delete(s.key);
+        sessions.set(s.key, s);
+        continue;
+      }
+      release(s);
+      o.onExpired();
+    }
+  };
+  const timer = setInterval(sweep, Math.max(100, Math.min(o.idleTimeoutMs / 4, 5000)));
+  unrefTimer(timer);
+
+  return {
+    lookup: (key) => sessions.get(key),
+    touch(s, now) {
+      s.lastActive = now;
+      if (now - s.lastTouched > 1000) {
+        s.lastTouched = now;
+        sessions.delete(s.key);
+        sessions.set(s.key, s);
+      }
+    },
+    create(client, key, now) {
+      const found = sessions.get(key);
+      if (found) release(found); // an IPv6 key collision: the newcomer takes the slot
+      if (sessions.size >= o.maxSessions) {
+        release(sessions.values().next().value as Session);
+        o.onEvicted();
+      }
+      const fd = openUdpSocket({
+        family: client.family,
+        receiveErrors: true,
+        ...(o.mark !== undefined ? { mark: o.mark } : {}),
+      });
+      const s: Session = {
+        key, client: { family: client.family, ip: client.ip.slice(), port: client.port }, fd, lastActive: now, lastTouched: now,
+        remotes: new Map(), contacted: new Set(),
+      };
+      poller.add(fd, { readable: true, writable: false }, () => o.onUpstreamReadable(s));
+      sessions.set(key, s);
+      return s;
+    },
+    get size() {
+      return sessions.size;
+    },
+    close() {
+      clearInterval(timer);
+      for (const s of [...sessions.values()]) release(s);
+    },
+  };
+}

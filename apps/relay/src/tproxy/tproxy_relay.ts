@@ -1,0 +1,228 @@
+/**
+ * The transparent UDP relay. Client datagrams arrive on TPROXY listeners (IPv4 and IPv6) with their
+ * original destination; each goes upstream through the client's session socket. Replies read from
+ * session sockets go back to the client through the chosen transport with the remote's own address
+ * and port as source. Follow one datagram: `onListenerReadable` → `relayFromClient` → sendTo;
+ * `onUpstreamReadable` → ReplyEmitter.emit → transport → kernel.
+ * @module
+ */
+import { type Datagram, type SocketAddress, SystemError, addressKey as keyOf, addressKeyOf, sameSocketAddress } from "@anysrc/core";
+import { type RecvRing, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sendTo } from "@anysrc/sys";
+import type { ReplyEmitter } from "../reply_emitter.ts";
+import { type RelayCounters, countRelayDrop } from "../relay_stats.ts";
+import { type Session, type SessionTable, createSessionTable, rememberRemote } from "./session_table.ts";
+
+/** Settings of the relay. */
+export interface TproxyRelayOptions {
+  /** Addresses to listen on (port included), IPv4 and/or IPv6. */
+  readonly listen: readonly SocketAddress[];
+  readonly idleTimeoutMs: number;
+  readonly maxSessions: number;
+  readonly mark?: number;
+  /** "full": replies from any remote (endpoint-independent filtering); "restricted": only from remotes the client sent to. */
+  readonly nat: "full" | "restricted";
+  readonly emitter: ReplyEmitter;
+  readonly counters: RelayCounters;
+}
+
+/** A running relay. */
+export interface TproxyRelay {
+  /** Datagrams sent to a bound source socket by the kernel (bindsrc): treat as client traffic. */
+  fromClient(client: SocketAddress, destination: SocketAddress, payload: Uint8Array): void;
+  /** Stop reading from clients (listeners closed); sessions keep draining replies. */
+  stopListening(): void;
+  /** Close every session socket. */
+  close(): void;
+  readonly sessions: SessionTable;
+}
+
+const AF_INET = 2;
+
+/** Key of the sockaddr at `memory[at]` (family, address, port), with no allocation. */
+function sockaddrKey(memory: Uint8Array, at: number): number {
+  const port = (memory[at + 2]! << 8) | memory[at + 3]!;
+  return memory[at] === AF_INET ? addressKeyOf(memory, at + 4, 4, port) : addressKeyOf(memory, at + 8, 16, port);
+}
+
+/** True when the sockaddr at `memory[at]` is `a`. */
+function sockaddrIs(memory: Uint8Array, at: number, a: SocketAddress): boolean {
+  if ((memory[at] === AF_INET) !== (a.family === 4)) return false;
+  if (((memory[at + 2]! << 8) | memory[at + 3]!) !== a.port) return false;
+  const ipAt = a.family === 4 ? at + 4 : at + 8;
+  for (let i = 0; i < a.ip.length; i++) if (memory[ipAt + i] !== a.ip[i]) return false;
+  return true;
+}
+
+/**
+ * Start listening and relaying.
+ * @example const relay = startTproxyRelay({ listen, idleTimeoutMs: 120_000, maxSessions: 65536, nat: "full", emitter, counters });
+ */
+export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
+  const c = o.counters;
+  const poller = getPoller();
+  const clientRing = createRecvRing({ slots: 32, slotSize: 65536 });
+  const replyRing = createRecvRing({ slots: 32, slotSize: 65536 });
+  // One Datagram record per reply slot, reused: the reply path allocates only the payload view.
+  const replies: { src: SocketAddress; dst: SocketAddress; payload: Uint8Array }[] = [];
+  const batch: Datagram[] = [];
+
+  const sessions = createSessionTable({
+    idleTimeoutMs: o.idleTimeoutMs,
+    maxSessions: o.maxSessions,
+    ...(o.mark !== undefined ? { mark: o.mark } : {}),
+    onUpstreamReadable: (s) => onUpstreamReadable(s, replyRing),
+    onExpired: () => c.sessionsExpired++,
+    onEvicted: () => c.sessionsEvicted++,
+  });
+
+  const relayFromClient = (s: Session, dst: SocketAddress, dstKey: number, payload: Uint8Array) => {
+    try {
+      if (sendTo(s.fd, payload, dst)) {
+        c.forwarded++;
+        if (o.nat === "restricted") s.contacted.add(dstKey);
+      } else countRelayDrop(c, "upstream-busy");
+    } catch (e) {
+      if (!(e instanceof SystemError)) throw e;
+      countRelayDrop(c, "upstream-error");
+    }
+  };
+
+  /** A new session, counted; undefined (and counted as a drop) when no upstream socket can be had. */
+  const createSession = (client: SocketAddress, key: number, now: number): Session | undefined => {
+    try {
+      const s = sessions.create(client, key, now);
+      c.sessionsCreated++;
+      return s;
+    } catch (e) {
+      if (!(e instanceof SystemError)) throw e;
+      countRelayDrop(c, "session-error");
+      return undefined;
+    }
+  };
+
+  const onListenerReadable = (fd: number, ring: RecvRing) => {
+    const memory = ring.memory;
+    for (let n = ring.receive(fd); n > 0; n = ring.receive(fd)) {
+      const now = Date.now();
+      for (let i = 0; i < n; i++) {
+        c.received++;
+        if (ring.truncated(i)) {
+          countRelayDrop(c, "truncated");
+          continue;
+        }
+        const dstAt = ring.originalDestinationOffset(i);
+        if (dstAt < 0) {
+          countRelayDrop(c, "no-original-destination");
+          continue;
+        }
+        // Session by the raw source sockaddr: no address record is decoded unless it is new.
+        const srcAt = ring.sourceOffset(i);
+        const key = sockaddrKey(memory, srcAt);
+        let s = sessions.lookup(key);
+        if (s && sockaddrIs(memory, srcAt, s.client)) sessions.touch(s, now);
+        else {
+          s = createSession(decodeSockaddr(memory, srcAt)!, key, now);
+          if (!s) continue;
+        }
+        const dstKey = sockaddrKey(memory, dstAt);
+        const dst = rememberRemote(s, dstKey, () => decodeSockaddr(memory, dstAt)!);
+        relayFromClient(s, dst, dstKey, ring.payload(i));
+      }
+    }
+    c.sessions = sessions.size;
+  };
+
+  function onUpstreamReadable(s: Session, ring: RecvRing): void {
+    const memory = ring.memory;
+    for (;;) {
+      let n: number;
+      try {
+        n = ring.receive(s.fd);
+      } catch (e) {
+        if (!(e instanceof SystemError)) throw e;
+        // ICMP error from upstream (port unreachable → ECONNREFUSED, …): counted; the session lives on.
+        c.icmpErrors++;
+        ring.receiveErrors(s.fd);
+        continue;
+      }
+      if (n === 0) break;
+      batch.length = 0;
+      for (let i = 0; i < n; i++) {
+        const srcAt = ring.sourceOffset(i);
+        const remoteKey = sockaddrKey(memory, srcAt);
+        if (o.nat === "restricted" && !s.contacted.has(remoteKey)) {
+          countRelayDrop(c, "nat-restricted");
+          continue;
+        }
+        const remote = rememberRemote(s, remoteKey, () => decodeSockaddr(memory, srcAt)!);
+        let r = replies[i];
+        if (!r) replies[i] = r = { src: remote, dst: s.client, payload: ring.payload(i) };
+        else {
+          r.src = remote;
+          r.dst = s.client;
+          r.payload = ring.payload(i);
+        }
+        batch.push(r);
+      }
+      s.lastActive = Date.now();
+      const before = sentCount();
+      o.emitter.emit(batch);
+      c.replies += sentCount() - before;
+    }
+    if (ring.receiveErrors(s.fd) > 0) c.icmpErrors++;
+  }
+  const sentCount = () => {
+    let n = 0;
+    for (const t of o.emitter.transports) n += t.stats.sent;
+    return n;
+  };
+
+  const listeners: number[] = [];
+  for (const addr of o.listen) {
+    const fd = openUdpSocket({ family: addr.family, transparent: true, receiveOriginalDestination: true, reuseAddress: true, receiveBuffer: 4 << 20 });
+    try {
+      bindSocket(fd, addr);
+    } catch (e) {
+      closeFd(fd);
+      for (const l of listeners) {
+        poller.remove(l);
+        closeFd(l);
+      }
+      sessions.close();
+      throw e;
+    }
+    const ring = clientRing;
+    poller.add(fd, { readable: true, writable: false }, () => onListenerReadable(fd, ring));
+    listeners.push(fd);
+  }
+
+  return {
+    fromClient(client, destination, payload) {
+      const now = Date.now();
+      const key = keyOf(client);
+      c.received++;
+      let s = sessions.lookup(key);
+      if (s && sameSocketAddress(s.client, client)) sessions.touch(s, now);
+      else {
+        s = createSession(client, key, now);
+        if (!s) return;
+      }
+      const dstKey = keyOf(destination);
+      relayFromClient(s, rememberRemote(s, dstKey, () => destination), dstKey, payload);
+      c.sessions = sessions.size;
+    },
+    stopListening() {
+      for (const fd of listeners.splice(0)) {
+        poller.remove(fd);
+        closeFd(fd);
+      }
+    },
+    close() {
+      this.stopListening();
+      sessions.close();
+      c.sessions = 0;
+    },
+    sessions,
+  };
+}
+

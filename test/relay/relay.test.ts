@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requirePrivileges } from "../netns/privileges.ts";
+import { REPO_ROOT, RUNTIMES } from "../netns/runtimes.ts";
+import { ADDRESSES as A, type Testbed, createTestbed } from "../netns/testbed.ts";
+
+const PEER = ["node", new URL("../netns/udp_peer.mjs", import.meta.url).pathname];
+const ANYSRC = `${REPO_ROOT}apps/relay/bin/anysrc`;
+const KINDS = ["raw", "bindsrc", "tun"] as const;
+const PORT = 15000;
+const run = requirePrivileges("relay end-to-end suite");
+type Json = Record<string, unknown>;
+
+describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router with nft TPROXY → server)", () => {
+  let bed: Testbed;
+  let tunCount = 0;
+  beforeAll(async () => {
+    bed = createTestbed();
+    bed.enableTproxy(PORT);
+    // Echo servers: 7000 echoes; 7100 echoes and also answers from 7101 (a second remote).
+    for (const host of [A.server4, A.server6]) {
+      await bed.spawn(bed.server, [...PEER, "echo-server", host, "7000"]).waitFor((l) => l.ready === true);
+      await bed.spawn(bed.server, [...PEER, "echo-server", host, "7100", "--cone"]).waitFor((l) => l.ready === true);
+    }
+  });
+  afterAll(async () => {
+    await bed?.destroy();
+  });
+
+  /** Start a relay in the router namespace and wait until it listens. */
+  const relay = async (runtime: string, args: string[]) => {
+    const tun = `asrl${process.pid % 1000}x${tunCount++}`;
+    // --mark 2: upstream packets must not carry the TPROXY mark (1), or policy routing sends them to lo.
+    const p = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "tproxy", "--port", String(PORT), "--stats", "json", "--stats-interval", "0",
+      "--mark", "2", "--tun", tun, ...args]);
+    await p.waitFor((l) => l.event === "listening");
+    return p;
+  };
+  const finalStats = async (p: ReturnType<Testbed["spawn"]>) => {
+    await p.stop();
+    return p.waitFor((l) => l.event === "final");
+  };
+
+  for (const kind of KINDS) {
+    for (const runtime of RUNTIMES) {
+      for (const [family, server] of [["IPv4", A.server4], ["IPv6", `[${A.server6}]`]] as const) {
+        it(`${kind} on ${runtime}, ${family}: 20 000 datagrams over 64 flows, 64–3000 bytes, none lost or corrupted; full cone`, async () => {
+          const r = await relay(runtime, ["--transport", kind]);
+          const cone = bed.spawn(bed.client, [...PEER, "cone-client", `${server}:7100`, "800"]);
+          const replies = (await cone.waitFor((l) => l.done === true)).replies as { from: string; text: string }[];
+          // Full cone: the second remote reached the client through the existing mapping, with its own address.
+          expect(replies.map((x) => x.from).sort()).toEqual([`${server}:7100`, `${server}:7101`]);
+          const flows = bed.spawn(bed.client, [...PEER, "flows", `${server}:7000`, "20000", "64,1200,3000", "64", "20"]);
+          const result = await flows.waitFor((l) => l.done === true, 60_000);
+          expect(result).toMatchObject({ sent: 20000, received: 20000, corrupt: 0, flowsComplete: 64 });
+          const stats = await finalStats(r);
+          expect(stats).toMatchObject({ received: 20001, forwarded: 20001, dropped: {}, sessionsCreated: 65 });
+          expect((stats.transports as Record<string, Json>)[kind]).toMatchObject({ dropped: {}, errors: {} });
+        });
+      }
+
+      it(`${kind} on ${runtime}: --nat restricted blocks replies from remotes the client never addressed`, async () => {
+        const r = await relay(runtime, ["--transport", kind, "--nat", "restricted"]);
+        const cone = bed.spawn(bed.client, [...PEER, "cone-client", `${A.server4}:7100`, "800"]);
+        const replies = (await cone.waitFor((l) => l.done === true)).replies as { from: string }[];
+        expect(replies.map((x) => x.from)).toEqual([`${A.server4}:7100`]);
+        const stats = await finalStats(r);
+        expect(stats.dropped).toEqual({ "nat-restricted": 1 });
+      });
+    }
+  }
+
+  for (const runtime of RUNTIMES) {
+    it(`${runtime}: idle sessions expire, the least recently used is evicted past --max-sessions, ICMP errors are counted`, async () => {
+      const r = await relay(runtime, ["--transport", "raw", "--idle-timeout", "1s", "--max-sessions", "4"]);
+      const many = bed.spawn(bed.client, [...PEER, "flows", `${A.server4}:7000`, "60", "64", "6", "1"]);
+      expect(await many.waitFor((l) => l.done === true)).toMatchObject({ received: 60 });
+      // Nothing listens on 7999: the server answers port unreachable; the session lives on.
+      const refused = bed.spawn(bed.client, [...PEER, "cone-client", `${A.server4}:7999`, "300"]);
+      await refused.waitFor((l) => l.done === true);
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      const stats = await finalStats(r);
+      expect(stats.sessionsCreated as number).toBeGreaterThanOrEqual(7); // 6 flows cycling over 4 slots: LRU churns
+      expect(stats.sessionsEvicted as number).toBeGreaterThanOrEqual(2);
+      expect(stats.sessionsExpired as number).toBeGreaterThanOrEqual(1);
+      expect(stats.icmpErrors as number).toBeGreaterThanOrEqual(1);
+    });
+
+    it(`${runtime}: forward delivers to two receivers with the sender's address and drops a sender outside --allow`, async () => {
+      const receivers = [9001, 9002].map((port) => bed.spawn(bed.client, [...PEER, "recv-count", `${A.client4}:${port}`, `${A.server4}:5000`, "50", "100", "8000"]));
+      for (const x of receivers) await x.waitFor((l) => l.ready === true);
+      const f = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "forward", "--listen", `0.0.0.0:2055`, "--to", `${A.client4}:9001`, "--to", `${A.client4}:9002`,
+        "--allow", `${A.server4}/32`, "--transport", "raw", "--stats", "json", "--stats-interval", "0"]);
+      await f.waitFor((l) => l.event === "listening");
+      await bed.spawn(bed.server, [...PEER, "send-from", `${A.server4}:5000`, `${A.routerServerSide4}:2055`, "50", "100"]).exited();
+      await bed.spawn(bed.client, [...PEER, "send", `${A.routerClientSide4}:2055`, "5"]).exited();
+      for (const x of receivers) expect(await x.waitFor((l) => l.done === true)).toMatchObject({ received: 50, corrupt: 0 });
+      await f.stop();
+      const stats = await f.waitFor((l) => l.event === "final");
+      expect(stats).toMatchObject({ received: 55, forwarded: 100, dropped: { "sender-not-allowed": 5 } });
+    });
+  }
+});
