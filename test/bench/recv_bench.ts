@@ -7,11 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { compileC } from "./c_programs.ts";
-import { median, summary } from "./stats.ts";
-import { requirePrivileges } from "../netns/privileges.ts";
-import { RUNTIMES, type Runtime, runtimeArgv } from "../netns/runtimes.ts";
-import { ADDRESSES as A, createTestbed } from "../netns/testbed.ts";
+import { ADDRESSES as A, compileC, createTestbed, median, requirePrivileges, type Runtime, runtimeArgv, RUNTIMES, summary } from "@anysrc/testbed";
 
 const argv = process.argv.slice(2);
 const flag = (name: string, fallback: number) => {

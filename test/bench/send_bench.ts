@@ -8,11 +8,7 @@
  * @module
  */
 import process from "node:process";
-import { compileC } from "./c_programs.ts";
-import { median, summary } from "./stats.ts";
-import { requirePrivileges } from "../netns/privileges.ts";
-import { REPO_ROOT, RUNTIMES, type Runtime } from "../netns/runtimes.ts";
-import { ADDRESSES as A, createTestbed } from "../netns/testbed.ts";
+import { ADDRESSES as A, compileC, createTestbed, median, REPO_ROOT, requirePrivileges, type Runtime, RUNTIMES, summary } from "@anysrc/testbed";
 
 const argv = process.argv.slice(2);
 const flag = (name: string, fallback: number) => {

@@ -1,11 +1,9 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { requirePrivileges } from "../netns/privileges.ts";
-import { RUNTIMES, runtimeArgv } from "../netns/runtimes.ts";
-import { ADDRESSES as A, type Testbed, createTestbed } from "../netns/testbed.ts";
+import { ADDRESSES as A, createTestbed, requirePrivileges, runtimeArgv, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
 
 const SCENARIOS = "test/sys/sys_scenarios.ts";
-const PEER = ["node", new URL("../netns/udp_peer.mjs", import.meta.url).pathname];
+const PEER = ["node", UDP_PEER];
 const run = requirePrivileges("sys conformance suite");
 
 /** CPU seconds (user + system) a process has used, from /proc/PID/stat. */

@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { requirePrivileges } from "../netns/privileges.ts";
-import { REPO_ROOT, RUNTIMES } from "../netns/runtimes.ts";
-import { ADDRESSES as A, type Testbed, createTestbed } from "../netns/testbed.ts";
+import { ADDRESSES as A, createTestbed, REPO_ROOT, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
 
-const PEER = ["node", new URL("../netns/udp_peer.mjs", import.meta.url).pathname];
+const PEER = ["node", UDP_PEER];
 const ANYSRC = `${REPO_ROOT}apps/relay/bin/anysrc`;
 const run = requirePrivileges("anysrc send suite");
 let port = 43000;

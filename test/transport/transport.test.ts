@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { requirePrivileges } from "../netns/privileges.ts";
-import { RUNTIMES, runtimeArgv } from "../netns/runtimes.ts";
-import { ADDRESSES as A, type Testbed, createTestbed } from "../netns/testbed.ts";
+import { ADDRESSES as A, createTestbed, requirePrivileges, runtimeArgv, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
 
 const SCENARIOS = "test/transport/transport_scenarios.ts";
-const PEER = ["node", new URL("../netns/udp_peer.mjs", import.meta.url).pathname];
+const PEER = ["node", UDP_PEER];
 const KINDS = ["raw", "bindsrc", "tun"] as const;
 const run = requirePrivileges("transport conformance suite");
 let port = 41000;

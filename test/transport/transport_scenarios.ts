@@ -11,7 +11,7 @@ import { adapter, bindSocket, openUdpSocket } from "@anysrc/sys";
 import { createBindSourceTransport } from "@anysrc/transport-bindsrc";
 import { createRawTransport } from "@anysrc/transport-raw";
 import { createTunTransport } from "@anysrc/transport-tun";
-import { fillPattern } from "../netns/payload_pattern.ts";
+import { fillPattern } from "@anysrc/testbed";
 
 const out = (o: Record<string, unknown>) => console.log(JSON.stringify({ runtime: adapter.runtime, ...o }));
 const [mode, kind, ...args] = process.argv.slice(2);

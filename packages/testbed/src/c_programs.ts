@@ -1,5 +1,5 @@
 /**
- * The C baselines, compiled from the sources kept in test/bench/c with the machine's `cc`.
+ * The C baselines and load generators, compiled from the sources kept in packages/testbed/c with the machine's `cc`.
  * @module
  */
 import { execFileSync } from "node:child_process";
@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const SOURCES = fileURLToPath(new URL("./c/", import.meta.url));
+const SOURCES = fileURLToPath(new URL("../c/", import.meta.url));
 
 /**
  * Compile `names` (without `.c`) with -O2 into a fresh temporary directory; returns name → binary path.

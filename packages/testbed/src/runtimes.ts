@@ -5,7 +5,9 @@
  */
 import { fileURLToPath } from "node:url";
 
-export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+/** The Node peer used on the far side of every namespace test. */
+export const UDP_PEER = fileURLToPath(new URL("./udp_peer.mjs", import.meta.url));
 export const RUNTIMES = ["bun", "deno"] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
