@@ -6,6 +6,7 @@
 import process from "node:process";
 import { AddressError, SystemError, TransportError, WireError } from "@anysrc/core";
 import { BUILD_USAGE, DECODE_USAGE, PACKET_USAGE, packetBuild, packetDecode } from "./cli/packet_command.ts";
+import { BENCH_USAGE, benchCommand } from "./cli/bench_command.ts";
 import { FORWARD_USAGE, forwardCommand } from "./cli/forward_command.ts";
 import { SEND_USAGE, sendCommand } from "./cli/send_command.ts";
 import { TPROXY_USAGE, tproxyCommand } from "./cli/tproxy_command.ts";
@@ -21,6 +22,7 @@ Commands:
   send            emit datagrams with a spoofed source through raw, bindsrc or tun
   tproxy          transparent UDP relay behind an nft TPROXY rule
   forward         replicate datagrams to receivers keeping the sender's address
+  bench           raw vs bindsrc vs tun, Bun vs Deno, against C baselines (needs root)
 
 Options:
   --runtime bun|deno   runtime to run under (default bun, or ANYSRC_RUNTIME)
@@ -38,6 +40,7 @@ const COMMANDS: Record<string, Command> = {
   "packet decode": { usage: DECODE_USAGE, run: (args) => print(packetDecode(args)) },
   tproxy: { usage: TPROXY_USAGE, run: (args) => tproxyCommand(args) },
   forward: { usage: FORWARD_USAGE, run: (args) => forwardCommand(args) },
+  bench: { usage: BENCH_USAGE, run: (args) => benchCommand(args) },
   send: { usage: SEND_USAGE, run: (args) => sendCommand(args, process.env.ANYSRC_RUNTIME ?? "bun", print) },
 };
 

@@ -12,7 +12,7 @@ import {
   EFD_CLOEXEC, EFD_NONBLOCK, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLONESHOT, EPOLLOUT, EPOLL_CLOEXEC, EPOLL_CTL_ADD,
   EPOLL_CTL_DEL, EPOLL_CTL_MOD,
 } from "./linux_constants.ts";
-import { ACK, CONTROL_INTS, COUNT, EVENTS, FAILED, type PollerStart, type PollerWorkerMessage, SEQ, STOP } from "./poller_protocol.ts";
+import { ACK, CONTROL_INTS, COUNT, EVENTS, FAILED, MAX_EVENTS, type PollerStart, type PollerWorkerMessage, SEQ, STOP } from "./poller_protocol.ts";
 
 /** Which readiness a registration wants. */
 export interface Interest {
@@ -34,6 +34,8 @@ export interface PollerStats {
   dispatches: number;
   /** Handlers that threw (the error went to onError; the fd stays registered). */
   handlerErrors: number;
+  /** Batches the main thread took from the epoll set itself while busy (no Worker hand-over). */
+  directPolls: number;
 }
 
 /** The process-wide poller. */
@@ -70,7 +72,9 @@ function control(epfd: number, op: number, fd: number, interest: Interest | unde
 
 function createPoller(): Poller {
   const registrations = new Map<number, Registration>();
-  const stats: PollerStats = { wakeups: 0, dispatches: 0, handlerErrors: 0 };
+  const stats: PollerStats = { wakeups: 0, dispatches: 0, handlerErrors: 0, directPolls: 0 };
+  const localEvents = new Uint8Array(EPOLL_EVENT_SIZE * MAX_EVENTS);
+  const localView = new DataView(localEvents.buffer);
   let epollFd = -1;
   let wakeFd = -1;
   let worker: Worker | undefined;
@@ -184,26 +188,39 @@ function createPoller(): Poller {
       Atomics.store(s, ACK, seq);
       Atomics.notify(s, ACK);
       stats.wakeups++;
-      for (let i = 0; i < count; i++) {
-        const fd = fds[i]!;
-        const reg = registrations.get(fd);
-        if (!reg) continue;
-        dispatching = fd;
-        stats.dispatches++;
-        try {
-          reg.onReady(events[i]!);
-        } catch (e) {
-          stats.handlerErrors++;
-          poller.onError(e, fd);
+      for (let i = 0; i < count; i++) dispatch(fds[i]!, events[i]!);
+      // While busy, collect newly ready fds straight from the epoll set (timeout 0) instead of waiting
+      // for the Worker to hand them over: under load the main thread then needs no cross-thread
+      // wake-up at all. ONESHOT guarantees each readiness goes to one of the two threads only.
+      for (let round = 0; round < 64 && epollFd >= 0 && generation === mine; round++) {
+        const n = libc.epoll_wait(epollFd, localEvents, MAX_EVENTS, 0);
+        if (n <= 0) break;
+        stats.directPolls++;
+        for (let i = 0; i < n; i++) {
+          const fd = localView.getInt32(i * EPOLL_EVENT_SIZE + 4, true);
+          if (fd !== wakeFd) dispatch(fd, localView.getUint32(i * EPOLL_EVENT_SIZE, true));
         }
-        dispatching = -1;
-        // Re-arm unless the handler unregistered it (or the poller stopped).
-        if (registrations.get(fd) === reg && epollFd >= 0) {
-          if (control(epollFd, EPOLL_CTL_MOD, fd, reg.interest) < 0) {
-            stats.handlerErrors++;
-            poller.onError(lastError("epoll_ctl MOD", fd), fd);
-          }
-        }
+      }
+    }
+  }
+
+  function dispatch(fd: number, events: number): void {
+    const reg = registrations.get(fd);
+    if (!reg) return;
+    dispatching = fd;
+    stats.dispatches++;
+    try {
+      reg.onReady(events);
+    } catch (e) {
+      stats.handlerErrors++;
+      poller.onError(e, fd);
+    }
+    dispatching = -1;
+    // Re-arm unless the handler unregistered it (or the poller stopped).
+    if (registrations.get(fd) === reg && epollFd >= 0) {
+      if (control(epollFd, EPOLL_CTL_MOD, fd, reg.interest) < 0) {
+        stats.handlerErrors++;
+        poller.onError(lastError("epoll_ctl MOD", fd), fd);
       }
     }
   }

@@ -1,6 +1,8 @@
 // The C receiver the anysrc receive path is compared with: one thread, blocking recvmmsg batches,
 // the same counting and latency bookkeeping as the TypeScript sink.
-// usage: udp_sink BIND_IP PORT SECONDS   (the window starts at the first datagram)
+// usage: udp_sink BIND_IP PORT SECONDS [PEER_IP PEER_PORT]   (ends early after 0.5 s of silence)
+//   (the window starts at the first datagram; with PEER the socket is connected, so only datagrams
+//   from exactly that source are counted: a wrong source shows up as loss)
 // prints {"ready":true} once bound, then {"received":N,"seconds":S,"p50_us":..,"p99_us":..}
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -50,6 +52,13 @@ int main(int argc, char **argv) {
   int fd = socket(family, SOCK_DGRAM, 0);
   int big = 4 << 20; setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0) { perror("bind"); return 1; }
+  if (argc >= 6) {
+    struct sockaddr_storage ps; memset(&ps, 0, sizeof ps);
+    socklen_t pl;
+    if (family == AF_INET) { struct sockaddr_in *p = (struct sockaddr_in *)&ps; p->sin_family = AF_INET; p->sin_port = htons(atoi(argv[5])); inet_pton(AF_INET, argv[4], &p->sin_addr); pl = sizeof *p; }
+    else { struct sockaddr_in6 *p = (struct sockaddr_in6 *)&ps; p->sin6_family = AF_INET6; p->sin6_port = htons(atoi(argv[5])); inet_pton(AF_INET6, argv[4], &p->sin6_addr); pl = sizeof *p; }
+    if (connect(fd, (struct sockaddr *)&ps, pl) < 0) { perror("connect"); return 1; }
+  }
   struct timeval tv = {0, 100000}; setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   printf("{\"ready\":true}\n"); fflush(stdout);
   static char bufs[BATCH][SLOT];
@@ -60,13 +69,16 @@ int main(int argc, char **argv) {
     msgs[i].msg_hdr.msg_iov = &iov[i]; msgs[i].msg_hdr.msg_iovlen = 1;
   }
   uint32_t *lat = malloc(sizeof(uint32_t) * MAXLAT);
-  uint64_t received = 0, first = 0, end = 0, nlat = 0;
+  uint64_t received = 0, first = 0, end = 0, nlat = 0, last = 0;
   double cpu0 = 0;
   for (;;) {
     int n = recvmmsg(fd, msgs, BATCH, MSG_WAITFORONE, NULL);
     uint64_t t = now_ns();
     if (first && t >= end) break;
+    // The sender is done once nothing arrived for half a second.
+    if (first && t - last > 500000000ull) break;
     if (n <= 0) continue;
+    last = t;
     if (!first) { first = t; end = t + (uint64_t)(seconds * 1e9); cpu0 = cpu_s(); }
     for (int i = 0; i < n; i++) {
       uint64_t sent; memcpy(&sent, bufs[i], 8);

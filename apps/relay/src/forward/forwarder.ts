@@ -48,7 +48,9 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
 
   poller.add(fd, { readable: true, writable: false }, () => {
     const memory = ring.memory;
-    for (let n = ring.receive(fd); n > 0; n = ring.receive(fd)) {
+    // A short batch means drained (the ONESHOT re-arm reports anything newer).
+    for (let n = ring.slots; n === ring.slots; ) {
+      n = ring.receive(fd);
       batch.length = 0;
       let k = 0;
       for (let i = 0; i < n; i++) {

@@ -27,7 +27,7 @@ export interface SessionTableOptions {
   readonly maxSessions: number;
   readonly mark?: number;
   /** Called with a session's upstream socket when it is readable. */
-  readonly onUpstreamReadable: (s: Session) => void;
+  readonly onUpstreamReadable: (s: Session, events: number) => void;
   readonly onExpired: () => void;
   readonly onEvicted: () => void;
 }
@@ -122,7 +122,7 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
         key, client: { family: client.family, ip: client.ip.slice(), port: client.port }, fd, lastActive: now, lastTouched: now,
         remotes: new Map(), contacted: new Set(),
       };
-      poller.add(fd, { readable: true, writable: false }, () => o.onUpstreamReadable(s));
+      poller.add(fd, { readable: true, writable: false }, (events) => o.onUpstreamReadable(s, events));
       sessions.set(key, s);
       return s;
     },

@@ -7,7 +7,7 @@
  * @module
  */
 import { type Datagram, type SocketAddress, SystemError, addressKey as keyOf, addressKeyOf, sameSocketAddress } from "@anysrc/core";
-import { type RecvRing, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sendTo } from "@anysrc/sys";
+import { type RecvRing, Ready, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sendTo } from "@anysrc/sys";
 import type { ReplyEmitter } from "../reply_emitter.ts";
 import { type RelayCounters, countRelayDrop } from "../relay_stats.ts";
 import { type Session, type SessionTable, createSessionTable, rememberRemote } from "./session_table.ts";
@@ -70,7 +70,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     idleTimeoutMs: o.idleTimeoutMs,
     maxSessions: o.maxSessions,
     ...(o.mark !== undefined ? { mark: o.mark } : {}),
-    onUpstreamReadable: (s) => onUpstreamReadable(s, replyRing),
+    onUpstreamReadable: (s, events) => onUpstreamReadable(s, replyRing, events),
     onExpired: () => c.sessionsExpired++,
     onEvicted: () => c.sessionsEvicted++,
   });
@@ -102,7 +102,10 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
 
   const onListenerReadable = (fd: number, ring: RecvRing) => {
     const memory = ring.memory;
-    for (let n = ring.receive(fd); n > 0; n = ring.receive(fd)) {
+    // A short batch means the socket is drained: skip the recvmmsg that would only say EAGAIN. If
+    // more arrived meanwhile, the EPOLL_CTL_MOD re-arm reports it at once.
+    for (let n = ring.slots; n === ring.slots; ) {
+      n = ring.receive(fd);
       const now = Date.now();
       for (let i = 0; i < n; i++) {
         c.received++;
@@ -132,17 +135,19 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     c.sessions = sessions.size;
   };
 
-  function onUpstreamReadable(s: Session, ring: RecvRing): void {
+  function onUpstreamReadable(s: Session, ring: RecvRing, events: number): void {
     const memory = ring.memory;
-    for (;;) {
-      let n: number;
+    // ICMP errors (IP_RECVERR) raise EPOLLERR; drain the error queue so the fd does not stay ready.
+    if (events & Ready.error) c.icmpErrors += ring.receiveErrors(s.fd);
+    for (let n = ring.slots; n === ring.slots; ) {
       try {
         n = ring.receive(s.fd);
       } catch (e) {
         if (!(e instanceof SystemError)) throw e;
-        // ICMP error from upstream (port unreachable → ECONNREFUSED, …): counted; the session lives on.
+        // A pending ICMP error (port unreachable → ECONNREFUSED, …): counted; the session lives on.
         c.icmpErrors++;
         ring.receiveErrors(s.fd);
+        n = ring.slots;
         continue;
       }
       if (n === 0) break;
@@ -169,7 +174,6 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
       o.emitter.emit(batch);
       c.replies += sentCount() - before;
     }
-    if (ring.receiveErrors(s.fd) > 0) c.icmpErrors++;
   }
   const sentCount = () => {
     let n = 0;

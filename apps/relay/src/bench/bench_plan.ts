@@ -1,0 +1,37 @@
+/**
+ * What `anysrc bench` measures, from its flags.
+ * @module
+ */
+import type { TransportKind } from "@anysrc/core";
+import type { Runtime } from "@anysrc/testbed";
+
+/** The bench plan. */
+export interface BenchPlan {
+  readonly quick: boolean;
+  readonly transports: readonly TransportKind[];
+  readonly runtimes: readonly Runtime[];
+  readonly families: readonly (4 | 6)[];
+  readonly out: string;
+  readonly reps: number;
+  /** Datagrams per send-only run. */
+  readonly sendCount: number;
+  /** End-to-end offered load (datagrams/s from the client) and duration. */
+  readonly relayRate: number;
+  readonly relaySeconds: number;
+  /** Sessions for the memory run. */
+  readonly manySessions: number;
+  readonly idleSeconds: number;
+}
+
+/** The plan for quick or full runs. */
+export function makePlan(o: { quick: boolean; transports: TransportKind[]; runtimes: Runtime[]; families: (4 | 6)[]; out: string }): BenchPlan {
+  return {
+    ...o,
+    reps: o.quick ? 1 : 3,
+    sendCount: o.quick ? 50_000 : 200_000,
+    relayRate: 20_000,
+    relaySeconds: o.quick ? 2 : 4,
+    manySessions: 10_000,
+    idleSeconds: o.quick ? 2 : 10,
+  };
+}

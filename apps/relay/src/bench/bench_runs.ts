@@ -1,0 +1,141 @@
+/**
+ * The measurements of `anysrc bench`, each one run in the shared namespace testbed.
+ * @module
+ */
+import { ADDRESSES as A, REPO_ROOT, type Testbed } from "@anysrc/testbed";
+import type { TransportKind } from "@anysrc/core";
+import { cpuSeconds, memoryMiB, openFds } from "./process_probe.ts";
+
+/** Who does the work in a run: a runtime running anysrc, or a baseline. */
+export type Contender = "c" | "bun" | "deno" | "v2ray";
+
+export const ANYSRC = `${REPO_ROOT}apps/relay/bin/anysrc`;
+export const TPROXY_PORT = 15000;
+/** Upstream mark: anything but the TPROXY mark (1), or policy routing would send upstream traffic to lo. */
+export const UPSTREAM_MARK = 2;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const bracket = (family: 4 | 6, ip: string) => (family === 4 ? ip : `[${ip}]`);
+
+/** One send-only run: packets/s handed to the kernel, and how many the source-checking sink counted. */
+export interface SendResult {
+  readonly pps: number;
+  readonly delivered: number;
+  readonly count: number;
+}
+
+/**
+ * Send `count` datagrams of `size` from the spoofed server address in the router to the client,
+ * where a connected C sink counts only datagrams from exactly that source.
+ */
+export async function sendOnce(bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, family: 4 | 6, size: number, count: number, tun: string, port: number): Promise<SendResult> {
+  const src = family === 4 ? A.server4 : A.server6;
+  const dst = family === 4 ? A.client4 : A.client6;
+  const sink = bed.spawn(bed.client, [bin.udp_sink!, dst, String(port), "60", src, "7000"]);
+  await sink.waitFor((l) => l.ready === true);
+  const argv = who === "c"
+    ? [bin.send_baseline!, kind, src, "7000", dst, String(port), String(count), String(size), "32", tun]
+    : [ANYSRC, "--runtime", who, "send", "--transport", kind, "--src", `${bracket(family, src)}:7000`, "--dst", `${bracket(family, dst)}:${port}`,
+      "--count", String(count), "--size", String(size), "--batch", "32", "--tun", tun];
+  const sender = bed.spawn(bed.router, argv);
+  const line = await sender.waitFor((l) => typeof l.pps === "number", 120_000);
+  await sender.exited();
+  const got = await sink.waitFor((l) => typeof l.received === "number", 70_000);
+  return { pps: line.pps as number, delivered: got.received as number, count };
+}
+
+/** One end-to-end run of a relay under load. */
+export interface RelayResult {
+  readonly sent: number;
+  readonly received: number;
+  readonly lost: number;
+  readonly corrupt: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
+  /** Relay CPU (all threads) per relayed datagram, each direction counted once. */
+  readonly cpuUsPerDatagram: number;
+  /** Datagrams relayed per second (both directions). */
+  readonly datagramsPerSecond: number;
+  readonly peakRssMiB: number;
+  readonly fds: number;
+}
+
+/** The argv that starts a relay contender in the router namespace. */
+export function relayArgv(bin: Record<string, string>, who: Contender, kind: TransportKind, tun: string, v2rayConfig: string | undefined): string[] {
+  if (who === "c") return [bin.tproxy_relay!, String(TPROXY_PORT), String(UPSTREAM_MARK)];
+  if (who === "v2ray") return ["v2ray", "run", "-c", v2rayConfig ?? ""];
+  return [ANYSRC, "--runtime", who, "tproxy", "--port", String(TPROXY_PORT), "--transport", kind, "--mark", String(UPSTREAM_MARK),
+    "--stats", "json", "--stats-interval", "0", "--tun", tun];
+}
+
+/** Wait until a relay listens (anysrc and the C relay print an event; v2ray gets a moment). */
+async function relayReady(p: ReturnType<Testbed["spawn"]>, who: Contender): Promise<void> {
+  if (who === "v2ray") await sleep(1500);
+  else await p.waitFor((l) => l.event === "listening", 30_000);
+  await sleep(300);
+}
+
+/**
+ * Start the relay, offer `rate` datagrams/s over 64 flows for `seconds` from the client namespace
+ * (C load generator: connected sockets, every echo verified and timed), read what it cost.
+ */
+export async function relayOnce(bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, family: 4 | 6, rate: number, seconds: number, tun: string, v2rayConfig?: string): Promise<RelayResult> {
+  const relay = bed.spawn(bed.router, relayArgv(bin, who, kind, tun, v2rayConfig));
+  try {
+    await relayReady(relay, who);
+    const cpu0 = cpuSeconds(relay.pid);
+    const server = family === 4 ? A.server4 : A.server6;
+    const load = bed.spawn(bed.client, [bin.relay_load!, server, "7000", "64", String(rate), String(seconds), "256"]);
+    const r = await load.waitFor((l) => typeof l.sent === "number", (seconds + 30) * 1000);
+    const cpu = cpuSeconds(relay.pid) - cpu0;
+    const mem = memoryMiB(relay.pid);
+    const fds = openFds(relay.pid);
+    const received = r.received as number;
+    return {
+      sent: r.sent as number,
+      received,
+      lost: r.lost as number,
+      corrupt: r.corrupt as number,
+      p50Us: r.p50_us as number,
+      p99Us: r.p99_us as number,
+      cpuUsPerDatagram: received > 0 ? (cpu * 1e6) / (2 * received) : Number.NaN,
+      datagramsPerSecond: (2 * received) / (r.seconds as number),
+      peakRssMiB: mem.peak,
+      fds,
+    };
+  } finally {
+    await relay.stop();
+  }
+}
+
+/** Resident memory of a relay holding `sessions` sessions (one datagram from each of that many client sockets). */
+export async function manySessionsOnce(bed: Testbed, bin: Record<string, string>, who: Contender, sessions: number, tun: string): Promise<{ rssMiB: number; fds: number; received: number }> {
+  // Raise the soft fd limit toward what the sessions need (up to the hard limit this host allows).
+  const raise = (argv: string[]) => ["sh", "-c", `ulimit -n $(( $(ulimit -Hn) < ${sessions + 1024} ? $(ulimit -Hn) : ${sessions + 1024} )) && exec "$@"`, "sh", ...argv];
+  const relay = bed.spawn(bed.router, raise(relayArgv(bin, who, "raw", tun, undefined)));
+  try {
+    await relayReady(relay, who);
+    const load = bed.spawn(bed.client, raise([bin.relay_load!, A.server4, "7000", String(sessions), String(sessions), "1", "64", "3"]));
+    const r = await load.waitFor((l) => typeof l.sent === "number", 60_000);
+    const mem = memoryMiB(relay.pid);
+    const fds = openFds(relay.pid);
+    await load.stop();
+    return { rssMiB: mem.current, fds, received: r.received as number };
+  } finally {
+    await relay.stop();
+  }
+}
+
+/** CPU share (% of one core) of a relay with no traffic. */
+export async function idleOnce(bed: Testbed, bin: Record<string, string>, who: Contender, seconds: number, tun: string): Promise<number> {
+  const relay = bed.spawn(bed.router, relayArgv(bin, who, "raw", tun, undefined));
+  try {
+    await relayReady(relay, who);
+    await sleep(700);
+    const cpu0 = cpuSeconds(relay.pid);
+    await sleep(seconds * 1000);
+    return ((cpuSeconds(relay.pid) - cpu0) / seconds) * 100;
+  } finally {
+    await relay.stop();
+  }
+}

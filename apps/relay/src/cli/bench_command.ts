@@ -1,0 +1,211 @@
+/**
+ * `anysrc bench`: raw vs bindsrc vs tun, Bun vs Deno, against C baselines, side by side in one run,
+ * inside a namespace testbed it builds and removes. Writes results.json, report.md and chart.svg.
+ * @module
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import type { TransportKind } from "@anysrc/core";
+import { ADDRESSES as A, RUNTIMES, type Runtime, compileC, createTestbed, missingPrivileges } from "@anysrc/testbed";
+import { type BenchPlan, makePlan } from "../bench/bench_plan.ts";
+import { type BenchResults, chartSvg, findings, resultTables } from "../bench/bench_report.ts";
+import { ANYSRC, type Contender, TPROXY_PORT, idleOnce, manySessionsOnce, relayOnce, sendOnce } from "../bench/bench_runs.ts";
+import { TRANSPORT_KINDS } from "../transport_choice.ts";
+import { UsageError } from "./usage_error.ts";
+
+export const BENCH_USAGE = `Usage: anysrc bench [--quick] [--transports raw,bindsrc,tun] [--runtimes bun,deno] [--families 4,6] [--out DIR]
+
+  --quick        one repetition, shorter runs (under 3 minutes)
+  --transports   which transports (default all three)
+  --runtimes     which runtimes run anysrc (default bun,deno)
+  --families     IP families (default 4,6)
+  --out DIR      where results.json, report.md and chart.svg go (default bench-out)
+
+Needs root (network namespaces, TPROXY, TUN), nft and cc; installs nftables/gcc with apt-get when
+missing. Builds its own namespace testbed and removes it at the end, on Ctrl-C or on failure.`;
+
+function listFlag<T extends string>(cmd: string, flag: string, text: string | undefined, all: readonly T[]): T[] {
+  if (text === undefined) return [...all];
+  const items = text.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const i of items) if (!(all as readonly string[]).includes(i)) throw new UsageError(cmd, `${flag}: "${i}" is not one of ${all.join(", ")}`);
+  if (items.length === 0) throw new UsageError(cmd, `${flag} is empty`);
+  return items as T[];
+}
+
+/** Install a Debian package when its command is missing; say so, or say exactly what to run. */
+function ensureTool(command: string, pkg: string): void {
+  try {
+    execFileSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" });
+    return;
+  } catch {
+    // Missing: install below.
+  }
+  console.error(`anysrc bench: \`${command}\` is missing; installing ${pkg} with apt-get`);
+  try {
+    execFileSync("sh", ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg}`], { stdio: "inherit" });
+  } catch {
+    throw new Error(`cannot install ${pkg}; run: apt-get install -y ${pkg}`);
+  }
+}
+
+class Progress {
+  private done = 0;
+  constructor(private readonly total: number) {}
+  step(what: string): void {
+    this.done++;
+    const width = 28;
+    const filled = Math.round((this.done / this.total) * width);
+    process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${this.done}/${this.total} ${what}`.padEnd(110).slice(0, 130));
+  }
+  end(): void {
+    process.stderr.write("\n");
+  }
+}
+
+/** Run `anysrc bench`; returns the exit status. */
+export async function benchCommand(args: string[]): Promise<number> {
+  const cmd = "bench";
+  const { values } = parseArgs({
+    args, strict: true,
+    options: { quick: { type: "boolean" }, transports: { type: "string" }, runtimes: { type: "string" }, families: { type: "string" }, out: { type: "string" } },
+  });
+  const plan: BenchPlan = makePlan({
+    quick: values.quick ?? false,
+    transports: listFlag<TransportKind>(cmd, "--transports", values.transports, TRANSPORT_KINDS),
+    runtimes: listFlag<Runtime>(cmd, "--runtimes", values.runtimes, RUNTIMES),
+    families: listFlag(cmd, "--families", values.families, ["4", "6"] as const).map((f) => (f === "4" ? 4 : 6)),
+    out: values.out ?? "bench-out",
+  });
+  ensureTool("nft", "nftables");
+  ensureTool("cc", "gcc libc6-dev");
+  const missing = missingPrivileges();
+  if (missing) throw new Error(`anysrc bench needs root and the testbed tools: ${missing}`);
+
+  const bin = compileC(["send_baseline", "udp_sink", "udp_echo", "relay_load", "tproxy_relay"]);
+  const v2ray = (() => {
+    try {
+      execFileSync("sh", ["-c", "command -v v2ray"], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  const bed = createTestbed();
+  const interrupted = () => {
+    process.stderr.write("\nanysrc bench: interrupted; removing the testbed\n");
+    void bed.destroy().then(() => process.exit(130));
+  };
+  process.on("SIGINT", interrupted);
+  process.on("SIGTERM", interrupted);
+  const tun = `asbench${process.pid % 10000}`;
+  const results: BenchResults = {
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(), date: new Date().toISOString() },
+    plan, send: [], manySources: [], relay: [], sessions: [], idle: [],
+    peers: { v2ray: v2ray ? "installed: not driven by this version of the bench (see report)" : "absent (apt-get install v2ray to compare with dokodemo-door)" },
+  };
+  const who: Contender[] = ["c", ...plan.runtimes];
+  const sendCells = plan.transports.length * plan.families.length * 2;
+  const relayCells = plan.transports.length * plan.families.length;
+  const manySourceRuns = plan.runtimes.length * plan.transports.filter((t) => t !== "tun").length;
+  const total = plan.reps * (sendCells + relayCells) * who.length + manySourceRuns + 2 * who.length;
+  const progress = new Progress(total);
+  let port = 20000;
+  try {
+    bed.run(bed.router, ["ip", "tuntap", "add", "dev", tun, "mode", "tun"]);
+    bed.run(bed.router, ["ip", "link", "set", tun, "up"]);
+    bed.run(bed.router, ["sysctl", "-qw", `net.ipv4.conf.${tun}.rp_filter=0`]);
+    bed.enableTproxy(TPROXY_PORT);
+    for (const host of [A.server4, A.server6]) await bed.spawn(bed.server, [bin.udp_echo!, host, "7000"]).waitFor((l) => l.ready === true);
+
+    // 1. Send-only, interleaved C, bun, deno within each cell and repetition.
+    for (let rep = 0; rep < plan.reps; rep++) {
+      for (const kind of plan.transports) for (const family of plan.families) for (const size of [64, 1200]) {
+        const row: Partial<Record<Contender, number>> = {};
+        for (const w of who) {
+          const r = await sendOnce(bed, bin, w, kind, family, size, plan.sendCount, tun, ++port);
+          row[w] = r.pps;
+          let cell = results.send.find((s) => s.kind === kind && s.family === family && s.size === size && s.who === w);
+          if (!cell) results.send.push((cell = { kind, family, size, who: w, runs: [], ratios: [] }));
+          cell.runs.push(r);
+          progress.step(`send-only ${kind} IPv${family} ${size} B ${w}: ${Math.round(r.pps / 1000)}k/s`);
+        }
+        for (const w of who) results.send.find((s) => s.kind === kind && s.family === family && s.size === size && s.who === w)!.ratios.push(row[w]! / row.c!);
+      }
+    }
+    // 1b. Many sources: where raw and bindsrc part ways.
+    for (const w of plan.runtimes) for (const kind of ["raw", "bindsrc"] as const) {
+      if (!plan.transports.includes(kind)) continue;
+      const p = bed.spawn(bed.router, ["sh", "-c", 'ulimit -n $(( $(ulimit -Hn) < 8192 ? $(ulimit -Hn) : 8192 )) && exec "$@"', "sh", ANYSRC, "--runtime", w, "send", "--transport", kind,
+        "--src", `${A.server4}:20000`, "--dst", `${A.client4}:9`, "--count", String(plan.sendCount), "--size", "64", "--sources", "1000"]);
+      const line = await p.waitFor((l) => typeof l.pps === "number", 120_000);
+      results.manySources.push({ kind, who: w, pps: line.pps as number, sources: 1000 });
+      progress.step(`1000 sources ${kind} ${w}: ${Math.round((line.pps as number) / 1000)}k/s`);
+    }
+    // 2. End to end, interleaved C relay, bun, deno.
+    for (let rep = 0; rep < plan.reps; rep++) {
+      for (const kind of plan.transports) for (const family of plan.families) {
+        const row: Partial<Record<Contender, { cpu: number; rate: number }>> = {};
+        for (const w of who) {
+          const cellKind = w === "c" ? "raw" : kind;
+          // The C relay is raw-only: run it once per family and repetition, reuse for every transport's ratio.
+          let r = w === "c" ? results.relay.find((x) => x.who === "c" && x.family === family)?.runs[rep] : undefined;
+          if (!r) r = await relayOnce(bed, bin, w, kind, family, plan.relayRate, plan.relaySeconds, tun);
+          row[w] = { cpu: r.cpuUsPerDatagram, rate: r.datagramsPerSecond };
+          let cell = results.relay.find((x) => x.kind === cellKind && x.family === family && x.who === w);
+          if (!cell) results.relay.push((cell = { kind: cellKind, family, who: w, runs: [], cpuRatios: [], rateRatios: [] }));
+          if (cell.runs.length <= rep) cell.runs.push(r);
+          progress.step(`relay ${w === "c" ? "C" : `${kind} ${w}`} IPv${family}: ${r.cpuUsPerDatagram.toFixed(1)} µs/datagram, lost ${r.lost}`);
+        }
+        for (const w of plan.runtimes) {
+          const cell = results.relay.find((x) => x.kind === kind && x.family === family && x.who === w)!;
+          cell.cpuRatios.push(row[w]!.cpu / row.c!.cpu);
+          cell.rateRatios.push(row[w]!.rate / row.c!.rate);
+        }
+      }
+    }
+    for (const c of results.relay.filter((x) => x.who === "c")) if (c.cpuRatios.length === 0) c.cpuRatios.push(1);
+    // 3. Memory with many sessions, and idle cost.
+    for (const w of who) {
+      const m = await manySessionsOnce(bed, bin, w, plan.manySessions, tun);
+      results.sessions.push({ who: w, sessions: plan.manySessions, ...m });
+      progress.step(`${plan.manySessions} sessions ${w}: ${m.rssMiB.toFixed(1)} MiB`);
+      const idle = await idleOnce(bed, bin, w, plan.idleSeconds, tun);
+      results.idle.push({ who: w, cpuPercent: idle });
+      progress.step(`idle ${w}: ${idle.toFixed(2)} % CPU`);
+    }
+    progress.end();
+  } finally {
+    await bed.destroy();
+  }
+
+  mkdirSync(plan.out, { recursive: true });
+  const tables = resultTables(results);
+  const command = `anysrc bench${plan.quick ? " --quick" : ""}`;
+  const report = `# anysrc bench report
+
+Command: \`${command}\` (as root, from the repository: \`npm run bench${plan.quick ? " -- --quick" : ""}\`)
+Machine: ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGiB} GiB, Linux ${results.machine.kernel}; ${results.machine.date}.
+Repetitions: ${plan.reps}, interleaved (C, ${plan.runtimes.join(", ")} within each cell); ratios are taken within a repetition, then the median.
+Load generator: \`relay_load.c\` (64 connected sockets in the client namespace, paced, every echo verified byte for byte, RTT from a CLOCK_MONOTONIC stamp); it offers ${plan.relayRate} datagrams/s, well below its own ceiling, so it is never the bottleneck. Echo server: \`udp_echo.c\` (recvmmsg/sendmmsg).
+Baselines: \`send_baseline.c\` (the same variant per transport) and \`tproxy_relay.c\` (single-threaded C relay of the same design: TPROXY listeners, one upstream socket per client, replies through IPPROTO_RAW with headers built per datagram).
+Peers: v2ray dokodemo-door — ${results.peers.v2ray}.
+CPU per relayed datagram counts every thread of the relay process (/proc), each direction (client→server, server→client) as one datagram.
+
+![ratio to C](chart.svg)
+
+${tables}
+
+## What the numbers say
+
+${findings(results)}
+`;
+  writeFileSync(`${plan.out}/results.json`, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(`${plan.out}/report.md`, report);
+  writeFileSync(`${plan.out}/chart.svg`, chartSvg(results));
+  console.log(tables);
+  console.log(`\nwrote ${plan.out}/results.json, ${plan.out}/report.md, ${plan.out}/chart.svg`);
+  return 0;
+}
