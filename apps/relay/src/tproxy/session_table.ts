@@ -15,10 +15,8 @@ export interface Session {
   lastActive: number;
   /** When the entry last moved to the recent end of the table (see `touch`). */
   lastTouched: number;
-  /** Remote address records by key, reused for every datagram to or from them (bounded). */
-  readonly remotes: Map<number, SocketAddress>;
-  /** Keys of remotes this client sent to (what `--nat restricted` admits replies from). */
-  readonly contacted: Set<number>;
+  /** Keys of remotes this client sent to (what `--nat restricted` admits replies from); only kept in that mode. */
+  contacted: Set<number> | undefined;
 }
 
 /** Options of the table. */
@@ -48,18 +46,23 @@ export interface SessionTable {
   close(): void;
 }
 
-/** Most remotes remembered per session; past it the map is cleared (records are only a cache). */
-const MAX_REMOTES = 1024;
+/** Most remote records remembered; past it the cache starts over (the records are only a cache). */
+const MAX_REMOTES = 65536;
 
-/** Remote record for `addr` from the session's cache. */
-export function rememberRemote(s: Session, key: number, decode: () => SocketAddress): SocketAddress {
-  let r = s.remotes.get(key);
-  if (r === undefined) {
-    if (s.remotes.size >= MAX_REMOTES) s.remotes.clear();
-    r = decode();
-    s.remotes.set(key, r);
-  }
-  return r;
+/**
+ * Decoded remote addresses by key, shared by every session: 10 000 clients of one server need one
+ * record for it, not 10 000. Lookups confirm the address (IPv6 keys are hashes).
+ */
+export function createRemoteRecords(): (key: number, same: (a: SocketAddress) => boolean, decode: () => SocketAddress) => SocketAddress {
+  const records = new Map<number, SocketAddress>();
+  return (key, same, decode) => {
+    const r = records.get(key);
+    if (r !== undefined && same(r)) return r;
+    if (records.size >= MAX_REMOTES) records.clear();
+    const fresh = decode();
+    records.set(key, fresh);
+    return fresh;
+  };
 }
 
 /**
@@ -120,7 +123,7 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
       });
       const s: Session = {
         key, client: { family: client.family, ip: client.ip.slice(), port: client.port }, fd, lastActive: now, lastTouched: now,
-        remotes: new Map(), contacted: new Set(),
+        contacted: undefined,
       };
       poller.add(fd, { readable: true, writable: false }, (events) => o.onUpstreamReadable(s, events));
       sessions.set(key, s);

@@ -10,7 +10,7 @@ import { type Datagram, type SocketAddress, SystemError, addressKey as keyOf, ad
 import { type RecvRing, Ready, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sendTo } from "@anysrc/sys";
 import type { ReplyEmitter } from "../reply_emitter.ts";
 import { type RelayCounters, countRelayDrop } from "../relay_stats.ts";
-import { type Session, type SessionTable, createSessionTable, rememberRemote } from "./session_table.ts";
+import { type Session, type SessionTable, createRemoteRecords, createSessionTable } from "./session_table.ts";
 
 /** Settings of the relay. */
 export interface TproxyRelayOptions {
@@ -75,11 +75,13 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     onEvicted: () => c.sessionsEvicted++,
   });
 
+  const remote = createRemoteRecords();
+
   const relayFromClient = (s: Session, dst: SocketAddress, dstKey: number, payload: Uint8Array) => {
     try {
       if (sendTo(s.fd, payload, dst)) {
         c.forwarded++;
-        if (o.nat === "restricted") s.contacted.add(dstKey);
+        if (o.nat === "restricted") (s.contacted ??= new Set()).add(dstKey);
       } else countRelayDrop(c, "upstream-busy");
     } catch (e) {
       if (!(e instanceof SystemError)) throw e;
@@ -128,7 +130,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
           if (!s) continue;
         }
         const dstKey = sockaddrKey(memory, dstAt);
-        const dst = rememberRemote(s, dstKey, () => decodeSockaddr(memory, dstAt)!);
+        const dst = remote(dstKey, (a) => sockaddrIs(memory, dstAt, a), () => decodeSockaddr(memory, dstAt)!);
         relayFromClient(s, dst, dstKey, ring.payload(i));
       }
     }
@@ -155,15 +157,15 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
       for (let i = 0; i < n; i++) {
         const srcAt = ring.sourceOffset(i);
         const remoteKey = sockaddrKey(memory, srcAt);
-        if (o.nat === "restricted" && !s.contacted.has(remoteKey)) {
+        if (o.nat === "restricted" && !s.contacted?.has(remoteKey)) {
           countRelayDrop(c, "nat-restricted");
           continue;
         }
-        const remote = rememberRemote(s, remoteKey, () => decodeSockaddr(memory, srcAt)!);
+        const from = remote(remoteKey, (a) => sockaddrIs(memory, srcAt, a), () => decodeSockaddr(memory, srcAt)!);
         let r = replies[i];
-        if (!r) replies[i] = r = { src: remote, dst: s.client, payload: ring.payload(i) };
+        if (!r) replies[i] = r = { src: from, dst: s.client, payload: ring.payload(i) };
         else {
-          r.src = remote;
+          r.src = from;
           r.dst = s.client;
           r.payload = ring.payload(i);
         }
@@ -183,7 +185,8 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
 
   const listeners: number[] = [];
   for (const addr of o.listen) {
-    const fd = openUdpSocket({ family: addr.family, transparent: true, receiveOriginalDestination: true, reuseAddress: true, receiveBuffer: 4 << 20 });
+    // 16 MiB: a main-thread pause of ~0.2 s (GC, a burst of new sessions) must not overflow the queue.
+    const fd = openUdpSocket({ family: addr.family, transparent: true, receiveOriginalDestination: true, reuseAddress: true, receiveBuffer: 16 << 20 });
     try {
       bindSocket(fd, addr);
     } catch (e) {
@@ -212,7 +215,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         if (!s) return;
       }
       const dstKey = keyOf(destination);
-      relayFromClient(s, rememberRemote(s, dstKey, () => destination), dstKey, payload);
+      relayFromClient(s, remote(dstKey, (a) => sameSocketAddress(a, destination), () => destination), dstKey, payload);
       c.sessions = sessions.size;
     },
     stopListening() {
