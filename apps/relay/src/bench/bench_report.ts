@@ -40,7 +40,7 @@ export function resultTables(r: BenchResults): string {
   lines.push("| relay | transport | family | CPU µs per relayed datagram | ÷ C | relayed datagrams/s | RTT p50 µs | RTT p99 µs | lost | peak RSS MiB | fds |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const x of r.relay) {
     const runs = x.runs;
-    lines.push(`| ${x.who} | ${x.who === "c" || x.who === "v2ray" ? "raw" : x.kind} | IPv${x.family} | ${summary(runs.map((y) => y.cpuUsPerDatagram), f1)} | ${x.who === "c" ? "1.00" : f2(median(x.cpuRatios))} | ${k(median(runs.map((y) => y.datagramsPerSecond)))} | ${median(runs.map((y) => y.p50Us))} | ${median(runs.map((y) => y.p99Us))} | ${runs.reduce((a, y) => a + y.lost + y.corrupt, 0)} | ${f1(Math.max(...runs.map((y) => y.peakRssMiB)))} | ${Math.max(...runs.map((y) => y.fds))} |`);
+    lines.push(`| ${x.who} | ${x.kind} | IPv${x.family} | ${summary(runs.map((y) => y.cpuUsPerDatagram), f1)} | ${x.who === "c" ? "1.00" : f2(median(x.cpuRatios))} | ${k(median(runs.map((y) => y.datagramsPerSecond)))} | ${median(runs.map((y) => y.p50Us))} | ${median(runs.map((y) => y.p99Us))} | ${runs.reduce((a, y) => a + y.lost + y.corrupt, 0)} | ${f1(Math.max(...runs.map((y) => y.peakRssMiB)))} | ${Math.max(...runs.map((y) => y.fds))} |`);
   }
   lines.push("", `### Memory with ${r.sessions[0]?.sessions ?? 0} sessions (raw transport, IPv4), and idle cost`, "");
   lines.push("| relay | RSS MiB with sessions | fds | idle CPU % of a core |", "|---|---:|---:|---:|");
@@ -107,6 +107,10 @@ export function findings(r: BenchResults): string {
   }
   const c = r.relay.filter((x) => x.who === "c");
   if (c.length) out.push(`- **C relay of the same design:** ${f1(median(c.flatMap((x) => x.runs.map((y) => y.cpuUsPerDatagram))))} µs CPU per relayed datagram.`);
+  const v = r.relay.filter((x) => x.who === "v2ray");
+  out.push(v.length
+    ? `- **v2ray dokodemo-door (TPROXY):** ${f1(median(v.flatMap((x) => x.runs.map((y) => y.cpuUsPerDatagram))))} µs CPU per relayed datagram.`
+    : `- **v2ray dokodemo-door:** absent on this machine, not compared.`);
   const many = r.manySources;
   if (many.length) {
     const get = (kind: string, who: string) => many.find((m) => m.kind === kind && m.who === who)?.pps ?? Number.NaN;

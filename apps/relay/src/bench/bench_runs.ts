@@ -4,6 +4,7 @@
  */
 import { ADDRESSES as A, REPO_ROOT, type Testbed } from "@anysrc/testbed";
 import type { TransportKind } from "@anysrc/core";
+import { writeFileSync } from "node:fs";
 import { cpuSeconds, memoryMiB, openFds } from "./process_probe.ts";
 
 /** Who does the work in a run: a runtime running anysrc, or a baseline. */
@@ -63,16 +64,35 @@ export interface RelayResult {
 /** The argv that starts a relay contender in the router namespace. */
 export function relayArgv(bin: Record<string, string>, who: Contender, kind: TransportKind, tun: string, v2rayConfig: string | undefined): string[] {
   if (who === "c") return [bin.tproxy_relay!, String(TPROXY_PORT), String(UPSTREAM_MARK)];
-  if (who === "v2ray") return ["v2ray", "run", "-c", v2rayConfig ?? ""];
+  if (who === "v2ray") return ["v2ray", "-config", v2rayConfig ?? ""];
   return [ANYSRC, "--runtime", who, "tproxy", "--port", String(TPROXY_PORT), "--transport", kind, "--mark", String(UPSTREAM_MARK),
     "--stats", "json", "--stats-interval", "0", "--tun", tun];
 }
 
-/** Wait until a relay listens (anysrc and the C relay print an event; v2ray gets a moment). */
+/** Wait until a relay listens (anysrc and the C relay print an event, v2ray logs "started"). */
 async function relayReady(p: ReturnType<Testbed["spawn"]>, who: Contender): Promise<void> {
-  if (who === "v2ray") await sleep(1500);
+  if (who === "v2ray") await p.waitFor((l) => typeof l.text === "string" && l.text.includes("started"), 30_000);
   else await p.waitFor((l) => l.event === "listening", 30_000);
   await sleep(300);
+}
+
+/**
+ * A v2ray configuration of the same job: dokodemo-door inbounds (IPv4 and IPv6) in TPROXY mode on
+ * the relay port, freedom outbound with the upstream mark. Written to `path`; returns it.
+ */
+export function writeV2rayConfig(path: string): string {
+  const inbound = (listen: string) => ({
+    listen, port: TPROXY_PORT, protocol: "dokodemo-door",
+    settings: { network: "udp", followRedirect: true },
+    streamSettings: { sockopt: { tproxy: "tproxy" } },
+  });
+  const config = {
+    log: { loglevel: "warning" },
+    inbounds: [inbound("0.0.0.0"), inbound("::")],
+    outbounds: [{ protocol: "freedom", settings: {}, streamSettings: { sockopt: { mark: UPSTREAM_MARK } } }],
+  };
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  return path;
 }
 
 /**

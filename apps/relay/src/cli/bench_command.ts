@@ -12,7 +12,7 @@ import type { TransportKind } from "@anysrc/core";
 import { ADDRESSES as A, RUNTIMES, type Runtime, compileC, createTestbed, missingPrivileges } from "@anysrc/testbed";
 import { type BenchPlan, makePlan } from "../bench/bench_plan.ts";
 import { type BenchResults, chartSvg, findings, resultTables } from "../bench/bench_report.ts";
-import { ANYSRC, type Contender, TPROXY_PORT, idleOnce, manySessionsOnce, relayOnce, sendOnce } from "../bench/bench_runs.ts";
+import { ANYSRC, type Contender, TPROXY_PORT, idleOnce, manySessionsOnce, relayOnce, sendOnce, writeV2rayConfig } from "../bench/bench_runs.ts";
 import { TRANSPORT_KINDS } from "../transport_choice.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -104,13 +104,19 @@ export async function benchCommand(args: string[]): Promise<number> {
   const results: BenchResults = {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(), date: new Date().toISOString() },
     plan, send: [], manySources: [], relay: [], sessions: [], idle: [],
-    peers: { v2ray: v2ray ? "installed: not driven by this version of the bench (see report)" : "absent (apt-get install v2ray to compare with dokodemo-door)" },
+    peers: {
+      v2ray: v2ray
+        ? "present: dokodemo-door inbounds in TPROXY mode, freedom outbound with the same mark (config in results: v2ray.json)"
+        : "absent on this machine (apt-get install v2ray to include it)",
+    },
   };
   const who: Contender[] = ["c", ...plan.runtimes];
   const sendCells = plan.transports.length * plan.families.length * 2;
   const relayCells = plan.transports.length * plan.families.length;
   const manySourceRuns = plan.runtimes.length * plan.transports.filter((t) => t !== "tun").length;
-  const total = plan.reps * (sendCells + relayCells) * who.length + manySourceRuns + 2 * who.length;
+  const total = plan.reps * (sendCells + relayCells) * who.length + (v2ray ? plan.reps * plan.families.length : 0) + manySourceRuns + 2 * who.length;
+  mkdirSync(plan.out, { recursive: true });
+  const v2rayConfig = v2ray ? writeV2rayConfig(`${plan.out}/v2ray.json`) : undefined;
   const progress = new Progress(total);
   let port = 20000;
   try {
@@ -167,6 +173,18 @@ export async function benchCommand(args: string[]): Promise<number> {
       }
     }
     for (const c of results.relay.filter((x) => x.who === "c")) if (c.cpuRatios.length === 0) c.cpuRatios.push(1);
+    // 2b. The peer, when installed: v2ray's dokodemo-door doing the same job, once per family and repetition.
+    if (v2rayConfig) {
+      for (let rep = 0; rep < plan.reps; rep++) for (const family of plan.families) {
+        const r = await relayOnce(bed, bin, "v2ray", "bindsrc", family, plan.relayRate, plan.relaySeconds, tun, v2rayConfig);
+        let cell = results.relay.find((x) => x.who === "v2ray" && x.family === family);
+        if (!cell) results.relay.push((cell = { kind: "dokodemo-door", family, who: "v2ray", runs: [], cpuRatios: [], rateRatios: [] }));
+        cell.runs.push(r);
+        const c = results.relay.find((x) => x.who === "c" && x.family === family)?.runs[rep];
+        if (c) cell.cpuRatios.push(r.cpuUsPerDatagram / c.cpuUsPerDatagram);
+        progress.step(`relay v2ray IPv${family}: ${r.cpuUsPerDatagram.toFixed(1)} µs/datagram, lost ${r.lost}`);
+      }
+    }
     // 3. Memory with many sessions, and idle cost.
     for (const w of who) {
       const m = await manySessionsOnce(bed, bin, w, plan.manySessions, tun);
@@ -181,7 +199,6 @@ export async function benchCommand(args: string[]): Promise<number> {
     await bed.destroy();
   }
 
-  mkdirSync(plan.out, { recursive: true });
   const tables = resultTables(results);
   const command = `anysrc bench${plan.quick ? " --quick" : ""}`;
   const report = `# anysrc bench report
