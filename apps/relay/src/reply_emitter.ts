@@ -17,11 +17,9 @@ export interface ReplyEmitter {
  * @example const out = createReplyEmitter(bindsrc, raw, counters); out.emit(replies);
  */
 export function createReplyEmitter(primary: Transport, fallback: Transport | undefined, counters: RelayCounters): ReplyEmitter {
-  const single: Datagram[] = [];
   const sendOne = (d: Datagram) => {
     try {
-      single[0] = d;
-      primary.sendBatch(single);
+      primary.send(d);
     } catch (e) {
       if (!(e instanceof SystemError) || !fallback) throw e;
       fallback.send(d);

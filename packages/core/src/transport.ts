@@ -83,3 +83,15 @@ export function validateDatagram(d: Datagram): void {
     throw new TransportError("payload-too-large", `payload of ${d.payload.length} bytes exceeds the IPv${d.src.family} maximum of ${max}`);
   }
 }
+
+/**
+ * `send` in terms of `sendBatch`, reusing one array so that sending one datagram allocates nothing.
+ * @example const send = sendOneThrough(sendBatch); send({ src, dst, payload });
+ */
+export function sendOneThrough(sendBatch: (ds: readonly Datagram[]) => void): (d: Datagram) => void {
+  const one: Datagram[] = [];
+  return (d) => {
+    one[0] = d;
+    sendBatch(one);
+  };
+}

@@ -8,6 +8,7 @@ export type { LibcAdapter, LibcFunctions, NeutralType, Signature } from "./libc_
 export { LIBC_SIGNATURES } from "./libc_signatures.ts";
 export * as linux from "./linux_constants.ts";
 export * from "./clock.ts";
+export * from "./drain_waiter.ts";
 export * from "./poller.ts";
 export * from "./recv_ring.ts";
 export * from "./runtime.ts";

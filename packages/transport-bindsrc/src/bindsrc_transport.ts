@@ -6,9 +6,9 @@
  */
 import {
   type Datagram, type SendQueue, SystemError, type Transport, type TransportStats, TransportError, countDrop, countError,
-  createSendQueue, createTransportStats, errnoName, validateDatagram,
+  createSendQueue, createTransportStats, sendOneThrough, errnoName, validateDatagram,
 } from "@anysrc/core";
-import { createRecvRing, createSendRing, linux, type RecvRing } from "@anysrc/sys";
+import { createRecvRing, createSendRing, linux, type RecvRing, createDrainWaiter } from "@anysrc/sys";
 import { type BindSourceCacheStats, type SourceSocket, createBindSourceCache } from "./bind_source_cache.ts";
 
 /** Options of the bind-source transport. */
@@ -50,7 +50,7 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
   const queues = new Map<number, SendQueue>();
   let strayRing: RecvRing | undefined;
   let closed = false;
-  let drained: (() => void) | undefined;
+  const drain = createDrainWaiter();
 
   const cache = createBindSourceCache({
     ...(options.capacity !== undefined ? { capacity: options.capacity } : {}),
@@ -80,7 +80,7 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
         cache.setWaiting(s, false);
       }
       updateQueued();
-      if (queues.size === 0) drained?.();
+      if (queues.size === 0) drain.drained();
     },
     onClose(s) {
       const q = queues.get(s.fd);
@@ -182,28 +182,16 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
     if (firstError) throw firstError;
   };
 
-  const single: Datagram[] = [];
   return {
     kind: "bindsrc",
     stats,
     sockets: cache.stats,
-    send(d) {
-      single[0] = d;
-      sendBatch(single);
-    },
+    send: sendOneThrough(sendBatch),
     sendBatch,
     async close() {
       if (closed) return;
       closed = true;
-      if (queues.size > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, options.closeTimeoutMs ?? 2000);
-          drained = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
+      await drain.wait(queues.size > 0, options.closeTimeoutMs ?? 2000);
       cache.close();
     },
   };

@@ -7,10 +7,10 @@
  */
 import {
   type Datagram, RAW_SOCKET_CHECKSUMS, type Transport, type TransportStats, TransportError, buildUdpPacket, countDrop,
-  countError, createSendQueue, createTransportStats, errnoName, fragmentPacket, udpHeadersLength, buildUdpHeaders,
+  countError, createSendQueue, createTransportStats, sendOneThrough, errnoName, fragmentPacket, udpHeadersLength, buildUdpHeaders,
   validateDatagram, type UdpPacketOptions,
 } from "@anysrc/core";
-import { closeFd, createSendRing, getInterfaceMtu, getPoller, linux, openRawSocket } from "@anysrc/sys";
+import { closeFd, createSendRing, getInterfaceMtu, getPoller, linux, openRawSocket, createDrainWaiter } from "@anysrc/sys";
 
 /** Options of the raw transport. */
 export interface RawTransportOptions {
@@ -62,7 +62,7 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
   let scratch = new Uint8Array(0);
   const sockets: (FamilySocket | undefined)[] = [undefined, undefined];
   let closed = false;
-  let drained: (() => void) | undefined;
+  const drain = createDrainWaiter();
 
   const socketFor = (family: 4 | 6): FamilySocket => {
     const index = family === 4 ? 0 : 1;
@@ -214,7 +214,7 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
         poller.remove(s.fd);
       }
     }
-    drained?.();
+    drain.drained();
   };
 
   const waitForWritable = (family: 4 | 6) => {
@@ -240,28 +240,16 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
     if (done < ds.length) enqueue(ds, done);
   };
 
-  const single: Datagram[] = [];
   return {
     kind: "raw",
     mtu,
     stats,
-    send(d) {
-      single[0] = d;
-      sendBatch(single);
-    },
+    send: sendOneThrough(sendBatch),
     sendBatch,
     async close() {
       if (closed) return;
       closed = true;
-      if (queue.length > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, options.closeTimeoutMs ?? 2000);
-          drained = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
+      await drain.wait(queue.length > 0, options.closeTimeoutMs ?? 2000);
       const left = queue.clear();
       if (left > 0) countDrop(stats, "closed", left);
       stats.queued = 0;

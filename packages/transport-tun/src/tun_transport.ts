@@ -7,10 +7,10 @@
  */
 import {
   ALL_CHECKSUMS, type Datagram, type Transport, type TransportStats, TransportError, WireError, buildUdpPacket, countDrop,
-  countError, createReassembler, createSendQueue, createTransportStats, errnoName, fragmentPacket,
+  countError, createReassembler, createSendQueue, createTransportStats, sendOneThrough, errnoName, fragmentPacket,
   parseIpv4, parseIpv6, parseUdp, socketAddress, udpHeadersLength, validateDatagram,
 } from "@anysrc/core";
-import { type Interest, closeFd, errno, getPoller, libc, linux, openTun, Ready, setInterfaceMtu, setInterfaceUp } from "@anysrc/sys";
+import { type Interest, closeFd, errno, getPoller, libc, linux, openTun, Ready, setInterfaceMtu, setInterfaceUp, createDrainWaiter } from "@anysrc/sys";
 
 /** Options of the TUN transport. */
 export interface TunTransportOptions {
@@ -70,7 +70,7 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
   let packet = new Uint8Array(udpHeadersLength(6) + 2048);
   let fragmentId = 1 + Math.floor(Math.random() * 0xfffe);
   let closed = false;
-  let drained: (() => void) | undefined;
+  const drain = createDrainWaiter();
 
   // Receive side state.
   const readBuffer = new Uint8Array(65536 + 64);
@@ -128,7 +128,7 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
       queue.drop(1);
     }
     stats.queued = queue.length;
-    if (queue.length === 0) drained?.();
+    if (queue.length === 0) drain.drained();
   };
 
   const readPackets = () => {
@@ -180,17 +180,13 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
     if (queue.length > 0) updateRegistration();
   };
 
-  const single: Datagram[] = [];
   return {
     kind: "tun",
     name: device.name,
     mtu,
     stats,
     received,
-    send(d) {
-      single[0] = d;
-      sendBatch(single);
-    },
+    send: sendOneThrough(sendBatch),
     sendBatch,
     receive() {
       receiving = true;
@@ -214,15 +210,7 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
     },
     async close() {
       if (closed) return;
-      if (queue.length > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, options.closeTimeoutMs ?? 2000);
-          drained = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
+      await drain.wait(queue.length > 0, options.closeTimeoutMs ?? 2000);
       closed = true;
       const left = queue.clear();
       if (left > 0) countDrop(stats, "closed", left);
