@@ -16,12 +16,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench_common.h"
 
-static uint64_t now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
 static int cmp(const void *a, const void *b) {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
   return x < y ? -1 : x > y;
@@ -43,10 +39,8 @@ int main(int argc, char **argv) {
   int port = atoi(argv[2]), flows = atoi(argv[3]), size = atoi(argv[6]);
   double rate = atof(argv[4]), seconds = atof(argv[5]), hold = argc > 7 ? atof(argv[7]) : 0;
   if (size < 16) size = 16;
-  struct sockaddr_storage ss; memset(&ss, 0, sizeof ss);
-  socklen_t sl;
-  if (!v6) { struct sockaddr_in *s = (void *)&ss; s->sin_family = AF_INET; s->sin_port = htons(port); inet_pton(AF_INET, argv[1], &s->sin_addr); sl = sizeof *s; }
-  else { struct sockaddr_in6 *s = (void *)&ss; s->sin6_family = AF_INET6; s->sin6_port = htons(port); inet_pton(AF_INET6, argv[1], &s->sin6_addr); sl = sizeof *s; }
+  struct sockaddr_storage ss;
+  socklen_t sl = make_sockaddr(&ss, argv[1], port);
   int ep = epoll_create1(0);
   int *fds = calloc(flows, sizeof *fds);
   for (int f = 0; f < flows; f++) {

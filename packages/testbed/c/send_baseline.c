@@ -19,21 +19,12 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench_common.h"
 
 static double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return t.tv_sec + t.tv_nsec / 1e9;
-}
-
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t s) {
-  for (size_t i = 0; i + 1 < n; i += 2) s += (p[i] << 8) | p[i + 1];
-  if (n & 1) s += p[n - 1] << 8;
-  return s;
-}
-static uint16_t fold(uint32_t s) {
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return (uint16_t)~s;
 }
 
 // Writes IP + UDP headers for `payload` into `out`; returns header length.

@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "bench_common.h"
 
 #define BATCH 32
 #define SLOT 65536
@@ -45,15 +46,6 @@ static int same(const struct sockaddr_storage *a, const struct sockaddr_storage 
   }
   const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
   return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
-}
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t s) {
-  for (size_t i = 0; i + 1 < n; i += 2) s += (p[i] << 8) | p[i + 1];
-  if (n & 1) s += p[n - 1] << 8;
-  return s;
-}
-static uint16_t fold(uint32_t s) {
-  while (s >> 16) s = (s & 0xffff) + (s >> 16);
-  return (uint16_t)~s;
 }
 static int listener(int v6, int port) {
   int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), one = 1, big = 4 << 20;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include "bench_common.h"
 
 #define BATCH 64
 #define SLOT 65536
@@ -14,10 +15,8 @@
 int main(int argc, char **argv) {
   if (argc < 3) { fprintf(stderr, "usage: udp_echo BIND_IP PORT\n"); return 2; }
   int v6 = strchr(argv[1], ':') != NULL;
-  struct sockaddr_storage ss; memset(&ss, 0, sizeof ss);
-  socklen_t sl;
-  if (!v6) { struct sockaddr_in *s = (void *)&ss; s->sin_family = AF_INET; s->sin_port = htons(atoi(argv[2])); inet_pton(AF_INET, argv[1], &s->sin_addr); sl = sizeof *s; }
-  else { struct sockaddr_in6 *s = (void *)&ss; s->sin6_family = AF_INET6; s->sin6_port = htons(atoi(argv[2])); inet_pton(AF_INET6, argv[1], &s->sin6_addr); sl = sizeof *s; }
+  struct sockaddr_storage ss;
+  socklen_t sl = make_sockaddr(&ss, argv[1], atoi(argv[2]));
   int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
   int big = 16 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);

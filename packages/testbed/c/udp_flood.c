@@ -12,12 +12,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-static uint64_t now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
+#include "bench_common.h"
 
 int main(int argc, char **argv) {
   if (argc < 7) { fprintf(stderr, "usage: udp_flood DST_IP PORT SECONDS RATE SIZE BATCH\n"); return 2; }
@@ -28,16 +23,9 @@ int main(int argc, char **argv) {
   int size = atoi(argv[5]), batch = atoi(argv[6]);
   if (size < 16) size = 16;
   if (batch < 1 || batch > 1024) batch = 32;
-  struct sockaddr_storage ss; memset(&ss, 0, sizeof ss);
-  socklen_t sl;
-  int family = strchr(ip, ':') ? AF_INET6 : AF_INET;
-  if (family == AF_INET) {
-    struct sockaddr_in *s = (struct sockaddr_in *)&ss; s->sin_family = AF_INET; s->sin_port = htons(port);
-    inet_pton(AF_INET, ip, &s->sin_addr); sl = sizeof *s;
-  } else {
-    struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss; s->sin6_family = AF_INET6; s->sin6_port = htons(port);
-    inet_pton(AF_INET6, ip, &s->sin6_addr); sl = sizeof *s;
-  }
+  struct sockaddr_storage ss;
+  socklen_t sl = make_sockaddr(&ss, ip, port);
+  int family = ss.ss_family;
   int fd = socket(family, SOCK_DGRAM, 0);
   if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sl) < 0) { perror("socket/connect"); return 1; }
   int big = 4 << 20; setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);

@@ -14,16 +14,12 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <sys/resource.h>
+#include "bench_common.h"
 
 #define BATCH 32
 #define SLOT 2048
 #define MAXLAT 2000000
 
-static uint64_t now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
 static double cpu_s(void) {
   struct rusage u;
   getrusage(RUSAGE_SELF, &u);
@@ -39,24 +35,15 @@ int main(int argc, char **argv) {
   const char *ip = argv[1];
   int port = atoi(argv[2]);
   double seconds = atof(argv[3]);
-  struct sockaddr_storage ss; memset(&ss, 0, sizeof ss);
-  socklen_t sl;
-  int family = strchr(ip, ':') ? AF_INET6 : AF_INET;
-  if (family == AF_INET) {
-    struct sockaddr_in *s = (struct sockaddr_in *)&ss; s->sin_family = AF_INET; s->sin_port = htons(port);
-    inet_pton(AF_INET, ip, &s->sin_addr); sl = sizeof *s;
-  } else {
-    struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss; s->sin6_family = AF_INET6; s->sin6_port = htons(port);
-    inet_pton(AF_INET6, ip, &s->sin6_addr); sl = sizeof *s;
-  }
+  struct sockaddr_storage ss;
+  socklen_t sl = make_sockaddr(&ss, ip, port);
+  int family = ss.ss_family;
   int fd = socket(family, SOCK_DGRAM, 0);
   int big = 4 << 20; setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0) { perror("bind"); return 1; }
   if (argc >= 6) {
-    struct sockaddr_storage ps; memset(&ps, 0, sizeof ps);
-    socklen_t pl;
-    if (family == AF_INET) { struct sockaddr_in *p = (struct sockaddr_in *)&ps; p->sin_family = AF_INET; p->sin_port = htons(atoi(argv[5])); inet_pton(AF_INET, argv[4], &p->sin_addr); pl = sizeof *p; }
-    else { struct sockaddr_in6 *p = (struct sockaddr_in6 *)&ps; p->sin6_family = AF_INET6; p->sin6_port = htons(atoi(argv[5])); inet_pton(AF_INET6, argv[4], &p->sin6_addr); pl = sizeof *p; }
+    struct sockaddr_storage ps;
+    socklen_t pl = make_sockaddr(&ps, argv[4], atoi(argv[5]));
     if (connect(fd, (struct sockaddr *)&ps, pl) < 0) { perror("connect"); return 1; }
   }
   struct timeval tv = {0, 100000}; setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);

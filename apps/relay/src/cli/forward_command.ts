@@ -8,8 +8,8 @@ import { startForwarder } from "../forward/forwarder.ts";
 import { createRelayCounters } from "../relay_stats.ts";
 import { createReplyEmitter } from "../reply_emitter.ts";
 import { logEvent, openTransports, runUntilSignal } from "./relay_runner.ts";
-import { SHARED_OPTIONS, addressFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
-import { UsageError } from "./usage_error.ts";
+import { SHARED_OPTIONS, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
+import { UsageError, addressFlag } from "./usage_error.ts";
 
 export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR --to ADDR [--to ADDR]… --allow CIDR [--allow CIDR]…
                       --transport raw|bindsrc|tun [--fallback raw|bindsrc] [--mark N]

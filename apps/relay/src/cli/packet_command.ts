@@ -4,10 +4,10 @@
  */
 import { parseArgs } from "node:util";
 import {
-  ALL_CHECKSUMS, AddressError, IPV4_MIN_MTU, IPV6_MIN_MTU, type SocketAddress, buildUdpPacket, decodePacket, fragmentPacket,
-  maxUdpPayload, parseHex, parseSocketAddress, toHex, udpHeadersLength,
+  ALL_CHECKSUMS, IPV4_MIN_MTU, IPV6_MIN_MTU, buildUdpPacket, decodePacket, fragmentPacket,
+  maxUdpPayload, parseHex, toHex, udpHeadersLength,
 } from "@anysrc/core";
-import { UsageError, intFlag } from "./usage_error.ts";
+import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
 
 export const PACKET_USAGE = `Usage: anysrc packet <build|decode> [options]
 
@@ -38,16 +38,6 @@ export const DECODE_USAGE = `Usage: anysrc packet decode [--ethernet] HEX
 Prints one JSON document describing every layer. Exit 1 when the packet is malformed.
 Example: anysrc packet decode 45000021000000004011eba2c6130202c61201021b589c40000d753f68656c6c6f`;
 
-function address(command: string, flag: string, text: string | undefined): SocketAddress {
-  if (text === undefined) throw new UsageError(command, `${flag} is required`);
-  try {
-    return parseSocketAddress(text);
-  } catch (e) {
-    if (e instanceof AddressError) throw new UsageError(command, `${flag}: ${e.message}`);
-    throw e;
-  }
-}
-
 /**
  * Run `packet build`; returns the lines to print.
  * @example packetBuild(["--src", "198.19.2.2:7000", "--dst", "198.18.1.2:40000", "--payload-hex", "68656c6c6f"])
@@ -69,8 +59,8 @@ export function packetBuild(args: string[]): string[] {
       mtu: { type: "string" },
     },
   });
-  const src = address(cmd, "--src", values.src);
-  const dst = address(cmd, "--dst", values.dst);
+  const src = addressFlag(cmd, "--src", values.src);
+  const dst = addressFlag(cmd, "--dst", values.dst);
   if (src.family !== dst.family) throw new UsageError(cmd, `--src ${values.src} and --dst ${values.dst} are different IP families`);
   const hexText = values["payload-hex"];
   const sizeText = values["payload-size"];

@@ -2,11 +2,11 @@
  * Flags shared by `tproxy` and `forward`, and their checks.
  * @module
  */
-import { AddressError, type SocketAddress, type TransportKind, parseSocketAddress } from "@anysrc/core";
+import type { SocketAddress, TransportKind } from "@anysrc/core";
 import { type FlagValues, mergeFlags, readConfig } from "./config_file.ts";
 import { parseDuration } from "./durations.ts";
 import { type StatsSettings, checkMetricsAddress } from "./relay_runner.ts";
-import { UsageError, intFlag } from "./usage_error.ts";
+import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
 import { isTransportKind } from "../transport_choice.ts";
 
 /** parseArgs option specs of the shared flags. */
@@ -28,16 +28,6 @@ export function withConfig(command: string, values: FlagValues, options: Record<
   if (typeof path !== "string") return values;
   const known = Object.fromEntries(Object.entries(options).map(([k, o]) => [k, o.multiple === true]));
   return mergeFlags(readConfig(command, path, known), values);
-}
-
-/** A socket address flag value. */
-export function addressFlag(command: string, flag: string, text: string): SocketAddress {
-  try {
-    return parseSocketAddress(text);
-  } catch (e) {
-    if (e instanceof AddressError) throw new UsageError(command, `${flag}: ${e.message}`);
-    throw e;
-  }
 }
 
 /** The transport, fallback, mark, tun and mtu settings. */

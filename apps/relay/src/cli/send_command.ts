@@ -4,10 +4,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { AddressError, type Datagram, type SocketAddress, maxUdpPayload, parseSocketAddress, socketAddress } from "@anysrc/core";
+import { type Datagram, type SocketAddress, maxUdpPayload, socketAddress } from "@anysrc/core";
 import { monotonicNs } from "@anysrc/sys";
 import { isTransportKind, openTransport } from "../transport_choice.ts";
-import { UsageError, intFlag } from "./usage_error.ts";
+import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
 
 export const SEND_USAGE = `Usage: anysrc send --transport raw|bindsrc|tun --src ADDR --dst ADDR --count N --size S
                    [--batch B] [--sources K] [--rate PPS] [--tun NAME] [--mtu N] [--mark N]
@@ -44,17 +44,8 @@ export async function sendCommand(args: string[], runtime: string, print: (line:
   const kind = values.transport;
   if (kind === undefined) throw new UsageError(cmd, "--transport is required");
   if (!isTransportKind(kind)) throw new UsageError(cmd, `--transport must be raw, bindsrc or tun, got "${kind}"`);
-  const address = (flag: string, text: string | undefined): SocketAddress => {
-    if (text === undefined) throw new UsageError(cmd, `${flag} is required`);
-    try {
-      return parseSocketAddress(text);
-    } catch (e) {
-      if (e instanceof AddressError) throw new UsageError(cmd, `${flag}: ${e.message}`);
-      throw e;
-    }
-  };
-  const src = address("--src", values.src);
-  const dst = address("--dst", values.dst);
+  const src = addressFlag(cmd, "--src", values.src);
+  const dst = addressFlag(cmd, "--dst", values.dst);
   if (src.family !== dst.family) throw new UsageError(cmd, `--src ${values.src} and --dst ${values.dst} are different IP families`);
   const count = intFlag(cmd, "--count", values.count, 1, 1e9);
   if (count === undefined) throw new UsageError(cmd, "--count is required");

@@ -9,8 +9,8 @@ import { createReplyEmitter } from "../reply_emitter.ts";
 import { startTproxyRelay } from "../tproxy/tproxy_relay.ts";
 import { parseDuration } from "./durations.ts";
 import { logEvent, openTransports, runUntilSignal } from "./relay_runner.ts";
-import { SHARED_OPTIONS, addressFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
-import { UsageError, intFlag } from "./usage_error.ts";
+import { SHARED_OPTIONS, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
+import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
 
 export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --transport raw|bindsrc|tun [--fallback raw|bindsrc]
                      [--idle-timeout 120s] [--max-sessions N] [--mark N] [--nat full|restricted]

@@ -3,6 +3,7 @@
  * (a packet, a file) exits 1 with one line.
  * @module
  */
+import { AddressError, type SocketAddress, parseSocketAddress } from "@anysrc/core";
 
 /**
  * A flag, flag value or argument the command cannot accept.
@@ -12,6 +13,20 @@ export class UsageError extends Error {
   override readonly name = "UsageError";
   constructor(readonly command: string, message: string) {
     super(message);
+  }
+}
+
+/**
+ * A socket address flag value; a missing value is an error ("--src is required").
+ * @example addressFlag("send", "--src", "198.19.2.2:7000")
+ */
+export function addressFlag(command: string, flag: string, text: string | undefined): SocketAddress {
+  if (text === undefined) throw new UsageError(command, `${flag} is required`);
+  try {
+    return parseSocketAddress(text);
+  } catch (e) {
+    if (e instanceof AddressError) throw new UsageError(command, `${flag}: ${e.message}`);
+    throw e;
   }
 }
 

@@ -1,0 +1,44 @@
+// Pieces every C program of the testbed shares: monotonic time, the Internet checksum, and
+// "IP PORT" → sockaddr. Header-only so each program still compiles from one `cc` command.
+#ifndef ANYSRC_BENCH_COMMON_H
+#define ANYSRC_BENCH_COMMON_H
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+static inline uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+// One's complement sum of big-endian 16-bit words (RFC 1071), unfolded.
+static inline uint32_t sum16(const uint8_t *p, size_t n, uint32_t s) {
+  for (size_t i = 0; i + 1 < n; i += 2) s += (p[i] << 8) | p[i + 1];
+  if (n & 1) s += p[n - 1] << 8;
+  return s;
+}
+
+// Fold and invert: the value that goes in a checksum field.
+static inline uint16_t fold(uint32_t s) {
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  return (uint16_t)~s;
+}
+
+// Fill `ss` from a textual IPv4 or IPv6 address and a port; returns the sockaddr length.
+static inline socklen_t make_sockaddr(struct sockaddr_storage *ss, const char *ip, int port) {
+  memset(ss, 0, sizeof *ss);
+  if (strchr(ip, ':')) {
+    struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
+    s->sin6_family = AF_INET6; s->sin6_port = htons(port); inet_pton(AF_INET6, ip, &s->sin6_addr);
+    return sizeof *s;
+  }
+  struct sockaddr_in *s = (struct sockaddr_in *)ss;
+  s->sin_family = AF_INET; s->sin_port = htons(port); inet_pton(AF_INET, ip, &s->sin_addr);
+  return sizeof *s;
+}
+#endif
