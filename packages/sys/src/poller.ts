@@ -12,7 +12,7 @@ import {
   EFD_CLOEXEC, EFD_NONBLOCK, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLONESHOT, EPOLLOUT, EPOLL_CLOEXEC, EPOLL_CTL_ADD,
   EPOLL_CTL_DEL, EPOLL_CTL_MOD,
 } from "./linux_constants.ts";
-import { ACK, CONTROL_INTS, COUNT, EVENTS, FAILED, MAX_EVENTS, type PollerStart, type PollerWorkerMessage, SEQ, STOP } from "./poller_protocol.ts";
+import { BATCH_SLOTS, CONTROL_INTS, FAILED, MAX_EVENTS, type PollerStart, type PollerWorkerMessage, READ, SEQ, SLOTS_AT, SLOT_INTS, STOP, WAITING } from "./poller_protocol.ts";
 
 /** Which readiness a registration wants. */
 export interface Interest {
@@ -80,7 +80,7 @@ function createPoller(): Poller {
   let worker: Worker | undefined;
   let shared: Int32Array | undefined;
   let generation = 0;
-  let readyBuffer = { fds: new Int32Array(256), events: new Int32Array(256) };
+  let readyBuffer = { fds: new Int32Array(1024), events: new Int32Array(1024) };
 
   const poller: Poller = {
     add(fd, interest, onReady) {
@@ -142,7 +142,7 @@ function createPoller(): Poller {
     shared = undefined;
     generation++;
     Atomics.store(s, STOP, 1);
-    Atomics.notify(s, ACK);
+    Atomics.notify(s, READ); // a Worker waiting for a free slot
     Atomics.notify(s, SEQ); // releases our own waitAsync
     // Wake epoll_wait: eventfd counts are 8-byte host-order integers.
     const one = new Uint8Array(8);
@@ -162,32 +162,40 @@ function createPoller(): Poller {
   }
 
   async function pump(s: Int32Array, mine: number): Promise<void> {
-    let seen = 0;
+    let read = 0;
     while (generation === mine) {
-      const seq = Atomics.load(s, SEQ);
-      if (seq === seen) {
-        const wait = Atomics.waitAsync(s, SEQ, seq);
+      const published = Atomics.load(s, SEQ);
+      if (published === read) {
+        const wait = Atomics.waitAsync(s, SEQ, published);
         if (wait.async) await wait.value;
         continue;
       }
-      seen = seq;
       if (generation !== mine) return;
       const failed = Atomics.load(s, FAILED);
       if (failed !== 0) {
         poller.onError(new SystemError({ syscall: "epoll_wait", errno: failed, code: errnoName(failed) }), epollFd);
         return;
       }
-      const count = Atomics.load(s, COUNT);
-      if (readyBuffer.fds.length < count) readyBuffer = { fds: new Int32Array(count), events: new Int32Array(count) };
-      const { fds, events } = readyBuffer;
-      for (let i = 0; i < count; i++) {
-        fds[i] = s[EVENTS + 2 * i]!;
-        events[i] = s[EVENTS + 2 * i + 1]!;
+      // Copy every published batch out, then free the slots before dispatching.
+      let count = 0;
+      for (; read < published; read++) {
+        const slot = SLOTS_AT + (read % BATCH_SLOTS) * SLOT_INTS;
+        const n = s[slot]!;
+        if (readyBuffer.fds.length < count + n) {
+          const bigger = { fds: new Int32Array(2 * (count + n)), events: new Int32Array(2 * (count + n)) };
+          bigger.fds.set(readyBuffer.fds);
+          bigger.events.set(readyBuffer.events);
+          readyBuffer = bigger;
+        }
+        for (let i = 0; i < n; i++) {
+          readyBuffer.fds[count] = s[slot + 1 + 2 * i]!;
+          readyBuffer.events[count++] = s[slot + 2 + 2 * i]!;
+        }
       }
-      // Let the Worker go back to epoll_wait while we drain: these fds stay disarmed until re-armed.
-      Atomics.store(s, ACK, seq);
-      Atomics.notify(s, ACK);
+      Atomics.store(s, READ, read);
+      if (Atomics.load(s, WAITING) !== 0) Atomics.notify(s, READ);
       stats.wakeups++;
+      const { fds, events } = readyBuffer;
       for (let i = 0; i < count; i++) dispatch(fds[i]!, events[i]!);
       // While busy, collect newly ready fds straight from the epoll set (timeout 0) instead of waiting
       // for the Worker to hand them over: under load the main thread then needs no cross-thread

@@ -1,25 +1,32 @@
 /**
  * The shared-memory protocol between the poller (main thread) and its epoll Worker: indices into one
- * Int32Array over a SharedArrayBuffer.
+ * Int32Array over a SharedArrayBuffer. The Worker publishes batches of ready fds into a ring of
+ * BATCH_SLOTS slots and goes straight back to epoll_wait; it only waits when the main thread is a
+ * whole ring behind. (ONESHOT keeps the fds of a published batch disarmed until the main thread
+ * re-arms them, so nothing is reported twice.)
  * @module
  */
 
-/** Incremented by the worker each time it publishes a batch of ready fds. */
+/** Batches published by the Worker (monotonic). */
 export const SEQ = 0;
-/** Number of (fd, events) pairs in the batch. */
-export const COUNT = 1;
-/** Set by the main thread to the SEQ it has consumed; the worker waits for it before epoll_wait again. */
-export const ACK = 2;
+/** Batches the main thread has copied out (monotonic). */
+export const READ = 1;
+/** Non-zero while the Worker sleeps waiting for READ to move (the ring was full). */
+export const WAITING = 2;
 /** Non-zero: the worker must exit. */
 export const STOP = 3;
 /** errno when the worker's epoll_wait failed for good. */
 export const FAILED = 4;
-/** First (fd, events) pair. */
-export const EVENTS = 8;
-/** Most ready fds published per batch. */
+/** Most ready fds per batch. */
 export const MAX_EVENTS = 256;
+/** Batches the ring holds. */
+export const BATCH_SLOTS = 8;
+/** Int32s per slot: a count, then (fd, events) pairs. */
+export const SLOT_INTS = 1 + 2 * MAX_EVENTS;
+/** First slot. */
+export const SLOTS_AT = 8;
 /** Int32 slots in the control block. */
-export const CONTROL_INTS = EVENTS + 2 * MAX_EVENTS;
+export const CONTROL_INTS = SLOTS_AT + BATCH_SLOTS * SLOT_INTS;
 
 /** What the main thread sends the worker to start it. */
 export interface PollerStart {
