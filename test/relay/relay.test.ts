@@ -68,6 +68,26 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
   }
 
   for (const runtime of RUNTIMES) {
+    it(`${runtime}: text stats per interval and a Prometheus endpoint on loopback`, async () => {
+      const port = 9100 + (runtime === "bun" ? 1 : 2);
+      const p = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "tproxy", "--port", String(PORT), "--transport", "raw", "--mark", "2",
+        "--stats", "text", "--stats-interval", "200ms", "--metrics", `127.0.0.1:${port}`]);
+      await p.waitFor((l) => typeof l.text === "string" && l.text.startsWith("anysrc listening"));
+      const flows = bed.spawn(bed.client, [...PEER, "flows", `${A.server4}:7000`, "100", "64", "4", "5"]);
+      expect(await flows.waitFor((l) => l.done === true)).toMatchObject({ received: 100 });
+      const line = await p.waitFor((l) => typeof l.text === "string" && /^tproxy received=100 forwarded=100 replies=100 sessions=4/.test(l.text));
+      expect(line.text).toContain("raw{sent=100");
+      const fetcher = bed.spawn(bed.router, ["node", "-e",
+        `fetch("http://127.0.0.1:${port}/metrics").then((r) => r.text()).then((t) => console.log(JSON.stringify({ metrics: t })))`]);
+      const metrics = (await fetcher.waitFor((l) => typeof l.metrics === "string")).metrics as string;
+      expect(metrics).toContain('anysrc_received_total{mode="tproxy"} 100');
+      expect(metrics).toContain('anysrc_transport_sent_total{mode="tproxy",transport="raw"} 100');
+      expect(metrics).toContain("# TYPE anysrc_sessions gauge");
+      await p.stop();
+      expect(await p.waitFor((l) => typeof l.text === "string" && l.text.startsWith("final (SIGTERM)"))).toBeDefined();
+      expect(await p.exited()).toBe(0);
+    });
+
     it(`${runtime}: idle sessions expire, the least recently used is evicted past --max-sessions, ICMP errors are counted`, async () => {
       const r = await relay(runtime, ["--transport", "raw", "--idle-timeout", "1s", "--max-sessions", "4"]);
       const many = bed.spawn(bed.client, [...PEER, "flows", `${A.server4}:7000`, "60", "64", "6", "1"]);

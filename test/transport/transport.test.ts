@@ -16,6 +16,25 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
     await bed?.destroy();
   });
 
+  for (const runtime of RUNTIMES) {
+    it(`tun under ${runtime} receives datagrams routed into the device, fragments reassembled, as an async iterator`, async () => {
+      const tun = `asrx${process.pid % 10000}${runtime[0]}`;
+      const r = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["tun-receive", tun, "4"]));
+      await r.waitFor((l) => l.ready === true);
+      bed.run(bed.router, ["ip", "route", "add", "198.18.210.0/24", "dev", tun]);
+      bed.run(bed.router, ["ip", "-6", "route", "add", "2001:db8:210::/64", "dev", tun]);
+      for (const [dst, size] of [["198.18.210.7:5000", "64"], ["198.18.210.7:5000", "3000"], ["[2001:db8:210::7]:5000", "64"], ["[2001:db8:210::7]:5000", "3000"]] as const) {
+        await bed.spawn(bed.router, [...PEER, "send-pattern", dst, size]).exited();
+      }
+      const done = await r.waitFor((l) => l.done === true);
+      const got = done.got as { dst: string; size: number; intact: boolean }[];
+      expect(got.map((g) => [g.dst, g.size, g.intact]).sort()).toEqual([
+        ["198.18.210.7:5000", 3000, true], ["198.18.210.7:5000", 64, true],
+        ["[2001:db8:210::7]:5000", 3000, true], ["[2001:db8:210::7]:5000", 64, true],
+      ].sort());
+    });
+  }
+
   for (const kind of KINDS) {
     describe.each(RUNTIMES)(`${kind} under %s`, (runtime) => {
       for (const [family, src, clientHost, max] of [

@@ -2,11 +2,12 @@
  * Transport conformance scenarios, one program run under Bun and Deno in the router namespace.
  *   send KIND SRC DST SIZES COUNT PACE [TUN]   COUNT datagrams of each size (comma list), PACE per ms
  *   bad-input KIND [TUN]                       every kind of bad input, then one good datagram
+ *   tun-receive TUN COUNT                      receive COUNT datagrams routed into the device (reassembled)
  * KIND is raw | bindsrc | tun. Prints JSON lines.
  * @module
  */
 import process from "node:process";
-import { type Datagram, SystemError, TransportError, type Transport, parseSocketAddress } from "@anysrc/core";
+import { type Datagram, SystemError, TransportError, type Transport, formatSocketAddress, parseSocketAddress } from "@anysrc/core";
 import { adapter, bindSocket, openUdpSocket } from "@anysrc/sys";
 import { createBindSourceTransport } from "@anysrc/transport-bindsrc";
 import { createRawTransport } from "@anysrc/transport-raw";
@@ -86,7 +87,26 @@ async function badInput(tun?: string) {
   out({ done: true, results, sentBefore, sentAfter: t.stats.sent, unusable, stats: t.stats });
 }
 
-if (mode === "send") await send(args[0]!, args[1]!, args[2]!, Number(args[3]), Number(args[4]), args[5]);
+async function tunReceive(name: string, count: number) {
+  const t = createTunTransport({ name, mtu: 1400 });
+  const it = t.receive();
+  out({ ready: true });
+  const got: Record<string, unknown>[] = [];
+  while (got.length < count) {
+    const r = await it.next();
+    if (r.done) break;
+    const d = r.value;
+    let intact = true;
+    for (let i = 4; i < d.payload.length; i++) if (d.payload[i] !== ((i * 31 + d.payload.length) & 0xff)) intact = false;
+    got.push({ src: formatSocketAddress(d.src), dst: formatSocketAddress(d.dst), size: d.payload.length, intact });
+  }
+  await it.return?.();
+  await t.close();
+  out({ done: true, got, received: t.received });
+}
+
+if (mode === "tun-receive") await tunReceive(kind!, Number(args[0]));
+else if (mode === "send") await send(args[0]!, args[1]!, args[2]!, Number(args[3]), Number(args[4]), args[5]);
 else if (mode === "bad-input") await badInput(args[0]);
 else {
   console.error(`transport_scenarios: unknown mode ${mode}`);

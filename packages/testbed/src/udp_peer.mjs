@@ -13,6 +13,7 @@
 //   flows DST COUNT SIZES FLOWS PER_MS          FLOWS connected sockets to DST send COUNT datagrams in all,
 //                                              sizes cycling; every echo verified (payload_pattern.ts)
 //   send-from LOCAL DST COUNT SIZE              send COUNT datagrams in `anysrc send`'s pattern from LOCAL
+//   send-pattern DST SIZE                       send one datagram of SIZE in the payload_pattern.ts pattern
 //   cone-client DST WAIT_MS                     unconnected socket: send "hello" to DST, report who answered
 //   recv-count LOCAL PEER COUNT SIZE TIMEOUT_MS   expect COUNT datagrams of SIZE from exactly PEER in
 //                                              `anysrc send`'s pattern (seq in bytes 0–3, then i & 0xff)
@@ -241,7 +242,18 @@ async function sendFrom(local, dst, count, size) {
   s.close();
 }
 
+async function sendPattern(dst, size) {
+  const d = split(dst);
+  const s = dgram.createSocket(d.type);
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 31 + size) & 0xff;
+  await new Promise((r) => s.send(b, d.port, d.host, r));
+  out({ done: true });
+  s.close();
+}
+
 switch (mode) {
+  case "send-pattern": await sendPattern(args[0], Number(args[1])); break;
   case "send-from": await sendFrom(args[0], args[1], Number(args[2]), Number(args[3])); break;
   case "echo-server": await echoServer(args[0], args[1], args[2] === "--cone"); break;
   case "flows": await flows(args[0], Number(args[1]), args[2], Number(args[3]), Number(args[4] ?? 20)); break;
