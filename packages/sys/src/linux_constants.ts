@@ -29,6 +29,7 @@ export const SOL_IP = 0;
 export const IP_HDRINCL = 3;
 export const IP_RECVERR = 11;
 export const IP_MTU_DISCOVER = 10;
+export const IP_MTU = 14;
 export const IP_FREEBIND = 15;
 export const IP_TRANSPARENT = 19;
 /** Also the control-message type of the original destination (IP_ORIGDSTADDR). */
@@ -41,6 +42,7 @@ export const SOL_IPV6 = 41;
 export const IPV6_V6ONLY = 26;
 export const IPV6_RECVERR = 25;
 export const IPV6_MTU_DISCOVER = 23;
+export const IPV6_MTU = 24;
 export const IPV6_RECVORIGDSTADDR = 74;
 export const IPV6_ORIGDSTADDR = 74;
 export const IPV6_TRANSPARENT = 75;

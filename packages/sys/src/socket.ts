@@ -9,7 +9,7 @@ import {
   AF_INET, AF_INET6, EAGAIN, IPPROTO_IPV6, IPPROTO_RAW, IPPROTO_UDP, IPV6_FREEBIND, IPV6_RECVORIGDSTADDR,
   IPV6_RECVERR, IPV6_TRANSPARENT, IPV6_V6ONLY, IP_FREEBIND, IP_RECVERR, IP_RECVORIGDSTADDR, IP_TRANSPARENT, SOCK_CLOEXEC, SOCK_DGRAM,
   SOCK_NONBLOCK, SOCK_RAW, SOL_IP, SOL_IPV6, SOL_SOCKET, SO_BINDTODEVICE, SO_MARK, SO_RCVBUF, SO_RCVBUFFORCE,
-  SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDBUFFORCE,
+  SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDBUFFORCE, IP_MTU, IPV6_MTU,
 } from "./linux_constants.ts";
 import { SOCKADDR_STORAGE_SIZE, decodeSockaddr, encodeSockaddr } from "./sockaddr.ts";
 
@@ -191,4 +191,23 @@ export function receiveFrom(fd: number, buf: Uint8Array): { length: number; sour
     throw lastError("recvfrom", fd);
   }
   return { length: n, source: decodeSockaddr(scratchAddress, 0) };
+}
+
+/**
+ * MTU of the route to `dst` (the egress interface's, or a learned path MTU), asked of the kernel with
+ * a connected UDP socket and IP_MTU / IPV6_MTU; undefined when there is no route.
+ * @example routeMtu(parseSocketAddress("198.18.1.2:9")) // 1500
+ */
+export function routeMtu(dst: SocketAddress): number | undefined {
+  const fd = libc.socket(dst.family === 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+  if (fd < 0) return undefined;
+  try {
+    const len = encodeSockaddr(dst, scratchAddress, 0, dst.port === 0 ? 9 : dst.port);
+    if (libc.connect(fd, scratchAddress, len) < 0) return undefined;
+    scratchLength[0] = 4;
+    const r = dst.family === 4 ? libc.getsockopt(fd, SOL_IP, IP_MTU, intBytes, scratchLength) : libc.getsockopt(fd, SOL_IPV6, IPV6_MTU, intBytes, scratchLength);
+    return r < 0 ? undefined : intValue[0];
+  } finally {
+    libc.close(fd);
+  }
 }

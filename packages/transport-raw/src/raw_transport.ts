@@ -6,15 +6,18 @@
  * @module
  */
 import {
-  type Datagram, RAW_SOCKET_CHECKSUMS, type Transport, type TransportStats, TransportError, buildUdpPacket, countDrop,
+  type Datagram, RAW_SOCKET_CHECKSUMS, type SocketAddress, addressKeyOf, type Transport, type TransportStats, TransportError, buildUdpPacket, countDrop,
   countError, createSendQueue, createTransportStats, sendOneThrough, errnoName, fragmentPacket, udpHeadersLength, buildUdpHeaders,
   validateDatagram, type UdpPacketOptions,
 } from "@anysrc/core";
-import { closeFd, createSendRing, getInterfaceMtu, getPoller, linux, openRawSocket, createDrainWaiter } from "@anysrc/sys";
+import { closeFd, createDrainWaiter, createSendRing, getInterfaceMtu, getPoller, linux, openRawSocket, routeMtu } from "@anysrc/sys";
 
 /** Options of the raw transport. */
 export interface RawTransportOptions {
-  /** Largest packet sent unfragmented; default: `device`'s MTU, else 1500. */
+  /**
+   * Largest packet sent unfragmented. Default: `device`'s MTU when a device is given, else the MTU of
+   * the route to each destination (asked of the kernel once per destination and remembered), else 1500.
+   */
   readonly mtu?: number;
   /** SO_MARK on the raw sockets. */
   readonly mark?: number;
@@ -32,11 +35,15 @@ export interface RawTransportOptions {
   readonly closeTimeoutMs?: number;
 }
 
-/** A raw transport (the common contract plus the MTU it fragments at). */
+/** A raw transport (the common contract plus the fixed MTU it fragments at, if one was set). */
 export interface RawTransport extends Transport {
   readonly kind: "raw";
-  readonly mtu: number;
+  /** The fixed MTU, or undefined when it follows each destination's route. */
+  readonly mtu: number | undefined;
 }
+
+/** Route MTUs remembered per destination IP; past this many the cache starts over. */
+const MAX_ROUTE_MTUS = 65536;
 
 interface FamilySocket {
   readonly fd: number;
@@ -49,7 +56,19 @@ interface FamilySocket {
  * @example const t = createRawTransport({ mtu: 1500 }); t.send({ src, dst, payload });
  */
 export function createRawTransport(options: RawTransportOptions = {}): RawTransport {
-  const mtu = options.mtu ?? (options.device ? getInterfaceMtu(options.device) : 1500);
+  const fixedMtu = options.mtu ?? (options.device ? getInterfaceMtu(options.device) : undefined);
+  const routeMtus = new Map<number, number>();
+  const mtuFor = (dst: SocketAddress): number => {
+    if (fixedMtu !== undefined) return fixedMtu;
+    const key = addressKeyOf(dst.ip, 0, dst.family === 4 ? 4 : 16, 0);
+    let m = routeMtus.get(key);
+    if (m === undefined) {
+      if (routeMtus.size >= MAX_ROUTE_MTUS) routeMtus.clear();
+      m = routeMtu(dst) ?? 1500;
+      routeMtus.set(key, m);
+    }
+    return m;
+  };
   const batch = options.batch ?? 32;
   const stats: TransportStats = createTransportStats();
   const queue = createSendQueue(options.queueLimit ?? 4096);
@@ -81,7 +100,7 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
   };
 
   /** Fragments of a datagram too big for the MTU, as whole packets (header checksum left to the kernel). */
-  const fragmentsOf = (d: Datagram): Uint8Array[] => {
+  const fragmentsOf = (d: Datagram, mtu: number): Uint8Array[] => {
     const need = udpHeadersLength(d.src.family) + d.payload.length;
     if (scratch.length < need) scratch = new Uint8Array(need);
     fragmentId = (fragmentId % 0xffff) + 1;
@@ -108,6 +127,7 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
       // Fill the ring with consecutive datagrams of one family (one socket per sendmmsg).
       while (j < ds.length && m < batch && ds[j]!.src.family === family) {
         const d = ds[j]!;
+        const mtu = mtuFor(d.dst);
         if (udpHeadersLength(family) + d.payload.length <= mtu) {
           const h = buildUdpHeaders(ring.headers[m]!, 0, d.src, d.dst, d.payload, packetOptions);
           // sin6_port must be 0 on IPv6 raw sockets: the kernel reads it as a protocol number.
@@ -116,7 +136,7 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
           owners[m++] = j++;
           continue;
         }
-        const frags = fragmentsOf(d);
+        const frags = fragmentsOf(d, mtu);
         if (m > 0 && m + frags.length > batch) break; // its own sendmmsg next time round
         if (frags.length > batch) {
           // More fragments than ring slots (tiny MTU): send this one datagram in several calls.
@@ -242,7 +262,7 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
 
   return {
     kind: "raw",
-    mtu,
+    mtu: fixedMtu,
     stats,
     send: sendOneThrough(sendBatch),
     sendBatch,
