@@ -2,7 +2,7 @@
  * struct sockaddr_in / sockaddr_in6 ⇄ SocketAddress, in caller-owned memory.
  * @module
  */
-import { type SocketAddress, socketAddress } from "@anysrc/core";
+import { type SocketAddress, addressKeyOf, socketAddress } from "@anysrc/core";
 import { AF_INET, AF_INET6 } from "./linux_constants.ts";
 
 /** sizeof(struct sockaddr_in). */
@@ -58,4 +58,23 @@ export function decodeSockaddr(bytes: Uint8Array, offset: number): SocketAddress
 /** sockaddr length for a family. */
 export function sockaddrLength(family: 4 | 6): number {
   return family === 4 ? SOCKADDR_IN_SIZE : SOCKADDR_IN6_SIZE;
+}
+
+/**
+ * The address key (`addressKey` of @anysrc/core) of the sockaddr at `bytes[offset]`, read in place:
+ * per-datagram lookups by sender build no record.
+ * @example sessions.get(sockaddrKey(ring.memory, ring.sourceOffset(i)))
+ */
+export function sockaddrKey(bytes: Uint8Array, offset: number): number {
+  const port = (bytes[offset + 2]! << 8) | bytes[offset + 3]!;
+  return bytes[offset] === AF_INET ? addressKeyOf(bytes, offset + 4, 4, port) : addressKeyOf(bytes, offset + 8, 16, port);
+}
+
+/** True when the sockaddr at `bytes[offset]` is `a` (family, address and port). */
+export function sockaddrIs(bytes: Uint8Array, offset: number, a: SocketAddress): boolean {
+  if ((bytes[offset] === AF_INET) !== (a.family === 4)) return false;
+  if (((bytes[offset + 2]! << 8) | bytes[offset + 3]!) !== a.port) return false;
+  const ipAt = a.family === 4 ? offset + 4 : offset + 8;
+  for (let i = 0; i < a.ip.length; i++) if (bytes[ipAt + i] !== a.ip[i]) return false;
+  return true;
 }

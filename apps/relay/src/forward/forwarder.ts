@@ -4,8 +4,8 @@
  * counted.
  * @module
  */
-import { type Cidr, type Datagram, type SocketAddress, addressKeyOf, cidrContains } from "@anysrc/core";
-import { bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket } from "@anysrc/sys";
+import { type Cidr, type Datagram, type SocketAddress, cidrContains } from "@anysrc/core";
+import { bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sockaddrIs, sockaddrKey } from "@anysrc/sys";
 import type { ReplyEmitter } from "../reply_emitter.ts";
 import { type RelayCounters, countRelayDrop } from "../relay_stats.ts";
 
@@ -56,11 +56,9 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
       for (let i = 0; i < n; i++) {
         c.received++;
         const at = ring.sourceOffset(i);
-        const port = (memory[at + 2]! << 8) | memory[at + 3]!;
-        const v4 = memory[at] === 2;
-        const key = v4 ? addressKeyOf(memory, at + 4, 4, port) : addressKeyOf(memory, at + 8, 16, port);
+        const key = sockaddrKey(memory, at);
         let sender = senders.get(key);
-        if (!sender) {
+        if (!sender || !sockaddrIs(memory, at, sender.address)) {
           if (senders.size >= MAX_SENDERS) senders.clear();
           const address = decodeSockaddr(memory, at)!;
           sender = { address, allowed: o.allow.some((net) => cidrContains(net, address.ip)) };

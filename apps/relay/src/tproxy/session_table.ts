@@ -3,8 +3,8 @@
  * game or STUN client sees a full-cone NAT), idle expiry, and a cap with least-recently-used eviction.
  * @module
  */
-import type { SocketAddress } from "@anysrc/core";
-import { closeFd, getPoller, openUdpSocket, unrefTimer } from "@anysrc/sys";
+import { type SocketAddress, sameSocketAddress } from "@anysrc/core";
+import { closeFd, decodeSockaddr, getPoller, openUdpSocket, sockaddrIs, unrefTimer } from "@anysrc/sys";
 
 /** One client's mapping. */
 export interface Session {
@@ -53,15 +53,30 @@ const MAX_REMOTES = 65536;
  * Decoded remote addresses by key, shared by every session: 10 000 clients of one server need one
  * record for it, not 10 000. Lookups confirm the address (IPv6 keys are hashes).
  */
-export function createRemoteRecords(): (key: number, same: (a: SocketAddress) => boolean, decode: () => SocketAddress) => SocketAddress {
+export interface RemoteRecords {
+  /** The record of the sockaddr at `bytes[offset]`, whose key is `key`. */
+  at(bytes: Uint8Array, offset: number, key: number): SocketAddress;
+  /** The shared record equal to `a`. */
+  of(a: SocketAddress, key: number): SocketAddress;
+}
+
+/** Create the shared remote records. */
+export function createRemoteRecords(): RemoteRecords {
   const records = new Map<number, SocketAddress>();
-  return (key, same, decode) => {
-    const r = records.get(key);
-    if (r !== undefined && same(r)) return r;
+  const store = (key: number, a: SocketAddress) => {
     if (records.size >= MAX_REMOTES) records.clear();
-    const fresh = decode();
-    records.set(key, fresh);
-    return fresh;
+    records.set(key, a);
+    return a;
+  };
+  return {
+    at(bytes, offset, key) {
+      const r = records.get(key);
+      return r !== undefined && sockaddrIs(bytes, offset, r) ? r : store(key, decodeSockaddr(bytes, offset)!);
+    },
+    of(a, key) {
+      const r = records.get(key);
+      return r !== undefined && sameSocketAddress(r, a) ? r : store(key, a);
+    },
   };
 }
 

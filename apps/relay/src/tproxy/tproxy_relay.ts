@@ -6,8 +6,8 @@
  * `onUpstreamReadable` → ReplyEmitter.emit → transport → kernel.
  * @module
  */
-import { type Datagram, type SocketAddress, SystemError, addressKey as keyOf, addressKeyOf, sameSocketAddress } from "@anysrc/core";
-import { type RecvRing, Ready, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sendTo } from "@anysrc/sys";
+import { type Datagram, type SocketAddress, SystemError, addressKey as keyOf, sameSocketAddress } from "@anysrc/core";
+import { type RecvRing, Ready, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sendTo, sockaddrIs, sockaddrKey } from "@anysrc/sys";
 import type { ReplyEmitter } from "../reply_emitter.ts";
 import { type RelayCounters, countRelayDrop } from "../relay_stats.ts";
 import { type Session, type SessionTable, createRemoteRecords, createSessionTable } from "./session_table.ts";
@@ -34,23 +34,6 @@ export interface TproxyRelay {
   /** Close every session socket. */
   close(): void;
   readonly sessions: SessionTable;
-}
-
-const AF_INET = 2;
-
-/** Key of the sockaddr at `memory[at]` (family, address, port), with no allocation. */
-function sockaddrKey(memory: Uint8Array, at: number): number {
-  const port = (memory[at + 2]! << 8) | memory[at + 3]!;
-  return memory[at] === AF_INET ? addressKeyOf(memory, at + 4, 4, port) : addressKeyOf(memory, at + 8, 16, port);
-}
-
-/** True when the sockaddr at `memory[at]` is `a`. */
-function sockaddrIs(memory: Uint8Array, at: number, a: SocketAddress): boolean {
-  if ((memory[at] === AF_INET) !== (a.family === 4)) return false;
-  if (((memory[at + 2]! << 8) | memory[at + 3]!) !== a.port) return false;
-  const ipAt = a.family === 4 ? at + 4 : at + 8;
-  for (let i = 0; i < a.ip.length; i++) if (memory[ipAt + i] !== a.ip[i]) return false;
-  return true;
 }
 
 /**
@@ -130,7 +113,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
           if (!s) continue;
         }
         const dstKey = sockaddrKey(memory, dstAt);
-        const dst = remote(dstKey, (a) => sockaddrIs(memory, dstAt, a), () => decodeSockaddr(memory, dstAt)!);
+        const dst = remote.at(memory, dstAt, dstKey);
         relayFromClient(s, dst, dstKey, ring.payload(i));
       }
     }
@@ -161,7 +144,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
           countRelayDrop(c, "nat-restricted");
           continue;
         }
-        const from = remote(remoteKey, (a) => sockaddrIs(memory, srcAt, a), () => decodeSockaddr(memory, srcAt)!);
+        const from = remote.at(memory, srcAt, remoteKey);
         let r = replies[i];
         if (!r) replies[i] = r = { src: from, dst: s.client, payload: ring.payload(i) };
         else {
@@ -215,7 +198,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         if (!s) return;
       }
       const dstKey = keyOf(destination);
-      relayFromClient(s, remote(dstKey, (a) => sameSocketAddress(a, destination), () => destination), dstKey, payload);
+      relayFromClient(s, remote.of(destination, dstKey), dstKey, payload);
       c.sessions = sessions.size;
     },
     stopListening() {
