@@ -33,6 +33,19 @@ const pattern = (seq, size) => {
   return b;
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// A load generator must not lose its own datagrams: when the kernel refuses one (ENOBUFS while a
+// device queue is full, EAGAIN), retry it shortly instead of letting it vanish. Counted.
+let sendRetries = 0;
+const sendWithRetry = (socket, buf, port, host, attempt = 0) => {
+  const retry = (err) => {
+    if (!err) return;
+    if (attempt >= 100) { console.error(`udp_peer: send failed for good: ${err.message}`); return; }
+    sendRetries++;
+    setTimeout(() => sendWithRetry(socket, buf, port, host, attempt + 1), 1);
+  };
+  if (port === undefined) socket.send(buf, retry);
+  else socket.send(buf, port, host, retry);
+};
 
 async function echoClient(dst, count, size, perMs) {
   const d = split(dst);
@@ -167,7 +180,7 @@ async function echoServer(host, portsText, cone) {
       sockets.push(second);
     }
     s.on("message", (msg, rinfo) => {
-      s.send(msg, rinfo.port, rinfo.address);
+      sendWithRetry(s, msg, rinfo.port, rinfo.address);
       // A second remote that the client never addressed writes to the same mapping.
       if (second) second.send(Buffer.from(`from ${port + 1}`), rinfo.port, rinfo.address);
     });
@@ -203,13 +216,13 @@ async function flows(dst, count, sizesText, nflows, perMs) {
   };
   const t0 = Date.now();
   for (let i = 0; i < count; i++) {
-    socks[i % nflows].send(body(i, sizes[i % sizes.length]));
+    sendWithRetry(socks[i % nflows], body(i, sizes[i % sizes.length]));
     if ((i + 1) % perMs === 0) await sleep(1);
   }
   const total = () => seen.reduce((a, x) => a + x.size, 0);
   const deadline = Date.now() + 5000;
   while (total() < count && Date.now() < deadline) await sleep(20);
-  out({ done: true, sent: count, received: total(), corrupt, seconds: (Date.now() - t0) / 1000, flowsComplete: seen.filter((x, f) => x.size === Math.ceil((count - f) / nflows)).length });
+  out({ done: true, sent: count, received: total(), corrupt, sendRetries, seconds: (Date.now() - t0) / 1000, flowsComplete: seen.filter((x, f) => x.size === Math.ceil((count - f) / nflows)).length });
   for (const s of socks) s.close();
 }
 
