@@ -12,7 +12,7 @@ import {
   EFD_CLOEXEC, EFD_NONBLOCK, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLONESHOT, EPOLLOUT, EPOLL_CLOEXEC, EPOLL_CTL_ADD,
   EPOLL_CTL_DEL, EPOLL_CTL_MOD,
 } from "./linux_constants.ts";
-import { BATCH_SLOTS, CONTROL_INTS, FAILED, MAX_EVENTS, type PollerStart, type PollerWorkerMessage, READ, SEQ, SLOTS_AT, SLOT_INTS, STOP, WAITING } from "./poller_protocol.ts";
+import { BATCH_SLOTS, CONTROL_INTS, FAILED, type PollerStart, type PollerWorkerMessage, READ, SEQ, SLOTS_AT, SLOT_INTS, STOP, WAITING } from "./poller_protocol.ts";
 
 /** Which readiness a registration wants. */
 export interface Interest {
@@ -34,8 +34,6 @@ export interface PollerStats {
   dispatches: number;
   /** Handlers that threw (the error went to onError; the fd stays registered). */
   handlerErrors: number;
-  /** Batches the main thread took from the epoll set itself while busy (no Worker hand-over). */
-  directPolls: number;
 }
 
 /** The process-wide poller. */
@@ -72,9 +70,7 @@ function control(epfd: number, op: number, fd: number, interest: Interest | unde
 
 function createPoller(): Poller {
   const registrations = new Map<number, Registration>();
-  const stats: PollerStats = { wakeups: 0, dispatches: 0, handlerErrors: 0, directPolls: 0 };
-  const localEvents = new Uint8Array(EPOLL_EVENT_SIZE * MAX_EVENTS);
-  const localView = new DataView(localEvents.buffer);
+  const stats: PollerStats = { wakeups: 0, dispatches: 0, handlerErrors: 0 };
   let epollFd = -1;
   let wakeFd = -1;
   let worker: Worker | undefined;
@@ -197,18 +193,6 @@ function createPoller(): Poller {
       stats.wakeups++;
       const { fds, events } = readyBuffer;
       for (let i = 0; i < count; i++) dispatch(fds[i]!, events[i]!);
-      // While busy, collect newly ready fds straight from the epoll set (timeout 0) instead of waiting
-      // for the Worker to hand them over: under load the main thread then needs no cross-thread
-      // wake-up at all. ONESHOT guarantees each readiness goes to one of the two threads only.
-      for (let round = 0; round < 64 && epollFd >= 0 && generation === mine; round++) {
-        const n = libc.epoll_wait(epollFd, localEvents, MAX_EVENTS, 0);
-        if (n <= 0) break;
-        stats.directPolls++;
-        for (let i = 0; i < n; i++) {
-          const fd = localView.getInt32(i * EPOLL_EVENT_SIZE + 4, true);
-          if (fd !== wakeFd) dispatch(fd, localView.getUint32(i * EPOLL_EVENT_SIZE, true));
-        }
-      }
     }
   }
 
