@@ -5,9 +5,8 @@
  * Run as root: `npm run bench:recv -w test` (or `bun test/bench/recv_bench.ts [--reps N] [--seconds S]`).
  * @module
  */
-import { readFileSync } from "node:fs";
 import process from "node:process";
-import { ADDRESSES as A, compileC, createTestbed, median, requirePrivileges, type Runtime, runtimeArgv, RUNTIMES, summary } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, median, requirePrivileges, type Runtime, runtimeArgv, RUNTIMES, summary, cpuSeconds } from "@anysrc/testbed";
 
 const argv = process.argv.slice(2);
 const flag = (name: string, fallback: number) => {
@@ -42,10 +41,6 @@ async function once(receiver: Receiver, rate: number): Promise<{ pps: number; p5
   return { pps: (r.received as number) / (r.seconds as number), p50: r.p50_us as number, p99: r.p99_us as number, sent: sent.sent as number, received: r.received as number, cpuNs: ((r.cpu_s as number) * 1e9) / (r.received as number) };
 }
 
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 try {
   const flood: Record<Receiver, number[]> = { c: [], bun: [], deno: [] };

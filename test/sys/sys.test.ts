@@ -1,16 +1,10 @@
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, createTestbed, requirePrivileges, runtimeArgv, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ADDRESSES as A, createTestbed, requirePrivileges, runtimeArgv, RUNTIMES, type Testbed, UDP_PEER, cpuSeconds } from "@anysrc/testbed";
 
 const SCENARIOS = "test/sys/sys_scenarios.ts";
 const PEER = ["node", UDP_PEER];
 const run = requirePrivileges("sys conformance suite");
 
-/** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
 
 describe.skipIf(!run)("sys on real sockets in network namespaces", () => {
   let bed: Testbed;

@@ -16,6 +16,7 @@ export * from "./ipv4.ts";
 export * from "./ipv6.ts";
 export * from "./packet.ts";
 export * from "./reassembly.ts";
+export * from "./recency.ts";
 export * from "./send_queue.ts";
 export * from "./transport.ts";
 export * from "./udp.ts";

@@ -37,6 +37,15 @@ export interface UdpSocketOptions {
   readonly receiveErrors?: boolean;
 }
 
+type FamilyOption = readonly [level: number, name: number, what: string];
+/** Boolean socket flags that exist once per family. */
+const FAMILY_FLAGS: readonly (readonly ["transparent" | "freebind" | "receiveOriginalDestination" | "receiveErrors", FamilyOption, FamilyOption])[] = [
+  ["transparent", [SOL_IP, IP_TRANSPARENT, "IP_TRANSPARENT"], [SOL_IPV6, IPV6_TRANSPARENT, "IPV6_TRANSPARENT"]],
+  ["freebind", [SOL_IP, IP_FREEBIND, "IP_FREEBIND"], [SOL_IPV6, IPV6_FREEBIND, "IPV6_FREEBIND"]],
+  ["receiveOriginalDestination", [SOL_IP, IP_RECVORIGDSTADDR, "IP_RECVORIGDSTADDR"], [SOL_IPV6, IPV6_RECVORIGDSTADDR, "IPV6_RECVORIGDSTADDR"]],
+  ["receiveErrors", [SOL_IP, IP_RECVERR, "IP_RECVERR"], [SOL_IPV6, IPV6_RECVERR, "IPV6_RECVERR"]],
+];
+
 const intValue = new Int32Array(1);
 const intBytes = new Uint8Array(intValue.buffer);
 const scratchAddress = new Uint8Array(SOCKADDR_STORAGE_SIZE);
@@ -96,22 +105,11 @@ export function openUdpSocket(o: UdpSocketOptions): number {
     if (o.family === 6) setIntOption(fd, SOL_IPV6, IPV6_V6ONLY, o.v6Only === false ? 0 : 1, "IPV6_V6ONLY");
     if (o.reuseAddress) setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
     if (o.reusePort) setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
-    if (o.transparent) {
-      // IPv6 sockets need both: IPV6_TRANSPARENT for v6 traffic, IP_TRANSPARENT is not consulted for them.
-      if (o.family === 4) setIntOption(fd, SOL_IP, IP_TRANSPARENT, 1, "IP_TRANSPARENT");
-      else setIntOption(fd, SOL_IPV6, IPV6_TRANSPARENT, 1, "IPV6_TRANSPARENT");
-    }
-    if (o.freebind) {
-      if (o.family === 4) setIntOption(fd, SOL_IP, IP_FREEBIND, 1, "IP_FREEBIND");
-      else setIntOption(fd, SOL_IPV6, IPV6_FREEBIND, 1, "IPV6_FREEBIND");
-    }
-    if (o.receiveOriginalDestination) {
-      if (o.family === 4) setIntOption(fd, SOL_IP, IP_RECVORIGDSTADDR, 1, "IP_RECVORIGDSTADDR");
-      else setIntOption(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, 1, "IPV6_RECVORIGDSTADDR");
-    }
-    if (o.receiveErrors) {
-      if (o.family === 4) setIntOption(fd, SOL_IP, IP_RECVERR, 1, "IP_RECVERR");
-      else setIntOption(fd, SOL_IPV6, IPV6_RECVERR, 1, "IPV6_RECVERR");
+    // Each flag has an IPv4 and an IPv6 option; an IPv6 socket consults only the IPv6 one.
+    for (const [wanted, v4, v6] of FAMILY_FLAGS) {
+      if (!o[wanted]) continue;
+      const [level, name, what] = o.family === 4 ? v4 : v6;
+      setIntOption(fd, level, name, 1, what);
     }
     applyCommon(fd, o);
   });

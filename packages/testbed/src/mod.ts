@@ -8,6 +8,7 @@ export * from "./c_programs.ts";
 export * from "./child.ts";
 export * from "./payload_pattern.ts";
 export * from "./privileges.ts";
+export * from "./process_probe.ts";
 export * from "./runtimes.ts";
 export * from "./stats.ts";
 export * from "./testbed.ts";

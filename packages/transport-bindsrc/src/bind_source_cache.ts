@@ -5,14 +5,13 @@
  * to the best matching transparent socket), so sockets must live long enough to be read.
  * @module
  */
-import { type SocketAddress, SystemError, addressKey, sameSocketAddress } from "@anysrc/core";
+import { type Recency, type SocketAddress, SystemError, addressKey, sameSocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
 import { Ready, bindSocket, closeFd, getPoller, openUdpSocket, unrefTimer } from "@anysrc/sys";
 
 /** One cached socket. */
-export interface SourceSocket {
+export interface SourceSocket extends Recency {
   readonly fd: number;
   readonly source: SocketAddress;
-  lastUsed: number;
   /** Set while the socket waits for writability (queued sends). */
   waiting: boolean;
 }
@@ -65,7 +64,7 @@ export interface BindSourceCache {
 export function createBindSourceCache(options: BindSourceCacheOptions): BindSourceCache {
   const capacity = options.capacity ?? 1024;
   const idleMs = options.idleTimeoutMs ?? 60_000;
-  // Map order is recency order: a hit moves the entry to the end, so the first entry is the LRU.
+  // Map order ≈ recency (see @anysrc/core recency): the first entry is the least recently used.
   const sockets = new Map<number, SourceSocket>();
   const failures = new Map<number, { until: number; error: SystemError }>();
   const stats: BindSourceCacheStats = { open: 0, opened: 0, evicted: 0, expired: 0, bindFailures: 0 };
@@ -81,12 +80,11 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
 
   const sweep = () => {
     const now = Date.now();
-    for (const [key, s] of sockets) {
-      if (now - s.lastUsed < idleMs) break; // recency order: the rest are younger
-      if (s.waiting) continue;
+    // Sockets with queued sends wait for writability, not for expiry.
+    sweepIdle(sockets, now, idleMs, (key, s) => {
       stats.expired++;
       release(key, s);
-    }
+    }, (s) => s.waiting);
     for (const [key, f] of failures) if (f.until <= now) failures.delete(key);
   };
   const timer = setInterval(sweep, Math.max(250, Math.min(idleMs / 2, 30_000)));
@@ -113,7 +111,7 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
       }
       throw e;
     }
-    const s: SourceSocket = { fd, source, lastUsed: now, waiting: false };
+    const s: SourceSocket = { fd, source, lastActive: now, lastTouched: now, waiting: false };
     poller.add(fd, { readable: true, writable: false }, (events) => {
       if (events & Ready.writable) options.onWritable(s);
       if (events & Ready.readable) options.onReadable(s);
@@ -134,9 +132,7 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
       const key = addressKey(source);
       const s = sockets.get(key);
       if (s && sameSocketAddress(s.source, source)) {
-        s.lastUsed = now;
-        sockets.delete(key);
-        sockets.set(key, s);
+        touchRecency(sockets, key, s, now);
         return s;
       }
       if (s) release(key, s); // a hash collision (IPv6): the newcomer takes the slot

@@ -2,10 +2,9 @@
  * The measurements of `anysrc bench`, each one run in the shared namespace testbed.
  * @module
  */
-import { ADDRESSES as A, REPO_ROOT, type Testbed } from "@anysrc/testbed";
+import { ADDRESSES as A, REPO_ROOT, type Testbed, cpuSeconds, memoryMiB, openFds } from "@anysrc/testbed";
 import type { TransportKind } from "@anysrc/core";
 import { writeFileSync } from "node:fs";
-import { cpuSeconds, memoryMiB, openFds } from "./process_probe.ts";
 
 /** Who does the work in a run: a runtime running anysrc, or a baseline. */
 export type Contender = "c" | "bun" | "deno" | "v2ray";

@@ -3,18 +3,15 @@
  * game or STUN client sees a full-cone NAT), idle expiry, and a cap with least-recently-used eviction.
  * @module
  */
-import { type SocketAddress, sameSocketAddress } from "@anysrc/core";
+import { type Recency, type SocketAddress, sameSocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
 import { closeFd, decodeSockaddr, getPoller, openUdpSocket, sockaddrIs, unrefTimer } from "@anysrc/sys";
 
 /** One client's mapping. */
-export interface Session {
+export interface Session extends Recency {
   readonly key: number;
   readonly client: SocketAddress;
   /** Upstream sockets by family (a client talks to destinations of its own family). */
   readonly fd: number;
-  lastActive: number;
-  /** When the entry last moved to the recent end of the table (see `touch`). */
-  lastTouched: number;
   /** Keys of remotes this client sent to (what `--nat restricted` admits replies from); only kept in that mode. */
   contacted: Set<number> | undefined;
 }
@@ -85,8 +82,7 @@ export function createRemoteRecords(): RemoteRecords {
  * @example const table = createSessionTable({ idleTimeoutMs: 120_000, maxSessions: 65536, … });
  */
 export function createSessionTable(o: SessionTableOptions): SessionTable {
-  // Map order ≈ recency: a session moves to the end at most once a second when active, so the
-  // per-datagram cost is a timestamp store, and the front is (nearly) the least recently used.
+  // Map order ≈ recency (see @anysrc/core recency): the front is the least recently used.
   const sessions = new Map<number, Session>();
   const poller = getPoller();
 
@@ -96,34 +92,16 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
     closeFd(s.fd);
   };
 
-  const sweep = () => {
-    const now = Date.now();
-    for (const s of sessions.values()) {
-      if (now - s.lastTouched < o.idleTimeoutMs) break;
-      if (now - s.lastActive < o.idleTimeoutMs) {
-        // Active since its last move: move it now.
-        s.lastTouched = now;
-        sessions.delete(s.key);
-        sessions.set(s.key, s);
-        continue;
-      }
-      release(s);
-      o.onExpired();
-    }
-  };
+  const sweep = () => sweepIdle(sessions, Date.now(), o.idleTimeoutMs, (_key, s) => {
+    release(s);
+    o.onExpired();
+  });
   const timer = setInterval(sweep, Math.max(100, Math.min(o.idleTimeoutMs / 4, 5000)));
   unrefTimer(timer);
 
   return {
     lookup: (key) => sessions.get(key),
-    touch(s, now) {
-      s.lastActive = now;
-      if (now - s.lastTouched > 1000) {
-        s.lastTouched = now;
-        sessions.delete(s.key);
-        sessions.set(s.key, s);
-      }
-    },
+    touch: (s, now) => touchRecency(sessions, s.key, s, now),
     create(client, key, now) {
       const found = sessions.get(key);
       if (found) release(found); // an IPv6 key collision: the newcomer takes the slot
