@@ -4,12 +4,12 @@
  * @module
  */
 import process from "node:process";
-import { AddressError, SystemError, TransportError, WireError } from "@anysrc/core";
 import { BUILD_USAGE, DECODE_USAGE, PACKET_USAGE, packetBuild, packetDecode } from "./cli/packet_command.ts";
 import { BENCH_USAGE, benchCommand } from "./cli/bench_command.ts";
 import { FORWARD_USAGE, forwardCommand } from "./cli/forward_command.ts";
 import { SEND_USAGE, sendCommand } from "./cli/send_command.ts";
 import { TPROXY_USAGE, tproxyCommand } from "./cli/tproxy_command.ts";
+import { failureOf } from "./cli/failure.ts";
 import { UsageError } from "./cli/usage_error.ts";
 
 export const MAIN_USAGE = `Usage: anysrc [--runtime bun|deno] <command> [options]
@@ -71,18 +71,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return (await command.run(picked.args)) ?? 0;
   } catch (e) {
-    const parseArgsError = e instanceof TypeError && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS");
-    if (e instanceof UsageError || parseArgsError) {
-      process.stderr.write(`anysrc ${picked.name}: ${(e as Error).message}\n\n${command.usage}\n`);
-      return 2;
-    }
-    if (e instanceof WireError || e instanceof AddressError || e instanceof TransportError || e instanceof SystemError) {
-      process.stderr.write(`${e.message}\n`);
-      return 1;
-    }
-    process.stderr.write(`anysrc ${picked.name}: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
-    if (process.env.ANYSRC_DEBUG) process.stderr.write(`${e instanceof Error ? e.stack : ""}\n`);
-    return 1;
+    const f = failureOf(picked.name, command.usage, e);
+    process.stderr.write(f.message);
+    if (f.internal && process.env.ANYSRC_DEBUG) process.stderr.write(`${e instanceof Error ? e.stack : ""}\n`);
+    return f.status;
   }
 }
 

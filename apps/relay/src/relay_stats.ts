@@ -5,24 +5,44 @@
  */
 import type { Transport } from "@anysrc/core";
 
+/** Why the relay dropped a datagram from a client (tproxy) or a sender (forward). */
+export const INBOUND_DROPS = [
+  "no-original-destination",
+  "truncated",
+  // The original destination is not a unicast address (multicast, broadcast, unspecified): a reply
+  // from it would carry a source no host can have.
+  "bad-destination",
+  // The datagram came from one of the relay's own upstream sockets (a client addressed the relay
+  // itself): relaying it again would loop.
+  "loop",
+  "upstream-busy",
+  "upstream-error",
+  "session-error",
+  "sender-not-allowed",
+  // Forward: no receiver of the sender's IP family.
+  "no-receiver",
+] as const;
+
+/** Why the relay dropped a reply (tproxy) or one copy (forward) before any transport took it. */
+export const OUTBOUND_DROPS = ["nat-restricted", "transport-refused", "copy-refused"] as const;
+
 /** Why the relay dropped a datagram (it never went anywhere). */
-export type RelayDropReason =
-  | "no-original-destination"
-  | "truncated"
-  | "nat-restricted"
-  | "upstream-busy"
-  | "upstream-error"
-  | "session-error"
-  | "transport-refused"
-  | "sender-not-allowed";
+export type RelayDropReason = (typeof INBOUND_DROPS)[number] | (typeof OUTBOUND_DROPS)[number];
 
 /** Counters, plain numbers. */
 export interface RelayCounters {
   /** Datagrams read from clients (tproxy) or senders (forward). */
   received: number;
-  /** Datagrams sent on: upstream (tproxy) or to receivers (forward). */
+  /** Datagrams sent on: upstream (tproxy) or to the receivers (forward, counted once per datagram). */
   forwarded: number;
-  /** Replies sent back to clients through the transport (tproxy). */
+  /** Forward: copies accepted by the transport (one per receiver of the sender's family). */
+  copies: number;
+  /** Datagrams read from upstream sockets (tproxy). */
+  repliesReceived: number;
+  /**
+   * Replies accepted by the transport (tproxy): handed to the kernel, queued, or dropped and counted
+   * by the transport under its own reasons (`transports.*.dropped`).
+   */
   replies: number;
   sessions: number;
   sessionsCreated: number;
@@ -33,16 +53,40 @@ export interface RelayCounters {
   /** Datagrams the primary transport refused and the fallback sent. */
   fallback: number;
   dropped: Partial<Record<RelayDropReason, number>>;
+  /** Syscall failures the relay met, by errno name (EMFILE when out of descriptors, …). */
+  errors: Record<string, number>;
 }
 
 /** Fresh counters. */
 export function createRelayCounters(): RelayCounters {
-  return { received: 0, forwarded: 0, replies: 0, sessions: 0, sessionsCreated: 0, sessionsExpired: 0, sessionsEvicted: 0, icmpErrors: 0, fallback: 0, dropped: {} };
+  return {
+    received: 0, forwarded: 0, copies: 0, repliesReceived: 0, replies: 0, sessions: 0, sessionsCreated: 0, sessionsExpired: 0, sessionsEvicted: 0,
+    icmpErrors: 0, fallback: 0, dropped: {}, errors: {},
+  };
 }
 
 /** Count a drop. */
 export function countRelayDrop(c: RelayCounters, reason: RelayDropReason, n = 1): void {
   c.dropped[reason] = (c.dropped[reason] ?? 0) + n;
+}
+
+/** Count a syscall failure by errno name. */
+export function countRelayError(c: RelayCounters, code: string): void {
+  c.errors[code] = (c.errors[code] ?? 0) + 1;
+}
+
+const sumOf = (c: RelayCounters, reasons: readonly RelayDropReason[]) => reasons.reduce((a, r) => a + (c.dropped[r] ?? 0), 0);
+
+/**
+ * Datagrams the counters cannot account for; both are 0 unless the relay lost something silently.
+ * inbound = received − forwarded − inbound drops; replies = repliesReceived − replies − nat-restricted − transport-refused.
+ * @example unaccounted(counters) // { inbound: 0, replies: 0 }
+ */
+export function unaccounted(c: RelayCounters): { inbound: number; replies: number } {
+  return {
+    inbound: c.received - c.forwarded - sumOf(c, INBOUND_DROPS),
+    replies: c.repliesReceived - c.replies - (c.dropped["nat-restricted"] ?? 0) - (c.dropped["transport-refused"] ?? 0),
+  };
 }
 
 /** A snapshot of everything, JSON-ready. */
@@ -51,6 +95,8 @@ export function statsSnapshot(mode: string, c: RelayCounters, transports: readon
     mode,
     ...c,
     dropped: { ...c.dropped },
+    errors: { ...c.errors },
+    unaccounted: unaccounted(c),
     transports: Object.fromEntries(transports.map((t) => [t.kind, { ...t.stats, dropped: { ...t.stats.dropped }, errors: { ...t.stats.errors } }])),
   };
 }
@@ -64,7 +110,8 @@ const pairs = (o: Record<string, number | undefined>) =>
  */
 export function statsLine(mode: string, c: RelayCounters, transports: readonly Transport[]): string {
   const t = transports.map((x) => `${x.kind}{sent=${x.stats.sent} queued=${x.stats.queued} dropped=${pairs(x.stats.dropped)} errors=${pairs(x.stats.errors)}}`).join(" ");
-  return `${mode} received=${c.received} forwarded=${c.forwarded} replies=${c.replies} sessions=${c.sessions} created=${c.sessionsCreated} expired=${c.sessionsExpired} evicted=${c.sessionsEvicted} icmp=${c.icmpErrors} fallback=${c.fallback} dropped=${pairs(c.dropped)} ${t}`;
+  const extra = mode === "forward" ? `copies=${c.copies}` : `replies=${c.replies}`;
+  return `${mode} received=${c.received} forwarded=${c.forwarded} ${extra} sessions=${c.sessions} created=${c.sessionsCreated} expired=${c.sessionsExpired} evicted=${c.sessionsEvicted} icmp=${c.icmpErrors} fallback=${c.fallback} dropped=${pairs(c.dropped)} errors=${pairs(c.errors)} ${t}`;
 }
 
 /** Prometheus text exposition (version 0.0.4). */
@@ -79,7 +126,9 @@ export function prometheusText(mode: string, c: RelayCounters, transports: reado
   };
   metric("received_total", "counter", "Datagrams read from clients or senders.", [[{}, c.received]]);
   metric("forwarded_total", "counter", "Datagrams sent upstream or to receivers.", [[{}, c.forwarded]]);
-  metric("replies_total", "counter", "Replies sent to clients.", [[{}, c.replies]]);
+  metric("copies_total", "counter", "Copies accepted by the transport (forward).", [[{}, c.copies]]);
+  metric("replies_received_total", "counter", "Datagrams read from upstream sockets.", [[{}, c.repliesReceived]]);
+  metric("replies_total", "counter", "Replies accepted by the transport for clients.", [[{}, c.replies]]);
   metric("sessions", "gauge", "Open sessions.", [[{}, c.sessions]]);
   metric("sessions_created_total", "counter", "Sessions created.", [[{}, c.sessionsCreated]]);
   metric("sessions_expired_total", "counter", "Sessions closed after the idle timeout.", [[{}, c.sessionsExpired]]);
@@ -87,6 +136,7 @@ export function prometheusText(mode: string, c: RelayCounters, transports: reado
   metric("icmp_errors_total", "counter", "ICMP errors on upstream sockets.", [[{}, c.icmpErrors]]);
   metric("fallback_total", "counter", "Datagrams sent by the fallback transport.", [[{}, c.fallback]]);
   metric("dropped_total", "counter", "Datagrams dropped by the relay, by reason.", Object.entries(c.dropped).map(([r, v]) => [{ reason: r }, v ?? 0]));
+  metric("errors_total", "counter", "Syscall failures met by the relay, by errno.", Object.entries(c.errors).map(([code, v]) => [{ errno: code }, v]));
   metric("transport_sent_total", "counter", "Datagrams handed to the kernel by a transport.", transports.map((t) => [{ transport: t.kind }, t.stats.sent]));
   metric("transport_queued", "gauge", "Datagrams waiting for writability.", transports.map((t) => [{ transport: t.kind }, t.stats.queued]));
   metric("transport_dropped_total", "counter", "Datagrams a transport dropped, by reason.",

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  isUnicast,
   cidrContains, formatIp, formatSocketAddress, parseCidr, parseIp, parseSocketAddress, sameSocketAddress, socketAddress,
 } from "./address.ts";
 import { AddressError } from "./errors.ts";
@@ -69,5 +70,14 @@ describe("SocketAddress", () => {
     expect(cidrContains(parseCidr("2001:db8::/32"), parseIp("2001:db9::1"))).toBe(false);
     expect(cidrContains(parseCidr("0.0.0.0/0"), parseIp("2001:db9::1"))).toBe(false);
     expect(() => parseCidr("198.18.0.0/33")).toThrow(`Cannot parse network "198.18.0.0/33": prefix must be 0-32`);
+  });
+});
+
+describe("isUnicast", () => {
+  it.each([
+    ["198.18.1.2", true], ["0.0.0.0", false], ["224.0.0.1", false], ["239.255.255.255", false], ["240.0.0.1", false], ["255.255.255.255", false],
+    ["2001:db8::1", true], ["::", false], ["ff02::1", false], ["ff0e::1:2", false], ["::1", true], ["::ffff:198.18.1.2", true],
+  ])("%s → %s", (text, unicast) => {
+    expect(isUnicast(parseIp(text))).toBe(unicast);
   });
 });

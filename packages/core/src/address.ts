@@ -87,6 +87,18 @@ export function isV4Mapped(ip: Uint8Array): boolean {
 }
 
 /**
+ * True when `ip` can be one host's own address: not unspecified, not multicast, not the IPv4
+ * limited broadcast or the reserved 240.0.0.0/4. A reply carrying anything else as source is a lie.
+ * @example isUnicast(parseIp("224.0.0.1")) // false
+ */
+export function isUnicast(ip: Uint8Array): boolean {
+  if (ip.length === 4) return ip[0]! < 224 && (ip[0]! | ip[1]! | ip[2]! | ip[3]!) !== 0;
+  if (ip[0] === 0xff) return false;
+  for (let i = 0; i < 16; i++) if (ip[i] !== 0) return true;
+  return false;
+}
+
+/**
  * Format address bytes as text: dotted quad, or RFC 5952 canonical IPv6 (lowercase, longest zero run
  * compressed, mapped addresses as `::ffff:1.2.3.4`).
  * @example formatIp(new Uint8Array([198, 18, 1, 2])) // "198.18.1.2"
@@ -172,8 +184,17 @@ export function formatSocketAddress(a: SocketAddress): string {
 
 /** True when both addresses have the same family, IP bytes and port. */
 export function sameSocketAddress(a: SocketAddress, b: SocketAddress): boolean {
-  if (a.family !== b.family || a.port !== b.port) return false;
-  for (let i = 0; i < a.ip.length; i++) if (a.ip[i] !== b.ip[i]) return false;
+  return a.port === b.port && sameIp(a.ip, b.ip);
+}
+
+/**
+ * True when two IP addresses (or any two byte strings) are equal.
+ * @example sameIp(parseIp("198.18.1.2"), parseIp("198.18.1.2")) // true
+ */
+export function sameIp(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 

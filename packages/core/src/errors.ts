@@ -78,10 +78,13 @@ export type TransportErrorKind =
   | "payload-too-large"
   | "bad-port"
   | "bad-source"
-  | "closed";
+  | "closed"
+  | "device-gone";
 
 /**
- * A datagram the transport cannot send as given; nothing was sent.
+ * A datagram the transport cannot send as given; nothing was sent. The one exception is
+ * "device-gone" (the TUN device was deleted): the transport stops for good, and counts every
+ * datagram offered from then on as dropped "device-gone" before throwing.
  * @example
  * throw new TransportError("bad-port", "destination port 0 in 198.18.1.2:0");
  */
@@ -114,6 +117,7 @@ const ERRNO: ReadonlyArray<readonly [number, string, string]> = [
   [28, "ENOSPC", "no space left on device"],
   [32, "EPIPE", "broken pipe"],
   [38, "ENOSYS", "function not implemented"],
+  [77, "EBADFD", "file descriptor in bad state"],
   [88, "ENOTSOCK", "socket operation on non-socket"],
   [89, "EDESTADDRREQ", "destination address required"],
   [90, "EMSGSIZE", "message too long"],
@@ -159,4 +163,18 @@ export function errnoNumber(code: string): number | undefined {
 /** Human description of a Linux errno, as strerror(3) words it. */
 export function errnoDescription(errno: number): string {
   return DESCRIPTIONS.get(errno) ?? `errno ${errno}`;
+}
+
+/** A Linux capability a command needs, by its name in capabilities(7). */
+export type CapabilityName = "CAP_NET_ADMIN" | "CAP_NET_RAW";
+
+/**
+ * The process lacks a capability a command needs; raised at start, before any socket is opened.
+ * @example throw new CapabilityError("CAP_NET_RAW", "--transport raw (raw sockets)");
+ */
+export class CapabilityError extends Error {
+  override readonly name = "CapabilityError";
+  constructor(readonly capability: CapabilityName, readonly neededFor: string) {
+    super(`${neededFor} needs ${capability}, which this process does not have: run as root, or grant it to the runtime binary (setcap ${capability.toLowerCase()}+ep …)`);
+  }
 }

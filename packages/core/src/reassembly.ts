@@ -5,6 +5,7 @@
  * @module
  */
 import { finishChecksum, sumBytes } from "./checksum.ts";
+import { sameIp } from "./address.ts";
 import { WireError } from "./errors.ts";
 import { parseIpv4 } from "./ipv4.ts";
 import { IPV6_FRAGMENT_HEADER_LENGTH, IPV6_HEADER_LENGTH, parseIpv6 } from "./ipv6.ts";
@@ -68,11 +69,6 @@ interface Pending {
 
 const hexOf = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /**
  * Create a reassembler. Keys are (src, dst, protocol, id) for IPv4 and (src, dst, id) for IPv6.
@@ -120,7 +116,7 @@ export function createReassembler(options: ReassemblerOptions = {}): Reassembler
     for (const piece of p.pieces) {
       const pEnd = piece.offset + piece.data.length;
       if (offset < pEnd && piece.offset < end) {
-        if (piece.offset === offset && sameBytes(piece.data, data)) {
+        if (piece.offset === offset && sameIp(piece.data, data)) {
           stats.duplicates++;
           return false;
         }

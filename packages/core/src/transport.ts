@@ -17,7 +17,7 @@ export interface Datagram {
 }
 
 /** Why an accepted datagram never reached the kernel. */
-export type DropReason = "queue-full" | "address-in-use" | "send-error" | "too-big" | "stray" | "closed";
+export type DropReason = "queue-full" | "address-in-use" | "send-error" | "too-big" | "stray" | "closed" | "device-gone";
 
 /** Counters every transport keeps; plain numbers so they serialise as JSON. */
 export interface TransportStats {

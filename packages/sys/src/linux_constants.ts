@@ -85,3 +85,7 @@ export const SIOCSIFMTU = 0x8922;
 export const EINTR = 4;
 export const EAGAIN = 11;
 export const ENOBUFS = 105;
+export const EMFILE = 24;
+export const ENFILE = 23;
+export const EBADFD = 77;
+export const ENODEV = 19;

@@ -7,6 +7,7 @@ export { adapter, check, errno, lastError, libc } from "./libc.ts";
 export type { LibcAdapter, LibcFunctions, NeutralType, Signature } from "./libc_signatures.ts";
 export { LIBC_SIGNATURES } from "./libc_signatures.ts";
 export * as linux from "./linux_constants.ts";
+export * from "./capabilities.ts";
 export * from "./clock.ts";
 export * from "./drain_waiter.ts";
 export * from "./poller.ts";

@@ -17,6 +17,13 @@
 //   cone-client DST WAIT_MS                     unconnected socket: send "hello" to DST, report who answered
 //   recv-count LOCAL PEER COUNT SIZE TIMEOUT_MS   expect COUNT datagrams of SIZE from exactly PEER in
 //                                              `anysrc send`'s pattern (seq in bytes 0–3, then i & 0xff)
+//   echo-sizes DST SIZES TIMEOUT_MS             one connected socket: each size in turn (0 and 65507
+//                                              allowed), wait for its echo, compare every byte
+//   sequential-clients DST N TIMEOUT_MS         N fresh sockets one after another: send, await the reply
+//   many-sources HOST DST SOURCES PER_SOURCE    SOURCES sockets on HOST send PER_SOURCE datagrams each
+//                                              to DST, round-robin, payload "<port>:<i>"
+//   recv-any LOCAL COUNT TIMEOUT_MS             count datagrams from anyone; report distinct sources and
+//                                              payloads that disagree with their sender ("<port>:<i>")
 import dgram from "node:dgram";
 
 const [mode, ...args] = process.argv.slice(2);
@@ -265,7 +272,88 @@ async function sendPattern(dst, size) {
   s.close();
 }
 
+async function echoSizes(dst, sizesText, timeoutMs) {
+  const d = split(dst);
+  const s = dgram.createSocket({ type: d.type, recvBufferSize: 4 << 20 });
+  await new Promise((r) => s.connect(d.port, d.host, r));
+  const results = [];
+  for (const size of sizesText.split(",").map(Number)) {
+    const body = pattern(size, size);
+    const reply = new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), timeoutMs);
+      s.once("message", (msg) => { clearTimeout(timer); resolve(msg); });
+    });
+    sendWithRetry(s, body);
+    const msg = await reply;
+    results.push({ size, echoed: msg !== undefined, intact: msg !== undefined && body.equals(msg) });
+  }
+  out({ done: true, results });
+  s.close();
+}
+
+async function sequentialClients(dst, n, timeoutMs) {
+  const d = split(dst);
+  let replied = 0;
+  for (let i = 0; i < n; i++) {
+    const s = dgram.createSocket(d.type);
+    await new Promise((r) => s.connect(d.port, d.host, r));
+    const got = new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      s.once("message", (msg) => { clearTimeout(timer); resolve(msg.toString() === `client ${i}`); });
+    });
+    s.send(Buffer.from(`client ${i}`));
+    if (await got) replied++;
+    s.close();
+  }
+  out({ done: true, clients: n, replied });
+}
+
+async function manySources(host, dst, nsources, perSource) {
+  const d = split(dst);
+  const socks = [];
+  for (let i = 0; i < nsources; i++) {
+    const s = dgram.createSocket(d.type);
+    await new Promise((r) => s.bind(0, host, r));
+    socks.push(s);
+  }
+  for (let k = 0; k < perSource; k++) {
+    for (const s of socks) sendWithRetry(s, Buffer.from(`${s.address().port}:${k}`), d.port, d.host);
+    await sleep(5);
+  }
+  await sleep(50);
+  out({ done: true, sent: nsources * perSource, sendRetries });
+  for (const s of socks) s.close();
+}
+
+async function recvAny(local, count, timeoutMs) {
+  const l = split(local);
+  const s = dgram.createSocket({ type: l.type, recvBufferSize: 8 << 20 });
+  await new Promise((r) => s.bind(l.port, l.host, r));
+  out({ ready: true });
+  let received = 0;
+  let mismatched = 0;
+  const sources = new Set();
+  const done = new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    s.on("message", (msg, rinfo) => {
+      received++;
+      sources.add(`${rinfo.address}:${rinfo.port}`);
+      // The sender wrote its own port: a datagram relayed with any other source shows here.
+      if (!msg.toString().startsWith(`${rinfo.port}:`)) mismatched++;
+      if (received >= count) { clearTimeout(timer); resolve(); }
+    });
+  });
+  await done;
+  await sleep(100); // anything beyond COUNT is a duplicate, and counted
+  out({ done: true, received, sources: sources.size, mismatched });
+  s.close();
+}
+
 switch (mode) {
+  case "echo-sizes": await echoSizes(args[0], args[1], Number(args[2])); break;
+  case "sequential-clients": await sequentialClients(args[0], Number(args[1]), Number(args[2])); break;
+  case "many-sources": await manySources(args[0], args[1], Number(args[2]), Number(args[3])); break;
+  case "recv-any": await recvAny(args[0], Number(args[1]), Number(args[2])); break;
   case "send-pattern": await sendPattern(args[0], Number(args[1])); break;
   case "send-from": await sendFrom(args[0], args[1], Number(args[2]), Number(args[3])); break;
   case "echo-server": await echoServer(args[0], args[1], args[2] === "--cone"); break;

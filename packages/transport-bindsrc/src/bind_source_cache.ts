@@ -30,6 +30,8 @@ export interface BindSourceCacheOptions {
   readonly onWritable: (socket: SourceSocket) => void;
   /** Called before a socket is closed (eviction, expiry, close). */
   readonly onClose?: (socket: SourceSocket) => void;
+  /** Called with the errno name of a failure the cache recovered from (EMFILE: evicted and retried). */
+  readonly onRecovered?: (code: string) => void;
 }
 
 /** Counters of the cache. */
@@ -37,6 +39,8 @@ export interface BindSourceCacheStats {
   open: number;
   opened: number;
   evicted: number;
+  /** Of `evicted`: sockets closed because the process ran out of file descriptors (EMFILE/ENFILE). */
+  evictedForFds: number;
   expired: number;
   bindFailures: number;
 }
@@ -67,7 +71,7 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
   // Map order ≈ recency (see @anysrc/core recency): the first entry is the least recently used.
   const sockets = new Map<number, SourceSocket>();
   const failures = new Map<number, { until: number; error: SystemError }>();
-  const stats: BindSourceCacheStats = { open: 0, opened: 0, evicted: 0, expired: 0, bindFailures: 0 };
+  const stats: BindSourceCacheStats = { open: 0, opened: 0, evicted: 0, evictedForFds: 0, expired: 0, bindFailures: 0 };
   const poller = getPoller();
 
   const release = (key: number, s: SourceSocket) => {
@@ -90,17 +94,44 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
   const timer = setInterval(sweep, Math.max(250, Math.min(idleMs / 2, 30_000)));
   unrefTimer(timer);
 
+  /** Close the least recently used socket that has nothing queued; false when there is none. */
+  const evictOne = (): boolean => {
+    for (const [key, s] of sockets) {
+      if (s.waiting) continue;
+      stats.evicted++;
+      release(key, s);
+      return true;
+    }
+    return false;
+  };
+
+  const socketOptions = {
+    transparent: true,
+    freebind: true,
+    reuseAddress: true,
+    ...(options.mark !== undefined ? { mark: options.mark } : {}),
+    ...(options.sendBuffer !== undefined ? { sendBuffer: options.sendBuffer } : {}),
+  } as const;
+
+  /** A new socket; out of descriptors (a low `ulimit -n`), the least recently used socket makes room. */
+  const openSocket = (family: 4 | 6): number => {
+    for (;;) {
+      try {
+        return openUdpSocket({ family, ...socketOptions });
+      } catch (e) {
+        if (!(e instanceof SystemError) || (e.code !== "EMFILE" && e.code !== "ENFILE") || !evictOne()) throw e;
+        stats.evictedForFds++;
+        options.onRecovered?.(e.code);
+      }
+    }
+  };
+
   const open = (source: SocketAddress, key: number, now: number): SourceSocket => {
     const failed = failures.get(key);
     if (failed && failed.until > now) throw failed.error;
-    const fd = openUdpSocket({
-      family: source.family,
-      transparent: true,
-      freebind: true,
-      reuseAddress: true,
-      ...(options.mark !== undefined ? { mark: options.mark } : {}),
-      ...(options.sendBuffer !== undefined ? { sendBuffer: options.sendBuffer } : {}),
-    });
+    // Make room first, so the cap is never exceeded, even for a moment.
+    if (sockets.size >= capacity) evictOne();
+    const fd = openSocket(source.family);
     try {
       bindSocket(fd, source);
     } catch (e) {
@@ -116,11 +147,6 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
       if (events & Ready.writable) options.onWritable(s);
       if (events & Ready.readable) options.onReadable(s);
     });
-    if (sockets.size >= capacity) {
-      const [oldKey, old] = sockets.entries().next().value as [number, SourceSocket];
-      stats.evicted++;
-      release(oldKey, old);
-    }
     sockets.set(key, s);
     stats.opened++;
     stats.open = sockets.size;

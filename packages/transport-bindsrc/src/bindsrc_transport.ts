@@ -6,7 +6,7 @@
  */
 import {
   type Datagram, type SendQueue, SystemError, type Transport, type TransportStats, TransportError, countDrop, countError,
-  createSendQueue, createTransportStats, sendOneThrough, errnoName, validateDatagram,
+  createSendQueue, createTransportStats, sameIp, sendOneThrough, errnoName, validateDatagram,
 } from "@anysrc/core";
 import { createRecvRing, createSendRing, linux, type RecvRing, createDrainWaiter } from "@anysrc/sys";
 import { type BindSourceCacheStats, type SourceSocket, createBindSourceCache } from "./bind_source_cache.ts";
@@ -82,6 +82,7 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
       updateQueued();
       if (queues.size === 0) drain.drained();
     },
+    onRecovered: (code) => countError(stats, code),
     onClose(s) {
       const q = queues.get(s.fd);
       if (q) countDrop(stats, "closed", q.clear());
@@ -134,8 +135,8 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
     updateQueued();
   };
 
-  // Per-batch scratch, reused: the socket of each datagram, and one source's datagrams at a time.
-  const socketOf: (SourceSocket | undefined)[] = [];
+  // Per-batch scratch, reused: which datagrams have been taken, and one source's datagrams at a time.
+  const taken: boolean[] = [];
   const group: Datagram[] = [];
 
   const sendBatch = (ds: readonly Datagram[]) => {
@@ -143,34 +144,30 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
     for (const d of ds) validateDatagram(d);
     const now = Date.now();
     let firstError: SystemError | undefined;
-    socketOf.length = ds.length;
+    taken.length = ds.length;
+    taken.fill(false);
+    // One group per source (first-appearance order; order within a source kept): one sendmmsg each,
+    // even when sources alternate datagram by datagram. Each group's socket is acquired just before
+    // it is used, so an eviction (cap, or out of descriptors) can only close a socket already done with.
     for (let i = 0; i < ds.length; i++) {
+      if (taken[i]) continue;
       const src = ds[i]!.src;
-      const prev = i > 0 ? ds[i - 1]!.src : undefined;
-      if (prev && socketOf[i - 1] && prev.port === src.port && sameIp(prev.ip, src.ip)) {
-        socketOf[i] = socketOf[i - 1];
-        continue;
-      }
-      try {
-        socketOf[i] = cache.acquire(src, now);
-      } catch (e) {
-        if (!(e instanceof SystemError)) throw e;
-        socketOf[i] = undefined;
-        countError(stats, e.code);
-        countDrop(stats, e.code === "EADDRINUSE" ? "address-in-use" : "send-error");
-        firstError ??= e;
-      }
-    }
-    // Group by socket (first-appearance order; order within a source is kept): one sendmmsg each,
-    // even when sources alternate datagram by datagram.
-    for (let i = 0; i < ds.length; i++) {
-      const s = socketOf[i];
-      if (!s) continue;
       group.length = 0;
       for (let j = i; j < ds.length; j++) {
-        if (socketOf[j] !== s) continue;
+        const other = ds[j]!.src;
+        if (taken[j] || other.port !== src.port || !sameIp(other.ip, src.ip)) continue;
         group.push(ds[j]!);
-        socketOf[j] = undefined;
+        taken[j] = true;
+      }
+      let s: SourceSocket;
+      try {
+        s = cache.acquire(src, now);
+      } catch (e) {
+        if (!(e instanceof SystemError)) throw e;
+        countError(stats, e.code);
+        countDrop(stats, e.code === "EADDRINUSE" ? "address-in-use" : "send-error", group.length);
+        firstError ??= e;
+        continue;
       }
       if (queues.has(s.fd)) enqueue(s, group, 0, group.length);
       else {
@@ -196,11 +193,3 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
     },
   };
 }
-
-function sameIp(a: Uint8Array, b: Uint8Array): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-

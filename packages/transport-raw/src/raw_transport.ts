@@ -6,7 +6,7 @@
  * @module
  */
 import {
-  type Datagram, RAW_SOCKET_CHECKSUMS, type SocketAddress, addressKeyOf, type Transport, type TransportStats, TransportError, buildUdpPacket, countDrop,
+  type Datagram, RAW_SOCKET_CHECKSUMS, SystemError, type SocketAddress, addressKeyOf, type Transport, type TransportStats, TransportError, buildUdpPacket, countDrop,
   countError, createSendQueue, createTransportStats, sendOneThrough, errnoName, fragmentPacket, udpHeadersLength, buildUdpHeaders,
   validateDatagram, type UdpPacketOptions,
 } from "@anysrc/core";
@@ -255,6 +255,18 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
   const sendBatch = (ds: readonly Datagram[]) => {
     if (closed) throw new TransportError("closed", "raw transport is closed");
     for (const d of ds) validateDatagram(d);
+    // Open each family's socket up front: a failure (EPERM without CAP_NET_RAW, EMFILE) then drops
+    // the whole batch, counted, before anything is sent.
+    for (const d of ds) {
+      try {
+        socketFor(d.src.family);
+      } catch (e) {
+        if (!(e instanceof SystemError)) throw e;
+        countError(stats, e.code);
+        countDrop(stats, "send-error", ds.length);
+        throw e;
+      }
+    }
     if (queue.length > 0) return enqueue(ds, 0); // keep order behind what is already waiting
     const done = emit(ds, 0);
     if (done < ds.length) enqueue(ds, done);

@@ -92,8 +92,27 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
     } else poller.modify(fd, want);
   };
 
-  /** write() each packet of `d`; false when the device said EAGAIN (nothing of `d` counted). */
-  const writeDatagram = (d: Datagram): boolean => {
+  /**
+   * Set once writes fail with EBADFD/ENODEV: the device was deleted underneath us, and a TUN fd never
+   * reattaches. From then on every datagram offered is counted as dropped "device-gone".
+   */
+  let gone: TransportError | undefined;
+  let goneErrno = 0;
+  const deviceGone = (e: number) => {
+    gone = new TransportError("device-gone", `TUN device ${device.name} is gone (${errnoName(e)}: it was deleted while in use); the tun transport has stopped`);
+    const left = queue.clear();
+    if (left > 0) countDrop(stats, "device-gone", left);
+    stats.queued = 0;
+    if (registered) poller.remove(fd);
+    registered = false;
+    drain.drained();
+  };
+
+  /**
+   * write() each packet of `d`: "wait" when the device said EAGAIN, "gone" when it disappeared
+   * (nothing of `d` counted in either case), else "done" (sent, or dropped and counted).
+   */
+  const writeDatagram = (d: Datagram): "done" | "wait" | "gone" => {
     const need = udpHeadersLength(d.src.family) + d.payload.length;
     if (packet.length < need) packet = new Uint8Array(need);
     const big = need > mtu;
@@ -111,20 +130,26 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
       }
       const e = errno();
       countError(stats, errnoName(e));
-      if ((e === linux.EAGAIN || e === linux.ENOBUFS) && k === 0) return false;
+      if ((e === linux.EAGAIN || e === linux.ENOBUFS) && k === 0) return "wait";
+      if (e === linux.EBADFD || e === linux.ENODEV) {
+        goneErrno = e;
+        return "gone";
+      }
       // Mid-datagram or a hard error: the datagram is lost; say so.
       countDrop(stats, "send-error");
-      return true;
+      return "done";
     }
     stats.sent++;
     stats.bytes += d.payload.length;
     if (packets) stats.fragments += packets.length;
-    return true;
+    return "done";
   };
 
   const flushQueue = () => {
     while (queue.length > 0) {
-      if (!writeDatagram(queue.peek()!)) break;
+      const r = writeDatagram(queue.peek()!);
+      if (r === "wait") break;
+      if (r === "gone") return deviceGone(goneErrno); // counts the queue, this datagram included
       queue.drop(1);
     }
     stats.queued = queue.length;
@@ -158,7 +183,9 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
   };
 
   function onReady(events: number): void {
+    if (gone) return;
     if (events & Ready.writable) flushQueue();
+    if (gone) return;
     if (events & Ready.readable) readPackets();
     // Interest may have changed (queue emptied): the poller re-arms with what we set here.
     const want = interest();
@@ -171,9 +198,21 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
   const sendBatch = (ds: readonly Datagram[]) => {
     if (closed) throw new TransportError("closed", `tun transport ${device.name} is closed`);
     for (const d of ds) validateDatagram(d);
+    if (gone) {
+      countDrop(stats, "device-gone", ds.length);
+      throw gone;
+    }
     let i = 0;
     if (queue.length === 0) {
-      while (i < ds.length && writeDatagram(ds[i]!)) i++;
+      for (; i < ds.length; i++) {
+        const r = writeDatagram(ds[i]!);
+        if (r === "wait") break;
+        if (r === "gone") {
+          deviceGone(goneErrno);
+          countDrop(stats, "device-gone", ds.length - i);
+          throw gone;
+        }
+      }
     }
     for (; i < ds.length; i++) if (!queue.push(ds[i]!)) countDrop(stats, "queue-full");
     stats.queued = queue.length;
@@ -212,6 +251,10 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
       if (closed) return;
       await drain.wait(queue.length > 0, options.closeTimeoutMs ?? 2000);
       closed = true;
+      if (gone) {
+        closeFd(fd);
+        return;
+      }
       const left = queue.clear();
       if (left > 0) countDrop(stats, "closed", left);
       stats.queued = 0;

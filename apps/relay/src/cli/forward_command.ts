@@ -2,12 +2,14 @@
  * `anysrc forward`: samplicator-style replication keeping each sender's address.
  * @module
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { AddressError, type Cidr, formatSocketAddress, parseCidr } from "@anysrc/core";
 import { startForwarder } from "../forward/forwarder.ts";
+import { requirePrivileges } from "../capability_check.ts";
 import { createRelayCounters } from "../relay_stats.ts";
 import { createReplyEmitter } from "../reply_emitter.ts";
-import { logEvent, openTransports, runUntilSignal } from "./relay_runner.ts";
+import { createShutdown, logEvent, onTransportGone, openTransports, runUntilSignal } from "./relay_runner.ts";
 import { SHARED_OPTIONS, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
 import { UsageError, addressFlag } from "./usage_error.ts";
 
@@ -55,12 +57,14 @@ export async function forwardCommand(args: string[]): Promise<number> {
   const transport = transportFlags(cmd, v);
   const stats = statsFlags(cmd, v);
   const counters = createRelayCounters();
+  requirePrivileges({ transports: transport.fallback ? [transport.kind, transport.fallback] : [transport.kind], transparentListeners: false, mark: transport.mark !== undefined });
   const { primary, fallback } = openTransports(transport.kind, transport.fallback, {
     ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
     ...(transport.tun !== undefined ? { tun: transport.tun } : {}),
     ...(transport.mtu !== undefined ? { mtu: transport.mtu } : {}),
   });
-  const emitter = createReplyEmitter(primary, fallback, counters);
+  const shutdown = createShutdown();
+  const emitter = createReplyEmitter(primary, fallback, counters, onTransportGone(stats.format, fallback !== undefined, shutdown));
   let forwarder: ReturnType<typeof startForwarder>;
   try {
     forwarder = startForwarder({ listen, receivers, allow, emitter, counters });
@@ -68,6 +72,6 @@ export async function forwardCommand(args: string[]): Promise<number> {
     await Promise.all(emitter.transports.map((t) => t.close()));
     throw e;
   }
-  logEvent(stats.format, "listening", { mode: "forward", listen: formatSocketAddress(listen), to: receivers.map(formatSocketAddress), allow: allowTexts, transport: transport.kind });
-  return runUntilSignal("forward", counters, emitter.transports, stats, () => forwarder.stopListening(), () => {});
+  logEvent(stats.format, "listening", { pid: process.pid, mode: "forward", listen: formatSocketAddress(listen), to: receivers.map(formatSocketAddress), allow: allowTexts, transport: transport.kind });
+  return runUntilSignal("forward", counters, emitter.transports, stats, () => forwarder.stopListening(), () => {}, shutdown);
 }

@@ -44,13 +44,48 @@ export function logEvent(format: "text" | "json", event: string, fields: Record<
   else console.log(`anysrc ${event} ${Object.entries(fields).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ")}`);
 }
 
+/** Lets a part of a running relay ask for the orderly stop SIGTERM gives, with its own exit status. */
+export interface Shutdown {
+  request(reason: string, status: number): void;
+}
+
+/** A shutdown handle; requests made before the relay runs wait for it. */
+export function createShutdown(): Shutdown & { attach(stop: (reason: string, status: number) => void): void } {
+  let pending: [string, number] | undefined;
+  let stop: ((reason: string, status: number) => void) | undefined;
+  return {
+    request(reason, status) {
+      if (stop) stop(reason, status);
+      else pending ??= [reason, status];
+    },
+    attach(f) {
+      stop = f;
+      if (pending) f(...pending);
+    },
+  };
+}
+
 /**
- * Run until SIGINT/SIGTERM. `stopReading` closes the listeners; `closeAll` releases sessions.
- * Resolves with the exit status after the final counters are printed.
+ * What the relay does when the primary transport's TUN device is deleted underneath it: with a
+ * fallback it says so and carries on through the fallback; without one it stops like SIGTERM
+ * (final counters printed) with exit status 1, so a supervisor can restart it — which recreates the
+ * device.
+ */
+export function onTransportGone(format: "text" | "json", hasFallback: boolean, shutdown: Shutdown): (e: Error) => void {
+  return (e) => {
+    logEvent(format, "error", { error: e.message, action: hasFallback ? "continuing with the fallback transport" : "stopping" });
+    if (!hasFallback) shutdown.request("device-gone", 1);
+  };
+}
+
+/**
+ * Run until SIGINT/SIGTERM (exit 0) or a shutdown request (its status). `stopReading` closes the
+ * listeners; `closeAll` releases sessions. Resolves with the exit status after the final counters
+ * are printed.
  */
 export function runUntilSignal(
   mode: string, counters: RelayCounters, transports: readonly Transport[], stats: StatsSettings,
-  stopReading: () => void, closeAll: () => void,
+  stopReading: () => void, closeAll: () => void, shutdown?: ReturnType<typeof createShutdown>,
 ): Promise<number> {
   const print = () => {
     if (stats.format === "json") console.log(JSON.stringify({ event: "stats", ...statsSnapshot(mode, counters, transports) }));
@@ -72,7 +107,7 @@ export function runUntilSignal(
   }
   return new Promise((resolve) => {
     let stopping = false;
-    const stop = async (signal: string) => {
+    const stop = async (signal: string, status = 0) => {
       if (stopping) return;
       stopping = true;
       stopReading();
@@ -84,9 +119,10 @@ export function runUntilSignal(
       if (stats.format === "json") console.log(JSON.stringify({ event: "final", signal, ...statsSnapshot(mode, counters, transports) }));
       else console.log(`final (${signal}): ${statsLine(mode, counters, transports)}`);
       closeAll();
-      resolve(0);
+      resolve(status);
     };
     process.on("SIGINT", () => void stop("SIGINT"));
     process.on("SIGTERM", () => void stop("SIGTERM"));
+    shutdown?.attach((reason, status) => void stop(reason, status));
   });
 }

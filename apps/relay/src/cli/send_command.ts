@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { type Datagram, type SocketAddress, maxUdpPayload, socketAddress } from "@anysrc/core";
 import { monotonicNs } from "@anysrc/sys";
+import { requirePrivileges } from "../capability_check.ts";
 import { isTransportKind, openTransport } from "../transport_choice.ts";
 import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
 
@@ -57,6 +58,7 @@ export async function sendCommand(args: string[], runtime: string, print: (line:
   const mtu = intFlag(cmd, "--mtu", values.mtu, src.family === 4 ? 68 : 1280, 65535);
   const mark = intFlag(cmd, "--mark", values.mark, 0, 0xffffffff);
 
+  requirePrivileges({ transports: [kind], mark: mark !== undefined });
   const transport = openTransport(kind, {
     batch,
     ...(mtu !== undefined ? { mtu } : {}),

@@ -2,13 +2,15 @@
  * `anysrc tproxy`: the transparent UDP relay, transport chosen at run time.
  * @module
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { type SocketAddress, formatSocketAddress, parseIp, socketAddress } from "@anysrc/core";
+import { requirePrivileges } from "../capability_check.ts";
 import { createRelayCounters } from "../relay_stats.ts";
 import { createReplyEmitter } from "../reply_emitter.ts";
 import { startTproxyRelay } from "../tproxy/tproxy_relay.ts";
 import { parseDuration } from "./durations.ts";
-import { logEvent, openTransports, runUntilSignal } from "./relay_runner.ts";
+import { createShutdown, logEvent, onTransportGone, openTransports, runUntilSignal } from "./relay_runner.ts";
 import { SHARED_OPTIONS, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
 import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
 
@@ -73,6 +75,7 @@ export async function tproxyCommand(args: string[]): Promise<number> {
 
   const counters = createRelayCounters();
   let relay: ReturnType<typeof startTproxyRelay> | undefined;
+  requirePrivileges({ transports: transport.fallback ? [transport.kind, transport.fallback] : [transport.kind], transparentListeners: true, mark: transport.mark !== undefined });
   const { primary, fallback } = openTransports(transport.kind, transport.fallback, {
     ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
     ...(transport.tun !== undefined ? { tun: transport.tun } : {}),
@@ -80,7 +83,8 @@ export async function tproxyCommand(args: string[]): Promise<number> {
     // Datagrams the kernel hands to a bound source socket are client traffic to that address.
     onReceive: (d) => relay?.fromClient(d.src, d.dst, d.payload),
   });
-  const emitter = createReplyEmitter(primary, fallback, counters);
+  const shutdown = createShutdown();
+  const emitter = createReplyEmitter(primary, fallback, counters, onTransportGone(stats.format, fallback !== undefined, shutdown));
   try {
     relay = startTproxyRelay({ listen, idleTimeoutMs, maxSessions, nat, emitter, counters, ...(transport.mark !== undefined ? { mark: transport.mark } : {}) });
   } catch (e) {
@@ -88,9 +92,9 @@ export async function tproxyCommand(args: string[]): Promise<number> {
     throw e;
   }
   logEvent(stats.format, "listening", {
-    mode: "tproxy", listen: listen.map(formatSocketAddress), transport: transport.kind, fallback: transport.fallback ?? null, nat, idleTimeoutMs, maxSessions,
+    pid: process.pid, mode: "tproxy", listen: listen.map(formatSocketAddress), transport: transport.kind, fallback: transport.fallback ?? null, nat, idleTimeoutMs, maxSessions,
     ...(stats.metrics ? { metrics: formatSocketAddress(stats.metrics) } : {}),
   });
   const r = relay;
-  return runUntilSignal("tproxy", counters, emitter.transports, stats, () => r.stopListening(), () => r.close());
+  return runUntilSignal("tproxy", counters, emitter.transports, stats, () => r.stopListening(), () => r.close(), shutdown);
 }

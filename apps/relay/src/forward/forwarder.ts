@@ -69,6 +69,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
           continue;
         }
         const payload = ring.payload(i);
+        const k0 = k;
         for (const dst of o.receivers) {
           if (dst.family !== sender.address.family) continue;
           let d = out[k];
@@ -81,13 +82,12 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
           batch.push(d);
           k++;
         }
+        if (k === k0) countRelayDrop(c, "no-receiver");
+        else c.forwarded++;
       }
-      const before = sent();
-      o.emitter.emit(batch);
-      c.forwarded += sent() - before;
+      c.copies += o.emitter.emit(batch, "copy-refused");
     }
   });
-  const sent = () => o.emitter.transports.reduce((a, t) => a + t.stats.sent, 0);
 
   return {
     stopListening() {

@@ -3,7 +3,7 @@
  * game or STUN client sees a full-cone NAT), idle expiry, and a cap with least-recently-used eviction.
  * @module
  */
-import { type Recency, type SocketAddress, sameSocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
+import { type Recency, type SocketAddress, SystemError, sameSocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
 import { closeFd, decodeSockaddr, getPoller, openUdpSocket, sockaddrIs, unrefTimer } from "@anysrc/sys";
 
 /** One client's mapping. */
@@ -25,6 +25,8 @@ export interface SessionTableOptions {
   readonly onUpstreamReadable: (s: Session, events: number) => void;
   readonly onExpired: () => void;
   readonly onEvicted: () => void;
+  /** Out of file descriptors (EMFILE/ENFILE, a low `ulimit -n`): a session was evicted to make room. */
+  readonly onOutOfDescriptors: (code: string) => void;
 }
 
 /** The table. */
@@ -35,8 +37,8 @@ export interface SessionTable {
   touch(s: Session, now: number): void;
   /**
    * Create the session of `client` and its upstream socket, evicting the least recently used one past
-   * the cap (and replacing a colliding key).
-   * @throws {SystemError} when the upstream socket cannot be opened (EMFILE, …).
+   * the cap or when the process is out of descriptors (and replacing a colliding key).
+   * @throws {SystemError} when the upstream socket cannot be opened even so.
    */
   create(client: SocketAddress, key: number, now: number): Session;
   readonly size: number;
@@ -99,21 +101,31 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
   const timer = setInterval(sweep, Math.max(100, Math.min(o.idleTimeoutMs / 4, 5000)));
   unrefTimer(timer);
 
+  const evictOldest = () => {
+    release(sessions.values().next().value as Session);
+    o.onEvicted();
+  };
+  const socketOptions = { receiveErrors: true, ...(o.mark !== undefined ? { mark: o.mark } : {}) } as const;
+  const openUpstream = (family: 4 | 6): number => {
+    for (;;) {
+      try {
+        return openUdpSocket({ family, ...socketOptions });
+      } catch (e) {
+        if (!(e instanceof SystemError) || (e.code !== "EMFILE" && e.code !== "ENFILE") || sessions.size === 0) throw e;
+        o.onOutOfDescriptors(e.code);
+        evictOldest();
+      }
+    }
+  };
+
   return {
     lookup: (key) => sessions.get(key),
     touch: (s, now) => touchRecency(sessions, s.key, s, now),
     create(client, key, now) {
       const found = sessions.get(key);
       if (found) release(found); // an IPv6 key collision: the newcomer takes the slot
-      if (sessions.size >= o.maxSessions) {
-        release(sessions.values().next().value as Session);
-        o.onEvicted();
-      }
-      const fd = openUdpSocket({
-        family: client.family,
-        receiveErrors: true,
-        ...(o.mark !== undefined ? { mark: o.mark } : {}),
-      });
+      if (sessions.size >= o.maxSessions) evictOldest();
+      const fd = openUpstream(client.family);
       const s: Session = {
         key, client: { family: client.family, ip: client.ip.slice(), port: client.port }, fd, lastActive: now, lastTouched: now,
         contacted: undefined,

@@ -6,10 +6,10 @@
  * `onUpstreamReadable` → ReplyEmitter.emit → transport → kernel.
  * @module
  */
-import { type Datagram, type SocketAddress, SystemError, addressKey as keyOf, sameSocketAddress } from "@anysrc/core";
+import { type Datagram, type SocketAddress, SystemError, addressKey as keyOf, isUnicast, sameIp, sameSocketAddress } from "@anysrc/core";
 import { type RecvRing, Ready, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sendTo, sockaddrIs, sockaddrKey } from "@anysrc/sys";
 import type { ReplyEmitter } from "../reply_emitter.ts";
-import { type RelayCounters, countRelayDrop } from "../relay_stats.ts";
+import { type RelayCounters, countRelayDrop, countRelayError } from "../relay_stats.ts";
 import { type Session, type SessionTable, createRemoteRecords, createSessionTable } from "./session_table.ts";
 
 /** Settings of the relay. */
@@ -56,11 +56,17 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     onUpstreamReadable: (s, events) => onUpstreamReadable(s, replyRing, events),
     onExpired: () => c.sessionsExpired++,
     onEvicted: () => c.sessionsEvicted++,
+    onOutOfDescriptors: (code) => countRelayError(c, code),
   });
 
   const remote = createRemoteRecords();
 
   const relayFromClient = (s: Session, dst: SocketAddress, dstKey: number, payload: Uint8Array) => {
+    // Only a destination some host can own may become a reply's source (the cached record's check is a few compares).
+    if (!isUnicast(dst.ip)) {
+      countRelayDrop(c, "bad-destination");
+      return;
+    }
     try {
       if (sendTo(s.fd, payload, dst)) {
         c.forwarded++;
@@ -72,8 +78,16 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     }
   };
 
-  /** A new session, counted; undefined (and counted as a drop) when no upstream socket can be had. */
-  const createSession = (client: SocketAddress, key: number, now: number): Session | undefined => {
+  /**
+   * A new session, counted; undefined (and counted as a drop) when no upstream socket can be had, or
+   * when the "client" is this host sending to itself — one of our upstream sockets relaying a
+   * datagram that was addressed to the relay (a local address picks itself as source).
+   */
+  const createSession = (client: SocketAddress, key: number, now: number, dstIp: Uint8Array): Session | undefined => {
+    if (sameIp(client.ip, dstIp)) {
+      countRelayDrop(c, "loop");
+      return undefined;
+    }
     try {
       const s = sessions.create(client, key, now);
       c.sessionsCreated++;
@@ -106,14 +120,14 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         // Session by the raw source sockaddr: no address record is decoded unless it is new.
         const srcAt = ring.sourceOffset(i);
         const key = sockaddrKey(memory, srcAt);
+        const dstKey = sockaddrKey(memory, dstAt);
+        const dst = remote.at(memory, dstAt, dstKey);
         let s = sessions.lookup(key);
         if (s && sockaddrIs(memory, srcAt, s.client)) sessions.touch(s, now);
         else {
-          s = createSession(decodeSockaddr(memory, srcAt)!, key, now);
+          s = createSession(decodeSockaddr(memory, srcAt)!, key, now, dst.ip);
           if (!s) continue;
         }
-        const dstKey = sockaddrKey(memory, dstAt);
-        const dst = remote.at(memory, dstAt, dstKey);
         relayFromClient(s, dst, dstKey, ring.payload(i));
       }
     }
@@ -136,6 +150,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         continue;
       }
       if (n === 0) break;
+      c.repliesReceived += n;
       batch.length = 0;
       for (let i = 0; i < n; i++) {
         const srcAt = ring.sourceOffset(i);
@@ -155,18 +170,12 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         batch.push(r);
       }
       s.lastActive = Date.now();
-      const before = sentCount();
-      o.emitter.emit(batch);
-      c.replies += sentCount() - before;
+      c.replies += o.emitter.emit(batch, "transport-refused");
     }
   }
-  const sentCount = () => {
-    let n = 0;
-    for (const t of o.emitter.transports) n += t.stats.sent;
-    return n;
-  };
 
   const listeners: number[] = [];
+  const listenerRings = new Map<number, RecvRing>();
   for (const addr of o.listen) {
     // 16 MiB: a main-thread pause of ~0.2 s (GC, a burst of new sessions) must not overflow the queue.
     const fd = openUdpSocket({ family: addr.family, transparent: true, receiveOriginalDestination: true, reuseAddress: true, receiveBuffer: 16 << 20 });
@@ -184,6 +193,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     const ring = clientRing;
     poller.add(fd, { readable: true, writable: false }, () => onListenerReadable(fd, ring));
     listeners.push(fd);
+    listenerRings.set(fd, ring);
   }
 
   return {
@@ -194,7 +204,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
       let s = sessions.lookup(key);
       if (s && sameSocketAddress(s.client, client)) sessions.touch(s, now);
       else {
-        s = createSession(client, key, now);
+        s = createSession(client, key, now, destination.ip);
         if (!s) return;
       }
       const dstKey = keyOf(destination);
@@ -204,6 +214,8 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     stopListening() {
       for (const fd of listeners.splice(0)) {
         poller.remove(fd);
+        // What the kernel already queued for us was accepted: relay it before closing.
+        onListenerReadable(fd, listenerRings.get(fd)!);
         closeFd(fd);
       }
     },
@@ -215,4 +227,3 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     sessions,
   };
 }
-
