@@ -35,19 +35,27 @@ type Sample = { t: number; rssMiB: number; fds: number; cpuPct: number };
 try {
   bed.enableTproxy(PORT);
   await bed.spawn(bed.server, [bin.udp_echo!, A.server4, "7000"]).waitFor((l) => l.ready === true);
-  const relay = bed.spawn(bed.router, [`${REPO_ROOT}apps/relay/bin/anysrc`, "--runtime", RUNTIME, "tproxy", "--port", String(PORT), "--transport", TRANSPORT,
-    "--mark", "2", "--tun", `assoak${process.pid % 1000}`, "--stats", "json", "--stats-interval", "0"]);
-  const pid = (await relay.waitFor((l) => l.event === "listening", 30_000)).pid as number;
-  await sleep(300);
+  const startRelay = async () => {
+    const p = bed.spawn(bed.router, [`${REPO_ROOT}apps/relay/bin/anysrc`, "--runtime", RUNTIME, "tproxy", "--port", String(PORT), "--transport", TRANSPORT,
+      "--mark", "2", "--tun", `assoak${process.pid % 1000}`, "--stats", "json", "--stats-interval", "0"]);
+    const pid = (await p.waitFor((l) => l.event === "listening", 30_000)).pid as number;
+    await sleep(300);
+    return { p, pid };
+  };
 
-  // Calibration: CPU per relayed datagram at 20 000 round trips/s, hence capacity on one core.
-  const cpu0 = cpuSeconds(pid);
+  // Calibration, on a relay of its own (its sessions must not show up in the soak's fd count): CPU
+  // per relayed datagram at 20 000 round trips/s, hence capacity on one core.
+  const probe = await startRelay();
+  const cpu0 = cpuSeconds(probe.pid);
   const cal = await bed.spawn(bed.client, [bin.relay_load!, A.server4, "7000", "64", "20000", "5", "256"]).waitFor((l) => typeof l.sent === "number", 60_000);
-  const usPerDatagram = ((cpuSeconds(pid) - cpu0) * 1e6) / (2 * (cal.received as number));
+  const usPerDatagram = ((cpuSeconds(probe.pid) - cpu0) * 1e6) / (2 * (cal.received as number));
+  await probe.p.stop();
+  await probe.p.exited(10_000);
   const capacity = Math.floor(1e6 / (2 * usPerDatagram)); // round trips/s one core can relay
   const rate = Math.floor(capacity / 2);
   console.error(`soak: ${RUNTIME}/${TRANSPORT}: ${usPerDatagram.toFixed(1)} µs per relayed datagram → capacity ${capacity} round trips/s; offering ${rate}/s for ${MINUTES} min`);
 
+  const { p: relay, pid } = await startRelay();
   const seconds = MINUTES * 60;
   const load = bed.spawn(bed.client, [bin.relay_load!, A.server4, "7000", "64", String(rate), String(seconds), "256"]);
   const samples: Sample[] = [];

@@ -106,7 +106,7 @@ const pairs = (o: Record<string, number | undefined>) =>
 
 /**
  * One line for people.
- * @example "tproxy received=10 forwarded=10 replies=10 sessions=1 dropped=0 raw{sent=10 errors=0}"
+ * @example "tproxy received=10 forwarded=10 replies=10 sessions=1 … dropped=0 errors=0 raw{sent=10 queued=0 dropped=0 errors=0}"
  */
 export function statsLine(mode: string, c: RelayCounters, transports: readonly Transport[]): string {
   const t = transports.map((x) => `${x.kind}{sent=${x.stats.sent} queued=${x.stats.queued} dropped=${pairs(x.stats.dropped)} errors=${pairs(x.stats.errors)}}`).join(" ");

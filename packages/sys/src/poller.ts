@@ -1,15 +1,17 @@
 /**
  * Readiness without blocking the event loop and without busy-waiting, the same code on Bun and Deno:
- * a Worker blocks in epoll_wait over every registered fd (EPOLLONESHOT) and wakes the main thread via
- * Atomics.notify; the main thread (Atomics.waitAsync) calls each ready fd's handler, which drains it
- * until EAGAIN, then re-arms it with EPOLL_CTL_MOD. With no registration left the Worker is stopped,
- * so nothing keeps the process alive.
+ * a Worker blocks in epoll_wait over every registered fd (edge-triggered, EPOLLET) and wakes the main
+ * thread via Atomics.notify; the main thread (Atomics.waitAsync) calls each ready fd's handler once
+ * per wake-up, however often the Worker saw it, and the handler drains it. Edge-triggered, because
+ * then a ready fd costs no re-arming syscall: a handler that drained its socket (a short recvmmsg
+ * batch is proof) hears again as soon as anything new arrives. With no registration left the Worker
+ * is stopped, so nothing keeps the process alive.
  * @module
  */
 import { SystemError, errnoName } from "@anysrc/core";
 import { check, lastError, libc } from "./libc.ts";
 import {
-  EFD_CLOEXEC, EFD_NONBLOCK, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLONESHOT, EPOLLOUT, EPOLL_CLOEXEC, EPOLL_CTL_ADD,
+  EFD_CLOEXEC, EFD_NONBLOCK, EPOLLERR, EPOLLHUP, EPOLLET, EPOLLIN, EPOLLOUT, EPOLL_CLOEXEC, EPOLL_CTL_ADD,
   EPOLL_CTL_DEL, EPOLL_CTL_MOD,
 } from "./linux_constants.ts";
 import { BATCH_SLOTS, CONTROL_INTS, FAILED, type PollerStart, type PollerWorkerMessage, READ, SEQ, SLOTS_AT, SLOT_INTS, STOP, WAITING } from "./poller_protocol.ts";
@@ -23,7 +25,10 @@ export interface Interest {
 /** Bits of a ready event, as handed to a handler. */
 export const Ready = { readable: EPOLLIN, writable: EPOLLOUT, error: EPOLLERR, hangup: EPOLLHUP } as const;
 
-/** Called with the ready event bits; must drain the fd (until EAGAIN) before returning. */
+/**
+ * Called with the ready event bits; must drain the fd (until EAGAIN, or a short batch) before
+ * returning: edge-triggered readiness is not reported again for data already waiting.
+ */
 export type ReadyHandler = (events: number) => void;
 
 /** Counters of the poller, for stats and tests. */
@@ -54,6 +59,8 @@ interface Registration {
   readonly fd: number;
   interest: Interest;
   readonly onReady: ReadyHandler;
+  /** Event bits gathered for the next dispatch (0: not queued). */
+  pending: number;
 }
 
 const EPOLL_EVENT_SIZE = 12;
@@ -61,7 +68,7 @@ const eventBytes = new Uint8Array(EPOLL_EVENT_SIZE);
 const eventView = new DataView(eventBytes.buffer);
 
 function control(epfd: number, op: number, fd: number, interest: Interest | undefined): number {
-  const bits = interest ? (interest.readable ? EPOLLIN : 0) | (interest.writable ? EPOLLOUT : 0) | EPOLLONESHOT : 0;
+  const bits = interest ? (interest.readable ? EPOLLIN : 0) | (interest.writable ? EPOLLOUT : 0) | EPOLLET : 0;
   eventView.setUint32(0, bits, true);
   eventView.setInt32(4, fd, true);
   eventView.setInt32(8, 0, true);
@@ -76,13 +83,13 @@ function createPoller(): Poller {
   let worker: Worker | undefined;
   let shared: Int32Array | undefined;
   let generation = 0;
-  let readyBuffer = { fds: new Int32Array(1024), events: new Int32Array(1024) };
+  let queued: Registration[] = [];
 
   const poller: Poller = {
     add(fd, interest, onReady) {
       if (registrations.has(fd)) throw new RangeError(`poller: fd ${fd} is already registered`);
       if (!worker) start();
-      const reg = { fd, interest, onReady };
+      const reg: Registration = { fd, interest, onReady, pending: 0 };
       if (control(epollFd, EPOLL_CTL_ADD, fd, interest) < 0) {
         const error = lastError("epoll_ctl ADD", fd);
         if (registrations.size === 0) stop();
@@ -93,8 +100,10 @@ function createPoller(): Poller {
     modify(fd, interest) {
       const reg = registrations.get(fd);
       if (!reg) throw new RangeError(`poller: fd ${fd} is not registered`);
+      if (reg.interest.readable === interest.readable && reg.interest.writable === interest.writable) return;
       reg.interest = interest;
-      if (dispatching !== fd) check(control(epollFd, EPOLL_CTL_MOD, fd, interest), "epoll_ctl MOD", fd);
+      // MOD re-evaluates readiness: an fd already writable reports it at once.
+      check(control(epollFd, EPOLL_CTL_MOD, fd, interest), "epoll_ctl MOD", fd);
     },
     remove(fd) {
       if (!registrations.delete(fd)) return;
@@ -111,8 +120,6 @@ function createPoller(): Poller {
       console.error(`anysrc poller: handler for fd ${fd} failed: ${message}`);
     },
   };
-
-  let dispatching = -1;
 
   function start(): void {
     epollFd = check(libc.epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
@@ -172,48 +179,38 @@ function createPoller(): Poller {
         poller.onError(new SystemError({ syscall: "epoll_wait", errno: failed, code: errnoName(failed) }), epollFd);
         return;
       }
-      // Copy every published batch out, then free the slots before dispatching.
+      // Gather every published batch, one entry per fd (the Worker may have seen it several times),
+      // then free the slots before dispatching.
       let count = 0;
       for (; read < published; read++) {
         const slot = SLOTS_AT + (read % BATCH_SLOTS) * SLOT_INTS;
         const n = s[slot]!;
-        if (readyBuffer.fds.length < count + n) {
-          const bigger = { fds: new Int32Array(2 * (count + n)), events: new Int32Array(2 * (count + n)) };
-          bigger.fds.set(readyBuffer.fds);
-          bigger.events.set(readyBuffer.events);
-          readyBuffer = bigger;
-        }
         for (let i = 0; i < n; i++) {
-          readyBuffer.fds[count] = s[slot + 1 + 2 * i]!;
-          readyBuffer.events[count++] = s[slot + 2 + 2 * i]!;
+          const reg = registrations.get(s[slot + 1 + 2 * i]!);
+          if (!reg) continue;
+          if (reg.pending === 0) queued[count++] = reg;
+          reg.pending |= s[slot + 2 + 2 * i]!;
         }
       }
       Atomics.store(s, READ, read);
       if (Atomics.load(s, WAITING) !== 0) Atomics.notify(s, READ);
       stats.wakeups++;
-      const { fds, events } = readyBuffer;
-      for (let i = 0; i < count; i++) dispatch(fds[i]!, events[i]!);
+      for (let i = 0; i < count; i++) dispatch(queued[i]!);
+      if (queued.length > 4096) queued = [];
     }
   }
 
-  function dispatch(fd: number, events: number): void {
-    const reg = registrations.get(fd);
-    if (!reg) return;
-    dispatching = fd;
+  function dispatch(reg: Registration): void {
+    const events = reg.pending;
+    reg.pending = 0;
+    // Unregistered (or replaced by a new fd of the same number) since it was queued: not for it.
+    if (registrations.get(reg.fd) !== reg) return;
     stats.dispatches++;
     try {
       reg.onReady(events);
     } catch (e) {
       stats.handlerErrors++;
-      poller.onError(e, fd);
-    }
-    dispatching = -1;
-    // Re-arm unless the handler unregistered it (or the poller stopped).
-    if (registrations.get(fd) === reg && epollFd >= 0) {
-      if (control(epollFd, EPOLL_CTL_MOD, fd, reg.interest) < 0) {
-        stats.handlerErrors++;
-        poller.onError(lastError("epoll_ctl MOD", fd), fd);
-      }
+      poller.onError(e, reg.fd);
     }
   }
   return poller;

@@ -1,5 +1,5 @@
 /**
- * The poller's Worker: blocks in epoll_wait over every registered fd (all EPOLLONESHOT) and publishes
+ * The poller's Worker: blocks in epoll_wait over every registered fd (edge-triggered) and publishes
  * the ready ones to the main thread through shared memory + Atomics.notify. It never reads sockets.
  * @module
  */

@@ -7,6 +7,7 @@
 import { createServer } from "node:http";
 import process from "node:process";
 import { type SocketAddress, type Transport, type TransportKind, formatSocketAddress, isV4Mapped } from "@anysrc/core";
+import { getPoller } from "@anysrc/sys";
 import { type RelayCounters, prometheusText, statsLine, statsSnapshot } from "../relay_stats.ts";
 import { openTransport, type TransportSettings } from "../transport_choice.ts";
 import { UsageError } from "./usage_error.ts";
@@ -116,7 +117,8 @@ export function runUntilSignal(
       await Promise.all(transports.map((t) => t.close()));
       if (timer) clearInterval(timer);
       server?.close();
-      if (stats.format === "json") console.log(JSON.stringify({ event: "final", signal, ...statsSnapshot(mode, counters, transports) }));
+      const { wakeups, dispatches } = getPoller().stats;
+      if (stats.format === "json") console.log(JSON.stringify({ event: "final", signal, ...statsSnapshot(mode, counters, transports), poller: { wakeups, dispatches } }));
       else console.log(`final (${signal}): ${statsLine(mode, counters, transports)}`);
       closeAll();
       resolve(status);

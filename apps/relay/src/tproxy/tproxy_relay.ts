@@ -54,7 +54,10 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     maxSessions: o.maxSessions,
     ...(o.mark !== undefined ? { mark: o.mark } : {}),
     onUpstreamReadable: (s, events) => onUpstreamReadable(s, replyRing, events),
-    onExpired: () => c.sessionsExpired++,
+    onExpired: () => {
+      c.sessionsExpired++;
+      c.sessions = sessions.size;
+    },
     onEvicted: () => c.sessionsEvicted++,
     onOutOfDescriptors: (code) => countRelayError(c, code),
   });
