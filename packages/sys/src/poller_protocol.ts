@@ -2,8 +2,8 @@
  * The shared-memory protocol between the poller (main thread) and its epoll Worker: indices into one
  * Int32Array over a SharedArrayBuffer. The Worker publishes batches of ready fds into a ring of
  * BATCH_SLOTS slots and goes straight back to epoll_wait; it only waits when the main thread is a
- * whole ring behind. (ONESHOT keeps the fds of a published batch disarmed until the main thread
- * re-arms them, so nothing is reported twice.)
+ * whole ring behind. (Edge-triggered: an fd can appear in several published batches while the main
+ * thread is behind; the main thread folds them into one dispatch.)
  * @module
  */
 

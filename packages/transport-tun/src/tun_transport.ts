@@ -187,7 +187,7 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
     if (events & Ready.writable) flushQueue();
     if (gone) return;
     if (events & Ready.readable) readPackets();
-    // Interest may have changed (queue emptied): the poller re-arms with what we set here.
+    // Interest may have changed (queue emptied): tell the poller (a no-op when it did not).
     const want = interest();
     if (!want.readable && !want.writable) {
       poller.remove(fd);

@@ -48,7 +48,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
 
   poller.add(fd, { readable: true, writable: false }, () => {
     const memory = ring.memory;
-    // A short batch means drained (the ONESHOT re-arm reports anything newer).
+    // A short batch means drained (anything newer is a new edge, reported by the poller).
     for (let n = ring.slots; n === ring.slots; ) {
       n = ring.receive(fd);
       batch.length = 0;

@@ -65,11 +65,6 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   const remote = createRemoteRecords();
 
   const relayFromClient = (s: Session, dst: SocketAddress, dstKey: number, payload: Uint8Array) => {
-    // Only a destination some host can own may become a reply's source (the cached record's check is a few compares).
-    if (!isUnicast(dst.ip)) {
-      countRelayDrop(c, "bad-destination");
-      return;
-    }
     try {
       if (sendTo(s.fd, payload, dst)) {
         c.forwarded++;
@@ -105,7 +100,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   const onListenerReadable = (fd: number, ring: RecvRing) => {
     const memory = ring.memory;
     // A short batch means the socket is drained: skip the recvmmsg that would only say EAGAIN. If
-    // more arrived meanwhile, the EPOLL_CTL_MOD re-arm reports it at once.
+    // more arrived meanwhile, that arrival is a new edge and the poller reports it.
     for (let n = ring.slots; n === ring.slots; ) {
       n = ring.receive(fd);
       const now = Date.now();
@@ -125,6 +120,11 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         const key = sockaddrKey(memory, srcAt);
         const dstKey = sockaddrKey(memory, dstAt);
         const dst = remote.at(memory, dstAt, dstKey);
+        // Only a destination some host can own may become a reply's source; checked before any session exists.
+        if (!isUnicast(dst.ip)) {
+          countRelayDrop(c, "bad-destination");
+          continue;
+        }
         let s = sessions.lookup(key);
         if (s && sockaddrIs(memory, srcAt, s.client)) sessions.touch(s, now);
         else {
@@ -178,7 +178,6 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   }
 
   const listeners: number[] = [];
-  const listenerRings = new Map<number, RecvRing>();
   for (const addr of o.listen) {
     // 16 MiB: a main-thread pause of ~0.2 s (GC, a burst of new sessions) must not overflow the queue.
     const fd = openUdpSocket({ family: addr.family, transparent: true, receiveOriginalDestination: true, reuseAddress: true, receiveBuffer: 16 << 20 });
@@ -193,10 +192,8 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
       sessions.close();
       throw e;
     }
-    const ring = clientRing;
-    poller.add(fd, { readable: true, writable: false }, () => onListenerReadable(fd, ring));
+    poller.add(fd, { readable: true, writable: false }, () => onListenerReadable(fd, clientRing));
     listeners.push(fd);
-    listenerRings.set(fd, ring);
   }
 
   return {
@@ -204,6 +201,10 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
       const now = Date.now();
       const key = keyOf(client);
       c.received++;
+      if (!isUnicast(destination.ip)) {
+        countRelayDrop(c, "bad-destination");
+        return;
+      }
       let s = sessions.lookup(key);
       if (s && sameSocketAddress(s.client, client)) sessions.touch(s, now);
       else {
@@ -218,7 +219,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
       for (const fd of listeners.splice(0)) {
         poller.remove(fd);
         // What the kernel already queued for us was accepted: relay it before closing.
-        onListenerReadable(fd, listenerRings.get(fd)!);
+        onListenerReadable(fd, clientRing);
         closeFd(fd);
       }
     },
