@@ -61,8 +61,11 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
           }
           expect({ client: result, relay: stats }).toMatchObject({
             client: { sent: 20000, received: 20000, corrupt: 0, flowsComplete: 64 },
-            relay: { received: 20001, forwarded: 20001, replies: 20002, dropped: {}, sessionsCreated: 65, transports: { [kind]: { dropped: {}, errors: {} } } },
+            relay: { received: 20001, forwarded: 20001, replies: 20002, dropped: {}, transports: { [kind]: { dropped: {}, errors: {} } } },
           });
+          // 64 flows + the cone client; 64 when a flow's ephemeral port happens to reuse the cone
+          // client's (closed by then), whose session is still alive: same client address, same session.
+          expect([64, 65]).toContain(stats.sessionsCreated);
         });
       }
 
