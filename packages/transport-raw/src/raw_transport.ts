@@ -255,9 +255,10 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
   const sendBatch = (ds: readonly Datagram[]) => {
     if (closed) throw new TransportError("closed", "raw transport is closed");
     for (const d of ds) validateDatagram(d);
-    // Open each family's socket up front: a failure (EPERM without CAP_NET_RAW, EMFILE) then drops
-    // the whole batch, counted, before anything is sent.
+    // Open each family's socket up front (a cheap array check once they exist): a failure (EPERM
+    // without CAP_NET_RAW, EMFILE) then drops the whole batch, counted, before anything is sent.
     for (const d of ds) {
+      if (sockets[d.src.family === 4 ? 0 : 1]) continue;
       try {
         socketFor(d.src.family);
       } catch (e) {
