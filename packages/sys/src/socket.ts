@@ -3,7 +3,7 @@
  * send/receive. Everything is non-blocking; readiness comes from the {@link Poller}.
  * @module
  */
-import { type SocketAddress, formatSocketAddress } from "@anysrc/core";
+import { type SocketAddress, SystemError, formatSocketAddress } from "@anysrc/core";
 import { check, cString, errno, lastError, libc } from "./libc.ts";
 import {
   AF_INET, AF_INET6, EAGAIN, IPPROTO_IPV6, IPPROTO_RAW, IPPROTO_UDP, IPV6_FREEBIND, IPV6_RECVORIGDSTADDR,
@@ -113,6 +113,22 @@ export function openUdpSocket(o: UdpSocketOptions): number {
     }
     applyCommon(fd, o);
   });
+}
+
+/**
+ * {@link openUdpSocket} for a pool of sockets under a descriptor limit (a low `ulimit -n`): on
+ * EMFILE/ENFILE, `makeRoom` is asked to close one of the pool's sockets (it returns false when it
+ * has none to give) and the open is retried.
+ * @example const fd = openUdpSocketMakingRoom({ family: 4 }, (code) => evictOldest(code));
+ */
+export function openUdpSocketMakingRoom(o: UdpSocketOptions, makeRoom: (code: "EMFILE" | "ENFILE") => boolean): number {
+  for (;;) {
+    try {
+      return openUdpSocket(o);
+    } catch (e) {
+      if (!(e instanceof SystemError) || (e.code !== "EMFILE" && e.code !== "ENFILE") || !makeRoom(e.code)) throw e;
+    }
+  }
 }
 
 /** Options of a raw sending socket. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { type Recency, type SocketAddress, SystemError, addressKey, sameSocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
-import { Ready, bindSocket, closeFd, getPoller, openUdpSocket, unrefTimer } from "@anysrc/sys";
+import { Ready, bindSocket, closeFd, getPoller, openUdpSocketMakingRoom, unrefTimer } from "@anysrc/sys";
 
 /** One cached socket. */
 export interface SourceSocket extends Recency {
@@ -113,17 +113,12 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
     ...(options.sendBuffer !== undefined ? { sendBuffer: options.sendBuffer } : {}),
   } as const;
 
-  /** A new socket; out of descriptors (a low `ulimit -n`), the least recently used socket makes room. */
-  const openSocket = (family: 4 | 6): number => {
-    for (;;) {
-      try {
-        return openUdpSocket({ family, ...socketOptions });
-      } catch (e) {
-        if (!(e instanceof SystemError) || (e.code !== "EMFILE" && e.code !== "ENFILE") || !evictOne()) throw e;
-        stats.evictedForFds++;
-        options.onRecovered?.(e.code);
-      }
-    }
+  // Out of descriptors (a low `ulimit -n`), the least recently used idle socket makes room.
+  const makeRoom = (code: string) => {
+    if (!evictOne()) return false;
+    stats.evictedForFds++;
+    options.onRecovered?.(code);
+    return true;
   };
 
   const open = (source: SocketAddress, key: number, now: number): SourceSocket => {
@@ -131,7 +126,7 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
     if (failed && failed.until > now) throw failed.error;
     // Make room first, so the cap is never exceeded, even for a moment.
     if (sockets.size >= capacity) evictOne();
-    const fd = openSocket(source.family);
+    const fd = openUdpSocketMakingRoom({ family: source.family, ...socketOptions }, makeRoom);
     try {
       bindSocket(fd, source);
     } catch (e) {

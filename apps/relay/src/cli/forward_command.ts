@@ -6,10 +6,8 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { AddressError, type Cidr, formatSocketAddress, parseCidr } from "@anysrc/core";
 import { startForwarder } from "../forward/forwarder.ts";
-import { requirePrivileges } from "../capability_check.ts";
 import { createRelayCounters } from "../relay_stats.ts";
-import { createReplyEmitter } from "../reply_emitter.ts";
-import { createShutdown, logEvent, onTransportGone, openTransports, runUntilSignal } from "./relay_runner.ts";
+import { logEvent, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
 import { SHARED_OPTIONS, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
 import { UsageError, addressFlag } from "./usage_error.ts";
 
@@ -57,14 +55,7 @@ export async function forwardCommand(args: string[]): Promise<number> {
   const transport = transportFlags(cmd, v);
   const stats = statsFlags(cmd, v);
   const counters = createRelayCounters();
-  requirePrivileges({ transports: transport.fallback ? [transport.kind, transport.fallback] : [transport.kind], transparentListeners: false, mark: transport.mark !== undefined });
-  const { primary, fallback } = openTransports(transport.kind, transport.fallback, {
-    ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
-    ...(transport.tun !== undefined ? { tun: transport.tun } : {}),
-    ...(transport.mtu !== undefined ? { mtu: transport.mtu } : {}),
-  });
-  const shutdown = createShutdown();
-  const emitter = createReplyEmitter(primary, fallback, counters, onTransportGone(stats.format, fallback !== undefined, shutdown));
+  const { emitter, shutdown } = openRelayOutput(transport, stats, counters, { transparentListeners: false });
   let forwarder: ReturnType<typeof startForwarder>;
   try {
     forwarder = startForwarder({ listen, receivers, allow, emitter, counters });

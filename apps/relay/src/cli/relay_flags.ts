@@ -31,7 +31,16 @@ export function withConfig(command: string, values: FlagValues, options: Record<
 }
 
 /** The transport, fallback, mark, tun and mtu settings. */
-export function transportFlags(command: string, v: FlagValues): { kind: TransportKind; fallback?: TransportKind; mark?: number; tun?: string; mtu?: number } {
+export interface TransportFlags {
+  readonly kind: TransportKind;
+  readonly fallback?: TransportKind;
+  readonly mark?: number;
+  readonly tun?: string;
+  readonly mtu?: number;
+}
+
+/** Read {@link TransportFlags} from the flags. */
+export function transportFlags(command: string, v: FlagValues): TransportFlags {
   const kind = v.transport;
   if (typeof kind !== "string") throw new UsageError(command, "--transport is required (raw, bindsrc or tun)");
   if (!isTransportKind(kind)) throw new UsageError(command, `--transport must be raw, bindsrc or tun, got "${kind}"`);

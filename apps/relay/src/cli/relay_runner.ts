@@ -6,10 +6,13 @@
  */
 import { createServer } from "node:http";
 import process from "node:process";
-import { type SocketAddress, type Transport, type TransportKind, formatSocketAddress, isV4Mapped } from "@anysrc/core";
+import { type Datagram, type SocketAddress, type Transport, type TransportKind, formatSocketAddress, isV4Mapped } from "@anysrc/core";
 import { getPoller } from "@anysrc/sys";
+import { requirePrivileges } from "../capability_check.ts";
 import { type RelayCounters, prometheusText, statsLine, statsSnapshot } from "../relay_stats.ts";
+import { type ReplyEmitter, createReplyEmitter } from "../reply_emitter.ts";
 import { openTransport, type TransportSettings } from "../transport_choice.ts";
+import type { TransportFlags } from "./relay_flags.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** How stats leave the process. */
@@ -20,7 +23,7 @@ export interface StatsSettings {
 }
 
 /** Open the primary transport and, when asked, the fallback. */
-export function openTransports(kind: TransportKind, fallback: TransportKind | undefined, settings: TransportSettings): { primary: Transport; fallback?: Transport } {
+function openTransports(kind: TransportKind, fallback: TransportKind | undefined, settings: TransportSettings): { primary: Transport; fallback?: Transport } {
   const primary = openTransport(kind, settings);
   if (!fallback) return { primary };
   try {
@@ -31,6 +34,27 @@ export function openTransports(kind: TransportKind, fallback: TransportKind | un
     void primary.close();
     throw e;
   }
+}
+
+/**
+ * Everything tproxy and forward share before they listen: check the capabilities the run needs,
+ * open the transports (primary, optional fallback), and wrap them in the emitter, whose TUN-gone
+ * event asks `shutdown` to stop when there is no fallback.
+ */
+export function openRelayOutput(
+  t: TransportFlags, stats: StatsSettings, counters: RelayCounters,
+  o: { readonly transparentListeners: boolean; readonly onReceive?: (d: Datagram) => void },
+): { emitter: ReplyEmitter; shutdown: ReturnType<typeof createShutdown> } {
+  requirePrivileges({ transports: t.fallback ? [t.kind, t.fallback] : [t.kind], transparentListeners: o.transparentListeners, mark: t.mark !== undefined });
+  const { primary, fallback } = openTransports(t.kind, t.fallback, {
+    ...(t.mark !== undefined ? { mark: t.mark } : {}),
+    ...(t.tun !== undefined ? { tun: t.tun } : {}),
+    ...(t.mtu !== undefined ? { mtu: t.mtu } : {}),
+    ...(o.onReceive ? { onReceive: o.onReceive } : {}),
+  });
+  const shutdown = createShutdown();
+  const emitter = createReplyEmitter(primary, fallback, counters, onTransportGone(stats.format, fallback !== undefined, shutdown));
+  return { emitter, shutdown };
 }
 
 /** Check the metrics address is on loopback: the endpoint has no authentication. */
@@ -72,7 +96,7 @@ export function createShutdown(): Shutdown & { attach(stop: (reason: string, sta
  * (final counters printed) with exit status 1, so a supervisor can restart it — which recreates the
  * device.
  */
-export function onTransportGone(format: "text" | "json", hasFallback: boolean, shutdown: Shutdown): (e: Error) => void {
+function onTransportGone(format: "text" | "json", hasFallback: boolean, shutdown: Shutdown): (e: Error) => void {
   return (e) => {
     logEvent(format, "error", { error: e.message, action: hasFallback ? "continuing with the fallback transport" : "stopping" });
     if (!hasFallback) shutdown.request("device-gone", 1);

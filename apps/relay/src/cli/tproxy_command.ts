@@ -5,12 +5,10 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { type SocketAddress, formatSocketAddress, parseIp, socketAddress } from "@anysrc/core";
-import { requirePrivileges } from "../capability_check.ts";
 import { createRelayCounters } from "../relay_stats.ts";
-import { createReplyEmitter } from "../reply_emitter.ts";
 import { startTproxyRelay } from "../tproxy/tproxy_relay.ts";
 import { parseDuration } from "./durations.ts";
-import { createShutdown, logEvent, onTransportGone, openTransports, runUntilSignal } from "./relay_runner.ts";
+import { logEvent, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
 import { SHARED_OPTIONS, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
 import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
 
@@ -75,16 +73,11 @@ export async function tproxyCommand(args: string[]): Promise<number> {
 
   const counters = createRelayCounters();
   let relay: ReturnType<typeof startTproxyRelay> | undefined;
-  requirePrivileges({ transports: transport.fallback ? [transport.kind, transport.fallback] : [transport.kind], transparentListeners: true, mark: transport.mark !== undefined });
-  const { primary, fallback } = openTransports(transport.kind, transport.fallback, {
-    ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
-    ...(transport.tun !== undefined ? { tun: transport.tun } : {}),
-    ...(transport.mtu !== undefined ? { mtu: transport.mtu } : {}),
+  const { emitter, shutdown } = openRelayOutput(transport, stats, counters, {
+    transparentListeners: true,
     // Datagrams the kernel hands to a bound source socket are client traffic to that address.
     onReceive: (d) => relay?.fromClient(d.src, d.dst, d.payload),
   });
-  const shutdown = createShutdown();
-  const emitter = createReplyEmitter(primary, fallback, counters, onTransportGone(stats.format, fallback !== undefined, shutdown));
   try {
     relay = startTproxyRelay({ listen, idleTimeoutMs, maxSessions, nat, emitter, counters, ...(transport.mark !== undefined ? { mark: transport.mark } : {}) });
   } catch (e) {

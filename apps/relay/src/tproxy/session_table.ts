@@ -3,8 +3,8 @@
  * game or STUN client sees a full-cone NAT), idle expiry, and a cap with least-recently-used eviction.
  * @module
  */
-import { type Recency, type SocketAddress, SystemError, sameSocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
-import { closeFd, decodeSockaddr, getPoller, openUdpSocket, sockaddrIs, unrefTimer } from "@anysrc/sys";
+import { type Recency, type SocketAddress, sameSocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
+import { closeFd, decodeSockaddr, getPoller, openUdpSocketMakingRoom, sockaddrIs, unrefTimer } from "@anysrc/sys";
 
 /** One client's mapping. */
 export interface Session extends Recency {
@@ -106,16 +106,12 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
     o.onEvicted();
   };
   const socketOptions = { receiveErrors: true, ...(o.mark !== undefined ? { mark: o.mark } : {}) } as const;
-  const openUpstream = (family: 4 | 6): number => {
-    for (;;) {
-      try {
-        return openUdpSocket({ family, ...socketOptions });
-      } catch (e) {
-        if (!(e instanceof SystemError) || (e.code !== "EMFILE" && e.code !== "ENFILE") || sessions.size === 0) throw e;
-        o.onOutOfDescriptors(e.code);
-        evictOldest();
-      }
-    }
+  // Out of descriptors, the oldest session gives its socket up (while there is one).
+  const makeRoom = (code: string) => {
+    if (sessions.size === 0) return false;
+    o.onOutOfDescriptors(code);
+    evictOldest();
+    return true;
   };
 
   return {
@@ -125,7 +121,7 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
       const found = sessions.get(key);
       if (found) release(found); // an IPv6 key collision: the newcomer takes the slot
       if (sessions.size >= o.maxSessions) evictOldest();
-      const fd = openUpstream(client.family);
+      const fd = openUdpSocketMakingRoom({ family: client.family, ...socketOptions }, makeRoom);
       const s: Session = {
         key, client: { family: client.family, ip: client.ip.slice(), port: client.port }, fd, lastActive: now, lastTouched: now,
         contacted: undefined,
