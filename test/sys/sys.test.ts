@@ -34,6 +34,21 @@ describe.skipIf(!run)("sys on real sockets in network namespaces", () => {
       });
     }
 
+    it("hands epoll between the Worker and the main thread across bursts and pauses without losing one", async () => {
+      const port = 20000 + Math.floor(Math.random() * 10000);
+      const server = scenario(bed.router, ["echo", `${A.routerClientSide4}:${port}`, "2000"]);
+      await server.waitFor((l) => l.ready === true);
+      // 40 bursts of 50 datagrams, 20 ms apart: longer than the main thread lingers in epoll_wait,
+      // so each burst is announced by the Worker and the rest of it is polled by the main thread.
+      const client = peer(bed.client, ["echo-client", `${A.routerClientSide4}:${port}`, "2000", "200", "50", "20"]);
+      expect(await client.waitFor((l) => l.done === true)).toMatchObject({ sent: 2000, received: 2000, corrupt: 0 });
+      const done = await server.waitFor((l) => l.done === true);
+      expect(done).toMatchObject({ received: 2000, sendErrors: 0 });
+      expect(done.wakeups as number).toBeGreaterThanOrEqual(20); // the Worker took epoll back after pauses
+      expect(done.busyPolls as number).toBeGreaterThan(0); // the main thread polled epoll itself
+      expect(await server.exited()).toBe(0);
+    });
+
     it("TPROXY listeners receive IPv4 and IPv6 datagrams with their original destination", async () => {
       const port = 15000 + Math.floor(Math.random() * 1000);
       bed.enableTproxy(port);

@@ -50,7 +50,8 @@ function echo(addrText: string, count: number): void {
     if (received >= count) {
       getPoller().remove(fd);
       closeFd(fd);
-      out({ done: true, received, largestBatch, sendErrors, wakeups: getPoller().stats.wakeups });
+      const { wakeups, busyPolls } = getPoller().stats;
+      out({ done: true, received, largestBatch, sendErrors, wakeups, busyPolls });
     }
   });
   out({ ready: true, address: formatSocketAddress(localAddress(fd)) });

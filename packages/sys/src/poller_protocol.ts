@@ -1,32 +1,30 @@
 /**
  * The shared-memory protocol between the poller (main thread) and its epoll Worker: indices into one
- * Int32Array over a SharedArrayBuffer. The Worker publishes batches of ready fds into a ring of
- * BATCH_SLOTS slots and goes straight back to epoll_wait; it only waits when the main thread is a
- * whole ring behind. (Edge-triggered: an fd can appear in several published batches while the main
- * thread is behind; the main thread folds them into one dispatch.)
+ * Int32Array over a SharedArrayBuffer. One side at a time waits in epoll_wait, named by OWNER. The
+ * Worker waits while the main thread is idle, publishes one batch of ready fds, hands epoll over and
+ * wakes the main thread; the main thread then polls epoll itself for as long as traffic keeps coming
+ * and hands it back once it has been idle for a moment. Under load the Worker so stays asleep, and a
+ * datagram costs no thread switch but the main thread's own.
  * @module
  */
 
 /** Batches published by the Worker (monotonic). */
 export const SEQ = 0;
-/** Batches the main thread has copied out (monotonic). */
-export const READ = 1;
-/** Non-zero while the Worker sleeps waiting for READ to move (the ring was full). */
-export const WAITING = 2;
+/** Who may wait in epoll_wait: WORKER or MAIN. */
+export const OWNER = 1;
 /** Non-zero: the worker must exit. */
-export const STOP = 3;
+export const STOP = 2;
 /** errno when the worker's epoll_wait failed for good. */
-export const FAILED = 4;
+export const FAILED = 3;
+/** OWNER values. */
+export const WORKER = 0;
+export const MAIN = 1;
 /** Most ready fds per batch. */
 export const MAX_EVENTS = 256;
-/** Batches the ring holds. */
-export const BATCH_SLOTS = 8;
-/** Int32s per slot: a count, then (fd, events) pairs. */
-export const SLOT_INTS = 1 + 2 * MAX_EVENTS;
-/** First slot. */
-export const SLOTS_AT = 8;
+/** The batch: a count, then (fd, events) pairs. */
+export const SLOT_AT = 4;
 /** Int32 slots in the control block. */
-export const CONTROL_INTS = SLOTS_AT + BATCH_SLOTS * SLOT_INTS;
+export const CONTROL_INTS = SLOT_AT + 1 + 2 * MAX_EVENTS;
 
 /** What the main thread sends the worker to start it. */
 export interface PollerStart {

@@ -54,7 +54,7 @@ const sendWithRetry = (socket, buf, port, host, attempt = 0) => {
   else socket.send(buf, port, host, retry);
 };
 
-async function echoClient(dst, count, size, perMs) {
+async function echoClient(dst, count, size, perMs, pauseMs) {
   const d = split(dst);
   const s = dgram.createSocket({ type: d.type, recvBufferSize: 4 << 20 });
   await new Promise((r) => s.connect(d.port, d.host, r));
@@ -67,7 +67,7 @@ async function echoClient(dst, count, size, perMs) {
   });
   for (let i = 0; i < count; i++) {
     s.send(pattern(i, size));
-    if ((i + 1) % perMs === 0) await sleep(1);
+    if ((i + 1) % perMs === 0) await sleep(pauseMs);
   }
   const deadline = Date.now() + 5000;
   while (seen.size < count && Date.now() < deadline) await sleep(20);
@@ -361,7 +361,7 @@ switch (mode) {
   case "cone-client": await coneClient(args[0], Number(args[1])); break;
   case "recv-count": await recvCount(args[0], args[1], Number(args[2]), Number(args[3]), Number(args[4])); break;
   case "recv-sizes": await recvSizes(args[0], args[1], args[2], Number(args[3]), Number(args[4])); break;
-  case "echo-client": await echoClient(args[0], Number(args[1]), Number(args[2]), Number(args[3] ?? 50)); break;
+  case "echo-client": await echoClient(args[0], Number(args[1]), Number(args[2]), Number(args[3] ?? 50), Number(args[4] ?? 1)); break;
   case "send": await send(args[0], Number(args[1]), Number(args[2] ?? 0)); break;
   case "recv-connected": await recvConnected(args[0], args[1], Number(args[2]), Number(args[3])); break;
   case "ping-pong": await pingPong(args[0], Number(args[1])); break;

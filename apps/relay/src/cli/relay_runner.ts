@@ -141,8 +141,8 @@ export function runUntilSignal(
       await Promise.all(transports.map((t) => t.close()));
       if (timer) clearInterval(timer);
       server?.close();
-      const { wakeups, dispatches } = getPoller().stats;
-      if (stats.format === "json") console.log(JSON.stringify({ event: "final", signal, ...statsSnapshot(mode, counters, transports), poller: { wakeups, dispatches } }));
+      const { wakeups, busyPolls, dispatches } = getPoller().stats;
+      if (stats.format === "json") console.log(JSON.stringify({ event: "final", signal, ...statsSnapshot(mode, counters, transports), poller: { wakeups, busyPolls, dispatches } }));
       else console.log(`final (${signal}): ${statsLine(mode, counters, transports)}`);
       closeAll();
       resolve(status);
