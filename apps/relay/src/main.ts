@@ -3,14 +3,9 @@
  * Started by bin/anysrc under Bun or Deno.
  * @module
  */
-import process from "node:process";
-import { BUILD_USAGE, DECODE_USAGE, PACKET_USAGE, packetBuild, packetDecode } from "./cli/packet_command.ts";
-import { BENCH_USAGE, benchCommand } from "./cli/bench_command.ts";
-import { FORWARD_USAGE, forwardCommand } from "./cli/forward_command.ts";
-import { SEND_USAGE, sendCommand } from "./cli/send_command.ts";
-import { TPROXY_USAGE, tproxyCommand } from "./cli/tproxy_command.ts";
 import { failureOf } from "./cli/failure.ts";
 import { UsageError } from "./cli/usage_error.ts";
+import { commandArgs, envVar, exitProcess, writeStderr, writeStdout } from "./host.ts";
 
 export const MAIN_USAGE = `Usage: anysrc [--runtime bun|deno] <command> [options]
 
@@ -31,17 +26,37 @@ Options:
 type Command = { readonly usage: string; readonly run: (args: string[]) => Promise<number | void> | number | void };
 
 const print = (text: string): void => {
-  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  writeStdout(text.endsWith("\n") ? text : `${text}\n`);
 };
 
-const COMMANDS: Record<string, Command> = {
-  packet: { usage: PACKET_USAGE, run: () => { throw new UsageError("packet", "expected a subcommand: build or decode"); } },
-  "packet build": { usage: BUILD_USAGE, run: (args) => print(packetBuild(args).join("\n")) },
-  "packet decode": { usage: DECODE_USAGE, run: (args) => print(packetDecode(args)) },
-  tproxy: { usage: TPROXY_USAGE, run: (args) => tproxyCommand(args) },
-  forward: { usage: FORWARD_USAGE, run: (args) => forwardCommand(args) },
-  bench: { usage: BENCH_USAGE, run: (args) => benchCommand(args) },
-  send: { usage: SEND_USAGE, run: (args) => sendCommand(args, process.env.ANYSRC_RUNTIME ?? "bun", print) },
+// Each command's module is loaded only when it runs: a relay should not carry the benchmark's
+// child-process and file-system modules (on Deno, polyfills worth MiBs of resident memory).
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  packet: async () => ({ usage: (await import("./cli/packet_command.ts")).PACKET_USAGE, run: () => { throw new UsageError("packet", "expected a subcommand: build or decode"); } }),
+  "packet build": async () => {
+    const m = await import("./cli/packet_command.ts");
+    return { usage: m.BUILD_USAGE, run: (args) => print(m.packetBuild(args).join("\n")) };
+  },
+  "packet decode": async () => {
+    const m = await import("./cli/packet_command.ts");
+    return { usage: m.DECODE_USAGE, run: (args) => print(m.packetDecode(args)) };
+  },
+  tproxy: async () => {
+    const m = await import("./cli/tproxy_command.ts");
+    return { usage: m.TPROXY_USAGE, run: m.tproxyCommand };
+  },
+  forward: async () => {
+    const m = await import("./cli/forward_command.ts");
+    return { usage: m.FORWARD_USAGE, run: m.forwardCommand };
+  },
+  bench: async () => {
+    const m = await import("./cli/bench_command.ts");
+    return { usage: m.BENCH_USAGE, run: m.benchCommand };
+  },
+  send: async () => {
+    const m = await import("./cli/send_command.ts");
+    return { usage: m.SEND_USAGE, run: (args) => m.sendCommand(args, envVar("ANYSRC_RUNTIME") ?? "bun", print) };
+  },
 };
 
 function pickCommand(argv: string[]): { name: string; args: string[] } | undefined {
@@ -60,10 +75,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   const picked = pickCommand(argv);
   if (!picked) {
-    process.stderr.write(`anysrc: unknown command "${argv[0]}"\n\n${MAIN_USAGE}\n`);
+    writeStderr(`anysrc: unknown command "${argv[0]}"\n\n${MAIN_USAGE}\n`);
     return 2;
   }
-  const command = COMMANDS[picked.name]!;
+  const command = await COMMANDS[picked.name]!();
   if (picked.args.includes("--help") || picked.args.includes("-h")) {
     print(command.usage);
     return 0;
@@ -72,13 +87,13 @@ export async function main(argv: string[]): Promise<number> {
     return (await command.run(picked.args)) ?? 0;
   } catch (e) {
     const f = failureOf(picked.name, command.usage, e);
-    process.stderr.write(f.message);
-    if (f.internal && process.env.ANYSRC_DEBUG) process.stderr.write(`${e instanceof Error ? e.stack : ""}\n`);
+    writeStderr(f.message);
+    if (f.internal && envVar("ANYSRC_DEBUG")) writeStderr(`${e instanceof Error ? e.stack : ""}\n`);
     return f.status;
   }
 }
 
 if (import.meta.main) {
   // Explicit exit: a relay's poller Worker and timers would otherwise outlive the final counters.
-  process.exit(await main(process.argv.slice(2)));
+  exitProcess(await main(commandArgs()));
 }

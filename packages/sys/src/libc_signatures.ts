@@ -65,4 +65,11 @@ export interface LibcAdapter {
   addressOf(view: Uint8Array | Int32Array | Uint32Array): number;
   /** An ArrayBuffer over `length` bytes of native memory at `address` (no copy). */
   memoryAt(address: number, length: number): ArrayBuffer;
+  /**
+   * epoll_wait(epfd, events, maxEvents, -1) on a native thread of the runtime's own, resolving on the
+   * JS thread: where the runtime has one (Deno's nonblocking FFI), the poller waits through it instead
+   * of a Worker, whose second JS isolate costs ~12 MiB. A negative result is a failure whose errno
+   * stayed on the other thread.
+   */
+  readonly epollWaitOffThread?: (epfd: number, events: Uint8Array, maxEvents: number) => Promise<number>;
 }

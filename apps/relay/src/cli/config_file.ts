@@ -4,7 +4,7 @@
  * win over the file. Unknown keys are an error, like unknown flags.
  * @module
  */
-import { readFileSync } from "node:fs";
+import { readTextFile } from "../host.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Flag values as parseArgs returns them. */
@@ -18,7 +18,7 @@ export type FlagValues = Record<string, string | boolean | string[] | undefined>
 export function readConfig(command: string, path: string, known: Record<string, boolean>): FlagValues {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readTextFile(path);
   } catch (e) {
     throw new UsageError(command, `--config ${path}: cannot read: ${(e as Error).message}`);
   }

@@ -2,8 +2,8 @@
  * `anysrc forward`: samplicator-style replication keeping each sender's address.
  * @module
  */
-import process from "node:process";
 import { parseArgs } from "node:util";
+import { processId } from "../host.ts";
 import { AddressError, type Cidr, formatSocketAddress, parseCidr } from "@anysrc/core";
 import { startForwarder } from "../forward/forwarder.ts";
 import { createRelayCounters } from "../relay_stats.ts";
@@ -63,6 +63,6 @@ export async function forwardCommand(args: string[]): Promise<number> {
     await Promise.all(emitter.transports.map((t) => t.close()));
     throw e;
   }
-  logEvent(stats.format, "listening", { pid: process.pid, mode: "forward", listen: formatSocketAddress(listen), to: receivers.map(formatSocketAddress), allow: allowTexts, transport: transport.kind });
+  logEvent(stats.format, "listening", { pid: processId(), mode: "forward", listen: formatSocketAddress(listen), to: receivers.map(formatSocketAddress), allow: allowTexts, transport: transport.kind });
   return runUntilSignal("forward", counters, emitter.transports, stats, () => forwarder.stopListening(), () => {}, shutdown);
 }

@@ -4,8 +4,6 @@
  * print the final counters, exit 0.
  * @module
  */
-import { createServer } from "node:http";
-import process from "node:process";
 import { type Datagram, type SocketAddress, type Transport, type TransportKind, formatSocketAddress, isV4Mapped } from "@anysrc/core";
 import { getPoller } from "@anysrc/sys";
 import { requirePrivileges } from "../capability_check.ts";
@@ -14,6 +12,7 @@ import { type ReplyEmitter, createReplyEmitter } from "../reply_emitter.ts";
 import { openTransport, type TransportSettings } from "../transport_choice.ts";
 import type { TransportFlags } from "./relay_flags.ts";
 import { UsageError } from "./usage_error.ts";
+import { onSignal, serveHttp } from "../host.ts";
 
 /** How stats leave the process. */
 export interface StatsSettings {
@@ -118,18 +117,11 @@ export function runUntilSignal(
   };
   const timer = stats.intervalMs > 0 ? setInterval(print, stats.intervalMs) : undefined;
   const server = stats.metrics
-    ? createServer((req, res) => {
-      if (req.url !== "/metrics") {
-        res.writeHead(404).end("not found\n");
-        return;
-      }
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(prometheusText(mode, counters, transports));
-    })
+    ? serveHttp(stats.metrics.family === 4 ? stats.metrics.ip.join(".") : "::1", stats.metrics.port, (request) =>
+      new URL(request.url).pathname === "/metrics"
+        ? new Response(prometheusText(mode, counters, transports), { headers: { "content-type": "text/plain; version=0.0.4" } })
+        : new Response("not found\n", { status: 404 }))
     : undefined;
-  if (server && stats.metrics) {
-    const host = stats.metrics.family === 4 ? `${stats.metrics.ip.join(".")}` : "::1";
-    server.listen(stats.metrics.port, host);
-  }
   return new Promise((resolve) => {
     let stopping = false;
     const stop = async (signal: string, status = 0) => {
@@ -147,8 +139,8 @@ export function runUntilSignal(
       closeAll();
       resolve(status);
     };
-    process.on("SIGINT", () => void stop("SIGINT"));
-    process.on("SIGTERM", () => void stop("SIGTERM"));
+    onSignal("SIGINT", () => void stop("SIGINT"));
+    onSignal("SIGTERM", () => void stop("SIGTERM"));
     shutdown?.attach((reason, status) => void stop(reason, status));
   });
 }

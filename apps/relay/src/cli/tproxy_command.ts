@@ -2,8 +2,8 @@
  * `anysrc tproxy`: the transparent UDP relay, transport chosen at run time.
  * @module
  */
-import process from "node:process";
 import { parseArgs } from "node:util";
+import { processId } from "../host.ts";
 import { type SocketAddress, formatSocketAddress, parseIp, socketAddress } from "@anysrc/core";
 import { createRelayCounters } from "../relay_stats.ts";
 import { startTproxyRelay } from "../tproxy/tproxy_relay.ts";
@@ -85,7 +85,7 @@ export async function tproxyCommand(args: string[]): Promise<number> {
     throw e;
   }
   logEvent(stats.format, "listening", {
-    pid: process.pid, mode: "tproxy", listen: listen.map(formatSocketAddress), transport: transport.kind, fallback: transport.fallback ?? null, nat, idleTimeoutMs, maxSessions,
+    pid: processId(), mode: "tproxy", listen: listen.map(formatSocketAddress), transport: transport.kind, fallback: transport.fallback ?? null, nat, idleTimeoutMs, maxSessions,
     ...(stats.metrics ? { metrics: formatSocketAddress(stats.metrics) } : {}),
   });
   const r = relay;
