@@ -6,7 +6,7 @@
  * @module
  */
 import { type Recency, type SocketAddress, SystemError, addressKey, sameSocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
-import { Ready, bindSocket, closeFd, getPoller, openUdpSocketMakingRoom, unrefTimer } from "@anysrc/sys";
+import { READABLE, Ready, bindSocket, closeFd, getPoller, openUdpSocketMakingRoom, unrefTimer } from "@anysrc/sys";
 
 /** One cached socket. */
 export interface SourceSocket extends Recency {
@@ -121,6 +121,11 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
     return true;
   };
 
+  const onReady = (events: number, s: SourceSocket) => {
+    if (events & Ready.writable) options.onWritable(s);
+    if (events & Ready.readable) options.onReadable(s);
+  };
+
   const open = (source: SocketAddress, key: number, now: number): SourceSocket => {
     const failed = failures.get(key);
     if (failed && failed.until > now) throw failed.error;
@@ -138,10 +143,7 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
       throw e;
     }
     const s: SourceSocket = { fd, source, lastActive: now, lastTouched: now, waiting: false };
-    poller.add(fd, { readable: true, writable: false }, (events) => {
-      if (events & Ready.writable) options.onWritable(s);
-      if (events & Ready.readable) options.onReadable(s);
-    });
+    poller.add(fd, READABLE, onReady, s);
     sockets.set(key, s);
     stats.opened++;
     stats.open = sockets.size;

@@ -4,13 +4,15 @@
  * @module
  */
 import { type Recency, type SocketAddress, sameSocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
-import { closeFd, decodeSockaddr, getPoller, openUdpSocketMakingRoom, sockaddrIs, unrefTimer } from "@anysrc/sys";
+import { READABLE, closeFd, decodeSockaddr, getPoller, openUdpSocketMakingRoom, sockaddrIs, unrefTimer } from "@anysrc/sys";
 
-/** One client's mapping. */
-export interface Session extends Recency {
+/**
+ * One client's mapping. A session is its client's address (family, ip, port) plus what the relay
+ * keeps for it: one record per client rather than two, since 10 000 clients make 10 000 of them.
+ */
+export interface Session extends SocketAddress, Recency {
   readonly key: number;
-  readonly client: SocketAddress;
-  /** Upstream sockets by family (a client talks to destinations of its own family). */
+  /** The upstream socket (a client talks to destinations of its own family). */
   readonly fd: number;
   /** Keys of remotes this client sent to (what `--nat restricted` admits replies from); only kept in that mode. */
   contacted: Set<number> | undefined;
@@ -114,6 +116,8 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
     return true;
   };
 
+  const onReadable = (events: number, s: Session) => o.onUpstreamReadable(s, events);
+
   return {
     lookup: (key) => sessions.get(key),
     touch: (s, now) => touchRecency(sessions, s.key, s, now),
@@ -123,10 +127,9 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
       if (sessions.size >= o.maxSessions) evictOldest();
       const fd = openUdpSocketMakingRoom({ family: client.family, ...socketOptions }, makeRoom);
       const s: Session = {
-        key, client: { family: client.family, ip: client.ip.slice(), port: client.port }, fd, lastActive: now, lastTouched: now,
-        contacted: undefined,
+        family: client.family, ip: client.ip.slice(), port: client.port, key, fd, lastActive: now, lastTouched: now, contacted: undefined,
       };
-      poller.add(fd, { readable: true, writable: false }, (events) => o.onUpstreamReadable(s, events));
+      poller.add(fd, READABLE, onReadable, s);
       sessions.set(key, s);
       return s;
     },

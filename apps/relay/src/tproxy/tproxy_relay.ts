@@ -7,7 +7,7 @@
  * @module
  */
 import { type Datagram, type SocketAddress, SystemError, addressKey as keyOf, isUnicast, sameIp, sameSocketAddress } from "@anysrc/core";
-import { type RecvRing, Ready, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sendTo, sockaddrIs, sockaddrKey } from "@anysrc/sys";
+import { READABLE, type RecvRing, Ready, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sendTo, sockaddrIs, sockaddrKey } from "@anysrc/sys";
 import type { ReplyEmitter } from "../reply_emitter.ts";
 import { type RelayCounters, countRelayDrop, countRelayError } from "../relay_stats.ts";
 import { type Session, type SessionTable, createRemoteRecords, createSessionTable } from "./session_table.ts";
@@ -126,7 +126,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
           continue;
         }
         let s = sessions.lookup(key);
-        if (s && sockaddrIs(memory, srcAt, s.client)) sessions.touch(s, now);
+        if (s && sockaddrIs(memory, srcAt, s)) sessions.touch(s, now);
         else {
           s = createSession(decodeSockaddr(memory, srcAt)!, key, now, dst.ip);
           if (!s) continue;
@@ -164,10 +164,10 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         }
         const from = remote.at(memory, srcAt, remoteKey);
         let r = replies[i];
-        if (!r) replies[i] = r = { src: from, dst: s.client, payload: ring.payload(i) };
+        if (!r) replies[i] = r = { src: from, dst: s, payload: ring.payload(i) };
         else {
           r.src = from;
-          r.dst = s.client;
+          r.dst = s;
           r.payload = ring.payload(i);
         }
         batch.push(r);
@@ -192,7 +192,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
       sessions.close();
       throw e;
     }
-    poller.add(fd, { readable: true, writable: false }, () => onListenerReadable(fd, clientRing));
+    poller.add(fd, READABLE, () => onListenerReadable(fd, clientRing));
     listeners.push(fd);
   }
 
@@ -206,7 +206,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         return;
       }
       let s = sessions.lookup(key);
-      if (s && sameSocketAddress(s.client, client)) sessions.touch(s, now);
+      if (s && sameSocketAddress(s, client)) sessions.touch(s, now);
       else {
         s = createSession(client, key, now, destination.ip);
         if (!s) return;
