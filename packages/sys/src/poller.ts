@@ -1,14 +1,15 @@
 /**
- * Readiness without busy-waiting and without holding up the event loop, the same code on Bun and
- * Deno. While the process is idle a Worker blocks in epoll_wait over every registered fd
- * (edge-triggered, EPOLLET) and wakes the main thread via Atomics.notify; from then on the main
- * thread waits in epoll_wait itself (LINGER_MS at a time, giving the event loop a turn every
- * SLICE_MS) and hands epoll back to the Worker once nothing arrived for LINGER_MS. Under load that
- * spares two thread switches per wake-up: on a VM a switch costs several µs, more than relaying a
- * datagram in JS. Each ready fd's handler is called once per poll, however often epoll reported it,
- * and drains it. Edge-triggered, because then a ready fd costs no re-arming syscall: a handler that
- * drained its socket (a short recvmmsg batch is proof) hears again as soon as anything new arrives.
- * With no registration left the Worker is stopped, so nothing keeps the process alive.
+ * Readiness without busy-waiting and without holding up the event loop. While the process is idle,
+ * something other than the JS thread waits in epoll_wait over every registered fd (edge-triggered,
+ * EPOLLET): on Bun a Worker, which wakes the main thread via Atomics.notify; on Deno a nonblocking
+ * FFI call, which Deno runs on a thread of its own (no second JS isolate: ~12 MiB less). From then on
+ * the main thread waits in epoll_wait itself (LINGER_MS at a time, giving the event loop a turn every
+ * SLICE_MS) and hands epoll back once nothing arrived for LINGER_MS. Under load that spares two
+ * thread switches per wake-up: on a VM a switch costs several µs, more than relaying a datagram in
+ * JS. Each ready fd's handler is called once per poll, however often epoll reported it, and drains
+ * it. Edge-triggered, because then a ready fd costs no re-arming syscall: a handler that drained its
+ * socket (a short recvmmsg batch is proof) hears again as soon as anything new arrives. With no
+ * registration left the idle waiter is stopped, so nothing keeps the process alive.
  * @module
  */
 import { SystemError, errnoName } from "@anysrc/core";
