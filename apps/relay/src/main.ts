@@ -94,6 +94,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  // Explicit exit: a relay's poller Worker and timers would otherwise outlive the final counters.
+  // Explicit exit: a relay's idle poller and timers would otherwise outlive the final counters.
   exitProcess(await main(commandArgs()));
 }

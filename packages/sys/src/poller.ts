@@ -43,7 +43,7 @@ export type ReadyHandler<T = undefined> = (events: number, context: T) => void;
 
 /** Counters of the poller, for stats and tests. */
 export interface PollerStats {
-  /** Batches the Worker published (main-thread wake-ups). */
+  /** Idle-to-busy wake-ups: the idle waiter (Worker, or Deno's off-thread call) reported ready fds. */
   wakeups: number;
   /** epoll_wait calls of the main thread's own that found ready fds (while busy: no Worker involved). */
   busyPolls: number;
@@ -63,7 +63,7 @@ export interface Poller {
   add<T = undefined>(fd: number, interest: Interest, onReady: ReadyHandler<T>, context?: T): void;
   /** Change what `fd` waits for (e.g. add writable while sends are queued). */
   modify(fd: number, interest: Interest): void;
-  /** Unregister `fd` (before closing it). The last removal stops the Worker. */
+  /** Unregister `fd` (before closing it). The last removal stops the idle waiter. */
   remove(fd: number): void;
   readonly registered: number;
   readonly stats: Readonly<PollerStats>;

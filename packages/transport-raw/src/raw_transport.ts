@@ -10,7 +10,7 @@ import {
   countError, createSendQueue, createTransportStats, sendOneThrough, errnoName, fragmentPacket, udpHeadersLength, buildUdpHeaders,
   validateDatagram, type UdpPacketOptions,
 } from "@anysrc/core";
-import { closeFd, createDrainWaiter, createSendRing, getInterfaceMtu, getPoller, linux, openRawSocket, routeMtu } from "@anysrc/sys";
+import { WRITABLE, closeFd, createDrainWaiter, createSendRing, getInterfaceMtu, getPoller, linux, openRawSocket, routeMtu } from "@anysrc/sys";
 
 /** Options of the raw transport. */
 export interface RawTransportOptions {
@@ -241,7 +241,7 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
     const s = socketFor(family);
     if (s.waiting) return;
     s.waiting = true;
-    poller.add(s.fd, { readable: false, writable: true }, onWritable);
+    poller.add(s.fd, WRITABLE, onWritable);
   };
 
   const enqueue = (ds: readonly Datagram[], from: number) => {

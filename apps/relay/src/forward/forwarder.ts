@@ -5,7 +5,7 @@
  * @module
  */
 import { type Cidr, type Datagram, type SocketAddress, cidrContains } from "@anysrc/core";
-import { bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sockaddrIs, sockaddrKey } from "@anysrc/sys";
+import { READABLE, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sockaddrIs, sockaddrKey } from "@anysrc/sys";
 import type { ReplyEmitter } from "../reply_emitter.ts";
 import { type RelayCounters, countRelayDrop } from "../relay_stats.ts";
 
@@ -46,7 +46,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   const out: { src: SocketAddress; dst: SocketAddress; payload: Uint8Array }[] = [];
   const batch: Datagram[] = [];
 
-  poller.add(fd, { readable: true, writable: false }, () => {
+  poller.add(fd, READABLE, () => {
     const memory = ring.memory;
     // A short batch means drained (anything newer is a new edge, reported by the poller).
     for (let n = ring.slots; n === ring.slots; ) {
