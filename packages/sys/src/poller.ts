@@ -153,7 +153,7 @@ function createPoller(): Poller {
   function start(): void {
     epollFd = check(libc.epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
     wakeFd = check(libc.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "eventfd");
-    check(control(epollFd, EPOLL_CTL_ADD, wakeFd, { readable: true, writable: false }), "epoll_ctl ADD", wakeFd);
+    check(control(epollFd, EPOLL_CTL_ADD, wakeFd, READABLE), "epoll_ctl ADD", wakeFd);
     running = true;
     const mine = ++generation;
     if (adapter.epollWaitOffThread) {
@@ -209,6 +209,7 @@ function createPoller(): Poller {
 
   /** The idle wait without a Worker: epoll_wait on the runtime's own thread, then poll while busy. */
   async function pumpOffThread(wait: NonNullable<typeof adapter.epollWaitOffThread>, ep: number, wake: number, mine: number): Promise<void> {
+    // Its own buffer: a wait left pending by a stop may still be written while a new one polls.
     const events = new Uint8Array(EPOLL_EVENT_SIZE * MAX_EVENTS);
     const view = new DataView(events.buffer);
     let failures = 0;
@@ -226,9 +227,7 @@ function createPoller(): Poller {
         }
         failures = 0;
         stats.wakeups++;
-        let count = 0;
-        for (let i = 0; i < n; i++) count = gather(count, view.getInt32(i * EPOLL_EVENT_SIZE + 4, true), view.getUint32(i * EPOLL_EVENT_SIZE, true));
-        dispatchAll(count);
+        dispatchAll(gatherEvents(view, n));
         await pollWhileBusy(mine);
       }
     } finally {
@@ -276,17 +275,22 @@ function createPoller(): Poller {
     while (generation === mine) {
       const n = libc.epoll_wait(epollFd, busyEvents, MAX_EVENTS, LINGER_MS);
       if (n < 0 && errno() === EINTR) continue;
-      // Idle (0), or epoll failed: the Worker's own epoll_wait reports a lasting failure.
+      // Idle (0), or epoll failed: the idle waiter's own epoll_wait reports a lasting failure.
       if (n <= 0) return;
       stats.busyPolls++;
-      let count = 0;
-      for (let i = 0; i < n; i++) count = gather(count, busyView.getInt32(i * EPOLL_EVENT_SIZE + 4, true), busyView.getUint32(i * EPOLL_EVENT_SIZE, true));
-      dispatchAll(count);
+      dispatchAll(gatherEvents(busyView, n));
       if (Date.now() - sliceStart >= SLICE_MS) {
         await nextTurn();
         sliceStart = Date.now();
       }
     }
+  }
+
+  /** Queue the registrations of `n` packed epoll_events (u32 events @0, fd @4); returns how many. */
+  function gatherEvents(view: DataView, n: number): number {
+    let count = 0;
+    for (let i = 0; i < n; i++) count = gather(count, view.getInt32(i * EPOLL_EVENT_SIZE + 4, true), view.getUint32(i * EPOLL_EVENT_SIZE, true));
+    return count;
   }
 
   /** Queue `fd`'s registration once however often it was reported; returns the new queue length. */
