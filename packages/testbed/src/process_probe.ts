@@ -7,8 +7,14 @@ import { readFileSync, readdirSync } from "node:fs";
 
 /** CPU seconds (user + system, every thread) used so far by `pid`. */
 export function cpuSeconds(pid: number): number {
+  const t = cpuTimes(pid);
+  return t.user + t.system;
+}
+
+/** CPU seconds in user and in kernel mode (every thread) used so far by `pid`. */
+export function cpuTimes(pid: number): { user: number; system: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ (100) ticks
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }; // utime, stime in USER_HZ (100) ticks
 }
 
 /** Peak (VmHWM) and current (VmRSS) resident memory of `pid`, in MiB. */

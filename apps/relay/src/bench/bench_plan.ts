@@ -21,10 +21,23 @@ export interface BenchPlan {
   /** Sessions for the memory run. */
   readonly manySessions: number;
   readonly idleSeconds: number;
+  /** Which parts run (default all). */
+  readonly sections: readonly BenchSection[];
+  /** Saturating end to end: datagrams kept in flight, seconds per run, cells. */
+  readonly saturateWindow: number;
+  readonly saturateSeconds: number;
+  readonly saturateFlows: readonly number[];
+  readonly saturateSizes: readonly number[];
+  /** perf counts the relay's syscalls for this many seconds of each run of the last repetition (0: not counted). */
+  readonly syscallSeconds: number;
 }
 
+/** The parts of `anysrc bench`. */
+export const BENCH_SECTIONS = ["send", "sources", "relay", "saturate", "sessions"] as const;
+export type BenchSection = (typeof BENCH_SECTIONS)[number];
+
 /** The plan for quick or full runs. */
-export function makePlan(o: { quick: boolean; transports: TransportKind[]; runtimes: Runtime[]; families: (4 | 6)[]; out: string }): BenchPlan {
+export function makePlan(o: { quick: boolean; transports: TransportKind[]; runtimes: Runtime[]; families: (4 | 6)[]; out: string; sections: BenchSection[] }): BenchPlan {
   return {
     ...o,
     reps: o.quick ? 1 : 3,
@@ -33,5 +46,10 @@ export function makePlan(o: { quick: boolean; transports: TransportKind[]; runti
     relaySeconds: o.quick ? 2 : 4,
     manySessions: 10_000,
     idleSeconds: o.quick ? 2 : 10,
+    saturateWindow: 256,
+    saturateSeconds: o.quick ? 1.5 : 3,
+    saturateFlows: [1, 64],
+    saturateSizes: [64, 1200],
+    syscallSeconds: 1,
   };
 }

@@ -4,7 +4,7 @@
  */
 import { median, summary } from "@anysrc/testbed";
 import type { BenchPlan } from "./bench_plan.ts";
-import type { Contender, RelayResult, SendResult } from "./bench_runs.ts";
+import type { Contender, RelayResult, SaturateResult, SendResult } from "./bench_runs.ts";
 
 /** Everything measured, as written to results.json. */
 export interface BenchResults {
@@ -13,6 +13,7 @@ export interface BenchResults {
   readonly send: { kind: string; family: number; size: number; who: Contender; runs: SendResult[]; ratios: number[] }[];
   readonly manySources: { kind: string; who: Contender; pps: number; sources: number }[];
   readonly relay: { kind: string; family: number; who: Contender; runs: RelayResult[]; cpuRatios: number[]; rateRatios: number[] }[];
+  readonly saturate: { kind: string; who: Contender; family: number; flows: number; size: number; runs: SaturateResult[]; rateRatios: number[]; cpuRatios: number[] }[];
   readonly sessions: { who: Contender; rssMiB: number; fds: number; received: number; sessions: number }[];
   readonly idle: { who: Contender; cpuPercent: number }[];
   readonly peers: Record<string, string>;
@@ -42,11 +43,43 @@ export function resultTables(r: BenchResults): string {
     const runs = x.runs;
     lines.push(`| ${x.who} | ${x.kind} | IPv${x.family} | ${summary(runs.map((y) => y.cpuUsPerDatagram), f1)} | ${x.who === "c" ? "1.00" : f2(median(x.cpuRatios))} | ${k(median(runs.map((y) => y.datagramsPerSecond)))} | ${median(runs.map((y) => y.p50Us))} | ${median(runs.map((y) => y.p99Us))} | ${runs.reduce((a, y) => a + y.lost + y.corrupt, 0)} | ${f1(Math.max(...runs.map((y) => y.peakRssMiB)))} | ${Math.max(...runs.map((y) => y.fds))} |`);
   }
+  if (r.saturate.length) lines.push("", saturateTable(r));
   lines.push("", `### Memory with ${r.sessions[0]?.sessions ?? 0} sessions (raw transport, IPv4), and idle cost`, "");
   lines.push("| relay | RSS MiB with sessions | fds | idle CPU % of a core |", "|---|---:|---:|---:|");
   for (const s of r.sessions) {
     const idle = r.idle.find((i) => i.who === s.who);
     lines.push(`| ${s.who} | ${f1(s.rssMiB)} | ${s.fds} | ${idle ? f2(idle.cpuPercent) : "–"} |`);
+  }
+  return lines.join("\n");
+}
+
+/** The saturating table: one row per cell and contender, medians over the repetitions. */
+function saturateTable(r: BenchResults): string {
+  const lines: string[] = [];
+  const p = r.plan;
+  lines.push(`### Saturating end to end: closed loop, ${p.saturateWindow} datagrams in flight, unpaced, ${p.saturateSeconds} s per run, echoed by the server`, "");
+  lines.push("Relayed datagrams/s count both directions; CPU is per relayed datagram, user + system (every thread of the relay); syscalls per relayed datagram counted with perf in the last repetition. Lost: datagrams never echoed, all repetitions; kernel drops: router-namespace nstat counters that moved.", "");
+  lines.push("| family | flows | payload | relay | transport | relayed/s | ÷ C | CPU µs user + sys | CPU ÷ C | syscalls / datagram | RTT p50 / p99 µs | lost | kernel drops |",
+    "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+  for (const x of r.saturate) {
+    const user = median(x.runs.map((y) => y.userUsPerDatagram));
+    const sys = median(x.runs.map((y) => y.systemUsPerDatagram));
+    const counted = x.runs.find((y) => y.syscalls)?.syscalls;
+    const calls = counted ? `${f2(counted.total)} (${Object.entries(counted.byName).filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([n, v]) => `${n} ${f2(v)}`).join(", ")})` : "–";
+    const drops: Record<string, number> = {};
+    for (const y of x.runs) for (const [k2, v] of Object.entries(y.kernelDrops)) drops[k2] = (drops[k2] ?? 0) + v;
+    const dropText = Object.entries(drops).map(([k2, v]) => `${k2} ${v}`).join(", ") || "0";
+    const lost = x.runs.reduce((a, y) => a + y.lost, 0);
+    lines.push(`| IPv${x.family} | ${x.flows} | ${x.size} B | ${x.who} | ${x.who === "c" ? "raw" : x.kind} | ${summary(x.runs.map((y) => y.datagramsPerSecond), k)} | ${x.who === "c" ? "1.00" : f2(median(x.rateRatios))} | ${f1(user + sys)} (${f1(user)} + ${f1(sys)}) | ${x.who === "c" ? "1.00" : f2(median(x.cpuRatios))} | ${calls} | ${median(x.runs.map((y) => y.p50Us))} / ${median(x.runs.map((y) => y.p99Us))} | ${lost} | ${dropText} |`);
+  }
+  lines.push("", "Summary per transport × runtime over every saturating cell (median cell, worst cell):", "");
+  lines.push("| relay | transport | relayed ÷ C, median cell | worst cell | CPU ÷ C, median cell | worst cell | lost (all cells) |", "|---|---|---:|---:|---:|---:|---:|");
+  for (const who of p.runtimes) for (const kind of p.transports) {
+    const cells = r.saturate.filter((x) => x.who === who && x.kind === kind && x.rateRatios.length);
+    if (!cells.length) continue;
+    const rates = cells.map((x) => median(x.rateRatios));
+    const cpus = cells.map((x) => median(x.cpuRatios));
+    lines.push(`| ${who} | ${kind} | ${f2(median(rates))} | ${f2(Math.min(...rates))} | ${f2(median(cpus))} | ${f2(Math.max(...cpus))} | ${cells.reduce((a, x) => a + x.runs.reduce((b, y) => b + y.lost, 0), 0)} |`);
   }
   return lines.join("\n");
 }

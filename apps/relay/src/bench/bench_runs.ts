@@ -2,7 +2,8 @@
  * The measurements of `anysrc bench`, each one run in the shared namespace testbed.
  * @module
  */
-import { ADDRESSES as A, REPO_ROOT, type Testbed, cpuSeconds, memoryMiB, openFds } from "@anysrc/testbed";
+import { ADDRESSES as A, REPO_ROOT, type Testbed, cpuSeconds, cpuTimes, memoryMiB, openFds } from "@anysrc/testbed";
+import { execFile } from "node:child_process";
 import type { TransportKind } from "@anysrc/core";
 import { writeFileSync } from "node:fs";
 
@@ -121,6 +122,133 @@ export async function relayOnce(bed: Testbed, bin: Record<string, string>, who: 
       datagramsPerSecond: (2 * received) / (r.seconds as number),
       peakRssMiB: mem.peak,
       fds,
+    };
+  } finally {
+    await relay.stop();
+  }
+}
+
+/** One cell of the saturating benchmark. */
+export interface SaturateCell {
+  readonly family: 4 | 6;
+  readonly flows: number;
+  readonly size: number;
+}
+
+/** One saturating run: a closed loop keeping `window` datagrams in flight, unpaced. */
+export interface SaturateResult {
+  readonly sent: number;
+  readonly received: number;
+  /** Not echoed at all (written off after 200 ms and never seen), plus corrupt. */
+  readonly lost: number;
+  /** Datagrams relayed per second, both directions. */
+  readonly datagramsPerSecond: number;
+  /** Relay CPU per relayed datagram (each direction one), in user and in kernel mode. */
+  readonly userUsPerDatagram: number;
+  readonly systemUsPerDatagram: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
+  /** Kernel drop counters in the router namespace that moved during the run (nstat names). */
+  readonly kernelDrops: Record<string, number>;
+  /** The relay's own count of datagrams the kernel dropped on its sockets, when it reports one. */
+  readonly relayKernelDropped?: number;
+  /** Syscalls per relayed datagram, total and by name (perf tracepoints), when counted. */
+  readonly syscalls?: { readonly total: number; readonly byName: Record<string, number> };
+}
+
+/** Kernel counters whose movement means a datagram died in the router's stack. */
+const DROP_COUNTERS = [
+  "UdpRcvbufErrors", "UdpSndbufErrors", "UdpInErrors", "Udp6RcvbufErrors", "Udp6SndbufErrors", "Udp6InErrors",
+  "IpReasmFails", "Ip6ReasmFails", "IpReasmTimeout", "Ip6ReasmTimeout", "IpOutDiscards", "Ip6OutDiscards", "IpInDiscards", "Ip6InDiscards",
+] as const;
+
+/** The router namespace's drop counters (absolute, `nstat -asz`). */
+export function kernelDropCounters(bed: Testbed): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of bed.run(bed.router, ["nstat", "-asz"]).split("\n")) {
+    const [name, value] = line.trim().split(/\s+/);
+    if (name && (DROP_COUNTERS as readonly string[]).includes(name)) out[name] = Number(value);
+  }
+  return out;
+}
+
+function counterDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0);
+  return out;
+}
+
+/** The syscalls the breakdown names; the rest are in the total only. */
+const TRACED_SYSCALLS = ["recvmmsg", "recvmsg", "recvfrom", "sendmmsg", "sendmsg", "sendto", "write", "writev", "read", "epoll_wait", "epoll_pwait", "epoll_ctl", "futex"] as const;
+
+/** Count `pid`'s syscalls (every thread) for `seconds` with perf's syscall tracepoints. */
+function countSyscalls(pid: number, seconds: number): Promise<Record<string, number>> {
+  const events = ["raw_syscalls:sys_enter", ...TRACED_SYSCALLS.map((n) => `syscalls:sys_enter_${n}`)];
+  return new Promise((resolve) => {
+    execFile("perf", ["stat", "-x", ",", "-e", events.join(","), "-p", String(pid), "--", "sleep", String(seconds)], (_e, _out, err) => {
+      const counts: Record<string, number> = {};
+      for (const line of String(err).split("\n")) {
+        const [value, , event] = line.split(",");
+        if (!event || !/^\d+$/.test(value ?? "")) continue;
+        counts[event === "raw_syscalls:sys_enter" ? "total" : event.replace("syscalls:sys_enter_", "")] = Number(value);
+      }
+      resolve(counts);
+    });
+  });
+}
+
+/** Whether perf can count syscall tracepoints here (needs root and tracefs). */
+export function canCountSyscalls(): Promise<boolean> {
+  return new Promise((resolve) => execFile("perf", ["stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "--", "true"], (e, _o, err) => resolve(!e && /raw_syscalls/.test(String(err)) && !/not supported/.test(String(err)))));
+}
+
+/**
+ * Start the relay, keep `window` datagrams in flight over `cell.flows` flows for `seconds` (closed
+ * loop, C generator in the client namespace, every echo verified), read what it cost. With
+ * `syscallSeconds`, perf counts the relay's syscalls during that long a stretch of the run.
+ */
+export async function saturateOnce(
+  bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, cell: SaturateCell, window: number, seconds: number, tun: string,
+  syscallSeconds = 0,
+): Promise<SaturateResult> {
+  const relay = bed.spawn(bed.router, relayArgv(bin, who, kind, tun, undefined));
+  try {
+    await relayReady(relay, who);
+    const server = cell.family === 4 ? A.server4 : A.server6;
+    const drops0 = kernelDropCounters(bed);
+    const cpu0 = cpuTimes(relay.pid);
+    const load = bed.spawn(bed.client, [bin.relay_saturate!, server, "7000", String(cell.flows), String(window), String(seconds), String(cell.size)]);
+    // Let the loop fill before counting syscalls, so the count sees the steady state.
+    const counted = syscallSeconds > 0 ? sleep(300).then(() => countSyscalls(relay.pid, syscallSeconds)) : undefined;
+    const r = await load.waitFor((l) => typeof l.sent === "number", (seconds + 30) * 1000);
+    const cpu1 = cpuTimes(relay.pid);
+    const drops = counterDelta(drops0, kernelDropCounters(bed));
+    const received = r.received as number;
+    const relayed = 2 * received;
+    const calls = counted ? await counted : undefined;
+    await relay.stop();
+    const final = relay.lines.find((l) => l.event === "final");
+    const kernelDropped = final?.kernelDropped as Record<string, number> | undefined;
+    let syscalls: SaturateResult["syscalls"];
+    if (calls && calls.total !== undefined) {
+      // Per relayed datagram at the run's rate: the count covers syscallSeconds of it.
+      const perSecond = relayed / seconds;
+      const byName: Record<string, number> = {};
+      for (const n of TRACED_SYSCALLS) if (calls[n]) byName[n] = calls[n]! / (perSecond * syscallSeconds);
+      syscalls = { total: calls.total / (perSecond * syscallSeconds), byName };
+    }
+    return {
+      sent: r.sent as number,
+      received,
+      lost: (r.lost as number) + (r.corrupt as number),
+      datagramsPerSecond: relayed / seconds,
+      userUsPerDatagram: relayed > 0 ? ((cpu1.user - cpu0.user) * 1e6) / relayed : Number.NaN,
+      systemUsPerDatagram: relayed > 0 ? ((cpu1.system - cpu0.system) * 1e6) / relayed : Number.NaN,
+      p50Us: r.p50_us as number,
+      p99Us: r.p99_us as number,
+      kernelDrops: drops,
+      ...(kernelDropped ? { relayKernelDropped: Object.values(kernelDropped).reduce((a, b) => a + b, 0) } : {}),
+      ...(syscalls ? { syscalls } : {}),
     };
   } finally {
     await relay.stop();

@@ -10,18 +10,21 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import type { TransportKind } from "@anysrc/core";
 import { ADDRESSES as A, RUNTIMES, type Runtime, compileC, createTestbed, missingPrivileges } from "@anysrc/testbed";
-import { type BenchPlan, makePlan } from "../bench/bench_plan.ts";
+import { BENCH_SECTIONS, type BenchPlan, makePlan } from "../bench/bench_plan.ts";
 import { type BenchResults, chartSvg, findings, resultTables } from "../bench/bench_report.ts";
-import { ANYSRC, type Contender, TPROXY_PORT, idleOnce, manySessionsOnce, relayOnce, sendOnce, writeV2rayConfig } from "../bench/bench_runs.ts";
+import { ANYSRC, type Contender, TPROXY_PORT, canCountSyscalls, idleOnce, manySessionsOnce, relayOnce, saturateOnce, sendOnce, writeV2rayConfig } from "../bench/bench_runs.ts";
 import { TRANSPORT_KINDS } from "../transport_choice.ts";
 import { UsageError } from "./usage_error.ts";
 
-export const BENCH_USAGE = `Usage: anysrc bench [--quick] [--transports raw,bindsrc,tun] [--runtimes bun,deno] [--families 4,6] [--out DIR]
+export const BENCH_USAGE = `Usage: anysrc bench [--quick] [--transports raw,bindsrc,tun] [--runtimes bun,deno] [--families 4,6]
+                    [--sections send,sources,relay,saturate,sessions] [--out DIR]
 
-  --quick        one repetition, shorter runs (under 3 minutes)
+  --quick        one repetition, shorter runs
   --transports   which transports (default all three)
   --runtimes     which runtimes run anysrc (default bun,deno)
   --families     IP families (default 4,6)
+  --sections     which parts (default all): send-only, many sources, paced relay, saturating relay
+                 (closed loop, 256 in flight, 1 and 64 flows, 64 and 1200 B), sessions + idle
   --out DIR      where results.json, report.md and chart.svg go (default bench-out)
 
 Needs root (network namespaces, TPROXY, TUN), nft and cc; installs nftables/gcc with apt-get when
@@ -70,7 +73,10 @@ export async function benchCommand(args: string[]): Promise<number> {
   const cmd = "bench";
   const { values } = parseArgs({
     args, strict: true,
-    options: { quick: { type: "boolean" }, transports: { type: "string" }, runtimes: { type: "string" }, families: { type: "string" }, out: { type: "string" } },
+    options: {
+      quick: { type: "boolean" }, transports: { type: "string" }, runtimes: { type: "string" }, families: { type: "string" }, sections: { type: "string" },
+      out: { type: "string" },
+    },
   });
   const plan: BenchPlan = makePlan({
     quick: values.quick ?? false,
@@ -78,13 +84,16 @@ export async function benchCommand(args: string[]): Promise<number> {
     runtimes: listFlag<Runtime>(cmd, "--runtimes", values.runtimes, RUNTIMES),
     families: listFlag(cmd, "--families", values.families, ["4", "6"] as const).map((f) => (f === "4" ? 4 : 6)),
     out: values.out ?? "bench-out",
+    sections: listFlag(cmd, "--sections", values.sections, BENCH_SECTIONS),
   });
+  const wants = (section: (typeof BENCH_SECTIONS)[number]) => plan.sections.includes(section);
   ensureTool("nft", "nftables");
   ensureTool("cc", "gcc libc6-dev");
   const missing = missingPrivileges();
   if (missing) throw new Error(`anysrc bench needs root and the testbed tools: ${missing}`);
 
-  const bin = compileC(["send_baseline", "udp_sink", "udp_echo", "relay_load", "tproxy_relay"]);
+  const bin = compileC(["send_baseline", "udp_sink", "udp_echo", "relay_load", "relay_saturate", "tproxy_relay"]);
+  const countSyscalls = wants("saturate") && plan.syscallSeconds > 0 && (await canCountSyscalls());
   const v2ray = (() => {
     try {
       execFileSync("sh", ["-c", "command -v v2ray"], { stdio: "ignore" });
@@ -103,7 +112,7 @@ export async function benchCommand(args: string[]): Promise<number> {
   const tun = `asbench${process.pid % 10000}`;
   const results: BenchResults = {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(), date: new Date().toISOString() },
-    plan, send: [], manySources: [], relay: [], sessions: [], idle: [],
+    plan, send: [], manySources: [], relay: [], saturate: [], sessions: [], idle: [],
     peers: {
       v2ray: v2ray
         ? "present: dokodemo-door inbounds in TPROXY mode, freedom outbound with the same mark (config in results: v2ray.json)"
@@ -114,7 +123,10 @@ export async function benchCommand(args: string[]): Promise<number> {
   const sendCells = plan.transports.length * plan.families.length * 2;
   const relayCells = plan.transports.length * plan.families.length;
   const manySourceRuns = plan.runtimes.length * plan.transports.filter((t) => t !== "tun").length;
-  const total = plan.reps * (sendCells + relayCells) * who.length + (v2ray ? plan.reps * plan.families.length : 0) + manySourceRuns + 2 * who.length;
+  const saturateCells = plan.families.length * plan.saturateFlows.length * plan.saturateSizes.length;
+  const total = (wants("send") ? plan.reps * sendCells * who.length : 0) + (wants("relay") ? plan.reps * relayCells * who.length : 0)
+    + (wants("relay") && v2ray ? plan.reps * plan.families.length : 0) + (wants("sources") ? manySourceRuns : 0) + (wants("sessions") ? 2 * who.length : 0)
+    + (wants("saturate") ? plan.reps * saturateCells * (1 + plan.runtimes.length * plan.transports.length) : 0);
   mkdirSync(plan.out, { recursive: true });
   const v2rayConfig = v2ray ? writeV2rayConfig(`${plan.out}/v2ray.json`) : undefined;
   const progress = new Progress(total);
@@ -127,7 +139,7 @@ export async function benchCommand(args: string[]): Promise<number> {
     for (const host of [A.server4, A.server6]) await bed.spawn(bed.server, [bin.udp_echo!, host, "7000"]).waitFor((l) => l.ready === true);
 
     // 1. Send-only, interleaved C, bun, deno within each cell and repetition.
-    for (let rep = 0; rep < plan.reps; rep++) {
+    for (let rep = 0; rep < plan.reps && wants("send"); rep++) {
       for (const kind of plan.transports) for (const family of plan.families) for (const size of [64, 1200]) {
         const row: Partial<Record<Contender, number>> = {};
         for (const w of who) {
@@ -143,7 +155,7 @@ export async function benchCommand(args: string[]): Promise<number> {
     }
     // 1b. Many sources: where raw and bindsrc part ways.
     for (const w of plan.runtimes) for (const kind of ["raw", "bindsrc"] as const) {
-      if (!plan.transports.includes(kind)) continue;
+      if (!plan.transports.includes(kind) || !wants("sources")) continue;
       const p = bed.spawn(bed.router, ["sh", "-c", 'ulimit -n $(( $(ulimit -Hn) < 8192 ? $(ulimit -Hn) : 8192 )) && exec "$@"', "sh", ANYSRC, "--runtime", w, "send", "--transport", kind,
         "--src", `${A.server4}:20000`, "--dst", `${A.client4}:9`, "--count", String(plan.sendCount), "--size", "64", "--sources", "1000"]);
       const line = await p.waitFor((l) => typeof l.pps === "number", 120_000);
@@ -151,7 +163,7 @@ export async function benchCommand(args: string[]): Promise<number> {
       progress.step(`1000 sources ${kind} ${w}: ${Math.round((line.pps as number) / 1000)}k/s`);
     }
     // 2. End to end, interleaved C relay, bun, deno.
-    for (let rep = 0; rep < plan.reps; rep++) {
+    for (let rep = 0; rep < plan.reps && wants("relay"); rep++) {
       for (const kind of plan.transports) for (const family of plan.families) {
         const row: Partial<Record<Contender, { cpu: number; rate: number }>> = {};
         for (const w of who) {
@@ -174,7 +186,7 @@ export async function benchCommand(args: string[]): Promise<number> {
     }
     for (const c of results.relay.filter((x) => x.who === "c")) if (c.cpuRatios.length === 0) c.cpuRatios.push(1);
     // 2b. The peer, when installed: v2ray's dokodemo-door doing the same job, once per family and repetition.
-    if (v2rayConfig) {
+    if (v2rayConfig && wants("relay")) {
       for (let rep = 0; rep < plan.reps; rep++) for (const family of plan.families) {
         const r = await relayOnce(bed, bin, "v2ray", "bindsrc", family, plan.relayRate, plan.relaySeconds, tun, v2rayConfig);
         let cell = results.relay.find((x) => x.who === "v2ray" && x.family === family);
@@ -185,8 +197,33 @@ export async function benchCommand(args: string[]): Promise<number> {
         progress.step(`relay v2ray IPv${family}: ${r.cpuUsPerDatagram.toFixed(1)} µs/datagram, lost ${r.lost}`);
       }
     }
+    // 2c. Saturating end to end: closed loop, unpaced; the C relay and every transport × runtime in
+    // each repetition of each cell. perf counts syscalls during the last repetition.
+    for (let rep = 0; rep < plan.reps && wants("saturate"); rep++) {
+      const counting = countSyscalls && rep === plan.reps - 1 ? plan.syscallSeconds : 0;
+      for (const family of plan.families) for (const flows of plan.saturateFlows) for (const size of plan.saturateSizes) {
+        const cell = { family, flows, size };
+        const runs: [Contender, TransportKind][] = [["c", "raw"], ...plan.runtimes.flatMap((w) => plan.transports.map((t): [Contender, TransportKind] => [w, t]))];
+        let c: number | undefined;
+        for (const [w, kind] of runs) {
+          const r = await saturateOnce(bed, bin, w, kind, cell, plan.saturateWindow, plan.saturateSeconds, tun, counting);
+          let row = results.saturate.find((x) => x.kind === kind && x.who === w && x.family === family && x.flows === flows && x.size === size);
+          if (!row) results.saturate.push((row = { kind, who: w, family, flows, size, runs: [], rateRatios: [], cpuRatios: [] }));
+          row.runs.push(r);
+          const cpu = r.userUsPerDatagram + r.systemUsPerDatagram;
+          if (w === "c") c = rep;
+          const base = results.saturate.find((x) => x.who === "c" && x.family === family && x.flows === flows && x.size === size)?.runs[rep];
+          if (base && c === rep) {
+            row.rateRatios.push(r.datagramsPerSecond / base.datagramsPerSecond);
+            row.cpuRatios.push(cpu / (base.userUsPerDatagram + base.systemUsPerDatagram));
+          }
+          progress.step(`saturate ${w === "c" ? "C" : `${kind} ${w}`} IPv${family} ${flows} flows ${size} B: ${Math.round(r.datagramsPerSecond / 1000)}k/s, lost ${r.lost}`);
+        }
+      }
+    }
     // 3. Memory with many sessions, and idle cost.
     for (const w of who) {
+      if (!wants("sessions")) break;
       const m = await manySessionsOnce(bed, bin, w, plan.manySessions, tun);
       results.sessions.push({ who: w, sessions: plan.manySessions, ...m });
       progress.step(`${plan.manySessions} sessions ${w}: ${m.rssMiB.toFixed(1)} MiB`);
