@@ -165,6 +165,48 @@ describe.skipIf(!run)("relay hardening: bad traffic, faults, spoofing attempts; 
       });
     }
 
+    it(`${runtime}: a forced overflow (--socket-buffer 4K, relay stopped) is counted as kernelDropped, in the final counters and /metrics`, async () => {
+      const metricsPort = 9110 + (runtime === "bun" ? 1 : 2);
+      const { p, pid } = await relay(runtime, ["--transport", "raw", "--socket-buffer", "4K", "--metrics", `127.0.0.1:${metricsPort}`]);
+      const stopped = async (during: () => Promise<void>) => {
+        process.kill(pid, "SIGSTOP");
+        try {
+          await during();
+        } finally {
+          process.kill(pid, "SIGCONT");
+        }
+      };
+      // Listener: 200 datagrams of 1200 B arrive while the relay cannot read; a 4 KiB buffer keeps 1–2.
+      await stopped(async () => {
+        expect(await bed.spawn(bed.client, [...PEER, "send", `${A.server4}:7000`, "200", "1200"]).exited(20_000)).toBe(0);
+      });
+      // Upstream: one datagram opens a session to a server that answers 300 ms later with 200 copies,
+      // while the relay is stopped again.
+      const burstPort = String(7300 + (runtime === "bun" ? 1 : 2));
+      const burst = bed.spawn(bed.server, [...PEER, "burst-echo", A.server4, burstPort, "200", "300"]);
+      await burst.waitFor((l) => l.ready === true);
+      await bed.spawn(bed.client, [...PEER, "send-from", `${A.client4}:9300`, `${A.server4}:${burstPort}`, "1", "1200"]).exited();
+      await new Promise((r) => setTimeout(r, 100));
+      await stopped(async () => {
+        await burst.waitFor((l) => l.burst === 200, 5_000);
+        await new Promise((r) => setTimeout(r, 200));
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      const fetcher = bed.spawn(bed.router, ["node", "-e",
+        `fetch("http://127.0.0.1:${metricsPort}/metrics").then((r) => r.text()).then((t) => console.log(JSON.stringify({ metrics: t })))`]);
+      const metrics = (await fetcher.waitFor((l) => typeof l.metrics === "string")).metrics as string;
+      const final = await finalOf(p);
+      const k = final.kernelDropped as { listener: number; upstream: number };
+      // Every datagram the kernel took from the wire is either read by the relay or counted dropped.
+      expect(final.received as number, JSON.stringify(final)).toBe(201 - k.listener);
+      expect(k.listener).toBeGreaterThanOrEqual(150);
+      expect(final.repliesReceived as number, JSON.stringify(final)).toBe(200 + (final.forwarded as number) - 1 - k.upstream);
+      expect(k.upstream).toBeGreaterThanOrEqual(150);
+      expect(metrics).toContain(`anysrc_kernel_dropped_total{mode="tproxy",socket="listener"} ${k.listener}`);
+      expect(metrics).toContain(`anysrc_kernel_dropped_total{mode="tproxy",socket="upstream"} ${k.upstream}`);
+      expectBalanced(final, "raw");
+    });
+
     it(`${runtime}: SIGTERM under load — exit 0, the final counters account for every datagram, nothing left queued`, async () => {
       const { p } = await relay(runtime, ["--transport", "raw"]);
       const load = bed.spawn(bed.client, [...PEER, "flows", `${A.server4}:7000`, "60000", "64,1200,3000", "32", "30"]);

@@ -55,13 +55,40 @@ export interface RelayCounters {
   dropped: Partial<Record<RelayDropReason, number>>;
   /** Syscall failures the relay met, by errno name (EMFILE when out of descriptors, …). */
   errors: Record<string, number>;
+  /**
+   * Datagrams the kernel dropped on the relay's own sockets before the relay could read them
+   * (receive buffer full), by socket class: from SO_RXQ_OVFL on every datagram read, and SO_MEMINFO
+   * when a socket closes (and for listeners whenever stats are taken). They never reached `received`
+   * (listener) or `repliesReceived` (upstream), so the identities below hold without them.
+   */
+  kernelDropped: Record<KernelDropClass, number>;
+}
+
+/** The relay's receiving sockets, as the kernel-drop counters split them. */
+export const KERNEL_DROP_CLASSES = ["listener", "upstream"] as const;
+export type KernelDropClass = (typeof KERNEL_DROP_CLASSES)[number];
+
+/** A socket's kernel drop count as last seen (SO_RXQ_OVFL / SO_MEMINFO), so increases are counted once. */
+export interface DropWatch {
+  drops: number;
+}
+
+/**
+ * Count the increase of a socket's running kernel drop count (`count`, as SO_RXQ_OVFL or
+ * SO_MEMINFO report it) under its class; a count not above the last one seen adds nothing.
+ * @example countKernelDrops(counters, "upstream", session, ring.dropCount(n - 1));
+ */
+export function countKernelDrops(c: RelayCounters, socket: KernelDropClass, watch: DropWatch, count: number): void {
+  if (count <= watch.drops) return;
+  c.kernelDropped[socket] += count - watch.drops;
+  watch.drops = count;
 }
 
 /** Fresh counters. */
 export function createRelayCounters(): RelayCounters {
   return {
     received: 0, forwarded: 0, copies: 0, repliesReceived: 0, replies: 0, sessions: 0, sessionsCreated: 0, sessionsExpired: 0, sessionsEvicted: 0,
-    icmpErrors: 0, fallback: 0, dropped: {}, errors: {},
+    icmpErrors: 0, fallback: 0, dropped: {}, errors: {}, kernelDropped: { listener: 0, upstream: 0 },
   };
 }
 
@@ -96,6 +123,7 @@ export function statsSnapshot(mode: string, c: RelayCounters, transports: readon
     ...c,
     dropped: { ...c.dropped },
     errors: { ...c.errors },
+    kernelDropped: { ...c.kernelDropped },
     unaccounted: unaccounted(c),
     transports: Object.fromEntries(transports.map((t) => [t.kind, { ...t.stats, dropped: { ...t.stats.dropped }, errors: { ...t.stats.errors } }])),
   };
@@ -106,12 +134,12 @@ const pairs = (o: Record<string, number | undefined>) =>
 
 /**
  * One line for people.
- * @example "tproxy received=10 forwarded=10 replies=10 sessions=1 … dropped=0 errors=0 raw{sent=10 queued=0 dropped=0 errors=0}"
+ * @example "tproxy received=10 forwarded=10 replies=10 sessions=1 … dropped=0 kernel-dropped=0 errors=0 raw{sent=10 queued=0 dropped=0 errors=0}"
  */
 export function statsLine(mode: string, c: RelayCounters, transports: readonly Transport[]): string {
   const t = transports.map((x) => `${x.kind}{sent=${x.stats.sent} queued=${x.stats.queued} dropped=${pairs(x.stats.dropped)} errors=${pairs(x.stats.errors)}}`).join(" ");
   const extra = mode === "forward" ? `copies=${c.copies}` : `replies=${c.replies}`;
-  return `${mode} received=${c.received} forwarded=${c.forwarded} ${extra} sessions=${c.sessions} created=${c.sessionsCreated} expired=${c.sessionsExpired} evicted=${c.sessionsEvicted} icmp=${c.icmpErrors} fallback=${c.fallback} dropped=${pairs(c.dropped)} errors=${pairs(c.errors)} ${t}`;
+  return `${mode} received=${c.received} forwarded=${c.forwarded} ${extra} sessions=${c.sessions} created=${c.sessionsCreated} expired=${c.sessionsExpired} evicted=${c.sessionsEvicted} icmp=${c.icmpErrors} fallback=${c.fallback} dropped=${pairs(c.dropped)} kernel-dropped=${pairs(c.kernelDropped)} errors=${pairs(c.errors)} ${t}`;
 }
 
 /** Prometheus text exposition (version 0.0.4). */
@@ -136,6 +164,8 @@ export function prometheusText(mode: string, c: RelayCounters, transports: reado
   metric("icmp_errors_total", "counter", "ICMP errors on upstream sockets.", [[{}, c.icmpErrors]]);
   metric("fallback_total", "counter", "Datagrams sent by the fallback transport.", [[{}, c.fallback]]);
   metric("dropped_total", "counter", "Datagrams dropped by the relay, by reason.", Object.entries(c.dropped).map(([r, v]) => [{ reason: r }, v ?? 0]));
+  metric("kernel_dropped_total", "counter", "Datagrams the kernel dropped on the relay's receiving sockets (receive buffer full), by socket class.",
+    KERNEL_DROP_CLASSES.map((k) => [{ socket: k }, c.kernelDropped[k]]));
   metric("errors_total", "counter", "Syscall failures met by the relay, by errno.", Object.entries(c.errors).map(([code, v]) => [{ errno: code }, v]));
   metric("transport_sent_total", "counter", "Datagrams handed to the kernel by a transport.", transports.map((t) => [{ transport: t.kind }, t.stats.sent]));
   metric("transport_queued", "gauge", "Datagrams waiting for writability.", transports.map((t) => [{ transport: t.kind }, t.stats.queued]));

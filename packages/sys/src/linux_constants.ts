@@ -24,6 +24,12 @@ export const SO_BINDTODEVICE = 25;
 export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
 export const SO_MARK = 36;
+/** Each datagram carries (cmsg SOL_SOCKET/SO_RXQ_OVFL, u32) how many the socket has dropped so far. */
+export const SO_RXQ_OVFL = 40;
+/** getsockopt: u32[SK_MEMINFO_VARS] of the socket's memory accounting, drops included. */
+export const SO_MEMINFO = 55;
+export const SK_MEMINFO_VARS = 9;
+export const SK_MEMINFO_DROPS = 8;
 
 export const SOL_IP = 0;
 export const IP_HDRINCL = 3;

@@ -5,14 +5,15 @@
  */
 import type { SocketAddress } from "@anysrc/core";
 import { adapter, errno, lastError, libc } from "./libc.ts";
-import { EAGAIN, IP_ORIGDSTADDR, IPV6_ORIGDSTADDR, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_TRUNC, SOL_IP, SOL_IPV6 } from "./linux_constants.ts";
+import { EAGAIN, IP_ORIGDSTADDR, IPV6_ORIGDSTADDR, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_TRUNC, SOL_IP, SOL_IPV6, SOL_SOCKET, SO_RXQ_OVFL } from "./linux_constants.ts";
 import { SOCKADDR_STORAGE_SIZE, decodeSockaddr } from "./sockaddr.ts";
 
 // x86-64 glibc layouts: struct mmsghdr is a msghdr (56 B) + msg_len (4 B) padded to 64.
 const MMSGHDR_SIZE = 64;
 const IOVEC_SIZE = 16;
-// cmsghdr (16 B) + sockaddr_in6 (28 B) rounded to 8 → 48; 64 leaves room for one more small cmsg.
-const CONTROL_SIZE = 64;
+// cmsghdr (16 B) + sockaddr_in6 (28 B) rounded to 8 → 48, then SO_RXQ_OVFL's 16 + 4 → 24: 72; 96
+// leaves room for one more small cmsg. (Too small a buffer loses cmsgs: MSG_CTRUNC.)
+const CONTROL_SIZE = 96;
 
 /** Sizes of a {@link RecvRing}. */
 export interface RecvRingOptions {
@@ -52,6 +53,12 @@ export interface RecvRing {
   originalDestination(i: number): SocketAddress | undefined;
   /** Where the original-destination sockaddr of slot `i` lies in `memory`, or -1 (allocation-free). */
   originalDestinationOffset(i: number): number;
+  /**
+   * The socket's running count of kernel drops when slot `i` was queued (SO_RXQ_OVFL, enabled with
+   * `receiveDropCount`); 0 when absent — the kernel sends it only once the count is non-zero. The
+   * count only grows, so the last slot of a batch carries the batch's newest value.
+   */
+  dropCount(i: number): number;
   /** Native address of slot `i`'s payload, for zero-copy send iovecs. */
   payloadAddress(i: number): number;
   /**
@@ -120,19 +127,26 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
   const length = (i: number) => Math.min(words[(hdrAt + i * MMSGHDR_SIZE + 56) >>> 2]!, slotSize);
   const flags = (i: number) => words[(hdrAt + i * MMSGHDR_SIZE + 48) >>> 2]!;
 
-  const originalDestinationOffset = (i: number): number => {
+  /** Where the data of slot `i`'s control message (level, type) — or (level2, type2) — lies, or -1. */
+  const controlOffset = (i: number, level: number, type: number, level2: number, type2: number): number => {
     const controlLength = words[(hdrAt + i * MMSGHDR_SIZE + 40) >>> 2]!;
     const start = controlAt + i * CONTROL_SIZE;
     // Walk the cmsg chain: cmsg_len (size_t) @0, cmsg_level @8, cmsg_type @12, data @16, 8-aligned.
     for (let at = 0; at + 16 <= controlLength; ) {
       const len = words[(start + at) >>> 2]!;
       if (len < 16) break;
-      const level = words[(start + at + 8) >>> 2]!;
-      const type = words[(start + at + 12) >>> 2]!;
-      if ((level === SOL_IP && type === IP_ORIGDSTADDR) || (level === SOL_IPV6 && type === IPV6_ORIGDSTADDR)) return start + at + 16;
+      const l = words[(start + at + 8) >>> 2]!;
+      const t = words[(start + at + 12) >>> 2]!;
+      if ((l === level && t === type) || (l === level2 && t === type2)) return start + at + 16;
       at += (len + 7) & ~7;
     }
     return -1;
+  };
+  const originalDestinationOffset = (i: number): number => controlOffset(i, SOL_IP, IP_ORIGDSTADDR, SOL_IPV6, IPV6_ORIGDSTADDR);
+  const dropCount = (i: number): number => {
+    if (words[(hdrAt + i * MMSGHDR_SIZE + 40) >>> 2] === 0) return 0; // no control data at all: the common case
+    const at = controlOffset(i, SOL_SOCKET, SO_RXQ_OVFL, SOL_SOCKET, SO_RXQ_OVFL);
+    return at < 0 ? 0 : words[at >>> 2]!;
   };
   const originalDestination = (i: number): SocketAddress | undefined => {
     const at = originalDestinationOffset(i);
@@ -172,6 +186,7 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     sourceOffset: (i) => nameAt + i * SOCKADDR_STORAGE_SIZE,
     originalDestination,
     originalDestinationOffset,
+    dropCount,
     receiveErrors,
     payloadAddress: (i) => base + slotAt + i * stride + headroom,
   };

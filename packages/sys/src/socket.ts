@@ -9,7 +9,7 @@ import {
   AF_INET, AF_INET6, EAGAIN, IPPROTO_IPV6, IPPROTO_RAW, IPPROTO_UDP, IPV6_FREEBIND, IPV6_RECVORIGDSTADDR,
   IPV6_RECVERR, IPV6_TRANSPARENT, IPV6_V6ONLY, IP_FREEBIND, IP_RECVERR, IP_RECVORIGDSTADDR, IP_TRANSPARENT, SOCK_CLOEXEC, SOCK_DGRAM,
   SOCK_NONBLOCK, SOCK_RAW, SOL_IP, SOL_IPV6, SOL_SOCKET, SO_BINDTODEVICE, SO_MARK, SO_RCVBUF, SO_RCVBUFFORCE,
-  SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDBUFFORCE, IP_MTU, IPV6_MTU,
+  SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDBUFFORCE, IP_MTU, IPV6_MTU, SO_RXQ_OVFL, SO_MEMINFO, SK_MEMINFO_VARS, SK_MEMINFO_DROPS,
 } from "./linux_constants.ts";
 import { SOCKADDR_STORAGE_SIZE, decodeSockaddr, encodeSockaddr } from "./sockaddr.ts";
 
@@ -35,6 +35,11 @@ export interface UdpSocketOptions {
   readonly device?: string;
   /** IP_RECVERR / IPV6_RECVERR: report ICMP errors (port unreachable → ECONNREFUSED) on unconnected sockets. */
   readonly receiveErrors?: boolean;
+  /**
+   * SO_RXQ_OVFL: each datagram carries the socket's running count of datagrams the kernel dropped
+   * (receive buffer full), read with {@link RecvRing.dropCount}.
+   */
+  readonly receiveDropCount?: boolean;
 }
 
 type FamilyOption = readonly [level: number, name: number, what: string];
@@ -111,8 +116,29 @@ export function openUdpSocket(o: UdpSocketOptions): number {
       const [level, name, what] = o.family === 4 ? v4 : v6;
       setIntOption(fd, level, name, 1, what);
     }
+    if (o.receiveDropCount) setIntOption(fd, SOL_SOCKET, SO_RXQ_OVFL, 1, "SO_RXQ_OVFL");
     applyCommon(fd, o);
   });
+}
+
+const meminfo = new Uint32Array(SK_MEMINFO_VARS);
+const meminfoLength = new Uint32Array([SK_MEMINFO_VARS * 4]);
+
+/**
+ * Datagrams the kernel has dropped on this socket so far (SO_MEMINFO's drop count: receive buffer
+ * full, and the like) — what SO_RXQ_OVFL reports too, but also for drops after the last datagram
+ * read, so it is what a socket's final count comes from. -1 when the kernel will not say.
+ * @example socketDropCount(fd) // 0
+ */
+export function socketDropCount(fd: number): number {
+  meminfoLength[0] = SK_MEMINFO_VARS * 4;
+  if (libc.getsockopt(fd, SOL_SOCKET, SO_MEMINFO, meminfo, meminfoLength) < 0 || meminfoLength[0]! <= SK_MEMINFO_DROPS * 4) return -1;
+  return meminfo[SK_MEMINFO_DROPS]!;
+}
+
+/** The receive buffer the kernel granted (SO_RCVBUF reads back twice the accounted size asked for). */
+export function receiveBufferSize(fd: number): number {
+  return getIntOption(fd, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF");
 }
 
 /**

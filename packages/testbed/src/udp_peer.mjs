@@ -10,6 +10,8 @@
 //                                              from exactly PEER, every byte verified (payload_pattern.ts)
 //   echo-server HOST PORT[,PORT…]             echo every datagram back from the socket it arrived on;
 //                                              with --cone, also answer from PORT+1 ("second remote")
+//   burst-echo HOST PORT COPIES DELAY_MS        answer each datagram, DELAY_MS later, with COPIES copies
+//                                              of it sent back to back (to overflow a receiver on purpose)
 //   flows DST COUNT SIZES FLOWS PER_MS          FLOWS connected sockets to DST send COUNT datagrams in all,
 //                                              sizes cycling; every echo verified (payload_pattern.ts)
 //   send-from LOCAL DST COUNT SIZE              send COUNT datagrams in `anysrc send`'s pattern from LOCAL
@@ -172,6 +174,19 @@ async function recvCount(local, peer, count, size, timeoutMs) {
   while (seqs.size < count && Date.now() < deadline) await sleep(10);
   out({ done: true, received: seqs.size, corrupt });
   s.close();
+}
+
+async function burstEcho(host, port, copies, delayMs) {
+  const s = dgram.createSocket({ type: host.includes(":") ? "udp6" : "udp4", sendBufferSize: 16 << 20 });
+  await new Promise((r) => s.bind(port, host, r));
+  s.on("message", (msg, rinfo) => {
+    setTimeout(() => {
+      for (let i = 0; i < copies; i++) sendWithRetry(s, msg, rinfo.port, rinfo.address);
+      out({ burst: copies, to: `${rinfo.address}:${rinfo.port}` });
+    }, delayMs);
+  });
+  out({ ready: true });
+  await new Promise(() => {});
 }
 
 async function echoServer(host, portsText, cone) {
@@ -357,6 +372,7 @@ switch (mode) {
   case "send-pattern": await sendPattern(args[0], Number(args[1])); break;
   case "send-from": await sendFrom(args[0], args[1], Number(args[2]), Number(args[3])); break;
   case "echo-server": await echoServer(args[0], args[1], args[2] === "--cone"); break;
+  case "burst-echo": await burstEcho(args[0], Number(args[1]), Number(args[2]), Number(args[3])); break;
   case "flows": await flows(args[0], Number(args[1]), args[2], Number(args[3]), Number(args[4] ?? 20)); break;
   case "cone-client": await coneClient(args[0], Number(args[1])); break;
   case "recv-count": await recvCount(args[0], args[1], Number(args[2]), Number(args[3]), Number(args[4])); break;

@@ -58,7 +58,7 @@ function saturateTable(r: BenchResults): string {
   const lines: string[] = [];
   const p = r.plan;
   lines.push(`### Saturating end to end: closed loop, ${p.saturateWindow} datagrams in flight, unpaced, ${p.saturateSeconds} s per run, echoed by the server`, "");
-  lines.push("Relayed datagrams/s count both directions; CPU is per relayed datagram, user + system (every thread of the relay); syscalls per relayed datagram counted with perf in the last repetition. Lost: datagrams never echoed, all repetitions; kernel drops: router-namespace nstat counters that moved.", "");
+  lines.push("Relayed datagrams/s count both directions; CPU is per relayed datagram, user + system (every thread of the relay); syscalls per relayed datagram counted with perf in the last repetition. Lost: datagrams never echoed, all repetitions; kernel drops: nstat drop counters of the client, router and server namespaces that moved.", "");
   lines.push("| family | flows | payload | relay | transport | relayed/s | ÷ C | CPU µs user + sys | CPU ÷ C | syscalls / datagram | RTT p50 / p99 µs | lost | kernel drops |",
     "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
   for (const x of r.saturate) {

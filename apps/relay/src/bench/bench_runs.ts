@@ -148,7 +148,7 @@ export interface SaturateResult {
   readonly systemUsPerDatagram: number;
   readonly p50Us: number;
   readonly p99Us: number;
-  /** Kernel drop counters in the router namespace that moved during the run (nstat names). */
+  /** Kernel drop counters of the testbed's namespaces that moved during the run (`router:UdpRcvbufErrors`, …). */
   readonly kernelDrops: Record<string, number>;
   /** The relay's own count of datagrams the kernel dropped on its sockets, when it reports one. */
   readonly relayKernelDropped?: number;
@@ -162,12 +162,18 @@ const DROP_COUNTERS = [
   "IpReasmFails", "Ip6ReasmFails", "IpReasmTimeout", "Ip6ReasmTimeout", "IpOutDiscards", "Ip6OutDiscards", "IpInDiscards", "Ip6InDiscards",
 ] as const;
 
-/** The router namespace's drop counters (absolute, `nstat -asz`). */
+/**
+ * The drop counters of the client, router and server namespaces (absolute, `nstat -asz`), named
+ * `router:UdpRcvbufErrors` and so on: a datagram can die in any of the three stacks (the client
+ * reassembles what raw and tun fragment).
+ */
 export function kernelDropCounters(bed: Testbed): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const line of bed.run(bed.router, ["nstat", "-asz"]).split("\n")) {
-    const [name, value] = line.trim().split(/\s+/);
-    if (name && (DROP_COUNTERS as readonly string[]).includes(name)) out[name] = Number(value);
+  for (const [where, ns] of [["client", bed.client], ["router", bed.router], ["server", bed.server]] as const) {
+    for (const line of bed.run(ns, ["nstat", "-asz"]).split("\n")) {
+      const [name, value] = line.trim().split(/\s+/);
+      if (name && (DROP_COUNTERS as readonly string[]).includes(name)) out[`${where}:${name}`] = Number(value);
+    }
   }
   return out;
 }

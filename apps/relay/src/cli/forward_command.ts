@@ -5,21 +5,24 @@
 import { parseArgs } from "node:util";
 import { processId } from "../host.ts";
 import { AddressError, type Cidr, formatSocketAddress, parseCidr } from "@anysrc/core";
-import { startForwarder } from "../forward/forwarder.ts";
+import { DEFAULT_FORWARD_BUFFER, startForwarder } from "../forward/forwarder.ts";
 import { createRelayCounters } from "../relay_stats.ts";
 import { logEvent, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
-import { SHARED_OPTIONS, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
+import { SHARED_OPTIONS, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
 import { UsageError, addressFlag } from "./usage_error.ts";
 
 export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR --to ADDR [--to ADDR]… --allow CIDR [--allow CIDR]…
                       --transport raw|bindsrc|tun [--fallback raw|bindsrc] [--mark N]
                       [--stats-interval 10s] [--stats text|json] [--metrics 127.0.0.1:9100] [--config FILE]
+                      [--socket-buffer BYTES]
 
   --listen ADDR    where senders send (e.g. 0.0.0.0:2055 for NetFlow, [::]:514 for syslog)
   --to ADDR        a receiver; every datagram goes to each, with the sender's address as source
   --allow CIDR     senders allowed (required: forward refuses to start without an explicit list);
                    datagrams from other senders are dropped and counted
   --transport T    raw | bindsrc | tun; --fallback, --mark, --stats*, --metrics, --config as for tproxy
+  --socket-buffer B  receive buffer of the listening socket (default 4M); what the kernel still
+                   drops is counted as kernelDropped.listener
 
 SIGINT/SIGTERM: stop reading, flush, print the final counters, exit 0.`;
 
@@ -54,15 +57,16 @@ export async function forwardCommand(args: string[]): Promise<number> {
   });
   const transport = transportFlags(cmd, v);
   const stats = statsFlags(cmd, v);
+  const receiveBuffer = socketBufferFlag(cmd, v) ?? DEFAULT_FORWARD_BUFFER;
   const counters = createRelayCounters();
   const { emitter, shutdown } = openRelayOutput(transport, stats, counters, { transparentListeners: false });
   let forwarder: ReturnType<typeof startForwarder>;
   try {
-    forwarder = startForwarder({ listen, receivers, allow, emitter, counters });
+    forwarder = startForwarder({ listen, receivers, allow, emitter, counters, receiveBuffer });
   } catch (e) {
     await Promise.all(emitter.transports.map((t) => t.close()));
     throw e;
   }
   logEvent(stats.format, "listening", { pid: processId(), mode: "forward", listen: formatSocketAddress(listen), to: receivers.map(formatSocketAddress), allow: allowTexts, transport: transport.kind });
-  return runUntilSignal("forward", counters, emitter.transports, stats, () => forwarder.stopListening(), () => {}, shutdown);
+  return runUntilSignal("forward", counters, emitter.transports, stats, () => forwarder.stopListening(), () => {}, shutdown, () => forwarder.refreshKernelDrops());
 }

@@ -6,7 +6,7 @@ import type { SocketAddress, TransportKind } from "@anysrc/core";
 import { type FlagValues, mergeFlags, readConfig } from "./config_file.ts";
 import { parseDuration } from "./durations.ts";
 import { type StatsSettings, checkMetricsAddress } from "./relay_runner.ts";
-import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
+import { UsageError, addressFlag, byteSizeFlag, intFlag } from "./usage_error.ts";
 import { isTransportKind } from "../transport_choice.ts";
 
 /** parseArgs option specs of the shared flags. */
@@ -20,7 +20,17 @@ export const SHARED_OPTIONS = {
   config: { type: "string" },
   tun: { type: "string" },
   mtu: { type: "string" },
+  "socket-buffer": { type: "string" },
 } as const;
+
+/**
+ * `--socket-buffer BYTES`: the receive buffer of every socket the relay reads from (listeners and
+ * upstream sockets), undefined when not given (each class keeps its default). Up to 1 GiB: the
+ * kernel doubles the value and keeps it in an int.
+ */
+export function socketBufferFlag(command: string, v: FlagValues): number | undefined {
+  return byteSizeFlag(command, "--socket-buffer", v["socket-buffer"] as string | undefined, 1024, 1 << 30);
+}
 
 /** Resolve `--config` under the command-line flags. */
 export function withConfig(command: string, values: FlagValues, options: Record<string, { type: string; multiple?: boolean }>): FlagValues {

@@ -104,14 +104,16 @@ function onTransportGone(format: "text" | "json", hasFallback: boolean, shutdown
 
 /**
  * Run until SIGINT/SIGTERM (exit 0) or a shutdown request (its status). `stopReading` closes the
- * listeners; `closeAll` releases sessions. Resolves with the exit status after the final counters
+ * listeners; `closeAll` releases sessions; `refresh` brings counters read from the kernel up to date
+ * before they are printed or served (`final`: every socket, once, before the final counters). Resolves with the exit status after the final counters
  * are printed.
  */
 export function runUntilSignal(
   mode: string, counters: RelayCounters, transports: readonly Transport[], stats: StatsSettings,
-  stopReading: () => void, closeAll: () => void, shutdown?: ReturnType<typeof createShutdown>,
+  stopReading: () => void, closeAll: () => void, shutdown?: ReturnType<typeof createShutdown>, refresh: (final: boolean) => void = () => {},
 ): Promise<number> {
   const print = () => {
+    refresh(false);
     if (stats.format === "json") console.log(JSON.stringify({ event: "stats", ...statsSnapshot(mode, counters, transports) }));
     else console.log(statsLine(mode, counters, transports));
   };
@@ -119,7 +121,7 @@ export function runUntilSignal(
   const server = stats.metrics
     ? serveHttp(stats.metrics.family === 4 ? stats.metrics.ip.join(".") : "::1", stats.metrics.port, (request) =>
       new URL(request.url).pathname === "/metrics"
-        ? new Response(prometheusText(mode, counters, transports), { headers: { "content-type": "text/plain; version=0.0.4" } })
+        ? (refresh(false), new Response(prometheusText(mode, counters, transports), { headers: { "content-type": "text/plain; version=0.0.4" } }))
         : new Response("not found\n", { status: 404 }))
     : undefined;
   return new Promise((resolve) => {
@@ -133,6 +135,7 @@ export function runUntilSignal(
       await Promise.all(transports.map((t) => t.close()));
       if (timer) clearInterval(timer);
       server?.close();
+      refresh(true);
       const { wakeups, busyPolls, dispatches } = getPoller().stats;
       if (stats.format === "json") console.log(JSON.stringify({ event: "final", signal, ...statsSnapshot(mode, counters, transports), poller: { wakeups, busyPolls, dispatches } }));
       else console.log(`final (${signal}): ${statsLine(mode, counters, transports)}`);

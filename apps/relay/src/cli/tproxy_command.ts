@@ -6,16 +6,16 @@ import { parseArgs } from "node:util";
 import { processId } from "../host.ts";
 import { type SocketAddress, formatSocketAddress, parseIp, socketAddress } from "@anysrc/core";
 import { createRelayCounters } from "../relay_stats.ts";
-import { startTproxyRelay } from "../tproxy/tproxy_relay.ts";
+import { DEFAULT_LISTENER_BUFFER, DEFAULT_UPSTREAM_BUFFER, startTproxyRelay } from "../tproxy/tproxy_relay.ts";
 import { parseDuration } from "./durations.ts";
 import { logEvent, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
-import { SHARED_OPTIONS, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
+import { SHARED_OPTIONS, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
 import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
 
 export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --transport raw|bindsrc|tun [--fallback raw|bindsrc]
                      [--idle-timeout 120s] [--max-sessions N] [--mark N] [--nat full|restricted]
                      [--stats-interval 10s] [--stats text|json] [--metrics 127.0.0.1:9100] [--config FILE]
-                     [--tun NAME] [--mtu N]
+                     [--tun NAME] [--mtu N] [--socket-buffer BYTES]
 
   --port P             TPROXY port the nft rule diverts to
   --listen ADDR        address to listen on: IP (with --port) or IP:PORT; repeatable
@@ -32,6 +32,9 @@ export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --
   --metrics ADDR       Prometheus text endpoint on a loopback address, path /metrics
   --config FILE        JSON settings, keys = flag names ({"port": 15000, "transport": "raw"})
   --tun NAME, --mtu N  TUN device and MTU for --transport tun (default anysrc0, 1500)
+  --socket-buffer B    receive buffer of the listeners and of every upstream socket, bytes (8M, 512K
+                       accepted; default 16M listeners, 4M upstream; SO_RCVBUFFORCE when privileged).
+                       Datagrams the kernel still drops are counted: kernelDropped{listener,upstream}
 
 SIGINT/SIGTERM: stop reading, flush, print the final counters, exit 0.`;
 
@@ -68,6 +71,7 @@ export async function tproxyCommand(args: string[]): Promise<number> {
   const idleTimeoutMs = parseDuration(idleText);
   if (idleTimeoutMs === undefined || idleTimeoutMs <= 0) throw new UsageError(cmd, `--idle-timeout must be a duration like 120s, got "${idleText}"`);
   const maxSessions = intFlag(cmd, "--max-sessions", v["max-sessions"] as string | undefined, 1, 10_000_000) ?? 65536;
+  const socketBuffer = socketBufferFlag(cmd, v);
   const nat = (v.nat as string | undefined) ?? "full";
   if (nat !== "full" && nat !== "restricted") throw new UsageError(cmd, `--nat must be full or restricted, got "${nat}"`);
 
@@ -79,15 +83,19 @@ export async function tproxyCommand(args: string[]): Promise<number> {
     onReceive: (d) => relay?.fromClient(d.src, d.dst, d.payload),
   });
   try {
-    relay = startTproxyRelay({ listen, idleTimeoutMs, maxSessions, nat, emitter, counters, ...(transport.mark !== undefined ? { mark: transport.mark } : {}) });
+    relay = startTproxyRelay({
+      listen, idleTimeoutMs, maxSessions, nat, emitter, counters, ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
+      listenerBuffer: socketBuffer ?? DEFAULT_LISTENER_BUFFER, upstreamBuffer: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER,
+    });
   } catch (e) {
     await Promise.all(emitter.transports.map((t) => t.close()));
     throw e;
   }
   logEvent(stats.format, "listening", {
     pid: processId(), mode: "tproxy", listen: listen.map(formatSocketAddress), transport: transport.kind, fallback: transport.fallback ?? null, nat, idleTimeoutMs, maxSessions,
+    socketBuffer: { listener: socketBuffer ?? DEFAULT_LISTENER_BUFFER, upstream: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER, listenerGranted: relay.listenerBufferGranted },
     ...(stats.metrics ? { metrics: formatSocketAddress(stats.metrics) } : {}),
   });
   const r = relay;
-  return runUntilSignal("tproxy", counters, emitter.transports, stats, () => r.stopListening(), () => r.close(), shutdown);
+  return runUntilSignal("tproxy", counters, emitter.transports, stats, () => r.stopListening(), () => r.close(), shutdown, (all) => r.refreshKernelDrops(all));
 }

@@ -41,3 +41,18 @@ export function intFlag(command: string, flag: string, text: string | undefined,
   if (n < min || n > max) throw new UsageError(command, `${flag} must be ${min}-${max}, got ${text}`);
   return n;
 }
+
+const SIZE_UNITS: Record<string, number> = { "": 1, k: 1 << 10, m: 1 << 20, g: 1 << 30 };
+
+/**
+ * Parse a byte-count flag value within bounds: an integer, optionally with a binary unit (K, M, G).
+ * @example byteSizeFlag("tproxy", "--socket-buffer", "8M", 4096, 1 << 30) // 8388608
+ */
+export function byteSizeFlag(command: string, flag: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(0|[1-9][0-9]*)([kKmMgG]?)(i?B)?$/.exec(text);
+  if (!m) throw new UsageError(command, `${flag} must be a byte count like 8388608 or 8M, got "${text}"`);
+  const n = Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!;
+  if (n < min || n > max) throw new UsageError(command, `${flag} must be ${min}-${max} bytes, got ${text}`);
+  return n;
+}

@@ -5,9 +5,9 @@
  * @module
  */
 import { type Cidr, type Datagram, type SocketAddress, cidrContains } from "@anysrc/core";
-import { READABLE, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sockaddrIs, sockaddrKey } from "@anysrc/sys";
+import { READABLE, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sockaddrIs, sockaddrKey, socketDropCount } from "@anysrc/sys";
 import type { ReplyEmitter } from "../reply_emitter.ts";
-import { type RelayCounters, countRelayDrop } from "../relay_stats.ts";
+import { type DropWatch, type RelayCounters, countKernelDrops, countRelayDrop } from "../relay_stats.ts";
 
 /** Settings of the forwarder. */
 export interface ForwarderOptions {
@@ -16,11 +16,18 @@ export interface ForwarderOptions {
   readonly allow: readonly Cidr[];
   readonly emitter: ReplyEmitter;
   readonly counters: RelayCounters;
+  /** Receive buffer of the listening socket, bytes. */
+  readonly receiveBuffer: number;
 }
+
+/** Default receive buffer of the forwarder's socket. */
+export const DEFAULT_FORWARD_BUFFER = 4 << 20;
 
 /** A running forwarder. */
 export interface Forwarder {
   stopListening(): void;
+  /** Bring the listener's kernel drop count up to date (SO_MEMINFO). */
+  refreshKernelDrops(): void;
 }
 
 /** Most sender records remembered; they are only a cache of decoded addresses. */
@@ -34,7 +41,8 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   const c = o.counters;
   const poller = getPoller();
   const ring = createRecvRing({ slots: 32, slotSize: 65536 });
-  const fd = openUdpSocket({ family: o.listen.family, reuseAddress: true, receiveBuffer: 4 << 20 });
+  const fd = openUdpSocket({ family: o.listen.family, reuseAddress: true, receiveBuffer: o.receiveBuffer, receiveDropCount: true });
+  const watch: DropWatch = { drops: 0 };
   try {
     bindSocket(fd, o.listen);
   } catch (e) {
@@ -51,6 +59,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
     // A short batch means drained (anything newer is a new edge, reported by the poller).
     for (let n = ring.slots; n === ring.slots; ) {
       n = ring.receive(fd);
+      if (n > 0) countKernelDrops(c, "listener", watch, ring.dropCount(n - 1));
       batch.length = 0;
       let k = 0;
       for (let i = 0; i < n; i++) {
@@ -92,7 +101,11 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   return {
     stopListening() {
       poller.remove(fd);
+      countKernelDrops(c, "listener", watch, socketDropCount(fd));
       closeFd(fd);
+    },
+    refreshKernelDrops() {
+      countKernelDrops(c, "listener", watch, socketDropCount(fd));
     },
   };
 }

@@ -16,6 +16,8 @@ export interface Session extends SocketAddress, Recency {
   readonly fd: number;
   /** Keys of remotes this client sent to (what `--nat restricted` admits replies from); only kept in that mode. */
   contacted: Set<number> | undefined;
+  /** The upstream socket's kernel drop count as last seen (SO_RXQ_OVFL). */
+  drops: number;
 }
 
 /** Options of the table. */
@@ -23,12 +25,16 @@ export interface SessionTableOptions {
   readonly idleTimeoutMs: number;
   readonly maxSessions: number;
   readonly mark?: number;
+  /** SO_RCVBUF(FORCE) of each upstream socket, bytes. */
+  readonly receiveBuffer?: number;
   /** Called with a session's upstream socket when it is readable. */
   readonly onUpstreamReadable: (s: Session, events: number) => void;
   readonly onExpired: () => void;
   readonly onEvicted: () => void;
   /** Out of file descriptors (EMFILE/ENFILE, a low `ulimit -n`): a session was evicted to make room. */
   readonly onOutOfDescriptors: (code: string) => void;
+  /** Called just before a session's socket closes (expired, evicted, replaced or table closed): last reads of it. */
+  readonly onClosing?: (s: Session) => void;
 }
 
 /** The table. */
@@ -44,6 +50,8 @@ export interface SessionTable {
    */
   create(client: SocketAddress, key: number, now: number): Session;
   readonly size: number;
+  /** Visit every session (not on the per-datagram path). */
+  forEach(f: (s: Session) => void): void;
   close(): void;
 }
 
@@ -91,6 +99,7 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
   const poller = getPoller();
 
   const release = (s: Session) => {
+    o.onClosing?.(s);
     sessions.delete(s.key);
     poller.remove(s.fd);
     closeFd(s.fd);
@@ -107,7 +116,11 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
     release(sessions.values().next().value as Session);
     o.onEvicted();
   };
-  const socketOptions = { receiveErrors: true, ...(o.mark !== undefined ? { mark: o.mark } : {}) } as const;
+  const socketOptions = {
+    receiveErrors: true, receiveDropCount: true,
+    ...(o.mark !== undefined ? { mark: o.mark } : {}),
+    ...(o.receiveBuffer !== undefined ? { receiveBuffer: o.receiveBuffer } : {}),
+  } as const;
   // Out of descriptors, the oldest session gives its socket up (while there is one).
   const makeRoom = (code: string) => {
     if (sessions.size === 0) return false;
@@ -127,7 +140,7 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
       if (sessions.size >= o.maxSessions) evictOldest();
       const fd = openUdpSocketMakingRoom({ family: client.family, ...socketOptions }, makeRoom);
       const s: Session = {
-        family: client.family, ip: client.ip.slice(), port: client.port, key, fd, lastActive: now, lastTouched: now, contacted: undefined,
+        family: client.family, ip: client.ip.slice(), port: client.port, key, fd, lastActive: now, lastTouched: now, contacted: undefined, drops: 0,
       };
       poller.add(fd, READABLE, onReadable, s);
       sessions.set(key, s);
@@ -135,6 +148,9 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
     },
     get size() {
       return sessions.size;
+    },
+    forEach(f) {
+      for (const s of sessions.values()) f(s);
     },
     close() {
       clearInterval(timer);

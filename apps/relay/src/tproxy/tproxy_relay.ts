@@ -7,9 +7,11 @@
  * @module
  */
 import { type Datagram, type SocketAddress, SystemError, addressKey as keyOf, isUnicast, sameIp, sameSocketAddress } from "@anysrc/core";
-import { READABLE, type RecvRing, Ready, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sendTo, sockaddrIs, sockaddrKey } from "@anysrc/sys";
+import {
+  READABLE, type RecvRing, Ready, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sendTo, sockaddrIs, sockaddrKey, socketDropCount, receiveBufferSize,
+} from "@anysrc/sys";
 import type { ReplyEmitter } from "../reply_emitter.ts";
-import { type RelayCounters, countRelayDrop, countRelayError } from "../relay_stats.ts";
+import { type DropWatch, type RelayCounters, countKernelDrops, countRelayDrop, countRelayError } from "../relay_stats.ts";
 import { type Session, type SessionTable, createRemoteRecords, createSessionTable } from "./session_table.ts";
 
 /** Settings of the relay. */
@@ -23,6 +25,23 @@ export interface TproxyRelayOptions {
   readonly nat: "full" | "restricted";
   readonly emitter: ReplyEmitter;
   readonly counters: RelayCounters;
+  /** Receive buffers in bytes (SO_RCVBUFFORCE when privileged, else capped by net.core.rmem_max). */
+  readonly listenerBuffer: number;
+  readonly upstreamBuffer: number;
+}
+
+/** Default receive buffer of the TPROXY listeners: a main-thread pause of ~0.2 s (GC, a burst of new sessions) must not overflow it. */
+export const DEFAULT_LISTENER_BUFFER = 16 << 20;
+/**
+ * Default receive buffer of each upstream socket. The kernel default (212 992 B) holds ~90 datagrams
+ * of 1200 B (each costs its skb truesize, ~2.3 KiB): one client with 256 in flight overflowed it
+ * while the relay was busy elsewhere. A limit, not an allocation: idle sessions cost nothing.
+ */
+export const DEFAULT_UPSTREAM_BUFFER = 4 << 20;
+
+/** A TPROXY listener and its kernel drop count as last seen. */
+interface Listener extends DropWatch {
+  readonly fd: number;
 }
 
 /** A running relay. */
@@ -33,6 +52,17 @@ export interface TproxyRelay {
   stopListening(): void;
   /** Close every session socket. */
   close(): void;
+  /**
+   * Bring kernel drop counts up to date (SO_MEMINFO) before stats are printed or served: the
+   * listeners' and those of sessions read from since the last refresh (SO_RXQ_OVFL only tells of a
+   * drop with the next datagram); with `all` every session's (one getsockopt each: the final counters).
+   */
+  refreshKernelDrops(all: boolean): void;
+  /**
+   * The receive buffer the kernel granted the first listener, in the units asked (SO_RCVBUF reads
+   * back double): below `listenerBuffer` when unprivileged and capped by net.core.rmem_max.
+   */
+  readonly listenerBufferGranted: number;
   readonly sessions: SessionTable;
 }
 
@@ -53,7 +83,10 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     idleTimeoutMs: o.idleTimeoutMs,
     maxSessions: o.maxSessions,
     ...(o.mark !== undefined ? { mark: o.mark } : {}),
+    receiveBuffer: o.upstreamBuffer,
     onUpstreamReadable: (s, events) => onUpstreamReadable(s, replyRing, events),
+    // Drops after the last datagram read show only in SO_MEMINFO.
+    onClosing: (s) => countKernelDrops(c, "upstream", s, socketDropCount(s.fd)),
     onExpired: () => {
       c.sessionsExpired++;
       c.sessions = sessions.size;
@@ -97,12 +130,14 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     }
   };
 
-  const onListenerReadable = (fd: number, ring: RecvRing) => {
+  const onListenerReadable = (l: Listener, ring: RecvRing) => {
     const memory = ring.memory;
+    const fd = l.fd;
     // A short batch means the socket is drained: skip the recvmmsg that would only say EAGAIN. If
     // more arrived meanwhile, that arrival is a new edge and the poller reports it.
     for (let n = ring.slots; n === ring.slots; ) {
       n = ring.receive(fd);
+      if (n > 0) countKernelDrops(c, "listener", l, ring.dropCount(n - 1));
       const now = Date.now();
       for (let i = 0; i < n; i++) {
         c.received++;
@@ -154,6 +189,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
       }
       if (n === 0) break;
       c.repliesReceived += n;
+      countKernelDrops(c, "upstream", s, ring.dropCount(n - 1));
       batch.length = 0;
       for (let i = 0; i < n; i++) {
         const srcAt = ring.sourceOffset(i);
@@ -177,24 +213,40 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     }
   }
 
-  const listeners: number[] = [];
+  const listeners: Listener[] = [];
   for (const addr of o.listen) {
-    // 16 MiB: a main-thread pause of ~0.2 s (GC, a burst of new sessions) must not overflow the queue.
-    const fd = openUdpSocket({ family: addr.family, transparent: true, receiveOriginalDestination: true, reuseAddress: true, receiveBuffer: 16 << 20 });
+    const fd = openUdpSocket({
+      family: addr.family, transparent: true, receiveOriginalDestination: true, reuseAddress: true, receiveBuffer: o.listenerBuffer, receiveDropCount: true,
+    });
     try {
       bindSocket(fd, addr);
     } catch (e) {
       closeFd(fd);
       for (const l of listeners) {
-        poller.remove(l);
-        closeFd(l);
+        poller.remove(l.fd);
+        closeFd(l.fd);
       }
       sessions.close();
       throw e;
     }
-    poller.add(fd, READABLE, () => onListenerReadable(fd, clientRing));
-    listeners.push(fd);
+    const l: Listener = { fd, drops: 0 };
+    poller.add(fd, READABLE, onListener, l);
+    listeners.push(l);
   }
+  function onListener(_events: number, l: Listener): void {
+    onListenerReadable(l, clientRing);
+  }
+  // A socket can only overflow while datagrams sit in it, and those are read later (lastActive):
+  // the sessions read from since the last refresh are the ones whose count can have moved.
+  let refreshedAt = 0;
+  const refreshKernelDrops = (all: boolean) => {
+    for (const l of listeners) countKernelDrops(c, "listener", l, socketDropCount(l.fd));
+    const since = all ? -Infinity : refreshedAt;
+    refreshedAt = Date.now();
+    sessions.forEach((s) => {
+      if (s.lastActive >= since) countKernelDrops(c, "upstream", s, socketDropCount(s.fd));
+    });
+  };
 
   return {
     fromClient(client, destination, payload) {
@@ -216,13 +268,16 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
       c.sessions = sessions.size;
     },
     stopListening() {
-      for (const fd of listeners.splice(0)) {
-        poller.remove(fd);
+      for (const l of listeners.splice(0)) {
+        poller.remove(l.fd);
         // What the kernel already queued for us was accepted: relay it before closing.
-        onListenerReadable(fd, clientRing);
-        closeFd(fd);
+        onListenerReadable(l, clientRing);
+        countKernelDrops(c, "listener", l, socketDropCount(l.fd));
+        closeFd(l.fd);
       }
     },
+    refreshKernelDrops,
+    listenerBufferGranted: listeners[0] ? receiveBufferSize(listeners[0].fd) / 2 : 0,
     close() {
       this.stopListening();
       sessions.close();
