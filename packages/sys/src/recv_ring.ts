@@ -61,6 +61,8 @@ export interface RecvRing {
   dropCount(i: number): number;
   /** Native address of slot `i`'s payload, for zero-copy send iovecs. */
   payloadAddress(i: number): number;
+  /** Native address of `memory[0]`: what an offset such as {@link originalDestinationOffset} is relative to. */
+  readonly baseAddress: number;
   /**
    * Drain the socket's error queue (MSG_ERRQUEUE: ICMP errors reported through IP_RECVERR); returns
    * how many errors were taken. Without this, a pending error keeps the fd ready forever.
@@ -189,5 +191,6 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     dropCount,
     receiveErrors,
     payloadAddress: (i) => base + slotAt + i * stride + headroom,
+    baseAddress: base,
   };
 }

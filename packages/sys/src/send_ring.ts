@@ -27,6 +27,8 @@ export interface SendRing {
   readonly headers: readonly Uint8Array[];
   /** Set the destination of message `i`; `port` overrides (0 for IPv6 raw sockets). */
   setDestination(i: number, dst: SocketAddress, port?: number): void;
+  /** Send message `i` to the sockaddr of `length` bytes at native `address` (e.g. in a receive ring): no copy. */
+  setDestinationAt(i: number, address: number, length: number): void;
   /** Send message `i` to the socket's connected peer (no msg_name). */
   clearDestination(i: number): void;
   /** Message `i` = its header slot's first `headerLength` bytes, then `payloadLength` bytes at `payloadAddress`. */
@@ -81,6 +83,11 @@ export function createSendRing(options: SendRingOptions = {}): SendRing {
       const h = hdrAt + i * MMSGHDR_SIZE;
       put64(h, base + nameAt + i * SOCKADDR_STORAGE_SIZE);
       words[(h + 8) >>> 2] = encodeSockaddr(dst, memory, nameAt + i * SOCKADDR_STORAGE_SIZE, port);
+    },
+    setDestinationAt(i, address, length) {
+      const h = hdrAt + i * MMSGHDR_SIZE;
+      put64(h, address);
+      words[(h + 8) >>> 2] = length;
     },
     clearDestination(i) {
       const h = hdrAt + i * MMSGHDR_SIZE;

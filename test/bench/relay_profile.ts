@@ -1,0 +1,87 @@
+/**
+ * Where a saturated relay's time goes: runs one relay (C, or anysrc under Bun or Deno) in the
+ * namespace testbed under the closed-loop generator (`relay_saturate.c`, 256 in flight), then
+ * reports per relayed datagram: CPU user / system, syscalls by name (perf tracepoints), context
+ * switches (wake-ups), and with `--record` the hottest symbols of a `perf record` (kernel, libc, and
+ * JIT code named through the runtimes' perf maps: Deno `--perf-basic-prof`, Bun
+ * `BUN_JSC_logJITCodeForPerf`).
+ * Run as root: `npm run profile -w test -- --relay deno --transport raw --flows 64 --size 64 [--family 6] [--seconds 4] [--record]`
+ * @module
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { ADDRESSES as A, REPO_ROOT, compileC, cpuTimes, createTestbed, requirePrivileges } from "@anysrc/testbed";
+
+const { values } = parseArgs({
+  args: process.argv.slice(2), strict: true,
+  options: {
+    relay: { type: "string", default: "bun" }, transport: { type: "string", default: "raw" }, flows: { type: "string", default: "64" },
+    size: { type: "string", default: "64" }, family: { type: "string", default: "4" }, seconds: { type: "string", default: "4" },
+    record: { type: "boolean", default: false }, top: { type: "string", default: "40" },
+  },
+});
+if (!requirePrivileges("relay profile")) process.exit(0);
+const who = values.relay;
+const seconds = Number(values.seconds);
+const bin = compileC(["udp_echo", "relay_saturate", "tproxy_relay"]);
+const bed = createTestbed();
+const PORT = 15000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const threads = (pid: number) => readdirSync(`/proc/${pid}/task`).map((tid) => {
+  const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ");
+  const f = stat[1]!.split(" ");
+  const n = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
+  return { tid, name: stat[0]!.split(" (")[1], user: Number(f[11]) / 100, system: Number(f[12]) / 100, voluntary: n("voluntary_ctxt_switches"), involuntary: n("nonvoluntary_ctxt_switches") };
+});
+try {
+  bed.enableTproxy(PORT);
+  for (const host of [A.server4, A.server6]) await bed.spawn(bed.server, [bin.udp_echo!, host, "7000"]).waitFor((l) => l.ready === true);
+  const argv = who === "c"
+    ? [bin.tproxy_relay!, String(PORT), "2"]
+    : [`${REPO_ROOT}apps/relay/bin/anysrc`, "--runtime", who, "tproxy", "--port", String(PORT), "--transport", values.transport, "--mark", "2", "--stats", "json", "--stats-interval", "0"];
+  const env: Record<string, string> = values.record ? { DENO_V8_FLAGS: "--perf-basic-prof", BUN_JSC_useJITDump: "1", BUN_JSC_jitDumpDirectory: "/tmp" } : {};
+  const relay = bed.spawn(bed.router, argv, env);
+  await relay.waitFor((l) => l.event === "listening", 30_000);
+  await sleep(300);
+  const server = values.family === "6" ? A.server6 : A.server4;
+  const load = bed.spawn(bed.client, [bin.relay_saturate!, server, "7000", values.flows, "256", String(seconds), values.size]);
+  await sleep(500); // the loop fills, the JIT warms
+  const t0 = threads(relay.pid);
+  const c0 = cpuTimes(relay.pid);
+  const window = Math.max(1, seconds - 1.5);
+  const events = ["raw_syscalls:sys_enter", ...["recvmmsg", "sendmmsg", "sendto", "sendmsg", "write", "writev", "read", "epoll_wait", "epoll_ctl", "futex", "getsockopt"].map((s) => `syscalls:sys_enter_${s}`)];
+  const perfArgs = values.record
+    ? ["record", "-F", "4999", "-g", "-o", "/tmp/anysrc-relay.perf", "-p", String(relay.pid), "--", "sleep", String(window)]
+    : ["stat", "-x", ",", "-e", events.join(","), "-p", String(relay.pid), "--", "sleep", String(window)];
+  // perf stat reports on stderr.
+  const perfOut = spawnSync("perf", perfArgs, { encoding: "utf8" }).stderr;
+  const c1 = cpuTimes(relay.pid);
+  const t1 = threads(relay.pid);
+  const r = await load.waitFor((l) => typeof l.sent === "number", (seconds + 30) * 1000);
+  const relayedPerSecond = (2 * (r.received as number)) / seconds;
+  const relayed = relayedPerSecond * window;
+  console.log(JSON.stringify({ relay: who, transport: values.transport, family: values.family, flows: values.flows, size: values.size, load: r }));
+  console.log(`relayed ${Math.round(relayedPerSecond)} datagrams/s; per relayed datagram over ${window} s: user ${((c1.user - c0.user) * 1e6 / relayed).toFixed(2)} µs, system ${((c1.system - c0.system) * 1e6 / relayed).toFixed(2)} µs`);
+  for (const b of t1) {
+    const a = t0.find((x) => x.tid === b.tid);
+    if (!a) continue;
+    const cpu = (b.user - a.user + b.system - a.system) * 1e6 / relayed;
+    if (cpu < 0.01 && b.voluntary === a.voluntary) continue;
+    console.log(`  thread ${b.tid} ${b.name}: ${cpu.toFixed(2)} µs/datagram, wake-ups ${((b.voluntary - a.voluntary) / window).toFixed(0)}/s (${((b.voluntary - a.voluntary) / relayed).toFixed(3)}/datagram), preempted ${((b.involuntary - a.involuntary) / window).toFixed(0)}/s`);
+  }
+  await relay.stop();
+  if (values.record) {
+    const report = execFileSync("perf", ["report", "-i", "/tmp/anysrc-relay.perf", "--no-children", "--sort", "dso,symbol", "--stdio", "-g", "none", "--percent-limit", "0.4"], { encoding: "utf8", maxBuffer: 64 << 20 });
+    console.log(report.split("\n").filter((l) => l && !l.startsWith("#")).slice(0, Number(values.top)).join("\n"));
+  } else {
+    for (const line of perfOut.split("\n")) {
+      const [value, , event] = line.split(",");
+      if (event && /^\d+$/.test(value ?? "") && Number(value) > 0) console.log(`  ${event.replace("syscalls:sys_enter_", "").replace("raw_syscalls:sys_enter", "all syscalls")}: ${(Number(value) / relayed).toFixed(3)} per datagram`);
+    }
+  }
+} finally {
+  await bed.destroy();
+}
