@@ -43,6 +43,7 @@ try {
     ? [bin.tproxy_relay!, String(PORT), "2"]
     : [`${REPO_ROOT}apps/relay/bin/anysrc`, "--runtime", who, "tproxy", "--port", String(PORT), "--transport", values.transport, "--mark", "2", "--stats", "json", "--stats-interval", "0"];
   const env: Record<string, string> = values.record ? { DENO_V8_FLAGS: "--perf-basic-prof", BUN_JSC_useJITDump: "1", BUN_JSC_jitDumpDirectory: "/tmp" } : {};
+  if (process.env.DENO_V8_FLAGS) env.DENO_V8_FLAGS = process.env.DENO_V8_FLAGS;
   const relay = bed.spawn(bed.router, argv, env);
   await relay.waitFor((l) => l.event === "listening", 30_000);
   await sleep(300);
@@ -73,6 +74,7 @@ try {
     console.log(`  thread ${b.tid} ${b.name}: ${cpu.toFixed(2)} µs/datagram, wake-ups ${((b.voluntary - a.voluntary) / window).toFixed(0)}/s (${((b.voluntary - a.voluntary) / relayed).toFixed(3)}/datagram), preempted ${((b.involuntary - a.involuntary) / window).toFixed(0)}/s`);
   }
   await relay.stop();
+  if (process.env.PROFILE_STDERR) console.log(relay.stderr(), relay.lines.map((l) => (typeof l.text === "string" ? l.text : JSON.stringify(l))).join("\n"));
   if (values.record) {
     const report = execFileSync("perf", ["report", "-i", "/tmp/anysrc-relay.perf", "--no-children", "--sort", "dso,symbol", "--stdio", "-g", "none", "--percent-limit", "0.4"], { encoding: "utf8", maxBuffer: 64 << 20 });
     console.log(report.split("\n").filter((l) => l && !l.startsWith("#")).slice(0, Number(values.top)).join("\n"));

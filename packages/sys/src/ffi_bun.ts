@@ -11,7 +11,7 @@ interface BunFfi {
   toArrayBuffer(address: number, offset: number, length: number): ArrayBuffer;
 }
 
-const BUN_TYPES: Record<NeutralType, string> = { i32: "i32", u32: "u32", usize: "usize", buf: "ptr", pointer: "ptr", void: "void" };
+const BUN_TYPES: Record<NeutralType, string> = { i32: "i32", u32: "u32", usize: "usize", buf: "ptr", pointer: "ptr", null: "ptr", void: "void" };
 
 /** Open libc with Bun's FFI. */
 export async function openBunLibc(path: string): Promise<LibcAdapter> {

@@ -13,7 +13,7 @@ interface DenoFfi {
   UnsafePointerView: { getArrayBuffer(p: PointerObject, length: number): ArrayBuffer };
 }
 
-const DENO_TYPES: Record<NeutralType, string> = { i32: "i32", u32: "u32", usize: "usize", buf: "buffer", pointer: "pointer", void: "void" };
+const DENO_TYPES: Record<NeutralType, string> = { i32: "i32", u32: "u32", usize: "usize", buf: "buffer", pointer: "pointer", null: "pointer", void: "void" };
 
 /** Open libc with Deno's FFI. */
 export function openDenoLibc(path: string): LibcAdapter {

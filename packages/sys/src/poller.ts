@@ -67,6 +67,13 @@ export interface Poller {
   remove(fd: number): void;
   readonly registered: number;
   readonly stats: Readonly<PollerStats>;
+  /**
+   * Run `f` after each round of dispatches (every handler of one epoll_wait's ready fds has run):
+   * where work gathered across fds — replies of many sessions bound for one socket — is sent on
+   * together. Returns a function that unregisters it.
+   * @example const off = getPoller().afterRound(() => flushReplies());
+   */
+  afterRound(f: () => void): () => void;
   /** Where handler exceptions go; default: one line on stderr. */
   onError: (error: unknown, fd: number) => void;
 }
@@ -113,6 +120,7 @@ function createPoller(): Poller {
   let shared: Int32Array | undefined;
   let generation = 0;
   let queued: Registration[] = [];
+  let roundEnds: (() => void)[] = [];
 
   const poller: Poller = {
     add<T>(fd: number, interest: Interest, onReady: ReadyHandler<T>, context?: T) {
@@ -144,6 +152,12 @@ function createPoller(): Poller {
       return registrations.size;
     },
     stats,
+    afterRound(f) {
+      roundEnds = [...roundEnds, f];
+      return () => {
+        roundEnds = roundEnds.filter((g) => g !== f);
+      };
+    },
     onError(error, fd) {
       const message = error instanceof Error ? error.message : String(error);
       console.error(`anysrc poller: handler for fd ${fd} failed: ${message}`);
@@ -305,6 +319,14 @@ function createPoller(): Poller {
   function dispatchAll(count: number): void {
     for (let i = 0; i < count; i++) dispatch(queued[i]!);
     if (queued.length > 4096) queued = [];
+    for (const f of roundEnds) {
+      try {
+        f();
+      } catch (e) {
+        stats.handlerErrors++;
+        poller.onError(e, -1);
+      }
+    }
   }
 
   function dispatch(reg: Registration): void {

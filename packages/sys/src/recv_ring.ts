@@ -35,10 +35,12 @@ export interface RecvRing {
   /** Per slot, a view of headroom + slotSize bytes; the payload starts at `headroom`. */
   readonly slotViews: readonly Uint8Array[];
   /**
-   * One recvmmsg(MSG_DONTWAIT). Returns how many slots were filled; 0 when nothing was waiting.
+   * One recvmmsg(MSG_DONTWAIT) into slots `from` .. `from + count - 1` (default: the whole ring), so
+   * several sockets' datagrams can gather in one ring before they are sent on together. Returns how
+   * many slots were filled; 0 when nothing was waiting. Slots outside the range keep their data.
    * @throws {SystemError} on errors other than EAGAIN.
    */
-  receive(fd: number): number;
+  receive(fd: number, from?: number, count?: number): number;
   /** Payload length of slot `i` (capped at slotSize when truncated). */
   length(i: number): number;
   /** True when the datagram in slot `i` was longer than the slot (MSG_TRUNC). */
@@ -106,23 +108,25 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     put64(v, base + slotAt + i * stride + headroom); // iov_base
     put64(v + 8, slotSize); // iov_len
   }
-  let lastCount = 0;
-  const vector = base + hdrAt;
-
-  const receive = (fd: number): number => {
-    for (let i = 0; i < lastCount; i++) {
+  // One view per starting slot: recvmmsg takes its vector as a buffer (see libc_signatures.ts).
+  const vectors = Array.from({ length: slots }, (_, i) => memory.subarray(hdrAt + i * MMSGHDR_SIZE, hdrAt + slots * MMSGHDR_SIZE));
+  /** The kernel rewrites msg_namelen and msg_controllen: give slots [from, to) their full sizes back. */
+  const resetLengths = (from: number, to: number) => {
+    for (let i = from; i < to; i++) {
       const w = (hdrAt + i * MMSGHDR_SIZE) >>> 2;
       words[w + 2] = SOCKADDR_STORAGE_SIZE;
       words[w + 10] = CONTROL_SIZE;
       words[w + 11] = 0;
     }
-    const n = libc.recvmmsg(fd, vector, slots, MSG_DONTWAIT, 0);
+  };
+
+  const receive = (fd: number, from = 0, count = slots - from): number => {
+    resetLengths(from, from + count);
+    const n = libc.recvmmsg(fd, vectors[from]!, count, MSG_DONTWAIT, null);
     if (n < 0) {
-      lastCount = 0;
       if (errno() === EAGAIN) return 0;
       throw lastError("recvmmsg", fd);
     }
-    lastCount = n;
     return n;
   };
 
@@ -158,18 +162,9 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
   const receiveErrors = (fd: number): number => {
     let total = 0;
     for (;;) {
-      for (let i = 0; i < lastCount; i++) {
-        const w = (hdrAt + i * MMSGHDR_SIZE) >>> 2;
-        words[w + 2] = SOCKADDR_STORAGE_SIZE;
-        words[w + 10] = CONTROL_SIZE;
-        words[w + 11] = 0;
-      }
-      const n = libc.recvmmsg(fd, vector, slots, MSG_DONTWAIT | MSG_ERRQUEUE, 0);
-      if (n <= 0) {
-        lastCount = 0;
-        return total;
-      }
-      lastCount = n;
+      resetLengths(0, slots);
+      const n = libc.recvmmsg(fd, vectors[0]!, slots, MSG_DONTWAIT | MSG_ERRQUEUE, null);
+      if (n <= 0) return total;
       total += n;
     }
   };

@@ -61,6 +61,8 @@ export function createSendRing(options: SendRingOptions = {}): SendRing {
   const words = new Uint32Array(memory.buffer);
   const base = adapter.addressOf(memory);
   const headers = Array.from({ length: slots }, (_, i) => memory.subarray(slotAt + i * headerSize, slotAt + (i + 1) * headerSize));
+  // One view per starting message: sendmmsg takes its vector as a buffer (see libc_signatures.ts).
+  const vectors = Array.from({ length: slots }, (_, i) => memory.subarray(hdrAt + i * MMSGHDR_SIZE, hdrAt + slots * MMSGHDR_SIZE));
 
   const put64 = (byteOffset: number, value: number) => {
     words[byteOffset >>> 2] = value % 0x100000000;
@@ -115,7 +117,7 @@ export function createSendRing(options: SendRingOptions = {}): SendRing {
       put64(hdrAt + i * MMSGHDR_SIZE + 24, 1);
     },
     send(fd, from, count) {
-      const n = libc.sendmmsg(fd, base + hdrAt + from * MMSGHDR_SIZE, count, 0);
+      const n = libc.sendmmsg(fd, vectors[from]!, count, 0);
       return n >= 0 ? n : -errno();
     },
     addressOf: (view) => adapter.addressOf(view),

@@ -4,7 +4,7 @@
  * @module
  */
 import { type SocketAddress, SystemError, formatSocketAddress } from "@anysrc/core";
-import { check, cString, errno, lastError, libc } from "./libc.ts";
+import { adapter, check, cString, errno, lastError, libc } from "./libc.ts";
 import {
   AF_INET, AF_INET6, EAGAIN, IPPROTO_IPV6, IPPROTO_RAW, IPPROTO_UDP, IPV6_FREEBIND, IPV6_RECVORIGDSTADDR,
   IPV6_RECVERR, IPV6_TRANSPARENT, IPV6_V6ONLY, IP_FREEBIND, IP_RECVERR, IP_RECVORIGDSTADDR, IP_TRANSPARENT, SOCK_CLOEXEC, SOCK_DGRAM,
@@ -203,6 +203,24 @@ export function localAddress(fd: number): SocketAddress {
 /** Close a descriptor; EBADF and friends are reported, never silently ignored. */
 export function closeFd(fd: number): void {
   check(libc.close(fd), "close", fd);
+}
+
+// Over an ArrayBuffer of its own: a small typed array's inline storage can move under Bun's JIT (oven-sh/bun#32055).
+const writeIovec = new Uint32Array(new ArrayBuffer(16));
+
+/**
+ * write(2) of `length` bytes of `bytes`, through writev with one iovec so the byte count travels
+ * in memory rather than as a size_t argument (slow on Deno: see libc_signatures.ts). Returns what
+ * write returns; on -1, errno() says why.
+ * @example if (writeBytes(tunFd, packet, n) < 0 && errno() === linux.EAGAIN) queue(packet);
+ */
+export function writeBytes(fd: number, bytes: Uint8Array, length: number): number {
+  const address = adapter.addressOf(bytes);
+  writeIovec[0] = address % 0x100000000;
+  writeIovec[1] = Math.floor(address / 0x100000000);
+  writeIovec[2] = length;
+  writeIovec[3] = 0;
+  return libc.writev(fd, writeIovec, 1);
 }
 
 /**

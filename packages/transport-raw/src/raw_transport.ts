@@ -58,8 +58,13 @@ interface FamilySocket {
 export function createRawTransport(options: RawTransportOptions = {}): RawTransport {
   const fixedMtu = options.mtu ?? (options.device ? getInterfaceMtu(options.device) : undefined);
   const routeMtus = new Map<number, number>();
+  // Consecutive datagrams mostly share a destination record (a session's replies): the last answer
+  // is remembered by identity, sparing a key hash and a Map lookup per datagram.
+  let lastDst: SocketAddress | undefined;
+  let lastMtu = 0;
   const mtuFor = (dst: SocketAddress): number => {
     if (fixedMtu !== undefined) return fixedMtu;
+    if (dst === lastDst) return lastMtu;
     const key = addressKeyOf(dst.ip, 0, dst.family === 4 ? 4 : 16, 0);
     let m = routeMtus.get(key);
     if (m === undefined) {
@@ -67,6 +72,8 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
       m = routeMtu(dst) ?? 1500;
       routeMtus.set(key, m);
     }
+    lastDst = dst;
+    lastMtu = m;
     return m;
   };
   const batch = options.batch ?? 32;

@@ -10,7 +10,7 @@ import {
   countError, createReassembler, createSendQueue, createTransportStats, sendOneThrough, errnoName, fragmentPacket,
   parseIpv4, parseIpv6, parseUdp, socketAddress, udpHeadersLength, validateDatagram,
 } from "@anysrc/core";
-import { type Interest, closeFd, errno, getPoller, libc, linux, openTun, Ready, setInterfaceMtu, setInterfaceUp, createDrainWaiter } from "@anysrc/sys";
+import { type Interest, closeFd, errno, getPoller, libc, linux, writeBytes, openTun, Ready, setInterfaceMtu, setInterfaceUp, createDrainWaiter } from "@anysrc/sys";
 
 /** Options of the TUN transport. */
 export interface TunTransportOptions {
@@ -123,7 +123,7 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
     for (let k = 0; k < count; k++) {
       const p = packets ? packets[k]! : packet;
       const len = packets ? p.length : n;
-      const w = libc.write(fd, p, len);
+      const w = writeBytes(fd, p, len);
       if (w >= 0) {
         stats.batches++;
         continue;

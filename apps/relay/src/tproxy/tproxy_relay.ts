@@ -247,26 +247,45 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     c.sessions = sessions.size;
   };
 
+  // Replies gather in the reply ring across the sessions ready in one poll round and reach the
+  // transport together when the round ends (or the ring is full): with many busy sessions, one
+  // sendmmsg carries many sessions' replies instead of one call per session.
+  let gathered = 0;
+  const flushReplies = () => {
+    gathered = 0;
+    if (batch.length === 0) return;
+    c.replies += o.emitter.emit(batch, "transport-refused");
+    batch.length = 0;
+  };
+  const stopFlushing = poller.afterRound(flushReplies);
+
   function onUpstreamReadable(s: Session, ring: RecvRing, events: number): void {
     const memory = ring.memory;
     // ICMP errors (IP_RECVERR) raise EPOLLERR; drain the error queue so the fd does not stay ready.
-    if (events & Ready.error) c.icmpErrors += ring.receiveErrors(s.fd);
-    for (let n = ring.slots; n === ring.slots; ) {
+    // Reading it reuses the ring's slots: what is gathered goes first.
+    if (events & Ready.error) {
+      flushReplies();
+      c.icmpErrors += ring.receiveErrors(s.fd);
+    }
+    for (;;) {
+      if (gathered === ring.slots) flushReplies();
+      const want = ring.slots - gathered;
+      let n: number;
       try {
-        n = ring.receive(s.fd);
+        n = ring.receive(s.fd, gathered, want);
       } catch (e) {
         if (!(e instanceof SystemError)) throw e;
         // A pending ICMP error (port unreachable → ECONNREFUSED, …): counted; the session lives on.
         c.icmpErrors++;
+        flushReplies();
         ring.receiveErrors(s.fd);
-        n = ring.slots;
         continue;
       }
       if (n === 0) break;
       c.repliesReceived += n;
-      countKernelDrops(c, "upstream", s, ring.dropCount(n - 1));
-      batch.length = 0;
-      for (let i = 0; i < n; i++) {
+      const end = gathered + n;
+      countKernelDrops(c, "upstream", s, ring.dropCount(end - 1));
+      for (let i = gathered; i < end; i++) {
         const srcAt = ring.sourceOffset(i);
         const remoteKey = sockaddrKey(memory, srcAt);
         if (o.nat === "restricted" && !s.contacted?.has(remoteKey)) {
@@ -283,8 +302,10 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         }
         batch.push(r);
       }
+      gathered = end;
       s.lastActive = Date.now();
-      c.replies += o.emitter.emit(batch, "transport-refused");
+      // A short batch means drained (anything newer is a new edge).
+      if (n < want) break;
     }
   }
 
@@ -355,6 +376,8 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     listenerBufferGranted: listeners[0] ? receiveBufferSize(listeners[0].fd) / 2 : 0,
     close() {
       this.stopListening();
+      flushReplies();
+      stopFlushing();
       sessions.close();
       c.sessions = 0;
     },
