@@ -77,24 +77,35 @@ export function createSendRing(options: SendRingOptions = {}): SendRing {
     put64(v, base + slotAt + i * headerSize);
   }
 
+  const slotDst: (SocketAddress | undefined)[] = new Array<SocketAddress | undefined>(slots).fill(undefined);
+  const slotPort = new Int32Array(slots);
+
   return {
     slots,
     headerSize,
     headers,
     setDestination(i, dst, port) {
+      // A slot keeps the sockaddr it was last given: the same record (and port) again — a session's
+      // replies, a sender's stream — costs no encoding. Address records are not mutated once made.
+      const p = port ?? dst.port;
+      if (slotDst[i] === dst && slotPort[i] === p) return;
       const h = hdrAt + i * MMSGHDR_SIZE;
       put64(h, base + nameAt + i * SOCKADDR_STORAGE_SIZE);
-      words[(h + 8) >>> 2] = encodeSockaddr(dst, memory, nameAt + i * SOCKADDR_STORAGE_SIZE, port);
+      words[(h + 8) >>> 2] = encodeSockaddr(dst, memory, nameAt + i * SOCKADDR_STORAGE_SIZE, p);
+      slotDst[i] = dst;
+      slotPort[i] = p;
     },
     setDestinationAt(i, address, length) {
       const h = hdrAt + i * MMSGHDR_SIZE;
       put64(h, address);
       words[(h + 8) >>> 2] = length;
+      slotDst[i] = undefined;
     },
     clearDestination(i) {
       const h = hdrAt + i * MMSGHDR_SIZE;
       put64(h, 0);
       words[(h + 8) >>> 2] = 0;
+      slotDst[i] = undefined;
     },
     setHeaderAndPayload(i, headerLength, payloadAddress, payloadLength) {
       const v = iovAt + i * 2 * IOVEC_SIZE;

@@ -1,7 +1,9 @@
 // The C senders the anysrc transports are compared with, one per variant, doing the same work per
 // datagram: write the sequence number into the payload, build headers and checksums where the
 // variant needs them, hand batches to the kernel.
-// usage: send_baseline raw|bindsrc|tun SRC_IP SRC_PORT DST_IP DST_PORT COUNT SIZE BATCH [TUN_NAME]
+// usage: send_baseline raw|bindsrc|tun SRC_IP SRC_PORT DST_IP DST_PORT COUNT SIZE BATCH [TUN_NAME [SOURCES]]
+//   SOURCES: K source ports SRC_PORT.. round-robin, as `anysrc send --sources K`: raw and tun write
+//   each datagram's own port; bindsrc binds K sockets and sends one sendmmsg per source per batch.
 // prints {"sent":N,"seconds":S,"pps":P}
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -69,6 +71,8 @@ int main(int argc, char **argv) {
   long count = atol(argv[6]);
   int size = atoi(argv[7]), batch = atoi(argv[8]);
   if (batch < 1 || batch > 1024) batch = 32;
+  int sources = argc > 10 ? atoi(argv[10]) : 1;
+  if (sources < 1) sources = 1;
   struct sockaddr_storage dss; memset(&dss, 0, sizeof dss);
   socklen_t dl;
   if (family == 4) {
@@ -82,7 +86,8 @@ int main(int argc, char **argv) {
   for (int k = 0; k < batch; k++) for (int i = 0; i < size; i++) payloads[k * (size + 1) + i] = i & 0xff;
   struct mmsghdr *msgs = calloc(batch, sizeof *msgs);
   struct iovec *iov = calloc(batch * 2, sizeof *iov);
-  int fd;
+  int fd, *fds = calloc(sources, sizeof *fds);
+  int *order = calloc(batch, sizeof *order);
   if (!strcmp(mode, "tun")) {
     fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK);
     struct ifreq ifr; memset(&ifr, 0, sizeof ifr);
@@ -93,15 +98,18 @@ int main(int argc, char **argv) {
     fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_NONBLOCK, IPPROTO_RAW);
     if (fd < 0) { perror("socket"); return 1; }
   } else {
-    fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    int one = 1;
-    setsockopt(fd, family == 4 ? SOL_IP : SOL_IPV6, family == 4 ? IP_TRANSPARENT : IPV6_TRANSPARENT, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (family == 6) setsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    struct sockaddr_storage ss; memset(&ss, 0, sizeof ss);
-    if (family == 4) { struct sockaddr_in *s = (struct sockaddr_in *)&ss; s->sin_family = AF_INET; s->sin_port = htons(sport); memcpy(&s->sin_addr, src, 4); }
-    else { struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss; s->sin6_family = AF_INET6; s->sin6_port = htons(sport); memcpy(&s->sin6_addr, src, 16); }
-    if (bind(fd, (struct sockaddr *)&ss, family == 4 ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) < 0) { perror("bind"); return 1; }
+    for (int j = 0; j < sources; j++) {
+      fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+      int one = 1;
+      setsockopt(fd, family == 4 ? SOL_IP : SOL_IPV6, family == 4 ? IP_TRANSPARENT : IPV6_TRANSPARENT, &one, sizeof one);
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (family == 6) setsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &one, sizeof one);
+      struct sockaddr_storage ss; memset(&ss, 0, sizeof ss);
+      if (family == 4) { struct sockaddr_in *s = (struct sockaddr_in *)&ss; s->sin_family = AF_INET; s->sin_port = htons(sport + j); memcpy(&s->sin_addr, src, 4); }
+      else { struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss; s->sin6_family = AF_INET6; s->sin6_port = htons(sport + j); memcpy(&s->sin6_addr, src, 16); }
+      if (bind(fd, (struct sockaddr *)&ss, family == 4 ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) < 0) { perror("bind"); return 1; }
+      fds[j] = fd;
+    }
   }
   double t0 = now_s();
   long seq = 0;
@@ -111,19 +119,22 @@ int main(int argc, char **argv) {
       for (int k = 0; k < n; k++, seq++) {
         uint8_t *p = payloads + k * (size + 1);
         if (size >= 4) { uint32_t be = htonl((uint32_t)seq); memcpy(p, &be, 4); }
-        int h = build_headers(packet, family, src, dst, sport, dport, p, size, 1);
+        int h = build_headers(packet, family, src, dst, sport + (int)(seq % sources), dport, p, size, 1);
         memcpy(packet + h, p, size);
         while (write(fd, packet, h + size) < 0) { if (errno != EAGAIN && errno != ENOBUFS) { perror("write"); return 1; } wait_writable(fd); }
       }
       continue;
     }
+    // Messages grouped by source (datagram seq goes from source seq % SOURCES): one run per source.
+    int at = 0;
+    for (int j = 0; j < sources; j++) for (int k = 0; k < n; k++) if ((seq + k) % sources == j) order[at++] = k;
     for (int k = 0; k < n; k++) {
-      uint8_t *p = payloads + k * (size + 1);
-      if (size >= 4) { uint32_t be = htonl((uint32_t)(seq + k)); memcpy(p, &be, 4); }
+      uint8_t *p = payloads + order[k] * (size + 1);
+      if (size >= 4) { uint32_t be = htonl((uint32_t)(seq + order[k])); memcpy(p, &be, 4); }
       struct msghdr *m = &msgs[k].msg_hdr;
       m->msg_name = &dss; m->msg_namelen = dl; m->msg_iov = &iov[2 * k];
       if (!strcmp(mode, "raw")) {
-        int h = build_headers(headers + 64 * k, family, src, dst, sport, dport, p, size, 0);
+        int h = build_headers(headers + 64 * k, family, src, dst, sport + (int)((seq + order[k]) % sources), dport, p, size, 0);
         iov[2 * k].iov_base = headers + 64 * k; iov[2 * k].iov_len = h;
         iov[2 * k + 1].iov_base = p; iov[2 * k + 1].iov_len = size;
         m->msg_iovlen = 2;
@@ -132,12 +143,18 @@ int main(int argc, char **argv) {
         m->msg_iovlen = 1;
       }
     }
-    int done = 0;
-    while (done < n) {
-      int r = sendmmsg(fd, msgs + done, n - done, 0);
-      if (r > 0) { done += r; continue; }
-      if (errno != EAGAIN && errno != ENOBUFS) { perror("sendmmsg"); return 1; }
-      wait_writable(fd);
+    for (int start = 0; start < n;) {
+      int j = (int)((seq + order[start]) % sources), end = start;
+      while (end < n && (int)((seq + order[end]) % sources) == j) end++;
+      int out = strcmp(mode, "raw") ? fds[j] : fd;
+      if (!strcmp(mode, "raw")) end = n; // one raw socket: the whole batch in one call
+      for (int done = start; done < end;) {
+        int r = sendmmsg(out, msgs + done, end - done, 0);
+        if (r > 0) { done += r; continue; }
+        if (errno != EAGAIN && errno != ENOBUFS) { perror("sendmmsg"); return 1; }
+        wait_writable(out);
+      }
+      start = end;
     }
     seq += n;
   }

@@ -155,7 +155,8 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
       group.length = 0;
       for (let j = i; j < ds.length; j++) {
         const other = ds[j]!.src;
-        if (taken[j] || other.port !== src.port || !sameIp(other.ip, src.ip)) continue;
+        // Records are mostly shared (a remote's, a sender's): identity settles most comparisons.
+        if (taken[j] || (other !== src && (other.port !== src.port || !sameIp(other.ip, src.ip)))) continue;
         group.push(ds[j]!);
         taken[j] = true;
       }

@@ -12,7 +12,9 @@ import type { TransportKind } from "@anysrc/core";
 import { ADDRESSES as A, RUNTIMES, type Runtime, compileC, createTestbed, missingPrivileges } from "@anysrc/testbed";
 import { BENCH_SECTIONS, type BenchPlan, makePlan } from "../bench/bench_plan.ts";
 import { type BenchResults, chartSvg, findings, resultTables } from "../bench/bench_report.ts";
-import { ANYSRC, type Contender, TPROXY_PORT, canCountSyscalls, idleOnce, manySessionsOnce, relayOnce, saturateOnce, sendOnce, writeV2rayConfig } from "../bench/bench_runs.ts";
+import {
+  ANYSRC, type Contender, TPROXY_PORT, canCountSyscalls, idleOnce, manySessionsOnce, relayOnce, saturateOnce, sendOnce, sourcesOnce, writeV2rayConfig,
+} from "../bench/bench_runs.ts";
 import { TRANSPORT_KINDS } from "../transport_choice.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -112,7 +114,7 @@ export async function benchCommand(args: string[]): Promise<number> {
   const tun = `asbench${process.pid % 10000}`;
   const results: BenchResults = {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(), date: new Date().toISOString() },
-    plan, send: [], manySources: [], relay: [], saturate: [], sessions: [], idle: [],
+    plan, send: [], manySources: [], fewSources: [], relay: [], saturate: [], sessions: [], idle: [],
     peers: {
       v2ray: v2ray
         ? "present: dokodemo-door inbounds in TPROXY mode, freedom outbound with the same mark (config in results: v2ray.json)"
@@ -122,7 +124,8 @@ export async function benchCommand(args: string[]): Promise<number> {
   const who: Contender[] = ["c", ...plan.runtimes];
   const sendCells = plan.transports.length * plan.families.length * 2;
   const relayCells = plan.transports.length * plan.families.length;
-  const manySourceRuns = plan.runtimes.length * plan.transports.filter((t) => t !== "tun").length;
+  const sourceKinds = plan.transports.filter((t) => t !== "tun");
+  const manySourceRuns = plan.runtimes.length * sourceKinds.length + plan.reps * sourceKinds.length * plan.families.length * who.length;
   const saturateCells = plan.families.length * plan.saturateFlows.length * plan.saturateSizes.length;
   const total = (wants("send") ? plan.reps * sendCells * who.length : 0) + (wants("relay") ? plan.reps * relayCells * who.length : 0)
     + (wants("relay") && v2ray ? plan.reps * plan.families.length : 0) + (wants("sources") ? manySourceRuns : 0) + (wants("sessions") ? 2 * who.length : 0)
@@ -161,6 +164,21 @@ export async function benchCommand(args: string[]): Promise<number> {
       const line = await p.waitFor((l) => typeof l.pps === "number", 120_000);
       results.manySources.push({ kind, who: w, pps: line.pps as number, sources: 1000 });
       progress.step(`1000 sources ${kind} ${w}: ${Math.round((line.pps as number) / 1000)}k/s`);
+    }
+    // 1c. A few sources (16), against the C sender of the same variant with as many, interleaved.
+    for (let rep = 0; rep < plan.reps && wants("sources"); rep++) {
+      for (const kind of sourceKinds) for (const family of plan.families) {
+        let c = 0;
+        for (const w of who) {
+          const pps = await sourcesOnce(bed, bin, w, kind, family, 16, plan.sendCount, tun);
+          if (w === "c") c = pps;
+          let cell = results.fewSources.find((x) => x.kind === kind && x.family === family && x.who === w);
+          if (!cell) results.fewSources.push((cell = { kind, family, who: w, sources: 16, runs: [], ratios: [] }));
+          cell.runs.push(pps);
+          cell.ratios.push(pps / c);
+          progress.step(`16 sources ${kind} IPv${family} ${w}: ${Math.round(pps / 1000)}k/s`);
+        }
+      }
     }
     // 2. End to end, interleaved C relay, bun, deno.
     for (let rep = 0; rep < plan.reps && wants("relay"); rep++) {
