@@ -38,6 +38,8 @@ export const IP_MTU_DISCOVER = 10;
 export const IP_MTU = 14;
 export const IP_FREEBIND = 15;
 export const IP_TRANSPARENT = 19;
+/** Raw IPv4 sockets: netfilter does not reassemble the fragments sent on this socket (LOCAL_OUT defrag). */
+export const IP_NODEFRAG = 22;
 /** Also the control-message type of the original destination (IP_ORIGDSTADDR). */
 export const IP_RECVORIGDSTADDR = 20;
 export const IP_ORIGDSTADDR = 20;

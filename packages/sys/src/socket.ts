@@ -9,7 +9,7 @@ import {
   AF_INET, AF_INET6, EAGAIN, IPPROTO_IPV6, IPPROTO_RAW, IPPROTO_UDP, IPV6_FREEBIND, IPV6_RECVORIGDSTADDR,
   IPV6_RECVERR, IPV6_TRANSPARENT, IPV6_V6ONLY, IP_FREEBIND, IP_RECVERR, IP_RECVORIGDSTADDR, IP_TRANSPARENT, SOCK_CLOEXEC, SOCK_DGRAM,
   SOCK_NONBLOCK, SOCK_RAW, SOL_IP, SOL_IPV6, SOL_SOCKET, SO_BINDTODEVICE, SO_MARK, SO_RCVBUF, SO_RCVBUFFORCE,
-  SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDBUFFORCE, IP_MTU, IPV6_MTU, SO_RXQ_OVFL, SO_MEMINFO, SK_MEMINFO_VARS, SK_MEMINFO_DROPS,
+  SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDBUFFORCE, IP_MTU, IPV6_MTU, SO_RXQ_OVFL, SO_MEMINFO, SK_MEMINFO_VARS, SK_MEMINFO_DROPS, IP_NODEFRAG,
 } from "./linux_constants.ts";
 import { SOCKADDR_STORAGE_SIZE, decodeSockaddr, encodeSockaddr } from "./sockaddr.ts";
 
@@ -173,7 +173,15 @@ export interface RawSocketOptions {
 export function openRawSocket(o: RawSocketOptions): number {
   const domain = o.family === 4 ? AF_INET : AF_INET6;
   const fd = check(libc.socket(domain, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW), "socket", undefined, `raw IPv${o.family}`);
-  return withFd(fd, () => applyCommon(fd, o));
+  return withFd(fd, () => {
+    // Fragments we build ourselves must leave as they are. Where nf_defrag is loaded (TPROXY, socket
+    // matches, conntrack) the kernel would otherwise reassemble them at LOCAL_OUT and fragment them
+    // again, and the reassembly can fail: its per-source-IP distance check (ipfrag_max_dist, IPv4
+    // only) counts the remote's own incoming fragments, which share our spoofed source address, and
+    // one sendmmsg of 32 fragmented replies is more than its 64. IPv6 has neither the check nor the option.
+    if (o.family === 4) setIntOption(fd, SOL_IP, IP_NODEFRAG, 1, "IP_NODEFRAG");
+    applyCommon(fd, o);
+  });
 }
 
 /**

@@ -149,6 +149,11 @@ table inet anysrc_tproxy {
       [router, ["ip", "link", "set", rc, "up"]],
       [router, ["ip", "link", "set", rs, "up"]],
       [router, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]],
+      // The tun transport's IPv4 fragments are reassembled where they are injected (nf_defrag, loaded
+      // for TPROXY), and the reassembly's per-source distance heuristic counts the server's own
+      // incoming fragments, which share the spoofed source: under load it drops a few. Off, as the
+      // README asks of a tun deployment (the raw transport sets IP_NODEFRAG instead).
+      [router, ["sysctl", "-qw", "net.ipv4.ipfrag_max_dist=0"]],
       // TPROXY delivery: marked packets are routed to the local stack.
       [router, ["ip", "rule", "add", "fwmark", "1", "lookup", "100"]],
       [router, ["ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100"]],

@@ -26,8 +26,8 @@ export interface BenchPlan {
   /** Saturating end to end: datagrams kept in flight, seconds per run, cells. */
   readonly saturateWindow: number;
   readonly saturateSeconds: number;
-  readonly saturateFlows: readonly number[];
-  readonly saturateSizes: readonly number[];
+  /** (flows, payload bytes) per family: 1 and 64 flows × 64 and 1200 B, and 8 flows of 3000 B (fragmented). */
+  readonly saturateCells: readonly { readonly flows: number; readonly size: number }[];
   /** perf counts the relay's syscalls for this many seconds of each run of the last repetition (0: not counted). */
   readonly syscallSeconds: number;
 }
@@ -48,8 +48,7 @@ export function makePlan(o: { quick: boolean; transports: TransportKind[]; runti
     idleSeconds: o.quick ? 2 : 10,
     saturateWindow: 256,
     saturateSeconds: o.quick ? 1.5 : 3,
-    saturateFlows: [1, 64],
-    saturateSizes: [64, 1200],
+    saturateCells: [{ flows: 1, size: 64 }, { flows: 1, size: 1200 }, { flows: 64, size: 64 }, { flows: 64, size: 1200 }, { flows: 8, size: 3000 }],
     syscallSeconds: 1,
   };
 }

@@ -59,12 +59,14 @@ export function resultTables(r: BenchResults): string {
   return lines.join("\n");
 }
 
+const ratio = (xs: readonly number[]) => (xs.length ? f2(median(xs)) : "–");
+
 /** The saturating table: one row per cell and contender, medians over the repetitions. */
 function saturateTable(r: BenchResults): string {
   const lines: string[] = [];
   const p = r.plan;
   lines.push(`### Saturating end to end: closed loop, ${p.saturateWindow} datagrams in flight, unpaced, ${p.saturateSeconds} s per run, echoed by the server`, "");
-  lines.push("Relayed datagrams/s count both directions; CPU is per relayed datagram, user + system (every thread of the relay); syscalls per relayed datagram counted with perf in the last repetition. Lost: datagrams never echoed, all repetitions; kernel drops: nstat drop counters of the client, router and server namespaces that moved.", "");
+  lines.push("Relayed datagrams/s count both directions; CPU is per relayed datagram, user + system (every thread of the relay); syscalls per relayed datagram counted with perf in the last repetition. Lost: datagrams never echoed, all repetitions; kernel drops: nstat drop counters of the client, router and server namespaces, their links' drop counters and the machine's softnet backlog drops, those that moved. The C relay does not fragment, so the 3000-byte cells have no ratio.", "");
   lines.push("| family | flows | payload | relay | transport | relayed/s | ÷ C | CPU µs user + sys | CPU ÷ C | syscalls / datagram | RTT p50 / p99 µs | lost | kernel drops |",
     "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
   for (const x of r.saturate) {
@@ -76,7 +78,7 @@ function saturateTable(r: BenchResults): string {
     for (const y of x.runs) for (const [k2, v] of Object.entries(y.kernelDrops)) drops[k2] = (drops[k2] ?? 0) + v;
     const dropText = Object.entries(drops).map(([k2, v]) => `${k2} ${v}`).join(", ") || "0";
     const lost = x.runs.reduce((a, y) => a + y.lost, 0);
-    lines.push(`| IPv${x.family} | ${x.flows} | ${x.size} B | ${x.who} | ${x.who === "c" ? "raw" : x.kind} | ${summary(x.runs.map((y) => y.datagramsPerSecond), k)} | ${x.who === "c" ? "1.00" : f2(median(x.rateRatios))} | ${f1(user + sys)} (${f1(user)} + ${f1(sys)}) | ${x.who === "c" ? "1.00" : f2(median(x.cpuRatios))} | ${calls} | ${median(x.runs.map((y) => y.p50Us))} / ${median(x.runs.map((y) => y.p99Us))} | ${lost} | ${dropText} |`);
+    lines.push(`| IPv${x.family} | ${x.flows} | ${x.size} B | ${x.who} | ${x.who === "c" ? "raw" : x.kind} | ${summary(x.runs.map((y) => y.datagramsPerSecond), k)} | ${x.who === "c" ? "1.00" : ratio(x.rateRatios)} | ${f1(user + sys)} (${f1(user)} + ${f1(sys)}) | ${x.who === "c" ? "1.00" : ratio(x.cpuRatios)} | ${calls} | ${median(x.runs.map((y) => y.p50Us))} / ${median(x.runs.map((y) => y.p99Us))} | ${lost} | ${dropText} |`);
   }
   lines.push("", "Summary per transport × runtime over every saturating cell (median cell, worst cell):", "");
   lines.push("| relay | transport | relayed ÷ C, median cell | worst cell | CPU ÷ C, median cell | worst cell | lost (all cells) |", "|---|---|---:|---:|---:|---:|---:|");
@@ -92,35 +94,42 @@ function saturateTable(r: BenchResults): string {
 
 /** Grouped horizontal bars: the ratio to C per transport × runtime, send-only and end to end. */
 export function chartSvg(r: BenchResults): string {
-  const rows: { label: string; send: number; relay: number }[] = [];
+  const rows: { label: string; send: number; relay: number; saturate: number }[] = [];
   for (const kind of r.plan.transports) {
     for (const who of r.plan.runtimes) {
       const sendRatios = r.send.filter((s) => s.kind === kind && s.who === who).flatMap((s) => s.ratios);
       const relayCells = r.relay.filter((x) => x.kind === kind && x.who === who);
       // End to end: C CPU ÷ ours, so that higher is better on both bars.
       const relayRatios = relayCells.flatMap((x) => x.cpuRatios.map((c) => 1 / c));
-      rows.push({ label: `${kind} · ${who}`, send: sendRatios.length ? median(sendRatios) : 0, relay: relayRatios.length ? median(relayRatios) : 0 });
+      // Saturating: the median cell's relayed datagrams/s ÷ C.
+      const saturateRatios = r.saturate.filter((x) => x.kind === kind && x.who === who && x.rateRatios.length).map((x) => median(x.rateRatios));
+      rows.push({
+        label: `${kind} · ${who}`, send: sendRatios.length ? median(sendRatios) : 0, relay: relayRatios.length ? median(relayRatios) : 0,
+        saturate: saturateRatios.length ? median(saturateRatios) : 0,
+      });
     }
   }
   const width = 760, left = 150, barH = 14, gap = 10, top = 56;
-  const height = top + rows.length * (2 * barH + gap) + 50;
-  const max = Math.max(1.2, ...rows.flatMap((x) => [x.send, x.relay]));
+  const bars = 3;
+  const height = top + rows.length * (bars * barH + gap) + 50;
+  const max = Math.max(1.2, ...rows.flatMap((x) => [x.send, x.relay, x.saturate]));
   const x = (v: number) => left + (v / max) * (width - left - 60);
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`);
   parts.push(`<rect width="100%" height="100%" fill="white"/>`);
   parts.push(`<text x="${left}" y="20" font-size="14" font-weight="bold">anysrc vs C, same run (1.0 = as fast / as cheap as C; higher is better)</text>`);
   parts.push(`<rect x="${left}" y="30" width="12" height="12" fill="#4c78a8"/><text x="${left + 16}" y="40">send-only: datagrams/s ÷ C sender</text>`);
-  parts.push(`<rect x="${left + 250}" y="30" width="12" height="12" fill="#f58518"/><text x="${left + 266}" y="40">end to end: C relay CPU ÷ anysrc CPU per datagram</text>`);
+  parts.push(`<rect x="${left + 200}" y="30" width="12" height="12" fill="#f58518"/><text x="${left + 216}" y="40">paced relay: C CPU ÷ anysrc CPU</text>`);
+  parts.push(`<rect x="${left + 400}" y="30" width="12" height="12" fill="#54a24b"/><text x="${left + 416}" y="40">saturated relay: datagrams/s ÷ C</text>`);
   rows.forEach((row, i) => {
-    const y = top + i * (2 * barH + gap);
-    parts.push(`<text x="${left - 8}" y="${y + barH + 4}" text-anchor="end">${row.label}</text>`);
-    parts.push(`<rect x="${left}" y="${y}" width="${Math.max(0, x(row.send) - left)}" height="${barH - 1}" fill="#4c78a8"/>`);
-    parts.push(`<text x="${x(row.send) + 4}" y="${y + barH - 3}">${row.send ? f2(row.send) : "–"}</text>`);
-    parts.push(`<rect x="${left}" y="${y + barH}" width="${Math.max(0, x(row.relay) - left)}" height="${barH - 1}" fill="#f58518"/>`);
-    parts.push(`<text x="${x(row.relay) + 4}" y="${y + 2 * barH - 3}">${row.relay ? f2(row.relay) : "–"}</text>`);
+    const y = top + i * (bars * barH + gap);
+    parts.push(`<text x="${left - 8}" y="${y + 1.5 * barH + 4}" text-anchor="end">${row.label}</text>`);
+    ([[row.send, "#4c78a8"], [row.relay, "#f58518"], [row.saturate, "#54a24b"]] as const).forEach(([v, color], b) => {
+      parts.push(`<rect x="${left}" y="${y + b * barH}" width="${Math.max(0, x(v) - left)}" height="${barH - 1}" fill="${color}"/>`);
+      parts.push(`<text x="${x(v) + 4}" y="${y + (b + 1) * barH - 3}">${v ? f2(v) : "–"}</text>`);
+    });
   });
-  const axisY = top + rows.length * (2 * barH + gap) + 5;
+  const axisY = top + rows.length * (bars * barH + gap) + 5;
   for (const t of [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5].filter((v) => v <= max)) {
     parts.push(`<line x1="${x(t)}" y1="${top - 4}" x2="${x(t)}" y2="${axisY}" stroke="${t === 1 ? "#333" : "#ddd"}" stroke-dasharray="${t === 1 ? "4 3" : ""}"/>`);
     parts.push(`<text x="${x(t)}" y="${axisY + 14}" text-anchor="middle">${t}</text>`);

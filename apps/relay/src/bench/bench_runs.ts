@@ -5,7 +5,7 @@
 import { ADDRESSES as A, REPO_ROOT, type Testbed, cpuSeconds, cpuTimes, memoryMiB, openFds } from "@anysrc/testbed";
 import { execFile } from "node:child_process";
 import type { TransportKind } from "@anysrc/core";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 
 /** Who does the work in a run: a runtime running anysrc, or a baseline. */
 export type Contender = "c" | "bun" | "deno" | "v2ray";
@@ -192,7 +192,16 @@ export function kernelDropCounters(bed: Testbed): Record<string, number> {
       const [name, value] = line.trim().split(/\s+/);
       if (name && (DROP_COUNTERS as readonly string[]).includes(name)) out[`${where}:${name}`] = Number(value);
     }
+    // Links: a veth drops what its peer's backlog cannot take (tx_dropped), or what arrives unwanted.
+    const links = JSON.parse(bed.run(ns, ["ip", "-s", "-j", "link", "show"])) as { ifname: string; stats64?: { rx: { dropped: number }; tx: { dropped: number } } }[];
+    for (const l of links) {
+      if (!l.stats64 || l.ifname === "lo") continue;
+      out[`${where}:${l.ifname}:rx_dropped`] = l.stats64.rx.dropped;
+      out[`${where}:${l.ifname}:tx_dropped`] = l.stats64.tx.dropped;
+    }
   }
+  // Per-CPU backlog overflows (netdev_max_backlog), machine-wide: column 2 of softnet_stat.
+  out["softnet:dropped"] = readFileSync("/proc/net/softnet_stat", "utf8").trim().split("\n").reduce((a, line) => a + Number.parseInt(line.split(/\s+/)[1] ?? "0", 16), 0);
   return out;
 }
 

@@ -126,7 +126,7 @@ export async function benchCommand(args: string[]): Promise<number> {
   const relayCells = plan.transports.length * plan.families.length;
   const sourceKinds = plan.transports.filter((t) => t !== "tun");
   const manySourceRuns = plan.runtimes.length * sourceKinds.length + plan.reps * sourceKinds.length * plan.families.length * who.length;
-  const saturateCells = plan.families.length * plan.saturateFlows.length * plan.saturateSizes.length;
+  const saturateCells = plan.families.length * plan.saturateCells.length;
   const total = (wants("send") ? plan.reps * sendCells * who.length : 0) + (wants("relay") ? plan.reps * relayCells * who.length : 0)
     + (wants("relay") && v2ray ? plan.reps * plan.families.length : 0) + (wants("sources") ? manySourceRuns : 0) + (wants("sessions") ? 2 * who.length : 0)
     + (wants("saturate") ? plan.reps * saturateCells * (1 + plan.runtimes.length * plan.transports.length) : 0);
@@ -219,9 +219,13 @@ export async function benchCommand(args: string[]): Promise<number> {
     // each repetition of each cell. perf counts syscalls during the last repetition.
     for (let rep = 0; rep < plan.reps && wants("saturate"); rep++) {
       const counting = countSyscalls && rep === plan.reps - 1 ? plan.syscallSeconds : 0;
-      for (const family of plan.families) for (const flows of plan.saturateFlows) for (const size of plan.saturateSizes) {
+      for (const family of plan.families) for (const { flows, size } of plan.saturateCells) {
         const cell = { family, flows, size };
-        const runs: [Contender, TransportKind][] = [["c", "raw"], ...plan.runtimes.flatMap((w) => plan.transports.map((t): [Contender, TransportKind] => [w, t]))];
+        // The C relay does not fragment: above the MTU it has nothing to compare with (its raw sends fail with EMSGSIZE).
+        const withC = size <= 1400;
+        const runs: [Contender, TransportKind][] = [
+          ...(withC ? [["c", "raw"] as [Contender, TransportKind]] : []), ...plan.runtimes.flatMap((w) => plan.transports.map((t): [Contender, TransportKind] => [w, t])),
+        ];
         let c: number | undefined;
         for (const [w, kind] of runs) {
           const r = await saturateOnce(bed, bin, w, kind, cell, plan.saturateWindow, plan.saturateSeconds, tun, counting);
@@ -261,7 +265,7 @@ export async function benchCommand(args: string[]): Promise<number> {
 Command: \`${command}\` (as root, from the repository: \`npm run bench${plan.quick ? " -- --quick" : ""}\`)
 Machine: ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGiB} GiB, Linux ${results.machine.kernel}; ${results.machine.date}.
 Repetitions: ${plan.reps}, interleaved (C, ${plan.runtimes.join(", ")} within each cell); ratios are taken within a repetition, then the median.
-Load generator: \`relay_load.c\` (64 connected sockets in the client namespace, paced, every echo verified byte for byte, RTT from a CLOCK_MONOTONIC stamp); it offers ${plan.relayRate} datagrams/s, well below its own ceiling, so it is never the bottleneck. Echo server: \`udp_echo.c\` (recvmmsg/sendmmsg).
+Load generators: paced, \`relay_load.c\` (64 connected sockets in the client namespace, every echo verified byte for byte, RTT from a CLOCK_MONOTONIC stamp) offers ${plan.relayRate} datagrams/s, well below its own ceiling; saturating, \`relay_saturate.c\` keeps ${plan.saturateWindow} datagrams in flight over 1, 8 or 64 connected sockets, unpaced (each echo lets the next one go), every echo verified. Echo server: \`udp_echo.c\` (recvmmsg/sendmmsg).
 Baselines: \`send_baseline.c\` (the same variant per transport) and \`tproxy_relay.c\` (single-threaded C relay of the same design: TPROXY listeners, one upstream socket per client, replies through IPPROTO_RAW with headers built per datagram).
 Peers: v2ray dokodemo-door — ${results.peers.v2ray}.
 CPU per relayed datagram counts every thread of the relay process (/proc), each direction (client→server, server→client) as one datagram.

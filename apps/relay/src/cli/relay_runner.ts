@@ -12,7 +12,7 @@ import { type ReplyEmitter, createReplyEmitter } from "../reply_emitter.ts";
 import { openTransport, type TransportSettings } from "../transport_choice.ts";
 import type { TransportFlags } from "./relay_flags.ts";
 import { UsageError } from "./usage_error.ts";
-import { onSignal, serveHttp } from "../host.ts";
+import { onSignal, readTextFile, serveHttp } from "../host.ts";
 
 /** How stats leave the process. */
 export interface StatsSettings {
@@ -53,7 +53,29 @@ export function openRelayOutput(
   });
   const shutdown = createShutdown();
   const emitter = createReplyEmitter(primary, fallback, counters, onTransportGone(stats.format, fallback !== undefined, shutdown));
+  if (t.kind === "tun" || t.fallback === "tun") warnFragmentDistance(stats.format);
   return { emitter, shutdown };
+}
+
+/**
+ * TUN-injected IPv4 fragments are reassembled by the host where netfilter defrag is loaded (TPROXY
+ * loads it), and that reassembly drops fragment trains its per-source distance heuristic
+ * (net.ipv4.ipfrag_max_dist, default 64) distrusts: with the remote's own fragments sharing the
+ * spoofed source, a few datagrams over the MTU are lost under load, with no counter of ours to
+ * show it (the kernel's is IpReasmFails). Say so once at start.
+ */
+function warnFragmentDistance(format: "text" | "json"): void {
+  let value: string;
+  try {
+    value = readTextFile("/proc/sys/net/ipv4/ipfrag_max_dist").trim();
+  } catch {
+    return;
+  }
+  if (value !== "0") {
+    logEvent(format, "warning", {
+      warning: `net.ipv4.ipfrag_max_dist is ${value}: under load the kernel may drop some fragmented IPv4 replies of the tun transport (counted in nstat IpReasmFails); set it to 0 (sysctl -w net.ipv4.ipfrag_max_dist=0)`,
+    });
+  }
 }
 
 /** Check the metrics address is on loopback: the endpoint has no authentication. */
