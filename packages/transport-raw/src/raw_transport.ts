@@ -115,21 +115,23 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
     return fragmentPacket(scratch.subarray(0, n), mtu, fragmentId, "zero");
   };
 
+  // Per ring fill, reused: which datagram each message belongs to, and the fragment buffers that
+  // must stay referenced until sendmmsg has read them.
+  const owners: number[] = [];
+  const fragments: Uint8Array[] = [];
+
   /**
    * Emit `ds[from..]` now; returns the index of the first datagram not handed to the kernel
    * (ds.length when all were), stopping at EAGAIN/ENOBUFS.
    */
   const emit = (ds: readonly Datagram[], from: number): number => {
     let i = from;
-    const owners: number[] = [];
-    // Holds this round's fragment buffers until sendmmsg has read them.
-    let fragments: Uint8Array[] = [];
     while (i < ds.length) {
       const family = ds[i]!.src.family;
       const s = socketFor(family);
       let m = 0;
       owners.length = 0;
-      fragments = [];
+      fragments.length = 0;
       let j = i;
       // Fill the ring with consecutive datagrams of one family (one socket per sendmmsg).
       while (j < ds.length && m < batch && ds[j]!.src.family === family) {

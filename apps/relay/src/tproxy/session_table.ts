@@ -18,6 +18,9 @@ export interface Session extends SocketAddress, Recency {
   contacted: Set<number> | undefined;
   /** The upstream socket's kernel drop count as last seen (SO_RXQ_OVFL). */
   drops: number;
+  /** The remote this client last sent to, and its key: most datagrams each way concern it. */
+  remote: SocketAddress | undefined;
+  remoteKey: number;
   /** The relay's bookkeeping while it lays out one receive batch: this session's datagrams in it, and where its run starts. */
   batchCount: number;
   batchStart: number;
@@ -143,7 +146,7 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
       if (sessions.size >= o.maxSessions) evictOldest();
       const fd = openUdpSocketMakingRoom({ family: client.family, ...socketOptions }, makeRoom);
       const s: Session = {
-        family: client.family, ip: client.ip.slice(), port: client.port, key, fd, lastActive: now, lastTouched: now, contacted: undefined, drops: 0, batchCount: 0, batchStart: 0,
+        family: client.family, ip: client.ip.slice(), port: client.port, key, fd, lastActive: now, lastTouched: now, contacted: undefined, drops: 0, remote: undefined, remoteKey: 0, batchCount: 0, batchStart: 0,
       };
       poller.add(fd, READABLE, onReadable, s);
       sessions.set(key, s);

@@ -221,15 +221,24 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         // Session by the raw source sockaddr: no address record is decoded unless it is new.
         const srcAt = ring.sourceOffset(i);
         const key = sockaddrKey(memory, srcAt);
-        const dstKey = sockaddrKey(memory, dstAt);
-        const dst = remote.at(memory, dstAt, dstKey);
-        // Only a destination some host can own may become a reply's source; checked before any session exists.
-        if (!isUnicast(dst.ip)) {
-          countRelayDrop(c, "bad-destination");
-          continue;
-        }
         let s = sessions.lookup(key);
-        if (s && sockaddrIs(memory, srcAt, s)) sessions.touch(s, now);
+        const known = s !== undefined && sockaddrIs(memory, srcAt, s);
+        // The client's usual remote, compared in place: no key hash or lookup for it.
+        let dst: SocketAddress;
+        let dstKey: number;
+        if (known && s!.remote !== undefined && sockaddrIs(memory, dstAt, s!.remote)) {
+          dst = s!.remote;
+          dstKey = s!.remoteKey;
+        } else {
+          dstKey = sockaddrKey(memory, dstAt);
+          dst = remote.at(memory, dstAt, dstKey);
+          // Only a destination some host can own may become a reply's source; checked before any session exists.
+          if (!isUnicast(dst.ip)) {
+            countRelayDrop(c, "bad-destination");
+            continue;
+          }
+        }
+        if (known) sessions.touch(s!, now);
         else {
           // What is gathered goes first: making room for a new session may close one of them.
           flushToUpstream(ring, segment, i);
@@ -237,6 +246,9 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
           s = createSession(decodeSockaddr(memory, srcAt)!, key, now, dst.ip);
           if (!s) continue;
         }
+        s = s!;
+        s.remote = dst;
+        s.remoteKey = dstKey;
         if (s.batchCount++ === 0) touched[touchedCount++] = s;
         batchSession[i] = s;
         batchDstAt[i] = dstAt;
@@ -287,12 +299,15 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
       countKernelDrops(c, "upstream", s, ring.dropCount(end - 1));
       for (let i = gathered; i < end; i++) {
         const srcAt = ring.sourceOffset(i);
-        const remoteKey = sockaddrKey(memory, srcAt);
+        // Mostly the remote the client last sent to: compared in place before any hashing.
+        const last = s.remote;
+        const hit = last !== undefined && sockaddrIs(memory, srcAt, last);
+        const remoteKey = hit ? s.remoteKey : sockaddrKey(memory, srcAt);
         if (o.nat === "restricted" && !s.contacted?.has(remoteKey)) {
           countRelayDrop(c, "nat-restricted");
           continue;
         }
-        const from = remote.at(memory, srcAt, remoteKey);
+        const from = hit ? last : remote.at(memory, srcAt, remoteKey);
         let r = replies[i];
         if (!r) replies[i] = r = { src: from, dst: s, payload: ring.payload(i) };
         else {
