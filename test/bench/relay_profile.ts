@@ -44,6 +44,7 @@ try {
     : [`${REPO_ROOT}apps/relay/bin/anysrc`, "--runtime", who, "tproxy", "--port", String(PORT), "--transport", values.transport, "--mark", "2", "--stats", "json", "--stats-interval", "0"];
   const env: Record<string, string> = values.record ? { DENO_V8_FLAGS: "--perf-basic-prof", BUN_JSC_useJITDump: "1", BUN_JSC_jitDumpDirectory: "/tmp" } : {};
   if (process.env.DENO_V8_FLAGS) env.DENO_V8_FLAGS = process.env.DENO_V8_FLAGS;
+  for (const [k, v] of Object.entries(process.env)) if (k.startsWith("PROFILE_BUN_JSC_") && v) env[k.slice(8)] = v;
   const relay = bed.spawn(bed.router, argv, env);
   await relay.waitFor((l) => l.event === "listening", 30_000);
   await sleep(300);
@@ -55,7 +56,7 @@ try {
   const window = Math.max(1, seconds - 1.5);
   const events = ["raw_syscalls:sys_enter", ...["recvmmsg", "sendmmsg", "sendto", "sendmsg", "write", "writev", "read", "epoll_wait", "epoll_ctl", "futex", "getsockopt"].map((s) => `syscalls:sys_enter_${s}`)];
   const perfArgs = values.record
-    ? ["record", "-F", "4999", "-g", "-o", "/tmp/anysrc-relay.perf", "-p", String(relay.pid), "--", "sleep", String(window)]
+    ? ["record", "-k", "mono", "-F", "4999", "-g", "-o", "/tmp/anysrc-relay.perf", "-p", String(relay.pid), "--", "sleep", String(window)]
     : ["stat", "-x", ",", "-e", events.join(","), "-p", String(relay.pid), "--", "sleep", String(window)];
   // perf stat reports on stderr.
   const perfOut = spawnSync("perf", perfArgs, { encoding: "utf8" }).stderr;

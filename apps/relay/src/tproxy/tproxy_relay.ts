@@ -2,18 +2,20 @@
  * The transparent UDP relay. Client datagrams arrive on TPROXY listeners (IPv4 and IPv6) with their
  * original destination; each goes upstream through the client's session socket. Replies read from
  * session sockets go back to the client through the chosen transport with the remote's own address
- * and port as source. Follow one datagram: `onListenerReadable` → `relayFromClient` → sendTo;
- * `onUpstreamReadable` → ReplyEmitter.emit → transport → kernel.
+ * and port as source. Follow one datagram: `onListenerReadable` → UpstreamBatch (one sendmmsg per
+ * session); `onUpstreamReadable` → `flushReplies` at the poll round's end → ReplyEmitter.emit →
+ * transport → kernel.
  * @module
  */
 import { type Datagram, type SocketAddress, SystemError, addressKey as keyOf, isUnicast, sameIp, sameSocketAddress } from "@anysrc/core";
 import {
-  READABLE, type RecvRing, Ready, bindSocket, closeFd, createRecvRing, createSendRing, decodeSockaddr, getPoller, linux, openUdpSocket, receiveBufferSize, sendTo,
-  sockaddrIs, sockaddrKey, socketDropCount,
+  READABLE, type RecvRing, Ready, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, receiveBufferSize, sendTo, sockaddrIs, sockaddrKey,
+  socketDropCount,
 } from "@anysrc/sys";
 import type { ReplyEmitter } from "../reply_emitter.ts";
 import { type DropWatch, type RelayCounters, countKernelDrops, countRelayDrop, countRelayError } from "../relay_stats.ts";
 import { type Session, type SessionTable, createRemoteRecords, createSessionTable } from "./session_table.ts";
+import { createUpstreamBatch } from "./upstream_batch.ts";
 
 /** Settings of the relay. */
 export interface TproxyRelayOptions {
@@ -131,71 +133,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     }
   };
 
-  // Client datagrams go upstream in one sendmmsg per session per receive batch, straight from the
-  // receive ring: msg_name points at the original destination the kernel put in the control data,
-  // the iovec at the payload slot. For one busy client that is one syscall for up to 32 datagrams.
-  const upstream = createSendRing({ slots: clientRing.slots, headerSize: 8 });
-  const batchSession: (Session | undefined)[] = new Array<Session | undefined>(clientRing.slots).fill(undefined);
-  const batchDstAt = new Int32Array(clientRing.slots);
-  const batchDstKey = new Float64Array(clientRing.slots);
-  const sendDstKey = new Float64Array(clientRing.slots);
-  const touched: Session[] = [];
-  let touchedCount = 0;
-
-  /** sendmmsg messages [from, from + count) of `upstream` on `s`'s socket; counts what went and what did not. */
-  const sendRun = (s: Session, from: number, count: number) => {
-    for (let done = 0; done < count; ) {
-      const k = upstream.send(s.fd, from + done, count - done);
-      if (k > 0) {
-        c.forwarded += k;
-        if (o.nat === "restricted") {
-          const set = (s.contacted ??= new Set());
-          for (let m = from + done; m < from + done + k; m++) set.add(sendDstKey[m]!);
-        }
-        done += k;
-        continue;
-      }
-      if (-k === linux.EAGAIN || -k === linux.ENOBUFS) {
-        countRelayDrop(c, "upstream-busy", count - done);
-        return;
-      }
-      // Any other error belongs to the first unsent message alone (sendmmsg reports it on the next call).
-      countRelayDrop(c, "upstream-error");
-      done++;
-    }
-  };
-
-  /**
-   * Send the gathered datagrams of slots [from, to): each session's contiguous in the send ring (a
-   * counting sort by session), then one sendmmsg per session.
-   */
-  const flushToUpstream = (ring: RecvRing, from: number, to: number) => {
-    if (touchedCount === 0) return;
-    let at = 0;
-    for (let k = 0; k < touchedCount; k++) {
-      const s = touched[k]!;
-      s.batchStart = at;
-      at += s.batchCount;
-      s.batchCount = 0;
-    }
-    const memory = ring.memory;
-    for (let i = from; i < to; i++) {
-      const s = batchSession[i];
-      if (s === undefined) continue;
-      batchSession[i] = undefined;
-      const j = s.batchStart + s.batchCount++;
-      const dstAt = batchDstAt[i]!;
-      upstream.setDestinationAt(j, ring.baseAddress + dstAt, memory[dstAt] === linux.AF_INET ? 16 : 28);
-      upstream.setSingle(j, ring.payloadAddress(i), ring.length(i));
-      sendDstKey[j] = batchDstKey[i]!;
-    }
-    for (let k = 0; k < touchedCount; k++) {
-      const s = touched[k]!;
-      sendRun(s, s.batchStart, s.batchCount);
-      s.batchCount = 0;
-    }
-    touchedCount = 0;
-  };
+  const upstream = createUpstreamBatch(clientRing.slots, c, o.nat === "restricted");
 
   const onListenerReadable = (l: Listener, ring: RecvRing) => {
     const memory = ring.memory;
@@ -241,7 +179,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         if (known) sessions.touch(s!, now);
         else {
           // What is gathered goes first: making room for a new session may close one of them.
-          flushToUpstream(ring, segment, i);
+          upstream.flush(ring, segment, i);
           segment = i;
           s = createSession(decodeSockaddr(memory, srcAt)!, key, now, dst.ip);
           if (!s) continue;
@@ -249,12 +187,9 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         s = s!;
         s.remote = dst;
         s.remoteKey = dstKey;
-        if (s.batchCount++ === 0) touched[touchedCount++] = s;
-        batchSession[i] = s;
-        batchDstAt[i] = dstAt;
-        batchDstKey[i] = dstKey;
+        upstream.add(s, i, dstAt, dstKey);
       }
-      flushToUpstream(ring, segment, n);
+      upstream.flush(ring, segment, n);
     }
     c.sessions = sessions.size;
   };
