@@ -12,7 +12,7 @@ export interface BenchResults {
   readonly plan: BenchPlan;
   readonly send: { kind: string; family: number; size: number; who: Contender; runs: SendResult[]; ratios: number[] }[];
   readonly manySources: { kind: string; who: Contender; pps: number; sources: number }[];
-  readonly fewSources: { kind: string; family: number; who: Contender; sources: number; runs: number[]; ratios: number[] }[];
+  readonly fewSources: { kind: string; family: number; who: Contender; sources: number; runs: SendResult[]; ratios: number[] }[];
   readonly relay: { kind: string; family: number; who: Contender; runs: RelayResult[]; cpuRatios: number[]; rateRatios: number[] }[];
   readonly saturate: { kind: string; who: Contender; family: number; flows: number; size: number; runs: SaturateResult[]; rateRatios: number[]; cpuRatios: number[] }[];
   readonly sessions: { who: Contender; rssMiB: number; fds: number; received: number; sessions: number }[];
@@ -39,9 +39,12 @@ export function resultTables(r: BenchResults): string {
     for (const m of r.manySources) lines.push(`| ${m.kind} | ${m.who} | ${k(m.pps)} | ${m.kind === "bindsrc" ? m.sources : 1} |`);
   }
   if (r.fewSources.length) {
-    lines.push("", `### A few sources: ${r.fewSources[0]!.sources} source ports round-robin, 64 B, batch 32 (\`anysrc send --sources ${r.fewSources[0]!.sources}\`), against the C sender of the same variant with as many`, "");
-    lines.push("| transport | family | sender | datagrams/s | ÷ C |", "|---|---|---|---:|---:|");
-    for (const x of r.fewSources) lines.push(`| ${x.kind} | IPv${x.family} | ${x.who} | ${summary(x.runs, k)} | ${f2(median(x.ratios))} |`);
+    lines.push("", `### A few sources: ${r.fewSources[0]!.sources} source ports round-robin, 64 B, batch 32 (\`anysrc send --sources ${r.fewSources[0]!.sources}\`), against the C sender of the same variant with as many, to an unconnected sink`, "");
+    lines.push("| transport | family | sender | datagrams/s | ÷ C | delivered (any source) |", "|---|---|---|---:|---:|---:|");
+    for (const x of r.fewSources) {
+      const delivered = x.runs.reduce((a, y) => a + y.delivered, 0) / x.runs.reduce((a, y) => a + y.count, 0);
+      lines.push(`| ${x.kind} | IPv${x.family} | ${x.who} | ${summary(x.runs.map((y) => y.pps), k)} | ${f2(median(x.ratios))} | ${(delivered * 100).toFixed(1)} % |`);
+    }
   }
   lines.push("", `### End to end: TPROXY relay, ${r.plan.relayRate} datagrams/s offered over 64 flows for ${r.plan.relaySeconds} s, 256-byte payloads, echoed by the server`, "");
   lines.push("| relay | transport | family | CPU µs per relayed datagram | ÷ C | relayed datagrams/s | RTT p50 µs | RTT p99 µs | lost | peak RSS MiB | fds |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");

@@ -47,20 +47,26 @@ export async function sendOnce(bed: Testbed, bin: Record<string, string>, who: C
 
 /**
  * Send-only with `sources` source ports round-robin from the spoofed server address (`anysrc send
- * --sources K --batch 32`, or the C sender of the same variant with K sources): datagrams/s handed to
- * the kernel. Nothing checks delivery here (the sources differ); the single-source runs do that.
+ * --sources K --batch 32`, or the C sender of the same variant with K sources) to an unconnected C
+ * sink in the client namespace (the same receiving work as the single-source runs, which check
+ * each source): datagrams/s handed to the kernel, and how many the sink counted.
  */
-export async function sourcesOnce(bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, family: 4 | 6, sources: number, count: number, tun: string): Promise<number> {
+export async function sourcesOnce(
+  bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, family: 4 | 6, sources: number, count: number, tun: string, port: number,
+): Promise<SendResult> {
   const src = family === 4 ? A.server4 : A.server6;
   const dst = family === 4 ? A.client4 : A.client6;
+  const sink = bed.spawn(bed.client, [bin.udp_sink!, dst, String(port), "60"]);
+  await sink.waitFor((l) => l.ready === true);
   const argv = who === "c"
-    ? [bin.send_baseline!, kind, src, "20000", dst, "9", String(count), "64", "32", tun, String(sources)]
-    : [ANYSRC, "--runtime", who, "send", "--transport", kind, "--src", `${bracket(family, src)}:20000`, "--dst", `${bracket(family, dst)}:9`,
+    ? [bin.send_baseline!, kind, src, "20000", dst, String(port), String(count), "64", "32", tun, String(sources)]
+    : [ANYSRC, "--runtime", who, "send", "--transport", kind, "--src", `${bracket(family, src)}:20000`, "--dst", `${bracket(family, dst)}:${port}`,
       "--count", String(count), "--size", "64", "--batch", "32", "--sources", String(sources), "--tun", tun];
   const sender = bed.spawn(bed.router, argv);
   const line = await sender.waitFor((l) => typeof l.pps === "number", 120_000);
   await sender.exited();
-  return line.pps as number;
+  const got = await sink.waitFor((l) => typeof l.received === "number", 70_000);
+  return { pps: line.pps as number, delivered: got.received as number, count };
 }
 
 /** One end-to-end run of a relay under load. */

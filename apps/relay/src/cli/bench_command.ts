@@ -170,13 +170,13 @@ export async function benchCommand(args: string[]): Promise<number> {
       for (const kind of sourceKinds) for (const family of plan.families) {
         let c = 0;
         for (const w of who) {
-          const pps = await sourcesOnce(bed, bin, w, kind, family, 16, plan.sendCount, tun);
-          if (w === "c") c = pps;
+          const r = await sourcesOnce(bed, bin, w, kind, family, 16, plan.sendCount, tun, ++port);
+          if (w === "c") c = r.pps;
           let cell = results.fewSources.find((x) => x.kind === kind && x.family === family && x.who === w);
           if (!cell) results.fewSources.push((cell = { kind, family, who: w, sources: 16, runs: [], ratios: [] }));
-          cell.runs.push(pps);
-          cell.ratios.push(pps / c);
-          progress.step(`16 sources ${kind} IPv${family} ${w}: ${Math.round(pps / 1000)}k/s`);
+          cell.runs.push(r);
+          cell.ratios.push(r.pps / c);
+          progress.step(`16 sources ${kind} IPv${family} ${w}: ${Math.round(r.pps / 1000)}k/s`);
         }
       }
     }
