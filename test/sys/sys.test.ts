@@ -34,6 +34,20 @@ describe.skipIf(!run)("sys on real sockets in network namespaces", () => {
       });
     }
 
+    it("gathers two sockets' datagrams in one ring (recvmmsg at an offset) and echoes them after the poll round", async () => {
+      const port = 20000 + Math.floor(Math.random() * 10000);
+      const server = scenario(bed.router, ["gather-echo", `${A.routerClientSide4}:${port}`, `[${A.routerClientSide6}]:${port}`, "4000"]);
+      await server.waitFor((l) => l.ready === true);
+      const clients = [
+        peer(bed.client, ["echo-client", `${A.routerClientSide4}:${port}`, "2000", "600", "20"]),
+        peer(bed.client, ["echo-client", `[${A.routerClientSide6}]:${port}`, "2000", "1200", "20"]),
+      ];
+      for (const c of clients) expect(await c.waitFor((l) => l.done === true)).toMatchObject({ sent: 2000, received: 2000, corrupt: 0 });
+      const done = await server.waitFor((l) => l.done === true);
+      expect(done).toMatchObject({ received: 4000, sendErrors: 0 });
+      expect(await server.exited()).toBe(0);
+    });
+
     it("hands epoll between the Worker and the main thread across bursts and pauses without losing one", async () => {
       const port = 20000 + Math.floor(Math.random() * 10000);
       const server = scenario(bed.router, ["echo", `${A.routerClientSide4}:${port}`, "2000"]);

@@ -2,6 +2,9 @@
  * The sys conformance scenarios, one program run under Bun and under Deno inside a test namespace.
  * Prints JSON lines: `{"ready":true,…}` once set up, then results. Usage:
  *   echo ADDR COUNT              batched echo (recvmmsg → sendmmsg, payload not copied) of COUNT datagrams
+ *   gather-echo ADDR1 ADDR2 COUNT  two sockets gather into one ring (recvmmsg at an offset) during a
+ *                                poll round; at its end (afterRound) every datagram is echoed from its
+ *                                socket, msg_name pointing at the sender's sockaddr in the ring
  *   tproxy PORT COUNT            TPROXY listeners (v4 + v6): report each datagram's original destination
  *   transparent-send SRC DST N   IP_TRANSPARENT socket bound to a foreign SRC sends N datagrams to DST
  *   tun NAME                     TUN device: read one UDP datagram per family, write a reply packet back
@@ -55,6 +58,63 @@ function echo(addrText: string, count: number): void {
     }
   });
   out({ ready: true, address: formatSocketAddress(localAddress(fd)) });
+}
+
+function gatherEcho(aText: string, bText: string, count: number): void {
+  const fds = [aText, bText].map((t) => {
+    const a = parseSocketAddress(t);
+    const fd = openUdpSocket({ family: a.family, receiveBuffer: 4 << 20 });
+    bindSocket(fd, a);
+    return fd;
+  });
+  const rx = createRecvRing({ slots: 32, slotSize: 2048 });
+  const tx = createSendRing({ slots: 32 });
+  const from = new Int32Array(32); // the socket each slot came in on
+  let fill = 0;
+  let received = 0;
+  let mixedRounds = 0;
+  let sendErrors = 0;
+  const flush = () => {
+    // Echo the gathered slots, one sendmmsg per run of the same socket.
+    for (let i = 0; i < fill; i++) {
+      tx.setDestinationAt(i, rx.baseAddress + rx.sourceOffset(i), 32 /* room for either sockaddr: the kernel reads by family */);
+      tx.setSingle(i, rx.payloadAddress(i), rx.length(i));
+    }
+    if (fill > 0 && from.subarray(0, fill).some((fd) => fd !== from[0])) mixedRounds++;
+    for (let i = 0; i < fill; ) {
+      let j = i;
+      while (j < fill && from[j] === from[i]) j++;
+      for (let sent = i; sent < j; ) {
+        const k = tx.send(from[i]!, sent, j - sent);
+        if (k < 0) { sendErrors++; break; }
+        sent += k;
+      }
+      i = j;
+    }
+    fill = 0;
+    if (received >= count) {
+      stop();
+      for (const fd of fds) {
+        getPoller().remove(fd);
+        closeFd(fd);
+      }
+      out({ done: true, received, mixedRounds, sendErrors });
+    }
+  };
+  const stop = getPoller().afterRound(flush);
+  const onReady = (_events: number, fd: number) => {
+    for (;;) {
+      if (fill === rx.slots) flush();
+      const want = rx.slots - fill;
+      const n = rx.receive(fd, fill, want);
+      for (let i = fill; i < fill + n; i++) from[i] = fd;
+      fill += n;
+      received += n;
+      if (n < want) break;
+    }
+  };
+  for (const fd of fds) getPoller().add(fd, READ, onReady, fd);
+  out({ ready: true });
 }
 
 function tproxy(port: number, count: number): void {
@@ -166,6 +226,7 @@ function idle(seconds: number): void {
 
 switch (mode) {
   case "echo": echo(args[0]!, Number(args[1])); break;
+  case "gather-echo": gatherEcho(args[0]!, args[1]!, Number(args[2])); break;
   case "tproxy": tproxy(Number(args[0]), Number(args[1])); break;
   case "transparent-send": transparentSend(args[0]!, args[1]!, Number(args[2])); break;
   case "tun": tun(args[0]!); break;
