@@ -156,6 +156,14 @@ export function findings(r: BenchResults): string {
     const parts = r.plan.transports.map((kind) => `${kind} ${k(sendMedian(kind, who, 64))}/s at 64 B, ${k(sendMedian(kind, who, 1200))}/s at 1200 B, ${f1(relayCpu(kind, who))} µs CPU per relayed datagram`);
     out.push(`- **${who}:** ${parts.join("; ")}.`);
   }
+  const saturated = r.plan.runtimes.flatMap((who) => r.plan.transports.map((kind) => {
+    const cells = r.saturate.filter((x) => x.who === who && x.kind === kind && x.rateRatios.length).map((x) => median(x.rateRatios));
+    return cells.length ? `${kind} ${who} ${f2(median(cells))} (worst ${f2(Math.min(...cells))})` : "";
+  })).filter(Boolean);
+  if (saturated.length) {
+    const lost = r.saturate.filter((x) => x.who !== "c").reduce((a, x) => a + x.runs.reduce((b, y) => b + y.lost, 0), 0);
+    out.push(`- **Saturated (closed loop, ${r.plan.saturateWindow} in flight), relayed datagrams/s ÷ the C relay, median cell:** ${saturated.join("; ")}. Datagrams lost by anysrc in all saturating runs: ${lost}.`);
+  }
   const c = r.relay.filter((x) => x.who === "c");
   if (c.length) out.push(`- **C relay of the same design:** ${f1(median(c.flatMap((x) => x.runs.map((y) => y.cpuUsPerDatagram))))} µs CPU per relayed datagram.`);
   const v = r.relay.filter((x) => x.who === "v2ray");
