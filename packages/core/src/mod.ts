@@ -10,6 +10,7 @@ export * from "./decode.ts";
 export * from "./errors.ts";
 export * from "./ethernet.ts";
 export * from "./fragment.ts";
+export * from "./udp_fragments.ts";
 export * from "./hex.ts";
 export * from "./icmp.ts";
 export * from "./ipv4.ts";

@@ -90,17 +90,26 @@ export function buildUdpHeaders(
   out[u + 6] = 0;
   out[u + 7] = 0;
   if (options.checksums.udp === "compute") {
-    // The UDP header's own words, summed arithmetically: ports, length (checksum field is zero). The
-    // pseudo-header holds the length once more.
-    let sum = pseudoHeaderSum(src.ip, dst.ip, IPPROTO_UDP, udpLength) + src.port + dst.port + udpLength + sumBytes(payload, 0, n);
-    // udpChecksumValue, inlined: this runs once per datagram.
-    sum = (sum & 0xffff) + (sum >>> 16);
-    sum = (sum & 0xffff) + (sum >>> 16);
-    const c = ~sum & 0xffff || 0xffff;
+    const c = udpChecksumFor(src, dst, payload);
     out[u + 6] = c >>> 8;
     out[u + 7] = c & 0xff;
   }
   return u + UDP_HEADER_LENGTH - offset;
+}
+
+/**
+ * The UDP checksum of `payload` sent src → dst, as it goes in the header (0 becomes 0xffff).
+ * @example udpChecksumFor(src, dst, payload) // 0x1c46
+ */
+export function udpChecksumFor(src: SocketAddress, dst: SocketAddress, payload: Uint8Array): number {
+  const udpLength = UDP_HEADER_LENGTH + payload.length;
+  // The UDP header's own words, summed arithmetically: ports, length (checksum field is zero). The
+  // pseudo-header holds the length once more.
+  let sum = pseudoHeaderSum(src.ip, dst.ip, IPPROTO_UDP, udpLength) + src.port + dst.port + udpLength + sumBytes(payload, 0, payload.length);
+  // udpChecksumValue, inlined: this runs once per datagram.
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff || 0xffff;
 }
 
 /**

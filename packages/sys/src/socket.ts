@@ -214,21 +214,26 @@ export function closeFd(fd: number): void {
 }
 
 // Over an ArrayBuffer of its own: a small typed array's inline storage can move under Bun's JIT (oven-sh/bun#32055).
-const writeIovec = new Uint32Array(new ArrayBuffer(16));
+const writeIovecs = new Uint32Array(new ArrayBuffer(32));
+
+function putIovec(i: number, address: number, length: number): void {
+  writeIovecs[4 * i] = address % 0x100000000;
+  writeIovecs[4 * i + 1] = Math.floor(address / 0x100000000);
+  writeIovecs[4 * i + 2] = length;
+  writeIovecs[4 * i + 3] = 0;
+}
 
 /**
- * write(2) of `length` bytes of `bytes`, through writev with one iovec so the byte count travels
- * in memory rather than as a size_t argument (slow on Deno: see libc_signatures.ts). Returns what
- * write returns; on -1, errno() says why.
- * @example if (writeBytes(tunFd, packet, n) < 0 && errno() === linux.EAGAIN) queue(packet);
+ * One writev of `headerLength` bytes of `header` followed by `length` bytes at native `address`: on
+ * a TUN device, one packet whose payload is never copied. The byte counts travel in iovecs rather
+ * than as a size_t argument of write(2), which is slow on Deno (see libc_signatures.ts). Returns
+ * what writev returns; on -1, errno() says why.
+ * @example writeHeaderAndPayload(tunFd, header, h, adapter.addressOf(payload), payload.length)
  */
-export function writeBytes(fd: number, bytes: Uint8Array, length: number): number {
-  const address = adapter.addressOf(bytes);
-  writeIovec[0] = address % 0x100000000;
-  writeIovec[1] = Math.floor(address / 0x100000000);
-  writeIovec[2] = length;
-  writeIovec[3] = 0;
-  return libc.writev(fd, writeIovec, 1);
+export function writeHeaderAndPayload(fd: number, header: Uint8Array, headerLength: number, address: number, length: number): number {
+  putIovec(0, adapter.addressOf(header), headerLength);
+  putIovec(1, address, length);
+  return libc.writev(fd, writeIovecs, length > 0 ? 2 : 1);
 }
 
 /**

@@ -2,13 +2,14 @@
  * The raw backend: one IPPROTO_RAW socket per family; every IP and UDP header is ours (built by
  * @anysrc/core into a per-message header slot), the payload goes out from where it lies as a second
  * iovec, and up to `batch` datagrams leave in one sendmmsg. IP_HDRINCL never fragments (it fails with
- * EMSGSIZE above the MTU), so datagrams larger than the MTU are fragmented here.
+ * EMSGSIZE above the MTU), so datagrams larger than the MTU are fragmented here — without a copy:
+ * each fragment is its headers in a slot and its slice of the payload where it lies.
  * @module
  */
 import {
   type Datagram, RAW_SOCKET_CHECKSUMS, SystemError, type SocketAddress, addressKeyOf, type Transport, type TransportStats, TransportError, buildUdpPacket, countDrop,
   countError, createSendQueue, createTransportStats, sendOneThrough, errnoName, fragmentPacket, udpHeadersLength, buildUdpHeaders,
-  validateDatagram, type UdpPacketOptions,
+  validateDatagram, type UdpPacketOptions, UDP_FRAGMENT_HEADER_MAX, udpChecksumFor, udpFragmentCount, writeUdpFragment,
 } from "@anysrc/core";
 import { WRITABLE, closeFd, createDrainWaiter, createSendRing, getInterfaceMtu, getPoller, linux, openRawSocket, routeMtu } from "@anysrc/sys";
 
@@ -79,7 +80,7 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
   const batch = options.batch ?? 32;
   const stats: TransportStats = createTransportStats();
   const queue = createSendQueue(options.queueLimit ?? 4096);
-  const ring = createSendRing({ slots: batch, headerSize: 64 });
+  const ring = createSendRing({ slots: batch, headerSize: UDP_FRAGMENT_HEADER_MAX });
   const poller = getPoller();
   const packetOptions: UdpPacketOptions = { checksums: RAW_SOCKET_CHECKSUMS, ttl: options.ttl ?? 64 };
   // The IPv4 ID and IPv6 fragment ID of fragmented datagrams: all fragments of one datagram must
@@ -106,7 +107,7 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
     return s;
   };
 
-  /** Fragments of a datagram too big for the MTU, as whole packets (header checksum left to the kernel). */
+  /** Fragments of a datagram as whole packets (header checksum left to the kernel): the tiny-MTU path only. */
   const fragmentsOf = (d: Datagram, mtu: number): Uint8Array[] => {
     const need = udpHeadersLength(d.src.family) + d.payload.length;
     if (scratch.length < need) scratch = new Uint8Array(need);
@@ -115,10 +116,9 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
     return fragmentPacket(scratch.subarray(0, n), mtu, fragmentId, "zero");
   };
 
-  // Per ring fill, reused: which datagram each message belongs to, and the fragment buffers that
-  // must stay referenced until sendmmsg has read them.
+  // Per ring fill, reused: which datagram each message belongs to; a fragment's payload slice.
   const owners: number[] = [];
-  const fragments: Uint8Array[] = [];
+  const slice = new Int32Array(2);
 
   /**
    * Emit `ds[from..]` now; returns the index of the first datagram not handed to the kernel
@@ -131,7 +131,6 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
       const s = socketFor(family);
       let m = 0;
       owners.length = 0;
-      fragments.length = 0;
       let j = i;
       // Fill the ring with consecutive datagrams of one family (one socket per sendmmsg).
       while (j < ds.length && m < batch && ds[j]!.src.family === family) {
@@ -145,20 +144,24 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
           owners[m++] = j++;
           continue;
         }
-        const frags = fragmentsOf(d, mtu);
-        if (m > 0 && m + frags.length > batch) break; // its own sendmmsg next time round
-        if (frags.length > batch) {
+        const count = udpFragmentCount(family, d.payload.length, mtu);
+        if (m > 0 && m + count > batch) break; // its own sendmmsg next time round
+        if (count > batch) {
           // More fragments than ring slots (tiny MTU): send this one datagram in several calls.
-          const r = sendLarge(s, d, frags);
+          const r = sendLarge(s, d, fragmentsOf(d, mtu));
           if (r === "wait") return j;
           j++;
           if (m === 0) i = j;
           break;
         }
-        for (const f of frags) {
-          fragments.push(f);
+        // Each fragment: its headers in the slot, then its slice of the payload where it lies.
+        fragmentId = (fragmentId % 0xffff) + 1;
+        const sum = udpChecksumFor(d.src, d.dst, d.payload);
+        const at = ring.addressOf(d.payload);
+        for (let k = 0; k < count; k++) {
+          const h = writeUdpFragment(ring.headers[m]!, 0, d.src, d.dst, d.payload, packetOptions, mtu, k, fragmentId, sum, slice);
           ring.setDestination(m, d.dst, 0);
-          ring.setSingle(m, ring.addressOf(f), f.length);
+          ring.setHeaderAndPayload(m, h, at + slice[0]!, slice[1]! - slice[0]!);
           owners[m++] = j;
         }
         j++;

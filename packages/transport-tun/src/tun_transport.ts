@@ -6,11 +6,13 @@
  * @module
  */
 import {
-  ALL_CHECKSUMS, type Datagram, type Transport, type TransportStats, TransportError, WireError, buildUdpPacket, countDrop,
-  countError, createReassembler, createSendQueue, createTransportStats, sendOneThrough, errnoName, fragmentPacket,
-  parseIpv4, parseIpv6, parseUdp, socketAddress, udpHeadersLength, validateDatagram,
+  ALL_CHECKSUMS, type Datagram, type Transport, type TransportStats, TransportError, WireError, buildUdpHeaders, countDrop,
+  countError, createReassembler, createSendQueue, createTransportStats, sendOneThrough, errnoName, UDP_FRAGMENT_HEADER_MAX,
+  parseIpv4, parseIpv6, parseUdp, socketAddress, udpChecksumFor, udpFragmentCount, validateDatagram, writeUdpFragment,
 } from "@anysrc/core";
-import { type Interest, closeFd, errno, getPoller, libc, linux, writeBytes, openTun, Ready, setInterfaceMtu, setInterfaceUp, createDrainWaiter } from "@anysrc/sys";
+import {
+  type Interest, adapter, closeFd, errno, getPoller, libc, linux, openTun, Ready, setInterfaceMtu, setInterfaceUp, createDrainWaiter, writeHeaderAndPayload,
+} from "@anysrc/sys";
 
 /** Options of the TUN transport. */
 export interface TunTransportOptions {
@@ -67,7 +69,10 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
   const queue = createSendQueue(options.queueLimit ?? 4096);
   const packetOptions = { checksums: ALL_CHECKSUMS, ttl: options.ttl ?? 64 } as const;
   const poller = getPoller();
-  let packet = new Uint8Array(udpHeadersLength(6) + 2048);
+  // One packet's headers at a time (its payload is written from where it lies), over an ArrayBuffer
+  // of its own (oven-sh/bun#32055).
+  const header = new Uint8Array(new ArrayBuffer(UDP_FRAGMENT_HEADER_MAX));
+  const slice = new Int32Array(2);
   let fragmentId = 1 + Math.floor(Math.random() * 0xfffe);
   let closed = false;
   const drain = createDrainWaiter();
@@ -109,21 +114,26 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
   };
 
   /**
-   * write() each packet of `d`: "wait" when the device said EAGAIN, "gone" when it disappeared
-   * (nothing of `d` counted in either case), else "done" (sent, or dropped and counted).
+   * Write each packet of `d` — its headers from `header`, its payload (or fragment's slice) from
+   * where it lies, one writev per packet: "wait" when the device said EAGAIN, "gone" when it
+   * disappeared (nothing of `d` counted in either case), else "done" (sent, or dropped and counted).
    */
   const writeDatagram = (d: Datagram): "done" | "wait" | "gone" => {
-    const need = udpHeadersLength(d.src.family) + d.payload.length;
-    if (packet.length < need) packet = new Uint8Array(need);
-    const big = need > mtu;
-    if (big) fragmentId = (fragmentId % 0xffff) + 1;
-    const n = buildUdpPacket(packet, 0, d.src, d.dst, d.payload, big ? { ...packetOptions, identification: fragmentId } : packetOptions);
-    const packets = big ? fragmentPacket(packet.subarray(0, n), mtu, fragmentId, "compute") : undefined;
-    const count = packets ? packets.length : 1;
+    const count = udpFragmentCount(d.src.family, d.payload.length, mtu);
+    const at = adapter.addressOf(d.payload);
+    let sum = 0;
+    if (count > 1) {
+      fragmentId = (fragmentId % 0xffff) + 1;
+      sum = udpChecksumFor(d.src, d.dst, d.payload);
+    }
     for (let k = 0; k < count; k++) {
-      const p = packets ? packets[k]! : packet;
-      const len = packets ? p.length : n;
-      const w = writeBytes(fd, p, len);
+      let h: number;
+      if (count === 1) {
+        h = buildUdpHeaders(header, 0, d.src, d.dst, d.payload, packetOptions);
+        slice[0] = 0;
+        slice[1] = d.payload.length;
+      } else h = writeUdpFragment(header, 0, d.src, d.dst, d.payload, packetOptions, mtu, k, fragmentId, sum, slice);
+      const w = writeHeaderAndPayload(fd, header, h, at + slice[0]!, slice[1]! - slice[0]!);
       if (w >= 0) {
         stats.batches++;
         continue;
@@ -141,7 +151,7 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
     }
     stats.sent++;
     stats.bytes += d.payload.length;
-    if (packets) stats.fragments += packets.length;
+    if (count > 1) stats.fragments += count;
     return "done";
   };
 
