@@ -8,7 +8,7 @@ import { finishChecksum, pseudoHeaderSum, sumBytes } from "./checksum.ts";
 import { AddressError, WireError } from "./errors.ts";
 import { type ChecksumMode, IPV4_HEADER_LENGTH, writeIpv4Header } from "./ipv4.ts";
 import { IPV6_HEADER_LENGTH, writeIpv6Header } from "./ipv6.ts";
-import { IPPROTO_UDP, UDP_HEADER_LENGTH } from "./udp.ts";
+import { IPPROTO_UDP, UDP_HEADER_LENGTH, writeUdpHeader } from "./udp.ts";
 
 /** Which checksums a packet path fills. Nobody fills UDP's for you; only a raw IPv4 socket fills the header's. */
 export interface ChecksumPolicy {
@@ -81,19 +81,7 @@ export function buildUdpHeaders(
     u = offset + IPV6_HEADER_LENGTH;
     writeIpv6Header(out, offset, tos, options.flowLabel ?? 0, udpLength, IPPROTO_UDP, ttl, src.ip, dst.ip);
   }
-  out[u] = src.port >>> 8;
-  out[u + 1] = src.port & 0xff;
-  out[u + 2] = dst.port >>> 8;
-  out[u + 3] = dst.port & 0xff;
-  out[u + 4] = udpLength >>> 8;
-  out[u + 5] = udpLength & 0xff;
-  out[u + 6] = 0;
-  out[u + 7] = 0;
-  if (options.checksums.udp === "compute") {
-    const c = udpChecksumFor(src, dst, payload);
-    out[u + 6] = c >>> 8;
-    out[u + 7] = c & 0xff;
-  }
+  writeUdpHeader(out, u, src.port, dst.port, udpLength, options.checksums.udp === "compute" ? udpChecksumFor(src, dst, payload) : 0);
   return u + UDP_HEADER_LENGTH - offset;
 }
 

@@ -64,6 +64,22 @@ export function parseUdp(bytes: Uint8Array, src?: Uint8Array, dst?: Uint8Array):
 }
 
 /**
+ * The 8 header bytes at `out[o]`, positionally: the per-datagram writer that {@link emitUdp} and the
+ * packet builders share (no record, no checks).
+ * @example writeUdpHeader(slot, 20, 7000, 40000, 8 + payload.length, checksum);
+ */
+export function writeUdpHeader(out: Uint8Array, o: number, srcPort: number, dstPort: number, length: number, checksum: number): void {
+  out[o] = srcPort >>> 8;
+  out[o + 1] = srcPort & 0xff;
+  out[o + 2] = dstPort >>> 8;
+  out[o + 3] = dstPort & 0xff;
+  out[o + 4] = length >>> 8;
+  out[o + 5] = length & 0xff;
+  out[o + 6] = checksum >>> 8;
+  out[o + 7] = checksum & 0xff;
+}
+
+/**
  * Write a UDP header at `offset` for the payload already at `offset + 8`, filling the checksum from the
  * pseudo-header when `src`/`dst` are given (otherwise 0, legal on IPv4 only). Returns 8.
  * @example emitUdp({ srcPort: 7000, dstPort: 40000 }, buf, 20, payload.length, src.ip, dst.ip)
@@ -79,14 +95,7 @@ export function emitUdp(
   const length = UDP_HEADER_LENGTH + payloadLength;
   if (length > 0xffff) throw new WireError("too-big", `UDP datagram of ${length} bytes exceeds 65535`);
   const o = offset;
-  out[o] = ports.srcPort >>> 8;
-  out[o + 1] = ports.srcPort & 0xff;
-  out[o + 2] = ports.dstPort >>> 8;
-  out[o + 3] = ports.dstPort & 0xff;
-  out[o + 4] = length >>> 8;
-  out[o + 5] = length & 0xff;
-  out[o + 6] = 0;
-  out[o + 7] = 0;
+  writeUdpHeader(out, o, ports.srcPort, ports.dstPort, length, 0);
   if (src && dst) {
     const c = udpChecksumValue(pseudoHeaderSum(src, dst, IPPROTO_UDP, length) + sumBytes(out, o, o + length));
     out[o + 6] = c >>> 8;

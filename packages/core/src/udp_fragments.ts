@@ -11,7 +11,7 @@ import { finishChecksum, sumBytes } from "./checksum.ts";
 import { IPV4_HEADER_LENGTH, writeIpv4Header } from "./ipv4.ts";
 import { IPV6_FRAGMENT_HEADER_LENGTH, IPV6_HEADER_LENGTH, NextHeader, writeIpv6Header } from "./ipv6.ts";
 import { type UdpPacketOptions, udpChecksumFor } from "./packet.ts";
-import { IPPROTO_UDP, UDP_HEADER_LENGTH } from "./udp.ts";
+import { IPPROTO_UDP, UDP_HEADER_LENGTH, writeUdpHeader } from "./udp.ts";
 
 /** Bytes of UDP datagram (header included) each fragment carries: a multiple of 8 (RFC 791, RFC 8200). */
 function fragmentRoom(family: 4 | 6, mtu: number): number {
@@ -78,15 +78,7 @@ export function writeUdpFragment(
     h = IPV6_HEADER_LENGTH + IPV6_FRAGMENT_HEADER_LENGTH;
   }
   if (index === 0) {
-    const u = offset + h;
-    out[u] = src.port >>> 8;
-    out[u + 1] = src.port & 0xff;
-    out[u + 2] = dst.port >>> 8;
-    out[u + 3] = dst.port & 0xff;
-    out[u + 4] = datagram >>> 8;
-    out[u + 5] = datagram & 0xff;
-    out[u + 6] = udpChecksum >>> 8;
-    out[u + 7] = udpChecksum & 0xff;
+    writeUdpHeader(out, offset + h, src.port, dst.port, datagram, udpChecksum);
     h += UDP_HEADER_LENGTH;
     slice[0] = 0;
   } else slice[0] = from - UDP_HEADER_LENGTH;
