@@ -110,23 +110,44 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
   }
   // One view per starting slot: recvmmsg takes its vector as a buffer (see libc_signatures.ts).
   const vectors = Array.from({ length: slots }, (_, i) => memory.subarray(hdrAt + i * MMSGHDR_SIZE, hdrAt + slots * MMSGHDR_SIZE));
-  /** The kernel rewrites msg_namelen and msg_controllen: give slots [from, to) their full sizes back. */
-  const resetLengths = (from: number, to: number) => {
-    for (let i = from; i < to; i++) {
+  // The kernel rewrites msg_namelen and msg_controllen of the slots it fills; they get their full
+  // sizes back before the next recvmmsg into them. [dirtyFrom, dirtyTo) holds every slot that may
+  // need it (a superset: resetting a clean slot is harmless), so a receive resets only what earlier
+  // receives wrote — a few slots per call, not the whole ring, when sessions gather into it.
+  let dirtyFrom = 0;
+  let dirtyTo = 0;
+  const prepare = (from: number, to: number) => {
+    const lo = Math.max(from, dirtyFrom);
+    const hi = Math.min(to, dirtyTo);
+    if (lo >= hi) return;
+    for (let i = lo; i < hi; i++) {
       const w = (hdrAt + i * MMSGHDR_SIZE) >>> 2;
       words[w + 2] = SOCKADDR_STORAGE_SIZE;
       words[w + 10] = CONTROL_SIZE;
       words[w + 11] = 0;
     }
+    if (hi === dirtyTo) dirtyTo = lo; // the tail is clean (lo ≥ dirtyFrom), or all of it
+    else if (lo === dirtyFrom) dirtyFrom = hi;
+  };
+  const written = (from: number, n: number) => {
+    if (n <= 0) return;
+    if (dirtyFrom >= dirtyTo) {
+      dirtyFrom = from;
+      dirtyTo = from + n;
+    } else {
+      dirtyFrom = Math.min(dirtyFrom, from);
+      dirtyTo = Math.max(dirtyTo, from + n);
+    }
   };
 
   const receive = (fd: number, from = 0, count = slots - from): number => {
-    resetLengths(from, from + count);
+    prepare(from, from + count);
     const n = libc.recvmmsg(fd, vectors[from]!, count, MSG_DONTWAIT, null);
     if (n < 0) {
       if (errno() === EAGAIN) return 0;
       throw lastError("recvmmsg", fd);
     }
+    written(from, n);
     return n;
   };
 
@@ -162,9 +183,10 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
   const receiveErrors = (fd: number): number => {
     let total = 0;
     for (;;) {
-      resetLengths(0, slots);
+      prepare(0, slots);
       const n = libc.recvmmsg(fd, vectors[0]!, slots, MSG_DONTWAIT | MSG_ERRQUEUE, null);
       if (n <= 0) return total;
+      written(0, n);
       total += n;
     }
   };
