@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { ADDRESSES as A, REPO_ROOT, compileC, cpuTimes, createTestbed, requirePrivileges } from "@anysrc/testbed";
+import { ADDRESSES as A, REPO_ROOT, compileC, countSyscalls, cpuTimes, createTestbed, requirePrivileges } from "@anysrc/testbed";
 
 const { values } = parseArgs({
   args: process.argv.slice(2), strict: true,
@@ -54,12 +54,10 @@ try {
   const t0 = threads(relay.pid);
   const c0 = cpuTimes(relay.pid);
   const window = Math.max(1, seconds - 1.5);
-  const events = ["raw_syscalls:sys_enter", ...["recvmmsg", "sendmmsg", "sendto", "sendmsg", "write", "writev", "read", "epoll_wait", "epoll_ctl", "futex", "getsockopt"].map((s) => `syscalls:sys_enter_${s}`)];
-  const perfArgs = values.record
-    ? ["record", "-k", "mono", "-F", "4999", "-g", "-o", "/tmp/anysrc-relay.perf", "-p", String(relay.pid), "--", "sleep", String(window)]
-    : ["stat", "-x", ",", "-e", events.join(","), "-p", String(relay.pid), "--", "sleep", String(window)];
-  // perf stat reports on stderr.
-  const perfOut = spawnSync("perf", perfArgs, { encoding: "utf8" }).stderr;
+  // Either a sampled profile or a syscall count over the window.
+  let calls: Record<string, number> = {};
+  if (values.record) spawnSync("perf", ["record", "-k", "mono", "-F", "4999", "-g", "-o", "/tmp/anysrc-relay.perf", "-p", String(relay.pid), "--", "sleep", String(window)]);
+  else calls = await countSyscalls(relay.pid, window);
   const c1 = cpuTimes(relay.pid);
   const t1 = threads(relay.pid);
   const r = await load.waitFor((l) => typeof l.sent === "number", (seconds + 30) * 1000);
@@ -80,9 +78,8 @@ try {
     const report = execFileSync("perf", ["report", "-i", "/tmp/anysrc-relay.perf", "--no-children", "--sort", "dso,symbol", "--stdio", "-g", "none", "--percent-limit", "0.4"], { encoding: "utf8", maxBuffer: 64 << 20 });
     console.log(report.split("\n").filter((l) => l && !l.startsWith("#")).slice(0, Number(values.top)).join("\n"));
   } else {
-    for (const line of perfOut.split("\n")) {
-      const [value, , event] = line.split(",");
-      if (event && /^\d+$/.test(value ?? "") && Number(value) > 0) console.log(`  ${event.replace("syscalls:sys_enter_", "").replace("raw_syscalls:sys_enter", "all syscalls")}: ${(Number(value) / relayed).toFixed(3)} per datagram`);
+    for (const [name, value] of Object.entries(calls)) {
+      if (value > 0) console.log(`  ${name === "total" ? "all syscalls" : name}: ${(value / relayed).toFixed(3)} per datagram`);
     }
   }
 } finally {

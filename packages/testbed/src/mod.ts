@@ -11,4 +11,5 @@ export * from "./privileges.ts";
 export * from "./process_probe.ts";
 export * from "./runtimes.ts";
 export * from "./stats.ts";
+export * from "./syscall_count.ts";
 export * from "./testbed.ts";

@@ -2,8 +2,7 @@
  * The measurements of `anysrc bench`, each one run in the shared namespace testbed.
  * @module
  */
-import { ADDRESSES as A, REPO_ROOT, type Testbed, cpuSeconds, cpuTimes, memoryMiB, openFds } from "@anysrc/testbed";
-import { execFile } from "node:child_process";
+import { ADDRESSES as A, REPO_ROOT, TRACED_SYSCALLS, type Testbed, countSyscalls, cpuSeconds, cpuTimes, memoryMiB, openFds } from "@anysrc/testbed";
 import type { TransportKind } from "@anysrc/core";
 import { readFileSync, writeFileSync } from "node:fs";
 
@@ -26,42 +25,24 @@ export interface SendResult {
 }
 
 /**
- * Send `count` datagrams of `size` from the spoofed server address in the router to the client,
- * where a connected C sink counts only datagrams from exactly that source.
+ * Send `count` datagrams of `size` from the spoofed server address in the router to the client
+ * (`anysrc send --batch 32`, or the C sender of the same variant), from `sources` source ports
+ * round-robin. With one source a connected C sink counts only datagrams from exactly that source;
+ * with several, an unconnected one counts them all (the same receiving work either way).
  */
-export async function sendOnce(bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, family: 4 | 6, size: number, count: number, tun: string, port: number): Promise<SendResult> {
-  const src = family === 4 ? A.server4 : A.server6;
-  const dst = family === 4 ? A.client4 : A.client6;
-  const sink = bed.spawn(bed.client, [bin.udp_sink!, dst, String(port), "60", src, "7000"]);
-  await sink.waitFor((l) => l.ready === true);
-  const argv = who === "c"
-    ? [bin.send_baseline!, kind, src, "7000", dst, String(port), String(count), String(size), "32", tun]
-    : [ANYSRC, "--runtime", who, "send", "--transport", kind, "--src", `${bracket(family, src)}:7000`, "--dst", `${bracket(family, dst)}:${port}`,
-      "--count", String(count), "--size", String(size), "--batch", "32", "--tun", tun];
-  const sender = bed.spawn(bed.router, argv);
-  const line = await sender.waitFor((l) => typeof l.pps === "number", 120_000);
-  await sender.exited();
-  const got = await sink.waitFor((l) => typeof l.received === "number", 70_000);
-  return { pps: line.pps as number, delivered: got.received as number, count };
-}
-
-/**
- * Send-only with `sources` source ports round-robin from the spoofed server address (`anysrc send
- * --sources K --batch 32`, or the C sender of the same variant with K sources) to an unconnected C
- * sink in the client namespace (the same receiving work as the single-source runs, which check
- * each source): datagrams/s handed to the kernel, and how many the sink counted.
- */
-export async function sourcesOnce(
-  bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, family: 4 | 6, sources: number, count: number, tun: string, port: number,
+export async function sendOnce(
+  bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, family: 4 | 6, size: number, count: number, tun: string, port: number,
+  sources = 1,
 ): Promise<SendResult> {
   const src = family === 4 ? A.server4 : A.server6;
   const dst = family === 4 ? A.client4 : A.client6;
-  const sink = bed.spawn(bed.client, [bin.udp_sink!, dst, String(port), "60"]);
+  const srcPort = sources === 1 ? 7000 : 20000;
+  const sink = bed.spawn(bed.client, [bin.udp_sink!, dst, String(port), "60", ...(sources === 1 ? [src, String(srcPort)] : [])]);
   await sink.waitFor((l) => l.ready === true);
   const argv = who === "c"
-    ? [bin.send_baseline!, kind, src, "20000", dst, String(port), String(count), "64", "32", tun, String(sources)]
-    : [ANYSRC, "--runtime", who, "send", "--transport", kind, "--src", `${bracket(family, src)}:20000`, "--dst", `${bracket(family, dst)}:${port}`,
-      "--count", String(count), "--size", "64", "--batch", "32", "--sources", String(sources), "--tun", tun];
+    ? [bin.send_baseline!, kind, src, String(srcPort), dst, String(port), String(count), String(size), "32", tun, String(sources)]
+    : [ANYSRC, "--runtime", who, "send", "--transport", kind, "--src", `${bracket(family, src)}:${srcPort}`, "--dst", `${bracket(family, dst)}:${port}`,
+      "--count", String(count), "--size", String(size), "--batch", "32", "--sources", String(sources), "--tun", tun];
   const sender = bed.spawn(bed.router, argv);
   const line = await sender.waitFor((l) => typeof l.pps === "number", 120_000);
   await sender.exited();
@@ -215,30 +196,6 @@ function counterDelta(before: Record<string, number>, after: Record<string, numb
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0);
   return out;
-}
-
-/** The syscalls the breakdown names; the rest are in the total only. */
-const TRACED_SYSCALLS = ["recvmmsg", "recvmsg", "recvfrom", "sendmmsg", "sendmsg", "sendto", "write", "writev", "read", "epoll_wait", "epoll_pwait", "epoll_ctl", "futex"] as const;
-
-/** Count `pid`'s syscalls (every thread) for `seconds` with perf's syscall tracepoints. */
-function countSyscalls(pid: number, seconds: number): Promise<Record<string, number>> {
-  const events = ["raw_syscalls:sys_enter", ...TRACED_SYSCALLS.map((n) => `syscalls:sys_enter_${n}`)];
-  return new Promise((resolve) => {
-    execFile("perf", ["stat", "-x", ",", "-e", events.join(","), "-p", String(pid), "--", "sleep", String(seconds)], (_e, _out, err) => {
-      const counts: Record<string, number> = {};
-      for (const line of String(err).split("\n")) {
-        const [value, , event] = line.split(",");
-        if (!event || !/^\d+$/.test(value ?? "")) continue;
-        counts[event === "raw_syscalls:sys_enter" ? "total" : event.replace("syscalls:sys_enter_", "")] = Number(value);
-      }
-      resolve(counts);
-    });
-  });
-}
-
-/** Whether perf can count syscall tracepoints here (needs root and tracefs). */
-export function canCountSyscalls(): Promise<boolean> {
-  return new Promise((resolve) => execFile("perf", ["stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "--", "true"], (e, _o, err) => resolve(!e && /raw_syscalls/.test(String(err)) && !/not supported/.test(String(err)))));
 }
 
 /**

@@ -9,11 +9,11 @@ import { cpus, totalmem } from "node:os";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import type { TransportKind } from "@anysrc/core";
-import { ADDRESSES as A, RUNTIMES, type Runtime, compileC, createTestbed, missingPrivileges } from "@anysrc/testbed";
+import { ADDRESSES as A, RUNTIMES, type Runtime, canCountSyscalls, compileC, createTestbed, missingPrivileges } from "@anysrc/testbed";
 import { BENCH_SECTIONS, type BenchPlan, makePlan } from "../bench/bench_plan.ts";
 import { type BenchResults, chartSvg, findings, resultTables } from "../bench/bench_report.ts";
 import {
-  ANYSRC, type Contender, TPROXY_PORT, canCountSyscalls, idleOnce, manySessionsOnce, relayOnce, saturateOnce, sendOnce, sourcesOnce, writeV2rayConfig,
+  ANYSRC, type Contender, TPROXY_PORT, idleOnce, manySessionsOnce, relayOnce, saturateOnce, sendOnce, writeV2rayConfig,
 } from "../bench/bench_runs.ts";
 import { TRANSPORT_KINDS } from "../transport_choice.ts";
 import { UsageError } from "./usage_error.ts";
@@ -170,7 +170,7 @@ export async function benchCommand(args: string[]): Promise<number> {
       for (const kind of sourceKinds) for (const family of plan.families) {
         let c = 0;
         for (const w of who) {
-          const r = await sourcesOnce(bed, bin, w, kind, family, 16, plan.sendCount, tun, ++port);
+          const r = await sendOnce(bed, bin, w, kind, family, 64, plan.sendCount, tun, ++port, 16);
           if (w === "c") c = r.pps;
           let cell = results.fewSources.find((x) => x.kind === kind && x.family === family && x.who === w);
           if (!cell) results.fewSources.push((cell = { kind, family, who: w, sources: 16, runs: [], ratios: [] }));
