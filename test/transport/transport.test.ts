@@ -61,6 +61,38 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
         });
       }
 
+      if (kind !== "raw") {
+        for (const [family, src, clientHost, max, segmentMax] of [
+          ["IPv4", `${A.server4}:7000`, A.client4, 65507, 1472],
+          ["IPv6", `[${A.server6}]:7000`, `[${A.client6}]`, 65527, 1452],
+        ] as const) {
+          for (const offload of ["on", "off"] as const) {
+            it(`offload ${offload}: one batch of ${family} runs (GSO where sizes allow, tails shorter than the segment, up to ${max} B) arrives whole, from the exact source`, async () => {
+              // Descending sizes: each run's next datagram is shorter, so it may end that run as its short last segment.
+              const sizes = [max, 9000, 3000, segmentMax, 1200, 1199, 64, 1, 0];
+              const count = 20;
+              const dst = `${clientHost}:${++port}`;
+              const receiver = bed.spawn(bed.client, [...PEER, "recv-sizes", dst, src, sizes.join(","), String(count), "10000"]);
+              await receiver.waitFor((l) => l.ready === true);
+              const tun = `asg${process.pid % 10000}${port % 100}`;
+              const sender = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["send-batch", kind, src, dst, sizes.join(","), String(count), offload, tun]));
+              const sent = await sender.waitFor((l) => l.done === true, 60_000);
+              const stats = sent.stats as { sent: number; coalesced: number; offloadFallbacks: number; dropped: Record<string, number> };
+              expect(stats.dropped).toEqual({});
+              expect(stats.sent).toBe(sizes.length * count);
+              expect(stats.offloadFallbacks).toBe(0);
+              // Runs of segmentMax, 1200, 1199, 64 and 1 bytes coalesce (each with the next, shorter size as its tail).
+              if (offload === "on") expect(stats.coalesced).toBeGreaterThanOrEqual(5 * count);
+              else expect(stats.coalesced).toBe(0);
+              const got = await receiver.waitFor((l) => l.done === true, 20_000);
+              expect(got).toMatchObject({ corrupt: 0, unexpected: 0, duplicates: 0 });
+              expect(got.perSize).toEqual(Object.fromEntries(sizes.map((z) => [String(z), count])));
+              expect(await sender.exited()).toBe(0);
+            });
+          }
+        }
+      }
+
       it("refuses bad input with typed errors, sends nothing for it, and keeps going", async () => {
         const tun = `asb${process.pid % 10000}${++port % 100}`;
         const r = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["bad-input", kind, tun]));

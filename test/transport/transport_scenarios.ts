@@ -1,6 +1,9 @@
 /**
  * Transport conformance scenarios, one program run under Bun and Deno in the router namespace.
  *   send KIND SRC DST SIZES COUNT PACE [TUN]   COUNT datagrams of each size (comma list), PACE per ms
+ *   send-batch KIND SRC DST SIZES COUNT OFFLOAD [TUN]
+ *                                              COUNT datagrams of each size, in order, handed over in
+ *                                              one sendBatch (on|off: GSO runs where sizes allow)
  *   bad-input KIND [TUN]                       every kind of bad input, then one good datagram
  *   tun-receive TUN COUNT                      receive COUNT datagrams routed into the device (reassembled)
  * KIND is raw | bindsrc | tun. Prints JSON lines.
@@ -17,10 +20,11 @@ import { fillPattern } from "@anysrc/testbed";
 const out = (o: Record<string, unknown>) => console.log(JSON.stringify({ runtime: adapter.runtime, ...o }));
 const [mode, kind, ...args] = process.argv.slice(2);
 
-function open(kindName: string, tun: string | undefined): Transport {
+function open(kindName: string, tun: string | undefined, offload = true): Transport {
+  const onOffloadFallback = (reason: string) => out({ fallback: reason });
   if (kindName === "raw") return createRawTransport();
-  if (kindName === "bindsrc") return createBindSourceTransport();
-  if (kindName === "tun") return createTunTransport({ name: tun ?? "astun0", mtu: 1500 });
+  if (kindName === "bindsrc") return createBindSourceTransport({ offload, onOffloadFallback });
+  if (kindName === "tun") return createTunTransport({ name: tun ?? "astun0", mtu: 1500, offload, onOffloadFallback });
   throw new Error(`unknown transport ${kindName}`);
 }
 
@@ -41,6 +45,25 @@ async function send(srcText: string, dstText: string, sizesText: string, count: 
       if (++n % pace === 0) await sleep(1);
     }
   }
+  await t.close();
+  out({ done: true, stats: t.stats });
+}
+
+async function sendBatch(srcText: string, dstText: string, sizesText: string, count: number, offload: boolean, tun?: string) {
+  const t = open(kind!, tun, offload);
+  const src = parseSocketAddress(srcText);
+  const dst = parseSocketAddress(dstText);
+  out({ ready: true });
+  await sleep(200);
+  const batch: Datagram[] = [];
+  for (const size of sizesText.split(",").map(Number)) {
+    for (let seq = 0; seq < count; seq++) {
+      const payload = new Uint8Array(size);
+      fillPattern(payload, seq, size);
+      batch.push({ src, dst, payload });
+    }
+  }
+  t.sendBatch(batch);
   await t.close();
   out({ done: true, stats: t.stats });
 }
@@ -107,6 +130,7 @@ async function tunReceive(name: string, count: number) {
 
 if (mode === "tun-receive") await tunReceive(kind!, Number(args[0]));
 else if (mode === "send") await send(args[0]!, args[1]!, args[2]!, Number(args[3]), Number(args[4]), args[5]);
+else if (mode === "send-batch") await sendBatch(args[0]!, args[1]!, args[2]!, Number(args[3]), args[4] === "on", args[5]);
 else if (mode === "bad-input") await badInput(args[0]);
 else {
   console.error(`transport_scenarios: unknown mode ${mode}`);

@@ -11,6 +11,7 @@ export * from "./errors.ts";
 export * from "./ethernet.ts";
 export * from "./fragment.ts";
 export * from "./udp_fragments.ts";
+export * from "./udp_gso.ts";
 export * from "./hex.ts";
 export * from "./icmp.ts";
 export * from "./ipv4.ts";

@@ -29,6 +29,10 @@ export interface TransportStats {
   batches: number;
   /** IP fragments written (0 when nothing needed fragmenting). */
   fragments: number;
+  /** Of `sent`: datagrams that left inside a GSO send (UDP_SEGMENT, a TUN super-packet), cut by the kernel. */
+  coalesced: number;
+  /** Times the kernel refused a GSO send and the backend went back to plain sends (the datagrams went out plainly). */
+  offloadFallbacks: number;
   /** Datagrams waiting for the socket to become writable right now. */
   queued: number;
   /** Dropped datagrams by reason. */
@@ -54,7 +58,7 @@ export interface Transport {
 
 /** Fresh zeroed counters. */
 export function createTransportStats(): TransportStats {
-  return { sent: 0, bytes: 0, batches: 0, fragments: 0, queued: 0, dropped: {}, errors: {} };
+  return { sent: 0, bytes: 0, batches: 0, fragments: 0, coalesced: 0, offloadFallbacks: 0, queued: 0, dropped: {}, errors: {} };
 }
 
 /** Count a drop by reason. */

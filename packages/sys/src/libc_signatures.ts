@@ -42,7 +42,9 @@ export const LIBC_SIGNATURES = {
   writev: { args: ["i32", "buf", "i32"], returns: "i32" },
   open: { args: ["buf", "i32", "u32"], returns: "i32" },
   close: { args: ["i32"], returns: "i32" },
-  ioctl: { args: ["i32", "usize", "buf"], returns: "i32" },
+  // The third argument is a pointer (ifreq) for some requests and a plain value for others
+  // (TUNSETOFFLOAD's flags): a number either way, addresses from adapter.addressOf. Set-up path only.
+  ioctl: { args: ["i32", "usize", "usize"], returns: "i32" },
   fcntl: { args: ["i32", "i32", "i32"], returns: "i32" },
   epoll_create1: { args: ["i32"], returns: "i32" },
   epoll_ctl: { args: ["i32", "i32", "i32", "buf"], returns: "i32" },

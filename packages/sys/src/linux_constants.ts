@@ -12,6 +12,13 @@ export const SOCK_CLOEXEC = 0o2000000;
 export const IPPROTO_IP = 0;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_IPV6 = 41;
+export const SOL_UDP = 17;
+/** SOL_UDP: segment size of a GSO send (per socket, or per message as a cmsg carrying a u16). */
+export const UDP_SEGMENT = 103;
+/** SOL_UDP: receive coalesced (GRO) datagrams; each read's cmsg (SOL_UDP/UDP_GRO, int) gives the segment size. */
+export const UDP_GRO = 104;
+/** Most segments one UDP GSO send may carry (64 before Linux 6.9; 128 since). */
+export const UDP_MAX_SEGMENTS = 64;
 export const IPPROTO_RAW = 255;
 
 export const SOL_SOCKET = 1;
@@ -86,12 +93,28 @@ export const IFF_TUN = 0x0001;
 export const IFF_NO_PI = 0x1000;
 export const IFF_MULTI_QUEUE = 0x0100;
 export const IFF_UP = 0x1;
+/** Every TUN read and write starts with a struct virtio_net_hdr (10 bytes): checksum and GSO offloads. */
+export const IFF_VNET_HDR = 0x4000;
+/** ioctl(fd, TUNSETOFFLOAD, flags): what the device may hand us unfinished (partial checksum, GSO). */
+export const TUNSETOFFLOAD = 0x400454d0;
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+/** UDP segmentation offload (Linux ≥ 6.2). */
+export const TUN_F_USO4 = 0x20;
+export const TUN_F_USO6 = 0x40;
+export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+export const VIRTIO_NET_HDR_GSO_NONE = 0;
+export const VIRTIO_NET_HDR_GSO_UDP_L4 = 5;
 export const SIOCGIFFLAGS = 0x8913;
 export const SIOCSIFFLAGS = 0x8914;
 export const SIOCGIFMTU = 0x8921;
 export const SIOCSIFMTU = 0x8922;
 
 export const EINTR = 4;
+export const EIO = 5;
+export const EINVAL = 22;
+export const ENOPROTOOPT = 92;
 export const EAGAIN = 11;
 export const ENOBUFS = 105;
 export const EMFILE = 24;

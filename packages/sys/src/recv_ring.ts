@@ -5,15 +5,17 @@
  */
 import type { SocketAddress } from "@anysrc/core";
 import { adapter, errno, lastError, libc } from "./libc.ts";
-import { EAGAIN, IP_ORIGDSTADDR, IPV6_ORIGDSTADDR, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_TRUNC, SOL_IP, SOL_IPV6, SOL_SOCKET, SO_RXQ_OVFL } from "./linux_constants.ts";
+import {
+  EAGAIN, IP_ORIGDSTADDR, IPV6_ORIGDSTADDR, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_TRUNC, SOL_IP, SOL_IPV6, SOL_SOCKET, SOL_UDP, SO_RXQ_OVFL, UDP_GRO,
+} from "./linux_constants.ts";
 import { SOCKADDR_STORAGE_SIZE, decodeSockaddr } from "./sockaddr.ts";
 
 // x86-64 glibc layouts: struct mmsghdr is a msghdr (56 B) + msg_len (4 B) padded to 64.
 const MMSGHDR_SIZE = 64;
 const IOVEC_SIZE = 16;
-// cmsghdr (16 B) + sockaddr_in6 (28 B) rounded to 8 → 48, then SO_RXQ_OVFL's 16 + 4 → 24: 72; 96
-// leaves room for one more small cmsg. (Too small a buffer loses cmsgs: MSG_CTRUNC.)
-const CONTROL_SIZE = 96;
+// cmsghdr (16 B) + sockaddr_in6 (28 B) rounded to 8 → 48, then SO_RXQ_OVFL's 16 + 4 → 24, then
+// UDP_GRO's 24: 96; 128 leaves room for one more. (Too small a buffer loses cmsgs: MSG_CTRUNC.)
+const CONTROL_SIZE = 128;
 
 /** Sizes of a {@link RecvRing}. */
 export interface RecvRingOptions {
@@ -61,6 +63,12 @@ export interface RecvRing {
    * count only grows, so the last slot of a batch carries the batch's newest value.
    */
   dropCount(i: number): number;
+  /**
+   * The segment size of a coalesced read (UDP_GRO, enabled with `enableUdpGro`): slot `i` then holds
+   * ⌈length / size⌉ datagrams of `size` bytes back to back, the last one possibly shorter. 0 when
+   * the slot holds one datagram.
+   */
+  segmentSize(i: number): number;
   /** Native address of slot `i`'s payload, for zero-copy send iovecs. */
   payloadAddress(i: number): number;
   /** Native address of `memory[0]`: what an offset such as {@link originalDestinationOffset} is relative to. */
@@ -175,6 +183,14 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     const at = controlOffset(i, SOL_SOCKET, SO_RXQ_OVFL, SOL_SOCKET, SO_RXQ_OVFL);
     return at < 0 ? 0 : words[at >>> 2]!;
   };
+  const segmentSize = (i: number): number => {
+    if (words[(hdrAt + i * MMSGHDR_SIZE + 40) >>> 2] === 0) return 0;
+    const at = controlOffset(i, SOL_UDP, UDP_GRO, SOL_UDP, UDP_GRO);
+    if (at < 0) return 0;
+    const size = words[at >>> 2]!;
+    // A coalesced read of one datagram says its own length: one datagram all the same.
+    return size >= length(i) ? 0 : size;
+  };
   const originalDestination = (i: number): SocketAddress | undefined => {
     const at = originalDestinationOffset(i);
     return at < 0 ? undefined : decodeSockaddr(memory, at);
@@ -206,6 +222,7 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     originalDestination,
     originalDestinationOffset,
     dropCount,
+    segmentSize,
     receiveErrors,
     payloadAddress: (i) => base + slotAt + i * stride + headroom,
     baseAddress: base,

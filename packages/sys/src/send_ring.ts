@@ -1,15 +1,20 @@
 /**
  * Batched send: sendmmsg from one preallocated ArrayBuffer holding every mmsghdr, destination
- * sockaddr, up to two iovecs per message and a header slot per message. A raw sender puts the IP+UDP
- * header in the slot (iovec 0) and points iovec 1 at the payload where it already lies: no copy.
+ * sockaddr, iovecs (two per message by default), a header slot and a control slot per message. A raw
+ * sender puts the IP+UDP header in the slot (iovec 0) and points iovec 1 at the payload where it
+ * already lies: no copy. A GSO sender points many iovecs at many payloads and gives the message a
+ * segment size (UDP_SEGMENT): the kernel sends them as that many datagrams.
  * @module
  */
 import type { SocketAddress } from "@anysrc/core";
 import { adapter, errno, libc } from "./libc.ts";
+import { SOL_UDP, UDP_SEGMENT } from "./linux_constants.ts";
 import { SOCKADDR_STORAGE_SIZE, encodeSockaddr } from "./sockaddr.ts";
 
 const MMSGHDR_SIZE = 64;
 const IOVEC_SIZE = 16;
+// CMSG_SPACE(sizeof(u16)): the UDP_SEGMENT control message of a GSO send.
+const CONTROL_SIZE = 24;
 
 /** Sizes of a {@link SendRing}. */
 export interface SendRingOptions {
@@ -17,6 +22,8 @@ export interface SendRingOptions {
   readonly slots?: number;
   /** Bytes of per-message header slot (8-aligned); default 64, room for IPv6 + UDP + Fragment. */
   readonly headerSize?: number;
+  /** Iovecs per message; default 2 (header + payload). A GSO sender wants one per segment (64). */
+  readonly iovecs?: number;
 }
 
 /** A sendmmsg ring. Fill messages 0..n-1, then `send(fd, n)`. */
@@ -37,6 +44,15 @@ export interface SendRing {
   setSingle(i: number, address: number, length: number): void;
   /** Message `i` = the first `length` bytes of its header slot (a whole packet built there). */
   setFromHeaderSlot(i: number, length: number): void;
+  /** Iovec `k` of message `i` = `length` bytes at `address`; then {@link setIovecCount}. */
+  setIovec(i: number, k: number, address: number, length: number): void;
+  /** Message `i` gathers its first `count` iovecs. */
+  setIovecCount(i: number, count: number): void;
+  /**
+   * Send message `i` as datagrams of `size` bytes each, the last one possibly shorter (a UDP_SEGMENT
+   * cmsg: UDP GSO); 0 sends it as one datagram. Sticks to the slot until changed.
+   */
+  setSegmentSize(i: number, size: number): void;
   /**
    * sendmmsg of messages `from` .. `from + count - 1`. Returns how many the kernel took, or `-errno`
    * when it took none (EAGAIN/ENOBUFS: queue and retry on writability).
@@ -53,10 +69,13 @@ export interface SendRing {
 export function createSendRing(options: SendRingOptions = {}): SendRing {
   const slots = options.slots ?? 32;
   const headerSize = ((options.headerSize ?? 64) + 7) & ~7;
+  const perMessage = Math.max(2, options.iovecs ?? 2);
+  const iovStride = perMessage * IOVEC_SIZE;
   const hdrAt = 0;
   const iovAt = slots * MMSGHDR_SIZE;
-  const nameAt = iovAt + slots * 2 * IOVEC_SIZE;
-  const slotAt = nameAt + slots * SOCKADDR_STORAGE_SIZE;
+  const nameAt = iovAt + slots * iovStride;
+  const controlAt = nameAt + slots * SOCKADDR_STORAGE_SIZE;
+  const slotAt = controlAt + slots * CONTROL_SIZE;
   const memory = new Uint8Array(new ArrayBuffer(slotAt + slots * headerSize));
   const words = new Uint32Array(memory.buffer);
   const base = adapter.addressOf(memory);
@@ -71,11 +90,18 @@ export function createSendRing(options: SendRingOptions = {}): SendRing {
   for (let i = 0; i < slots; i++) {
     const h = hdrAt + i * MMSGHDR_SIZE;
     put64(h + 0, base + nameAt + i * SOCKADDR_STORAGE_SIZE);
-    put64(h + 16, base + iovAt + i * 2 * IOVEC_SIZE);
+    put64(h + 16, base + iovAt + i * iovStride);
     put64(h + 24, 1);
-    const v = iovAt + i * 2 * IOVEC_SIZE;
+    const v = iovAt + i * iovStride;
     put64(v, base + slotAt + i * headerSize);
+    // The control slot holds a UDP_SEGMENT cmsg; msg_controllen (0 until a segment size is set) says whether it is sent.
+    put64(h + 32, base + controlAt + i * CONTROL_SIZE);
+    const c = controlAt + i * CONTROL_SIZE;
+    put64(c, 18); // cmsg_len = CMSG_LEN(2)
+    words[(c + 8) >>> 2] = SOL_UDP;
+    words[(c + 12) >>> 2] = UDP_SEGMENT;
   }
+  const segmentSizes = new Uint16Array(slots);
 
   const slotDst: (SocketAddress | undefined)[] = new Array<SocketAddress | undefined>(slots).fill(undefined);
   const slotPort = new Int32Array(slots);
@@ -108,7 +134,7 @@ export function createSendRing(options: SendRingOptions = {}): SendRing {
       slotDst[i] = undefined;
     },
     setHeaderAndPayload(i, headerLength, payloadAddress, payloadLength) {
-      const v = iovAt + i * 2 * IOVEC_SIZE;
+      const v = iovAt + i * iovStride;
       put64(v, base + slotAt + i * headerSize);
       put64(v + 8, headerLength);
       put64(v + 16, payloadAddress);
@@ -116,16 +142,32 @@ export function createSendRing(options: SendRingOptions = {}): SendRing {
       put64(hdrAt + i * MMSGHDR_SIZE + 24, payloadLength > 0 ? 2 : 1);
     },
     setSingle(i, address, length) {
-      const v = iovAt + i * 2 * IOVEC_SIZE;
+      const v = iovAt + i * iovStride;
       put64(v, address);
       put64(v + 8, length);
       put64(hdrAt + i * MMSGHDR_SIZE + 24, 1);
     },
     setFromHeaderSlot(i, length) {
-      const v = iovAt + i * 2 * IOVEC_SIZE;
+      const v = iovAt + i * iovStride;
       put64(v, base + slotAt + i * headerSize);
       put64(v + 8, length);
       put64(hdrAt + i * MMSGHDR_SIZE + 24, 1);
+    },
+    setIovec(i, k, address, length) {
+      const v = iovAt + i * iovStride + k * IOVEC_SIZE;
+      put64(v, address);
+      put64(v + 8, length);
+    },
+    setIovecCount(i, count) {
+      put64(hdrAt + i * MMSGHDR_SIZE + 24, count);
+    },
+    setSegmentSize(i, size) {
+      if (segmentSizes[i] === size) return;
+      segmentSizes[i] = size;
+      const c = controlAt + i * CONTROL_SIZE;
+      memory[c + 16] = size & 0xff; // u16, host (little-endian) order
+      memory[c + 17] = size >>> 8;
+      put64(hdrAt + i * MMSGHDR_SIZE + 40, size === 0 ? 0 : CONTROL_SIZE);
     },
     send(fd, from, count) {
       const n = libc.sendmmsg(fd, vectors[from]!, count, 0);

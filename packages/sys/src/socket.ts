@@ -4,12 +4,12 @@
  * @module
  */
 import { type SocketAddress, SystemError, formatSocketAddress } from "@anysrc/core";
-import { adapter, check, cString, errno, lastError, libc } from "./libc.ts";
+import { check, cString, errno, lastError, libc } from "./libc.ts";
 import {
   AF_INET, AF_INET6, EAGAIN, IPPROTO_IPV6, IPPROTO_RAW, IPPROTO_UDP, IPV6_FREEBIND, IPV6_RECVORIGDSTADDR,
   IPV6_RECVERR, IPV6_TRANSPARENT, IPV6_V6ONLY, IP_FREEBIND, IP_RECVERR, IP_RECVORIGDSTADDR, IP_TRANSPARENT, SOCK_CLOEXEC, SOCK_DGRAM,
   SOCK_NONBLOCK, SOCK_RAW, SOL_IP, SOL_IPV6, SOL_SOCKET, SO_BINDTODEVICE, SO_MARK, SO_RCVBUF, SO_RCVBUFFORCE,
-  SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDBUFFORCE, IP_MTU, IPV6_MTU, SO_RXQ_OVFL, SO_MEMINFO, SK_MEMINFO_VARS, SK_MEMINFO_DROPS, IP_NODEFRAG,
+  SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDBUFFORCE, IP_MTU, IPV6_MTU, SO_RXQ_OVFL, SO_MEMINFO, SK_MEMINFO_VARS, SK_MEMINFO_DROPS, IP_NODEFRAG, SOL_UDP, UDP_GRO,
 } from "./linux_constants.ts";
 import { SOCKADDR_STORAGE_SIZE, decodeSockaddr, encodeSockaddr } from "./sockaddr.ts";
 
@@ -136,6 +136,17 @@ export function socketDropCount(fd: number): number {
   return meminfo[SK_MEMINFO_DROPS]!;
 }
 
+/**
+ * UDP_GRO on: the kernel may hand this socket several datagrams of one flow as one read (a GRO
+ * super-packet), its segment size in a SOL_UDP/UDP_GRO cmsg ({@link RecvRing.segmentSize}). Returns
+ * 0, or the errno when the kernel refuses (ENOPROTOOPT before Linux 5.0).
+ * @example enableUdpGro(fd) // 0
+ */
+export function enableUdpGro(fd: number): number {
+  intValue[0] = 1;
+  return libc.setsockopt(fd, SOL_UDP, UDP_GRO, intBytes, 4) < 0 ? errno() : 0;
+}
+
 /** The receive buffer the kernel granted (SO_RCVBUF reads back twice the accounted size asked for). */
 export function receiveBufferSize(fd: number): number {
   return getIntOption(fd, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF");
@@ -211,29 +222,6 @@ export function localAddress(fd: number): SocketAddress {
 /** Close a descriptor; EBADF and friends are reported, never silently ignored. */
 export function closeFd(fd: number): void {
   check(libc.close(fd), "close", fd);
-}
-
-// Over an ArrayBuffer of its own: a small typed array's inline storage can move under Bun's JIT (oven-sh/bun#32055).
-const writeIovecs = new Uint32Array(new ArrayBuffer(32));
-
-function putIovec(i: number, address: number, length: number): void {
-  writeIovecs[4 * i] = address % 0x100000000;
-  writeIovecs[4 * i + 1] = Math.floor(address / 0x100000000);
-  writeIovecs[4 * i + 2] = length;
-  writeIovecs[4 * i + 3] = 0;
-}
-
-/**
- * One writev of `headerLength` bytes of `header` followed by `length` bytes at native `address`: on
- * a TUN device, one packet whose payload is never copied. The byte counts travel in iovecs rather
- * than as a size_t argument of write(2), which is slow on Deno (see libc_signatures.ts). Returns
- * what writev returns; on -1, errno() says why.
- * @example writeHeaderAndPayload(tunFd, header, h, adapter.addressOf(payload), payload.length)
- */
-export function writeHeaderAndPayload(fd: number, header: Uint8Array, headerLength: number, address: number, length: number): number {
-  putIovec(0, adapter.addressOf(header), headerLength);
-  putIovec(1, address, length);
-  return libc.writev(fd, writeIovecs, length > 0 ? 2 : 1);
 }
 
 /**

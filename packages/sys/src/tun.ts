@@ -2,10 +2,10 @@
  * TUN devices and interface settings through ioctls (the library never shells out to `ip`).
  * @module
  */
-import { check, cString, lastError, libc } from "./libc.ts";
+import { adapter, check, cString, errno, lastError, libc } from "./libc.ts";
 import {
-  AF_INET, IFF_MULTI_QUEUE, IFF_NO_PI, IFF_TUN, IFF_UP, IFNAMSIZ, O_CLOEXEC, O_NONBLOCK, O_RDWR, SIOCGIFFLAGS,
-  SIOCGIFMTU, SIOCSIFFLAGS, SIOCSIFMTU, SOCK_CLOEXEC, SOCK_DGRAM, TUNSETIFF,
+  AF_INET, IFF_MULTI_QUEUE, IFF_NO_PI, IFF_TUN, IFF_UP, IFF_VNET_HDR, IFNAMSIZ, O_CLOEXEC, O_NONBLOCK, O_RDWR, SIOCGIFFLAGS,
+  SIOCGIFMTU, SIOCSIFFLAGS, SIOCSIFMTU, SOCK_CLOEXEC, SOCK_DGRAM, TUNSETIFF, TUNSETOFFLOAD,
 } from "./linux_constants.ts";
 
 // struct ifreq: char ifr_name[16]; then a 24-byte union (flags: short, mtu: int, …).
@@ -16,7 +16,7 @@ function ifreq(name: string): { bytes: Uint8Array; view: DataView } {
   if (encoded.length === 0 || encoded.length >= IFNAMSIZ) {
     throw new RangeError(`Interface name "${name}" must be 1-${IFNAMSIZ - 1} bytes`);
   }
-  const bytes = new Uint8Array(IFREQ_SIZE);
+  const bytes = new Uint8Array(new ArrayBuffer(IFREQ_SIZE)); // its address goes to ioctl: storage of its own (oven-sh/bun#32055)
   bytes.set(encoded);
   return { bytes, view: new DataView(bytes.buffer) };
 }
@@ -25,12 +25,19 @@ function ifreq(name: string): { bytes: Uint8Array; view: DataView } {
 export interface TunOptions {
   /** IFF_MULTI_QUEUE: several fds may attach to one device, e.g. one per thread. */
   readonly multiQueue?: boolean;
+  /**
+   * IFF_VNET_HDR: every read and write carries a 10-byte struct virtio_net_hdr in front of the IP
+   * packet, so one write can be a GSO super-packet the kernel segments and checksums. See {@link setTunOffload}.
+   */
+  readonly vnetHeader?: boolean;
 }
 
 /** An open TUN queue: read and write whole IP packets (IFF_NO_PI: no packet-info prefix). */
 export interface TunDevice {
   readonly fd: number;
   readonly name: string;
+  /** Packets carry a virtio_net_hdr first (IFF_VNET_HDR). */
+  readonly vnetHeader: boolean;
 }
 
 /**
@@ -42,14 +49,24 @@ export function openTun(name: string, options: TunOptions = {}): TunDevice {
   const path = cString("/dev/net/tun");
   const fd = libc.open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
   if (fd < 0) throw lastError("open", undefined, "/dev/net/tun");
-  req.view.setUint16(IFNAMSIZ, IFF_TUN | IFF_NO_PI | (options.multiQueue ? IFF_MULTI_QUEUE : 0), true);
-  if (libc.ioctl(fd, TUNSETIFF, req.bytes) < 0) {
+  req.view.setUint16(IFNAMSIZ, IFF_TUN | IFF_NO_PI | (options.multiQueue ? IFF_MULTI_QUEUE : 0) | (options.vnetHeader ? IFF_VNET_HDR : 0), true);
+  if (libc.ioctl(fd, TUNSETIFF, adapter.addressOf(req.bytes)) < 0) {
     const error = lastError("ioctl TUNSETIFF", fd, name);
     libc.close(fd);
     throw error;
   }
   const end = req.bytes.indexOf(0);
-  return { fd, name: new TextDecoder().decode(req.bytes.subarray(0, end < 0 ? IFNAMSIZ : end)) };
+  return { fd, name: new TextDecoder().decode(req.bytes.subarray(0, end < 0 ? IFNAMSIZ : end)), vnetHeader: options.vnetHeader === true };
+}
+
+/**
+ * TUNSETOFFLOAD: tell the device which unfinished packets we accept on reads (TUN_F_CSUM: partial
+ * checksums; TUN_F_USO4/6: UDP GSO super-packets), which also lets the stack hand it such packets.
+ * Returns 0, or the errno when the kernel refuses (EINVAL: a flag it does not know, as USO before 6.2).
+ * @example setTunOffload(tun.fd, linux.TUN_F_CSUM | linux.TUN_F_USO4 | linux.TUN_F_USO6) // 0
+ */
+export function setTunOffload(fd: number, flags: number): number {
+  return libc.ioctl(fd, TUNSETOFFLOAD, flags) < 0 ? errno() : 0;
 }
 
 function withControlSocket<T>(use: (fd: number) => T): T {
@@ -65,7 +82,7 @@ function withControlSocket<T>(use: (fd: number) => T): T {
 export function getInterfaceMtu(name: string): number {
   const req = ifreq(name);
   return withControlSocket((fd) => {
-    check(libc.ioctl(fd, SIOCGIFMTU, req.bytes), "ioctl SIOCGIFMTU", fd, name);
+    check(libc.ioctl(fd, SIOCGIFMTU, adapter.addressOf(req.bytes)), "ioctl SIOCGIFMTU", fd, name);
     return req.view.getInt32(IFNAMSIZ, true);
   });
 }
@@ -74,16 +91,16 @@ export function getInterfaceMtu(name: string): number {
 export function setInterfaceMtu(name: string, mtu: number): void {
   const req = ifreq(name);
   req.view.setInt32(IFNAMSIZ, mtu, true);
-  withControlSocket((fd) => check(libc.ioctl(fd, SIOCSIFMTU, req.bytes), "ioctl SIOCSIFMTU", fd, name));
+  withControlSocket((fd) => check(libc.ioctl(fd, SIOCSIFMTU, adapter.addressOf(req.bytes)), "ioctl SIOCSIFMTU", fd, name));
 }
 
 /** Bring an interface up (SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP). */
 export function setInterfaceUp(name: string): void {
   const req = ifreq(name);
   withControlSocket((fd) => {
-    check(libc.ioctl(fd, SIOCGIFFLAGS, req.bytes), "ioctl SIOCGIFFLAGS", fd, name);
+    check(libc.ioctl(fd, SIOCGIFFLAGS, adapter.addressOf(req.bytes)), "ioctl SIOCGIFFLAGS", fd, name);
     req.view.setUint16(IFNAMSIZ, req.view.getUint16(IFNAMSIZ, true) | IFF_UP, true);
-    check(libc.ioctl(fd, SIOCSIFFLAGS, req.bytes), "ioctl SIOCSIFFLAGS", fd, name);
+    check(libc.ioctl(fd, SIOCSIFFLAGS, adapter.addressOf(req.bytes)), "ioctl SIOCSIFFLAGS", fd, name);
   });
 }
 

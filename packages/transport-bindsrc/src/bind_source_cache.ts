@@ -14,6 +14,8 @@ export interface SourceSocket extends Recency {
   readonly source: SocketAddress;
   /** Set while the socket waits for writability (queued sends). */
   waiting: boolean;
+  /** GSO sends (UDP_SEGMENT) allowed on it; cleared for good when the kernel refuses one. */
+  gso: boolean;
 }
 
 /** Options of the cache. */
@@ -142,7 +144,7 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
       }
       throw e;
     }
-    const s: SourceSocket = { fd, source, lastActive: now, lastTouched: now, waiting: false };
+    const s: SourceSocket = { fd, source, lastActive: now, lastTouched: now, waiting: false, gso: true };
     poller.add(fd, READABLE, onReady, s);
     sockets.set(key, s);
     stats.opened++;

@@ -1,12 +1,13 @@
 /**
  * The bind-source backend: a UDP socket per source address, IP_TRANSPARENT and bound to that
  * (foreign) address, from a {@link BindSourceCache}. The kernel fills checksums and fragments;
- * consecutive datagrams from one source leave in one sendmmsg.
+ * consecutive datagrams from one source leave in one sendmmsg, and with offloads a run of same-size
+ * datagrams to one destination is one message of that sendmmsg (UDP_SEGMENT: the kernel cuts it).
  * @module
  */
 import {
   type Datagram, type SendQueue, SystemError, type Transport, type TransportStats, TransportError, countDrop, countError,
-  createSendQueue, createTransportStats, sameIp, sendOneThrough, errnoName, validateDatagram,
+  createSendQueue, createTransportStats, formatSocketAddress, gsoRunLength, sameIp, sendOneThrough, errnoName, UDP_GSO_MAX_SEGMENTS, udpHeadersLength, validateDatagram,
 } from "@anysrc/core";
 import { createRecvRing, createSendRing, linux, type RecvRing, createDrainWaiter } from "@anysrc/sys";
 import { type BindSourceCacheStats, type SourceSocket, createBindSourceCache } from "./bind_source_cache.ts";
@@ -30,6 +31,15 @@ export interface BindSourceTransportOptions {
    */
   readonly onReceive?: (d: Datagram) => void;
   readonly closeTimeoutMs?: number;
+  /** GSO sends (UDP_SEGMENT) for runs of same-size datagrams to one destination; default true. */
+  readonly offload?: boolean;
+  /**
+   * Largest packet a GSO segment may make (segment + IP + UDP headers): the kernel refuses segments
+   * over the route's MTU (EINVAL), and that socket then sends plainly. Default 1500.
+   */
+  readonly segmentMtu?: number;
+  /** Told once when the kernel first refuses a GSO send. */
+  readonly onOffloadFallback?: (reason: string) => void;
 }
 
 /** The bind-source transport: the contract plus its socket cache counters. */
@@ -46,7 +56,12 @@ export interface BindSourceTransport extends Transport {
 export function createBindSourceTransport(options: BindSourceTransportOptions = {}): BindSourceTransport {
   const batch = options.batch ?? 32;
   const stats: TransportStats = createTransportStats();
-  const ring = createSendRing({ slots: batch, headerSize: 8 });
+  const ring = createSendRing({ slots: batch, headerSize: 8, iovecs: UDP_GSO_MAX_SEGMENTS });
+  const offload = options.offload !== false;
+  const segmentMtu = options.segmentMtu ?? 1500;
+  // Datagrams in each message of the ring: 1, or a GSO run's length.
+  const perMessage = new Int32Array(batch);
+  let told = false;
   const queues = new Map<number, SendQueue>();
   let strayRing: RecvRing | undefined;
   let closed = false;
@@ -101,23 +116,50 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
   const emitRun = (s: SourceSocket, ds: readonly Datagram[], from: number, to: number): number => {
     let i = from;
     while (i < to) {
-      const m = Math.min(batch, to - i);
-      for (let k = 0; k < m; k++) {
-        const d = ds[i + k]!;
-        ring.setDestination(k, d.dst);
-        ring.setSingle(k, ring.addressOf(d.payload), d.payload.length);
+      let m = 0;
+      let j = i;
+      while (j < to && m < batch) {
+        const d = ds[j]!;
+        const n = offload && s.gso ? gsoRunLength(ds, j, to, segmentMtu - udpHeadersLength(d.src.family)) : 1;
+        ring.setDestination(m, d.dst);
+        if (n === 1) ring.setSingle(m, ring.addressOf(d.payload), d.payload.length);
+        else {
+          for (let k = 0; k < n; k++) {
+            const p = ds[j + k]!.payload;
+            ring.setIovec(m, k, ring.addressOf(p), p.length);
+          }
+          ring.setIovecCount(m, n);
+        }
+        ring.setSegmentSize(m, n === 1 ? 0 : d.payload.length);
+        perMessage[m++] = n;
+        j += n;
       }
-      const n = ring.send(s.fd, 0, m);
-      if (n > 0) {
+      const sent = ring.send(s.fd, 0, m);
+      if (sent > 0) {
         stats.batches++;
-        stats.sent += n;
-        for (let k = 0; k < n; k++) stats.bytes += ds[i + k]!.payload.length;
-        i += n;
+        for (let k = 0; k < sent; k++) {
+          const n = perMessage[k]!;
+          stats.sent += n;
+          if (n > 1) stats.coalesced += n;
+          for (let x = 0; x < n; x++) stats.bytes += ds[i + x]!.payload.length;
+          i += n;
+        }
         continue;
       }
-      const e = -n;
+      const e = -sent;
       countError(stats, errnoName(e));
       if (e === linux.EAGAIN || e === linux.ENOBUFS) return i;
+      if (perMessage[0]! > 1) {
+        // The kernel refused the GSO send (EINVAL: a segment over the route MTU, an old kernel; EIO:
+        // no checksum offload on the way out): this socket sends plainly from now on; nothing was lost.
+        s.gso = false;
+        stats.offloadFallbacks++;
+        if (!told) {
+          told = true;
+          options.onOffloadFallback?.(`bindsrc: a GSO send from ${formatSocketAddress(s.source)} was refused (${errnoName(e)}); that socket sends plainly`);
+        }
+        continue;
+      }
       countDrop(stats, "send-error");
       i++;
     }

@@ -1,17 +1,23 @@
 /**
  * The TUN backend: whole IP packets written to a TUN device and routed by the kernel like any
  * forwarded packet (forwarding on, rp_filter off on the device; TTL drops by one). Every checksum is
- * ours, and so is fragmentation above the device MTU. It also receives: packets the kernel routes
- * into the device come back as parsed datagrams (fragments reassembled), so a TUN can intercept.
+ * ours, and so is fragmentation above the device MTU. With offloads (IFF_VNET_HDR + TUNSETOFFLOAD),
+ * a run of same-size datagrams between one pair of addresses is written as one GSO super-packet that
+ * the kernel segments and checksums: one write and one trip through the stack instead of one each.
+ * It also receives: packets the kernel routes into the device come back as parsed datagrams
+ * (fragments reassembled, super-packets cut), so a TUN can intercept.
  * @module
  */
 import {
   ALL_CHECKSUMS, type Datagram, type Transport, type TransportStats, TransportError, WireError, buildUdpHeaders, countDrop,
   countError, createReassembler, createSendQueue, createTransportStats, sendOneThrough, errnoName, UDP_FRAGMENT_HEADER_MAX,
   parseIpv4, parseIpv6, parseUdp, socketAddress, udpChecksumFor, udpFragmentCount, validateDatagram, writeUdpFragment,
+  UDP_GSO_MAX_SEGMENTS, VIRTIO_NET_HDR_GSO_UDP_L4, VIRTIO_NET_HDR_LENGTH, gsoRunLength, parseVirtioNetHeader, udpHeadersLength,
+  writeUdpGsoHeaders, writeVirtioNetHeader,
 } from "@anysrc/core";
 import {
-  type Interest, adapter, closeFd, errno, getPoller, libc, linux, openTun, Ready, setInterfaceMtu, setInterfaceUp, createDrainWaiter, writeHeaderAndPayload,
+  type Interest, adapter, closeFd, createGatherWrite, errno, getPoller, libc, linux, openTun, Ready, setInterfaceMtu, setInterfaceUp,
+  setTunOffload, createDrainWaiter, writeHeaderAndPayload,
 } from "@anysrc/sys";
 
 /** Options of the TUN transport. */
@@ -28,6 +34,13 @@ export interface TunTransportOptions {
   /** Datagrams held while the device is not writable; default 4096. */
   readonly queueLimit?: number;
   readonly closeTimeoutMs?: number;
+  /**
+   * Virtio-net offloads: GSO super-packets out, partial checksums and super-packets in. Default
+   * true; used where the kernel accepts them (TUN_F_USO4/6, Linux ≥ 6.2), else plain packets.
+   */
+  readonly offload?: boolean;
+  /** Told once when the kernel refuses offloads and the device goes back to plain packets. */
+  readonly onOffloadFallback?: (reason: string) => void;
 }
 
 /** Counters of the receive side. */
@@ -45,6 +58,8 @@ export interface TunTransport extends Transport {
   readonly name: string;
   readonly mtu: number;
   readonly received: Readonly<TunReceiveStats>;
+  /** GSO super-packets are being written (offload asked for and accepted so far). */
+  readonly offloading: boolean;
   /** UDP datagrams routed into the device, until the transport closes. */
   receive(): AsyncIterableIterator<Datagram>;
 }
@@ -55,8 +70,24 @@ export interface TunTransport extends Transport {
  */
 export function createTunTransport(options: TunTransportOptions): TunTransport {
   const mtu = options.mtu ?? 1500;
-  const device = openTun(options.name, options.multiQueue ? { multiQueue: true } : {});
+  const device = openTun(options.name, { multiQueue: options.multiQueue === true, vnetHeader: options.offload !== false });
+  const stats: TransportStats = createTransportStats();
+  let gso = false;
+  let told = false;
+  /** Offloads refused: plain packets from now on (still behind a zero virtio_net_hdr), counted, told once. */
+  const fallBack = (reason: string) => {
+    gso = false;
+    stats.offloadFallbacks++;
+    if (told) return;
+    told = true;
+    options.onOffloadFallback?.(`tun ${device.name}: ${reason}; writing plain packets`);
+  };
   try {
+    if (device.vnetHeader) {
+      const e = setTunOffload(device.fd, linux.TUN_F_CSUM | linux.TUN_F_USO4 | linux.TUN_F_USO6);
+      if (e === 0) gso = true;
+      else fallBack(`TUNSETOFFLOAD with UDP segmentation refused (${errnoName(e)}; needs Linux 6.2)`);
+    }
     setInterfaceMtu(device.name, mtu);
     if (options.up !== false) setInterfaceUp(device.name);
   } catch (e) {
@@ -64,21 +95,23 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
     throw e;
   }
   const fd = device.fd;
-  const stats: TransportStats = createTransportStats();
+  const vnet = device.vnetHeader ? VIRTIO_NET_HDR_LENGTH : 0;
   const received: TunReceiveStats = { packets: 0, datagrams: 0, ignored: 0, malformed: 0 };
   const queue = createSendQueue(options.queueLimit ?? 4096);
   const packetOptions = { checksums: ALL_CHECKSUMS, ttl: options.ttl ?? 64 } as const;
   const poller = getPoller();
   // One packet's headers at a time (its payload is written from where it lies), over an ArrayBuffer
   // of its own (oven-sh/bun#32055).
-  const header = new Uint8Array(new ArrayBuffer(UDP_FRAGMENT_HEADER_MAX));
+  const header = new Uint8Array(new ArrayBuffer(VIRTIO_NET_HDR_LENGTH + UDP_FRAGMENT_HEADER_MAX));
+  // A super-packet's pieces: its headers, then each datagram's payload where it lies.
+  const gather = createGatherWrite(1 + UDP_GSO_MAX_SEGMENTS);
   const slice = new Int32Array(2);
   let fragmentId = 1 + Math.floor(Math.random() * 0xfffe);
   let closed = false;
   const drain = createDrainWaiter();
 
   // Receive side state.
-  const readBuffer = new Uint8Array(65536 + 64);
+  const readBuffer = new Uint8Array(VIRTIO_NET_HDR_LENGTH + 65536 + 64);
   const reassembler = createReassembler();
   const inbox: Datagram[] = [];
   let wake: (() => void) | undefined;
@@ -126,14 +159,16 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
       fragmentId = (fragmentId % 0xffff) + 1;
       sum = udpChecksumFor(d.src, d.dst, d.payload);
     }
+    // A finished packet: an all-zero virtio_net_hdr in front (a super-packet may have left one there).
+    if (vnet > 0 && header[1] !== 0) writeVirtioNetHeader(header, 0, 0, 0, 0, 0, 0, 0);
     for (let k = 0; k < count; k++) {
       let h: number;
       if (count === 1) {
-        h = buildUdpHeaders(header, 0, d.src, d.dst, d.payload, packetOptions);
+        h = buildUdpHeaders(header, vnet, d.src, d.dst, d.payload, packetOptions);
         slice[0] = 0;
         slice[1] = d.payload.length;
-      } else h = writeUdpFragment(header, 0, d.src, d.dst, d.payload, packetOptions, mtu, k, fragmentId, sum, slice);
-      const w = writeHeaderAndPayload(fd, header, h, at + slice[0]!, slice[1]! - slice[0]!);
+      } else h = writeUdpFragment(header, vnet, d.src, d.dst, d.payload, packetOptions, mtu, k, fragmentId, sum, slice);
+      const w = writeHeaderAndPayload(fd, header, vnet + h, at + slice[0]!, slice[1]! - slice[0]!);
       if (w >= 0) {
         stats.batches++;
         continue;
@@ -155,12 +190,67 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
     return "done";
   };
 
+  /**
+   * `ds[i, i + n)` (a {@link gsoRunLength} run) as one super-packet: "refused" when the kernel will
+   * not take it (offloads then off for good; nothing of it was sent), else as {@link writeDatagram}.
+   */
+  const writeSuperPacket = (ds: readonly Datagram[], i: number, n: number): "done" | "wait" | "gone" | "refused" => {
+    const d = ds[i]!;
+    let total = 0;
+    for (let k = 0; k < n; k++) {
+      const p = ds[i + k]!.payload;
+      gather.set(k + 1, adapter.addressOf(p), p.length);
+      total += p.length;
+    }
+    const h = writeUdpGsoHeaders(header, 0, d.src, d.dst, d.payload.length, total, packetOptions.ttl);
+    gather.set(0, adapter.addressOf(header), h);
+    if (gather.write(fd, n + 1) >= 0) {
+      stats.batches++;
+      stats.sent += n;
+      stats.coalesced += n;
+      stats.bytes += total;
+      return "done";
+    }
+    const e = errno();
+    countError(stats, errnoName(e));
+    if (e === linux.EAGAIN || e === linux.ENOBUFS) return "wait";
+    if (e === linux.EBADFD || e === linux.ENODEV) {
+      goneErrno = e;
+      return "gone";
+    }
+    fallBack(`a GSO super-packet was refused (${errnoName(e)})`);
+    return "refused";
+  };
+
+  const WAIT = -1;
+  const GONE = -2;
+  /** Write what comes first in `ds[i, to)`: how many datagrams it consumed, or WAIT / GONE. */
+  const writeNext = (ds: readonly Datagram[], i: number, to: number): number => {
+    if (gso) {
+      const n = gsoRunLength(ds, i, to, mtu - udpHeadersLength(ds[i]!.src.family));
+      if (n > 1) {
+        const r = writeSuperPacket(ds, i, n);
+        if (r === "done") return n;
+        if (r === "wait") return WAIT;
+        if (r === "gone") return GONE;
+      }
+    }
+    const r = writeDatagram(ds[i]!);
+    return r === "done" ? 1 : r === "wait" ? WAIT : GONE;
+  };
+
   const flushQueue = () => {
     while (queue.length > 0) {
-      const r = writeDatagram(queue.peek()!);
-      if (r === "wait") break;
-      if (r === "gone") return deviceGone(goneErrno); // counts the queue, this datagram included
-      queue.drop(1);
+      const chunk = queue.head(UDP_GSO_MAX_SEGMENTS);
+      let i = 0;
+      while (i < chunk.length) {
+        const k = writeNext(chunk, i, chunk.length);
+        if (k === GONE) return deviceGone(goneErrno); // counts the queue, these datagrams included
+        if (k === WAIT) break;
+        i += k;
+      }
+      queue.drop(i);
+      if (i < chunk.length) break;
     }
     stats.queued = queue.length;
     if (queue.length === 0) drain.drained();
@@ -172,7 +262,22 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
       if (n <= 0) break;
       received.packets++;
       try {
-        const whole = reassembler.push(readBuffer.subarray(0, n), Date.now());
+        if (vnet > 0 && readBuffer[1] === VIRTIO_NET_HDR_GSO_UDP_L4) {
+          // A super-packet (the stack may hand us one with USO on): its UDP payload is gsoSize-byte datagrams.
+          const d = parseDatagram(readBuffer.subarray(vnet, n));
+          if (!d) {
+            received.ignored++;
+            continue;
+          }
+          const size = parseVirtioNetHeader(readBuffer).gsoSize || d.payload.length || 1;
+          for (let at = 0; at < d.payload.length; at += size) {
+            received.datagrams++;
+            inbox.push({ src: d.src, dst: d.dst, payload: d.payload.subarray(at, Math.min(at + size, d.payload.length)) });
+          }
+          continue;
+        }
+        // With NEEDS_CSUM the UDP checksum is partial (locally sent, never on a wire): not checked here.
+        const whole = reassembler.push(readBuffer.subarray(vnet, n), Date.now());
         if (!whole) {
           received.ignored++;
           continue;
@@ -214,14 +319,15 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
     }
     let i = 0;
     if (queue.length === 0) {
-      for (; i < ds.length; i++) {
-        const r = writeDatagram(ds[i]!);
-        if (r === "wait") break;
-        if (r === "gone") {
+      while (i < ds.length) {
+        const k = writeNext(ds, i, ds.length);
+        if (k === WAIT) break;
+        if (k === GONE) {
           deviceGone(goneErrno);
           countDrop(stats, "device-gone", ds.length - i);
           throw gone;
         }
+        i += k;
       }
     }
     for (; i < ds.length; i++) if (!queue.push(ds[i]!)) countDrop(stats, "queue-full");
@@ -233,6 +339,9 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
     kind: "tun",
     name: device.name,
     mtu,
+    get offloading() {
+      return gso;
+    },
     stats,
     received,
     send: sendOneThrough(sendBatch),
