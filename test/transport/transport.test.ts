@@ -93,6 +93,35 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
         }
       }
 
+      if (kind !== "raw") {
+        it(`a GSO send the kernel refuses falls back to plain sends, counted and told once, losing nothing (${kind === "tun" ? "TUNSETOFFLOAD refused" : "EMSGSIZE: segments over the route MTU"})`, async () => {
+          const sizes = [1200, 1199, 64];
+          const count = 40;
+          const src = `${A.server4}:7000`;
+          const dst = `${A.client4}:${++port}`;
+          const receiver = bed.spawn(bed.client, [...PEER, "recv-sizes", dst, src, sizes.join(","), String(count), "10000"]);
+          await receiver.waitFor((l) => l.ready === true);
+          // A 1000-byte route MTU to the client: plain 1200-byte datagrams are fragmented by the kernel,
+          // but a GSO send of 1200-byte segments is refused (EINVAL).
+          const route = [`${A.client4}/32`, "dev", bed.routerClientLink, "mtu", "lock", "1000"];
+          if (kind === "bindsrc") bed.run(bed.router, ["ip", "route", "add", ...route]);
+          const tun = `asf${process.pid % 10000}${port % 100}`;
+          try {
+            const sender = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["send-batch", kind, src, dst, sizes.join(","), String(count), "refuse", tun]));
+            const told = await sender.waitFor((l) => typeof l.fallback === "string");
+            expect(told.fallback).toMatch(kind === "tun" ? /TUNSETOFFLOAD .*EINVAL/ : /refused \(EMSGSIZE\)/);
+            const sent = await sender.waitFor((l) => l.done === true, 60_000);
+            const stats = sent.stats as { sent: number; coalesced: number; offloadFallbacks: number; dropped: Record<string, number> };
+            expect(stats).toMatchObject({ sent: sizes.length * count, coalesced: 0, offloadFallbacks: 1, dropped: {} });
+            const got = await receiver.waitFor((l) => l.done === true, 20_000);
+            expect(got).toMatchObject({ corrupt: 0, unexpected: 0, duplicates: 0 });
+            expect(got.perSize).toEqual(Object.fromEntries(sizes.map((z) => [String(z), count])));
+          } finally {
+            if (kind === "bindsrc") bed.run(bed.router, ["ip", "route", "del", ...route]);
+          }
+        });
+      }
+
       it("refuses bad input with typed errors, sends nothing for it, and keeps going", async () => {
         const tun = `asb${process.pid % 10000}${++port % 100}`;
         const r = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["bad-input", kind, tun]));

@@ -3,7 +3,9 @@
  *   send KIND SRC DST SIZES COUNT PACE [TUN]   COUNT datagrams of each size (comma list), PACE per ms
  *   send-batch KIND SRC DST SIZES COUNT OFFLOAD [TUN]
  *                                              COUNT datagrams of each size, in order, handed over in
- *                                              one sendBatch (on|off: GSO runs where sizes allow)
+ *                                              one sendBatch (on|off: GSO runs where sizes allow;
+ *                                              refuse: tun asks TUNSETOFFLOAD for a flag no kernel
+ *                                              knows, as an old kernel meets USO, and must fall back)
  *   bad-input KIND [TUN]                       every kind of bad input, then one good datagram
  *   tun-receive TUN COUNT                      receive COUNT datagrams routed into the device (reassembled)
  * KIND is raw | bindsrc | tun. Prints JSON lines.
@@ -11,7 +13,7 @@
  */
 import process from "node:process";
 import { type Datagram, SystemError, TransportError, type Transport, formatSocketAddress, parseSocketAddress } from "@anysrc/core";
-import { adapter, bindSocket, openUdpSocket } from "@anysrc/sys";
+import { adapter, bindSocket, linux, openUdpSocket } from "@anysrc/sys";
 import { createBindSourceTransport } from "@anysrc/transport-bindsrc";
 import { createRawTransport } from "@anysrc/transport-raw";
 import { createTunTransport } from "@anysrc/transport-tun";
@@ -20,11 +22,19 @@ import { fillPattern } from "@anysrc/testbed";
 const out = (o: Record<string, unknown>) => console.log(JSON.stringify({ runtime: adapter.runtime, ...o }));
 const [mode, kind, ...args] = process.argv.slice(2);
 
-function open(kindName: string, tun: string | undefined, offload = true): Transport {
+// A TUN_F_ bit no kernel defines: TUNSETOFFLOAD refuses the whole request with EINVAL.
+const UNKNOWN_TUN_FLAG = 0x10000000;
+
+function open(kindName: string, tun: string | undefined, offload: "on" | "off" | "refuse" = "on"): Transport {
   const onOffloadFallback = (reason: string) => out({ fallback: reason });
   if (kindName === "raw") return createRawTransport();
-  if (kindName === "bindsrc") return createBindSourceTransport({ offload, onOffloadFallback });
-  if (kindName === "tun") return createTunTransport({ name: tun ?? "astun0", mtu: 1500, offload, onOffloadFallback });
+  if (kindName === "bindsrc") return createBindSourceTransport({ offload: offload !== "off", onOffloadFallback });
+  if (kindName === "tun") {
+    return createTunTransport({
+      name: tun ?? "astun0", mtu: 1500, offload: offload !== "off", onOffloadFallback,
+      ...(offload === "refuse" ? { offloadFlags: linux.TUN_F_CSUM | linux.TUN_F_USO4 | linux.TUN_F_USO6 | UNKNOWN_TUN_FLAG } : {}),
+    });
+  }
   throw new Error(`unknown transport ${kindName}`);
 }
 
@@ -49,7 +59,7 @@ async function send(srcText: string, dstText: string, sizesText: string, count: 
   out({ done: true, stats: t.stats });
 }
 
-async function sendBatch(srcText: string, dstText: string, sizesText: string, count: number, offload: boolean, tun?: string) {
+async function sendBatch(srcText: string, dstText: string, sizesText: string, count: number, offload: "on" | "off" | "refuse", tun?: string) {
   const t = open(kind!, tun, offload);
   const src = parseSocketAddress(srcText);
   const dst = parseSocketAddress(dstText);
@@ -130,7 +140,7 @@ async function tunReceive(name: string, count: number) {
 
 if (mode === "tun-receive") await tunReceive(kind!, Number(args[0]));
 else if (mode === "send") await send(args[0]!, args[1]!, args[2]!, Number(args[3]), Number(args[4]), args[5]);
-else if (mode === "send-batch") await sendBatch(args[0]!, args[1]!, args[2]!, Number(args[3]), args[4] === "on", args[5]);
+else if (mode === "send-batch") await sendBatch(args[0]!, args[1]!, args[2]!, Number(args[3]), args[4] as "on" | "off" | "refuse", args[5]);
 else if (mode === "bad-input") await badInput(args[0]);
 else {
   console.error(`transport_scenarios: unknown mode ${mode}`);

@@ -35,7 +35,7 @@ export interface BindSourceTransportOptions {
   readonly offload?: boolean;
   /**
    * Largest packet a GSO segment may make (segment + IP + UDP headers): the kernel refuses segments
-   * over the route's MTU (EINVAL), and that socket then sends plainly. Default 1500.
+   * over the route's MTU (EMSGSIZE), and that socket then sends plainly. Default 1500.
    */
   readonly segmentMtu?: number;
   /** Told once when the kernel first refuses a GSO send. */
@@ -150,7 +150,7 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
       countError(stats, errnoName(e));
       if (e === linux.EAGAIN || e === linux.ENOBUFS) return i;
       if (perMessage[0]! > 1) {
-        // The kernel refused the GSO send (EINVAL: a segment over the route MTU, an old kernel; EIO:
+        // The kernel refused the GSO send (EMSGSIZE: a segment over the route MTU; EINVAL: an old kernel; EIO:
         // no checksum offload on the way out): this socket sends plainly from now on; nothing was lost.
         s.gso = false;
         stats.offloadFallbacks++;

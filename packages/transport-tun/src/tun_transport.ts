@@ -39,6 +39,11 @@ export interface TunTransportOptions {
    * true; used where the kernel accepts them (TUN_F_USO4/6, Linux ≥ 6.2), else plain packets.
    */
   readonly offload?: boolean;
+  /**
+   * TUN_F_* flags asked of TUNSETOFFLOAD; default TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6. A kernel that
+   * does not know one of them refuses the lot (EINVAL), and the device writes plain packets.
+   */
+  readonly offloadFlags?: number;
   /** Told once when the kernel refuses offloads and the device goes back to plain packets. */
   readonly onOffloadFallback?: (reason: string) => void;
 }
@@ -84,7 +89,7 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
   };
   try {
     if (device.vnetHeader) {
-      const e = setTunOffload(device.fd, linux.TUN_F_CSUM | linux.TUN_F_USO4 | linux.TUN_F_USO6);
+      const e = setTunOffload(device.fd, options.offloadFlags ?? linux.TUN_F_CSUM | linux.TUN_F_USO4 | linux.TUN_F_USO6);
       if (e === 0) gso = true;
       else fallBack(`TUNSETOFFLOAD with UDP segmentation refused (${errnoName(e)}; needs Linux 6.2)`);
     }
