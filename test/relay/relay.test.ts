@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, createTestbed, REPO_ROOT, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, REPO_ROOT, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
 
 const PEER = ["node", UDP_PEER];
 const ANYSRC = `${REPO_ROOT}apps/relay/bin/anysrc`;
@@ -11,9 +11,13 @@ type Json = Record<string, unknown>;
 describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router with nft TPROXY → server)", () => {
   let bed: Testbed;
   let tunCount = 0;
+  let bin: Record<string, string>;
   beforeAll(async () => {
+    bin = compileC(["udp_echo", "relay_saturate"]);
     bed = createTestbed();
     bed.enableTproxy(PORT);
+    // A bulk peer as QUIC servers are: it sends with GSO and reads with GRO (udp_echo.c --gso).
+    for (const host of [A.server4, A.server6]) await bed.spawn(bed.server, [bin.udp_echo!, host, "7002", "--gso"]).waitFor((l) => l.ready === true);
     // Echo servers: 7000 echoes; 7100 echoes and also answers from 7101 (a second remote).
     for (const host of [A.server4, A.server6]) {
       await bed.spawn(bed.server, [...PEER, "echo-server", host, "7000"]).waitFor((l) => l.ready === true);
@@ -77,6 +81,32 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
         const stats = await finalStats(r);
         expect(stats.dropped).toEqual({ "nat-restricted": 1 });
       });
+    }
+  }
+
+  for (const kind of KINDS) {
+    for (const runtime of RUNTIMES) {
+      for (const [family, server] of [["IPv4", A.server4], ["IPv6", A.server6]] as const) {
+        it(`${kind} on ${runtime}, ${family}: a bulk flow (256 in flight, 1200 B) to a GSO server is read coalesced and sent with GSO, none lost; --offload off reads none coalesced`, async () => {
+          for (const offload of ["on", "off"] as const) {
+            const r = await relay(runtime, ["--transport", kind, "--offload", offload]);
+            const load = bed.spawn(bed.client, [bin.relay_saturate!, server, "7002", "1", "256", "1", "1200"]);
+            const result = await load.waitFor((l) => typeof l.sent === "number", 30_000);
+            const stats = await finalStats(r);
+            expect({ offload, lost: result.lost, corrupt: result.corrupt }).toEqual({ offload, lost: 0, corrupt: 0 });
+            expect(stats).toMatchObject({ dropped: {}, unaccounted: { inbound: 0, replies: 0 }, offloadFallbacks: 0, transports: { [kind]: { dropped: {}, offloadFallbacks: 0 } } });
+            const t = (stats.transports as Record<string, { coalesced: number }>)[kind]!;
+            if (offload === "on") {
+              // The server's GSO sends reach the upstream socket whole: several replies per read.
+              expect(stats.coalescedReads as number).toBeGreaterThan(0);
+              expect((stats.coalescedForwarded as number) + t.coalesced).toBeGreaterThan(0);
+              if (kind !== "raw") expect(t.coalesced).toBeGreaterThan(0);
+            } else {
+              expect({ reads: stats.coalescedReads, forwarded: stats.coalescedForwarded, sent: t.coalesced }).toEqual({ reads: 0, forwarded: 0, sent: 0 });
+            }
+          }
+        });
+      }
     }
   }
 

@@ -35,6 +35,23 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
     });
   }
 
+  for (const runtime of RUNTIMES) {
+    it(`tun under ${runtime} with offloads reads a GSO super-packet routed into the device as its datagrams`, async () => {
+      const tun = `asgr${process.pid % 10000}${runtime[0]}`;
+      const r = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["tun-receive", tun, "16"]));
+      await r.waitFor((l) => l.ready === true);
+      bed.run(bed.router, ["ip", "route", "add", "198.18.211.0/24", "dev", tun]);
+      // bindsrc with GSO: one UDP_SEGMENT send of 16 × 1000 B, which the stack hands the device whole (TUN_F_USO4).
+      const sender = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["send-batch", "bindsrc", `${A.server4}:7000`, "198.18.211.7:5000", "1000", "16", "on"]));
+      expect(((await sender.waitFor((l) => l.done === true)).stats as { coalesced: number }).coalesced).toBe(16);
+      const done = await r.waitFor((l) => l.done === true);
+      const got = done.got as { src: string; dst: string; size: number; intact: boolean }[];
+      expect(got).toEqual(Array.from({ length: 16 }, () => ({ src: `${A.server4}:7000`, dst: "198.18.211.7:5000", size: 1000, intact: true })));
+      // Fewer reads than datagrams: the device was handed the super-packet, not 16 packets.
+      expect((done.received as { packets: number }).packets).toBeLessThan(16);
+    });
+  }
+
   for (const kind of KINDS) {
     describe.each(RUNTIMES)(`${kind} under %s`, (runtime) => {
       for (const [family, src, clientHost, max] of [

@@ -62,6 +62,13 @@ export interface RelayCounters {
    * (listener) or `repliesReceived` (upstream), so the identities below hold without them.
    */
   kernelDropped: Record<KernelDropClass, number>;
+  /** Reads that carried several datagrams coalesced by the kernel (UDP_GRO), and the datagrams in them. */
+  coalescedReads: number;
+  coalescedDatagrams: number;
+  /** Of `forwarded`: datagrams that went upstream inside GSO sends (UDP_SEGMENT). */
+  coalescedForwarded: number;
+  /** Sockets of the relay on which the kernel refused an offload (UDP_GRO, a GSO send): plain from then on. */
+  offloadFallbacks: number;
 }
 
 /** The relay's receiving sockets, as the kernel-drop counters split them. */
@@ -89,6 +96,7 @@ export function createRelayCounters(): RelayCounters {
   return {
     received: 0, forwarded: 0, copies: 0, repliesReceived: 0, replies: 0, sessions: 0, sessionsCreated: 0, sessionsExpired: 0, sessionsEvicted: 0,
     icmpErrors: 0, fallback: 0, dropped: {}, errors: {}, kernelDropped: { listener: 0, upstream: 0 },
+    coalescedReads: 0, coalescedDatagrams: 0, coalescedForwarded: 0, offloadFallbacks: 0,
   };
 }
 

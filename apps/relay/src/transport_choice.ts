@@ -20,6 +20,10 @@ export interface TransportSettings {
   readonly sendBuffer?: number;
   /** bindsrc: datagrams that arrive on a bound source socket. */
   readonly onReceive?: (d: Datagram) => void;
+  /** GSO sends (bindsrc) and virtio-net offloads (tun); default on. raw has none. */
+  readonly offload?: boolean;
+  /** Told once per transport when the kernel refuses an offload and it goes back to plain sends. */
+  readonly onOffloadFallback?: (reason: string) => void;
 }
 
 /** True for a known transport name. */
@@ -35,12 +39,13 @@ export function openTransport(kind: TransportKind, s: TransportSettings): Transp
   const mark = s.mark !== undefined ? { mark: s.mark } : {};
   const batch = s.batch !== undefined ? { batch: s.batch } : {};
   const sendBuffer = s.sendBuffer !== undefined ? { sendBuffer: s.sendBuffer } : {};
+  const offload = { offload: s.offload !== false, ...(s.onOffloadFallback ? { onOffloadFallback: s.onOffloadFallback } : {}) };
   switch (kind) {
     case "raw":
       return createRawTransport({ ...mark, ...batch, ...sendBuffer, ...(s.mtu !== undefined ? { mtu: s.mtu } : {}) });
     case "bindsrc":
-      return createBindSourceTransport({ ...mark, ...batch, ...sendBuffer, ...(s.onReceive ? { onReceive: s.onReceive } : {}) });
+      return createBindSourceTransport({ ...mark, ...batch, ...sendBuffer, ...offload, ...(s.onReceive ? { onReceive: s.onReceive } : {}) });
     case "tun":
-      return createTunTransport({ name: s.tun ?? "anysrc0", ...(s.mtu !== undefined ? { mtu: s.mtu } : {}) });
+      return createTunTransport({ name: s.tun ?? "anysrc0", ...offload, ...(s.mtu !== undefined ? { mtu: s.mtu } : {}) });
   }
 }

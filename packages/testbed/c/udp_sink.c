@@ -39,7 +39,10 @@ int main(int argc, char **argv) {
   socklen_t sl = make_sockaddr(&ss, ip, port);
   int family = ss.ss_family;
   int fd = socket(family, SOCK_DGRAM, 0);
-  int big = 4 << 20; setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  // Room for a whole run of a GSO sender (hundreds of thousands of datagrams per second arrive faster
+  // than one thread reads them): what counts is that every datagram arrives, from the right source.
+  int big = 512 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) < 0) { big = 4 << 20; setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big); }
   if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) < 0) { perror("bind"); return 1; }
   if (argc >= 6) {
     struct sockaddr_storage ps;

@@ -43,6 +43,11 @@ export interface Testbed {
   enableTproxy(port: number): void;
   /** Remove the TPROXY rules again (the forward drop stays). */
   disableTproxy(): void;
+  /**
+   * GRO on (or off) on all four veth ends (`ethtool -K … gro on`): veth then runs NAPI and the
+   * kernel coalesces a flow's datagrams for sockets that asked for UDP_GRO. Off by default, as veth is.
+   */
+  setGro(on: boolean): void;
   /** End spawned processes by PID and delete the namespaces (and so their links). Idempotent. */
   destroy(): Promise<void>;
 }
@@ -98,6 +103,11 @@ table inet anysrc_tproxy {
   }
 }
 `);
+    },
+    setGro(on) {
+      for (const [ns, link] of [[client, "c0"], [router, rc], [router, rs], [server, "s0"]] as const) {
+        inNs(ns, ["ethtool", "-K", link, "gro", on ? "on" : "off"]);
+      }
     },
     disableTproxy() {
       try {

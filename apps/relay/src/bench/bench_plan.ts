@@ -30,10 +30,16 @@ export interface BenchPlan {
   readonly saturateCells: readonly { readonly flows: number; readonly size: number }[];
   /** perf counts the relay's syscalls for this many seconds of each run of the last repetition (0: not counted). */
   readonly syscallSeconds: number;
+  /**
+   * Offloads: cells run with `--offload on` and `--offload off` beside the C programs (which have
+   * none). "bulk" is one flow of 1200 B, 256 in flight, to a GSO-sending echo server with GRO on the
+   * testbed's links; "small" is 64 flows of 64 B to the plain echo server; "send" is send-only.
+   */
+  readonly offloadCells: readonly { readonly test: "bulk" | "small" | "send"; readonly flows: number; readonly size: number }[];
 }
 
 /** The parts of `anysrc bench`. */
-export const BENCH_SECTIONS = ["send", "sources", "relay", "saturate", "sessions"] as const;
+export const BENCH_SECTIONS = ["send", "sources", "relay", "saturate", "offload", "sessions"] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 /** The plan for quick or full runs. */
@@ -50,5 +56,6 @@ export function makePlan(o: { quick: boolean; transports: TransportKind[]; runti
     saturateSeconds: o.quick ? 1.5 : 3,
     saturateCells: [{ flows: 1, size: 64 }, { flows: 1, size: 1200 }, { flows: 64, size: 64 }, { flows: 64, size: 1200 }, { flows: 8, size: 3000 }],
     syscallSeconds: 1,
+    offloadCells: [{ test: "bulk", flows: 1, size: 1200 }, { test: "small", flows: 64, size: 64 }, { test: "send", flows: 1, size: 1200 }],
   };
 }

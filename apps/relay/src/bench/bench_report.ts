@@ -15,6 +15,7 @@ export interface BenchResults {
   readonly fewSources: { kind: string; family: number; who: Contender; sources: number; runs: SendResult[]; ratios: number[] }[];
   readonly relay: { kind: string; family: number; who: Contender; runs: RelayResult[]; cpuRatios: number[]; rateRatios: number[] }[];
   readonly saturate: { kind: string; who: Contender; family: number; flows: number; size: number; runs: SaturateResult[]; rateRatios: number[]; cpuRatios: number[] }[];
+  readonly offload: { test: "bulk" | "small" | "send"; kind: string; who: Contender; offload: "on" | "off" | "none"; family: number; flows: number; size: number; rates: number[]; ratios: number[]; lost: number; coalescedIn: number[]; coalescedOut: number[] }[];
   readonly sessions: { who: Contender; rssMiB: number; fds: number; received: number; sessions: number }[];
   readonly idle: { who: Contender; cpuPercent: number }[];
   readonly peers: Record<string, string>;
@@ -23,6 +24,23 @@ export interface BenchResults {
 const k = (x: number) => `${(x / 1000).toFixed(0)}k`;
 const f1 = (x: number) => x.toFixed(1);
 const f2 = (x: number) => x.toFixed(2);
+
+/** The offload cells: anysrc with offloads on and off beside the C programs of the same job, same repetition. */
+function offloadTable(r: BenchResults): string {
+  const title: Record<string, string> = {
+    bulk: "bulk: 1 flow, 1200 B, 256 in flight; the echo server sends with GSO and reads with GRO (as QUIC servers do); GRO on the testbed's veths",
+    small: "many small flows: 64 flows, 64 B, 256 in flight, plain echo server",
+    send: "send-only: 1200 B to one destination, batch 32, source-checking sink",
+  };
+  const pct = (xs: number[]) => (xs.length ? `${Math.round(median(xs) * 100)} %` : "–");
+  const lines = ["### Offloads (`--offload on|off`): datagrams/s, median (min–max); ratio to the C program of the same cell (no offloads), same repetition", ""];
+  lines.push("| cell | family | who | transport | offload | datagrams/s | ÷ C | read coalesced | sent coalesced | lost |", "|---|---|---|---|---|---:|---:|---:|---:|---:|");
+  for (const x of r.offload) {
+    lines.push(`| ${x.test} | IPv${x.family} | ${x.who} | ${x.kind} | ${x.offload} | ${summary(x.rates, k)} | ${x.who === "c" ? "1.00" : f2(median(x.ratios))} | ${pct(x.coalescedIn)} | ${pct(x.coalescedOut)} | ${x.lost} |`);
+  }
+  lines.push("", ...Object.entries(title).filter(([t]) => r.offload.some((x) => x.test === t)).map(([t, text]) => `- ${text}`));
+  return lines.join("\n");
+}
 
 /** Markdown tables of every phase. */
 export function resultTables(r: BenchResults): string {
@@ -53,6 +71,7 @@ export function resultTables(r: BenchResults): string {
     lines.push(`| ${x.who} | ${x.kind} | IPv${x.family} | ${summary(runs.map((y) => y.cpuUsPerDatagram), f1)} | ${x.who === "c" ? "1.00" : f2(median(x.cpuRatios))} | ${k(median(runs.map((y) => y.datagramsPerSecond)))} | ${median(runs.map((y) => y.p50Us))} | ${median(runs.map((y) => y.p99Us))} | ${runs.reduce((a, y) => a + y.lost + y.corrupt, 0)} | ${f1(Math.max(...runs.map((y) => y.peakRssMiB)))} | ${Math.max(...runs.map((y) => y.fds))} |`);
   }
   if (r.saturate.length) lines.push("", saturateTable(r));
+  if (r.offload.length) lines.push("", offloadTable(r));
   lines.push("", `### Memory with ${r.sessions[0]?.sessions ?? 0} sessions (raw transport, IPv4), and idle cost`, "");
   lines.push("| relay | RSS MiB with sessions | fds | idle CPU % of a core |", "|---|---:|---:|---:|");
   for (const s of r.sessions) {

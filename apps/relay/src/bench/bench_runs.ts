@@ -32,7 +32,7 @@ export interface SendResult {
  */
 export async function sendOnce(
   bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, family: 4 | 6, size: number, count: number, tun: string, port: number,
-  sources = 1,
+  sources = 1, offload: "on" | "off" = "on",
 ): Promise<SendResult> {
   const src = family === 4 ? A.server4 : A.server6;
   const dst = family === 4 ? A.client4 : A.client6;
@@ -42,7 +42,7 @@ export async function sendOnce(
   const argv = who === "c"
     ? [bin.send_baseline!, kind, src, String(srcPort), dst, String(port), String(count), String(size), "32", tun, String(sources)]
     : [ANYSRC, "--runtime", who, "send", "--transport", kind, "--src", `${bracket(family, src)}:${srcPort}`, "--dst", `${bracket(family, dst)}:${port}`,
-      "--count", String(count), "--size", String(size), "--batch", "32", "--sources", String(sources), "--tun", tun];
+      "--count", String(count), "--size", String(size), "--batch", "32", "--sources", String(sources), "--tun", tun, "--offload", offload];
   const sender = bed.spawn(bed.router, argv);
   const line = await sender.waitFor((l) => typeof l.pps === "number", 120_000);
   await sender.exited();
@@ -67,11 +67,13 @@ export interface RelayResult {
 }
 
 /** The argv that starts a relay contender in the router namespace. */
-export function relayArgv(bin: Record<string, string>, who: Contender, kind: TransportKind, tun: string, v2rayConfig: string | undefined): string[] {
+export function relayArgv(
+  bin: Record<string, string>, who: Contender, kind: TransportKind, tun: string, v2rayConfig: string | undefined, offload: "on" | "off" = "on",
+): string[] {
   if (who === "c") return [bin.tproxy_relay!, String(TPROXY_PORT), String(UPSTREAM_MARK)];
   if (who === "v2ray") return ["v2ray", "-config", v2rayConfig ?? ""];
   return [ANYSRC, "--runtime", who, "tproxy", "--port", String(TPROXY_PORT), "--transport", kind, "--mark", String(UPSTREAM_MARK),
-    "--stats", "json", "--stats-interval", "0", "--tun", tun];
+    "--stats", "json", "--stats-interval", "0", "--tun", tun, "--offload", offload];
 }
 
 /** Wait until a relay listens (anysrc and the C relay print an event, v2ray logs "started"). */
@@ -159,6 +161,9 @@ export interface SaturateResult {
   readonly relayKernelDropped?: number;
   /** Syscalls per relayed datagram, total and by name (perf tracepoints), when counted. */
   readonly syscalls?: { readonly total: number; readonly byName: Record<string, number> };
+  /** anysrc: the share of datagrams it read in coalesced (GRO) reads, and relayed inside GSO sends (upstream and by the transport). */
+  readonly coalescedIn?: number;
+  readonly coalescedOut?: number;
 }
 
 /** Kernel counters whose movement means a datagram died in the router's stack. */
@@ -205,15 +210,15 @@ function counterDelta(before: Record<string, number>, after: Record<string, numb
  */
 export async function saturateOnce(
   bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, cell: SaturateCell, window: number, seconds: number, tun: string,
-  syscallSeconds = 0,
+  syscallSeconds = 0, o: { readonly serverPort?: number; readonly offload?: "on" | "off" } = {},
 ): Promise<SaturateResult> {
-  const relay = bed.spawn(bed.router, relayArgv(bin, who, kind, tun, undefined));
+  const relay = bed.spawn(bed.router, relayArgv(bin, who, kind, tun, undefined, o.offload));
   try {
     await relayReady(relay, who);
     const server = cell.family === 4 ? A.server4 : A.server6;
     const drops0 = kernelDropCounters(bed);
     const cpu0 = cpuTimes(relay.pid);
-    const load = bed.spawn(bed.client, [bin.relay_saturate!, server, "7000", String(cell.flows), String(window), String(seconds), String(cell.size)]);
+    const load = bed.spawn(bed.client, [bin.relay_saturate!, server, String(o.serverPort ?? 7000), String(cell.flows), String(window), String(seconds), String(cell.size)]);
     // Let the loop fill before counting syscalls, so the count sees the steady state.
     const counted = syscallSeconds > 0 ? sleep(300).then(() => countSyscalls(relay.pid, syscallSeconds)) : undefined;
     const r = await load.waitFor((l) => typeof l.sent === "number", (seconds + 30) * 1000);
@@ -225,6 +230,10 @@ export async function saturateOnce(
     await relay.stop();
     const final = relay.lines.find((l) => l.event === "final");
     const kernelDropped = final?.kernelDropped as Record<string, number> | undefined;
+    // Only anysrc's final line carries these counters (the C relay prints its own few).
+    const ours = final !== undefined && typeof final.coalescedDatagrams === "number" && typeof final.transports === "object" && final.transports !== null;
+    const both = ours ? (final.received as number) + (final.repliesReceived as number) : 0;
+    const transportCoalesced = ours ? Object.values(final.transports as Record<string, { coalesced: number }>).reduce((a, t) => a + t.coalesced, 0) : 0;
     let syscalls: SaturateResult["syscalls"];
     if (calls && calls.total !== undefined) {
       // Per relayed datagram at the run's rate: the count covers syscallSeconds of it.
@@ -245,6 +254,7 @@ export async function saturateOnce(
       kernelDrops: drops,
       ...(kernelDropped ? { relayKernelDropped: Object.values(kernelDropped).reduce((a, b) => a + b, 0) } : {}),
       ...(syscalls ? { syscalls } : {}),
+      ...(ours && both > 0 ? { coalescedIn: (final!.coalescedDatagrams as number) / both, coalescedOut: ((final!.coalescedForwarded as number) + transportCoalesced) / both } : {}),
     };
   } finally {
     await relay.stop();

@@ -19,14 +19,16 @@ import { TRANSPORT_KINDS } from "../transport_choice.ts";
 import { UsageError } from "./usage_error.ts";
 
 export const BENCH_USAGE = `Usage: anysrc bench [--quick] [--transports raw,bindsrc,tun] [--runtimes bun,deno] [--families 4,6]
-                    [--sections send,sources,relay,saturate,sessions] [--out DIR]
+                    [--sections send,sources,relay,saturate,offload,sessions] [--out DIR]
 
   --quick        one repetition, shorter runs
   --transports   which transports (default all three)
   --runtimes     which runtimes run anysrc (default bun,deno)
   --families     IP families (default 4,6)
   --sections     which parts (default all): send-only, many sources, paced relay, saturating relay
-                 (closed loop, 256 in flight, 1 and 64 flows, 64 and 1200 B), sessions + idle
+                 (closed loop, 256 in flight, 1 and 64 flows, 64 and 1200 B), offloads (--offload on
+                 and off: a bulk flow to a GSO echo server with GRO on the links, 64 small flows,
+                 send-only 1200 B), sessions + idle
   --out DIR      where results.json, report.md and chart.svg go (default bench-out)
 
 Needs root (network namespaces, TPROXY, TUN), nft and cc; installs nftables/gcc with apt-get when
@@ -114,7 +116,7 @@ export async function benchCommand(args: string[]): Promise<number> {
   const tun = `asbench${process.pid % 10000}`;
   const results: BenchResults = {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(), date: new Date().toISOString() },
-    plan, send: [], manySources: [], fewSources: [], relay: [], saturate: [], sessions: [], idle: [],
+    plan, send: [], manySources: [], fewSources: [], relay: [], saturate: [], offload: [], sessions: [], idle: [],
     peers: {
       v2ray: v2ray
         ? "present: dokodemo-door inbounds in TPROXY mode, freedom outbound with the same mark (config in results: v2ray.json)"
@@ -129,7 +131,8 @@ export async function benchCommand(args: string[]): Promise<number> {
   const saturateCells = plan.families.length * plan.saturateCells.length;
   const total = (wants("send") ? plan.reps * sendCells * who.length : 0) + (wants("relay") ? plan.reps * relayCells * who.length : 0)
     + (wants("relay") && v2ray ? plan.reps * plan.families.length : 0) + (wants("sources") ? manySourceRuns : 0) + (wants("sessions") ? 2 * who.length : 0)
-    + (wants("saturate") ? plan.reps * saturateCells * (1 + plan.runtimes.length * plan.transports.length) : 0);
+    + (wants("saturate") ? plan.reps * saturateCells * (1 + plan.runtimes.length * plan.transports.length) : 0)
+    + (wants("offload") ? plan.reps * plan.families.length * (plan.offloadCells.length * (1 + 2 * plan.runtimes.length * plan.transports.length) + plan.transports.length - 1) : 0);
   mkdirSync(plan.out, { recursive: true });
   const v2rayConfig = v2ray ? writeV2rayConfig(`${plan.out}/v2ray.json`) : undefined;
   const progress = new Progress(total);
@@ -241,6 +244,56 @@ export async function benchCommand(args: string[]): Promise<number> {
           }
           progress.step(`saturate ${w === "c" ? "C" : `${kind} ${w}`} IPv${family} ${flows} flows ${size} B: ${Math.round(r.datagramsPerSecond / 1000)}k/s, lost ${r.lost}`);
         }
+      }
+    }
+    // 2d. Offloads: every transport × runtime with --offload on and off beside the C program of the
+    // same cell, interleaved per repetition. The bulk cell's echo server (port 7001) sends with GSO
+    // and reads with GRO, and the testbed's veths run GRO, for the length of the section only.
+    if (wants("offload")) {
+      for (const host of [A.server4, A.server6]) await bed.spawn(bed.server, [bin.udp_echo!, host, "7001", "--gso"]).waitFor((l) => l.ready === true);
+      bed.setGro(true);
+      try {
+        for (let rep = 0; rep < plan.reps; rep++) for (const family of plan.families) for (const cell of plan.offloadCells) {
+          // Relay cells: the C relay once, then every transport × runtime. Send-only: per transport,
+          // the C sender of the same variant (sendmmsg; tun: one write per packet) before anysrc's.
+          const ours = (t: TransportKind) => plan.runtimes.flatMap((w) => (["on", "off"] as const).map((o): [Contender, TransportKind, "on" | "off"] => [w, t, o]));
+          const runs: [Contender, TransportKind, "on" | "off" | "none"][] = cell.test === "send"
+            ? plan.transports.flatMap((t) => [["c", t, "none"] as [Contender, TransportKind, "none"], ...ours(t)])
+            : [["c", "raw", "none"], ...plan.transports.flatMap(ours)];
+          let base = 0;
+          for (const [w, kind, offload] of runs) {
+            let rate: number;
+            let lost = 0;
+            let coalescedIn: number | undefined;
+            let coalescedOut: number | undefined;
+            if (cell.test === "send") {
+              // The C sender of the same variant: sendmmsg of plain datagrams (for raw as well: it has no GSO).
+              const r = await sendOnce(bed, bin, w, kind, family, cell.size, plan.sendCount, tun, ++port, 1, offload === "off" ? "off" : "on");
+              rate = r.pps;
+              lost = r.count - r.delivered;
+            } else {
+              const r = await saturateOnce(bed, bin, w, kind, { family, flows: cell.flows, size: cell.size }, plan.saturateWindow, plan.saturateSeconds, tun, 0, {
+                serverPort: cell.test === "bulk" ? 7001 : 7000, offload: offload === "off" ? "off" : "on",
+              });
+              rate = r.datagramsPerSecond;
+              lost = r.lost;
+              coalescedIn = r.coalescedIn;
+              coalescedOut = r.coalescedOut;
+            }
+            if (w === "c") base = rate;
+            const label = w === "c" ? "c" : w;
+            let row = results.offload.find((x) => x.test === cell.test && x.who === label && x.kind === kind && x.offload === offload && x.family === family);
+            if (!row) results.offload.push((row = { test: cell.test, kind, who: label, offload, family, flows: cell.flows, size: cell.size, rates: [], ratios: [], lost: 0, coalescedIn: [], coalescedOut: [] }));
+            row.rates.push(rate);
+            row.ratios.push(base > 0 ? rate / base : Number.NaN);
+            row.lost += lost;
+            if (coalescedIn !== undefined) row.coalescedIn.push(coalescedIn);
+            if (coalescedOut !== undefined) row.coalescedOut.push(coalescedOut);
+            progress.step(`offload ${cell.test} ${w === "c" ? "C" : `${kind} ${w} ${offload}`} IPv${family}: ${Math.round(rate / 1000)}k/s, lost ${lost}`);
+          }
+        }
+      } finally {
+        bed.setGro(false);
       }
     }
     // 3. Memory with many sessions, and idle cost.

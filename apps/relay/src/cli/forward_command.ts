@@ -14,7 +14,7 @@ import { UsageError, addressFlag } from "./usage_error.ts";
 export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR --to ADDR [--to ADDR]… --allow CIDR [--allow CIDR]…
                       --transport raw|bindsrc|tun [--fallback raw|bindsrc] [--mark N]
                       [--stats-interval 10s] [--stats text|json] [--metrics 127.0.0.1:9100] [--config FILE]
-                      [--socket-buffer BYTES]
+                      [--socket-buffer BYTES] [--offload on|off]
 
   --listen ADDR    where senders send (e.g. 0.0.0.0:2055 for NetFlow, [::]:514 for syslog)
   --to ADDR        a receiver; every datagram goes to each, with the sender's address as source
@@ -23,6 +23,8 @@ export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR --to ADDR [--t
   --transport T    raw | bindsrc | tun; --fallback, --mark, --stats*, --metrics, --config as for tproxy
   --socket-buffer B  receive buffer of the listening socket (default 4M); what the kernel still
                    drops is counted as kernelDropped.listener
+  --offload on|off UDP GRO on the listening socket and GSO sends (bindsrc, tun) where the kernel
+                   accepts them (default on); a sender's burst to one receiver leaves as one send
 
 SIGINT/SIGTERM: stop reading, flush, print the final counters, exit 0.`;
 
@@ -62,11 +64,14 @@ export async function forwardCommand(args: string[]): Promise<number> {
   const { emitter, shutdown } = openRelayOutput(transport, stats, counters, { transparentListeners: false });
   let forwarder: ReturnType<typeof startForwarder>;
   try {
-    forwarder = startForwarder({ listen, receivers, allow, emitter, counters, receiveBuffer });
+    forwarder = startForwarder({
+      listen, receivers, allow, emitter, counters, receiveBuffer, offload: transport.offload,
+      onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
+    });
   } catch (e) {
     await Promise.all(emitter.transports.map((t) => t.close()));
     throw e;
   }
-  logEvent(stats.format, "listening", { pid: processId(), mode: "forward", listen: formatSocketAddress(listen), to: receivers.map(formatSocketAddress), allow: allowTexts, transport: transport.kind });
+  logEvent(stats.format, "listening", { pid: processId(), mode: "forward", listen: formatSocketAddress(listen), to: receivers.map(formatSocketAddress), allow: allowTexts, transport: transport.kind, offload: transport.offload });
   return runUntilSignal("forward", counters, emitter.transports, stats, () => forwarder.stopListening(), () => {}, shutdown, () => forwarder.refreshKernelDrops());
 }

@@ -21,7 +21,19 @@ export const SHARED_OPTIONS = {
   tun: { type: "string" },
   mtu: { type: "string" },
   "socket-buffer": { type: "string" },
+  offload: { type: "string" },
 } as const;
+
+/**
+ * `--offload on|off` (default on): UDP GRO on the sockets the relay reads, GSO sends (bindsrc,
+ * upstream sockets) and TUN virtio-net offloads, wherever the kernel accepts them.
+ * @example offloadFlag("tproxy", { offload: "off" }) // false
+ */
+export function offloadFlag(command: string, v: FlagValues): boolean {
+  const text = v.offload ?? "on";
+  if (text !== "on" && text !== "off") throw new UsageError(command, `--offload must be on or off, got "${String(text)}"`);
+  return text === "on";
+}
 
 /**
  * `--socket-buffer BYTES`: the receive buffer of every socket the relay reads from (listeners and
@@ -47,6 +59,7 @@ export interface TransportFlags {
   readonly mark?: number;
   readonly tun?: string;
   readonly mtu?: number;
+  readonly offload: boolean;
 }
 
 /** Read {@link TransportFlags} from the flags. */
@@ -61,6 +74,7 @@ export function transportFlags(command: string, v: FlagValues): TransportFlags {
   const mtu = intFlag(command, "--mtu", v.mtu as string | undefined, 68, 65535);
   return {
     kind,
+    offload: offloadFlag(command, v),
     ...(fb !== undefined ? { fallback: fb as TransportKind } : {}),
     ...(mark !== undefined ? { mark } : {}),
     ...(typeof v.tun === "string" ? { tun: v.tun } : {}),

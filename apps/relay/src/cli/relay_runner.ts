@@ -50,6 +50,8 @@ export function openRelayOutput(
     ...(t.tun !== undefined ? { tun: t.tun } : {}),
     ...(t.mtu !== undefined ? { mtu: t.mtu } : {}),
     ...(o.onReceive ? { onReceive: o.onReceive } : {}),
+    offload: t.offload,
+    onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
   });
   const shutdown = createShutdown();
   const emitter = createReplyEmitter(primary, fallback, counters, onTransportGone(stats.format, fallback !== undefined, shutdown));

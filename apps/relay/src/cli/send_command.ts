@@ -8,10 +8,11 @@ import { type Datagram, type SocketAddress, maxUdpPayload, socketAddress } from 
 import { monotonicNs } from "@anysrc/sys";
 import { requirePrivileges } from "../capability_check.ts";
 import { isTransportKind, openTransport } from "../transport_choice.ts";
+import { offloadFlag } from "./relay_flags.ts";
 import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
 
 export const SEND_USAGE = `Usage: anysrc send --transport raw|bindsrc|tun --src ADDR --dst ADDR --count N --size S
-                   [--batch B] [--sources K] [--rate PPS] [--tun NAME] [--mtu N] [--mark N]
+                   [--batch B] [--sources K] [--rate PPS] [--tun NAME] [--mtu N] [--mark N] [--offload on|off]
 
   --transport T   raw | bindsrc | tun
   --src ADDR      source to spoof, e.g. 198.19.2.2:7000 (with --sources K: K ports from this one)
@@ -24,6 +25,8 @@ export const SEND_USAGE = `Usage: anysrc send --transport raw|bindsrc|tun --src 
   --tun NAME      TUN device for --transport tun (default anysrc0; created if absent)
   --mtu N         fragment above N bytes (raw, tun)
   --mark N        SO_MARK on the sockets (raw, bindsrc)
+  --offload on|off  GSO: a batch to one destination leaves as one send the kernel cuts (bindsrc
+                  UDP_SEGMENT, tun virtio-net super-packets; default on; raw has none)
 
 Prints {"transport","runtime","sent","errors","seconds","pps",…}; exit 0 when every datagram was
 handed to the kernel, 1 otherwise.`;
@@ -39,9 +42,10 @@ export async function sendCommand(args: string[], runtime: string, print: (line:
     options: {
       transport: { type: "string" }, src: { type: "string" }, dst: { type: "string" }, count: { type: "string" },
       size: { type: "string" }, batch: { type: "string" }, sources: { type: "string" }, rate: { type: "string" },
-      tun: { type: "string" }, mtu: { type: "string" }, mark: { type: "string" },
+      tun: { type: "string" }, mtu: { type: "string" }, mark: { type: "string" }, offload: { type: "string" },
     },
   });
+  const offload = offloadFlag(cmd, values);
   const kind = values.transport;
   if (kind === undefined) throw new UsageError(cmd, "--transport is required");
   if (!isTransportKind(kind)) throw new UsageError(cmd, `--transport must be raw, bindsrc or tun, got "${kind}"`);
@@ -61,6 +65,8 @@ export async function sendCommand(args: string[], runtime: string, print: (line:
   requirePrivileges({ transports: [kind], mark: mark !== undefined });
   const transport = openTransport(kind, {
     batch,
+    offload,
+    onOffloadFallback: (reason) => console.error(`anysrc send: ${reason}`),
     ...(mtu !== undefined ? { mtu } : {}),
     ...(mark !== undefined ? { mark } : {}),
     ...(values.tun !== undefined ? { tun: values.tun } : {}),
@@ -101,7 +107,7 @@ export async function sendCommand(args: string[], runtime: string, print: (line:
   const s = transport.stats;
   print(JSON.stringify({
     transport: kind, runtime, sent: s.sent, errors: s.errors, seconds: Number(seconds.toFixed(6)), pps: Math.round(s.sent / seconds),
-    count, size, batch, sources, fragments: s.fragments, batches: s.batches, dropped: s.dropped,
+    count, size, batch, sources, fragments: s.fragments, batches: s.batches, dropped: s.dropped, offload, coalesced: s.coalesced, offloadFallbacks: s.offloadFallbacks,
   }));
   return s.sent === count ? 0 : 1;
 }

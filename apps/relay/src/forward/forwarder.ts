@@ -4,8 +4,10 @@
  * counted.
  * @module
  */
-import { type Cidr, type Datagram, type SocketAddress, cidrContains } from "@anysrc/core";
-import { READABLE, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, sockaddrIs, sockaddrKey, socketDropCount } from "@anysrc/sys";
+import { type Cidr, type Datagram, type SocketAddress, cidrContains, errnoName, formatSocketAddress } from "@anysrc/core";
+import {
+  READABLE, bindSocket, closeFd, createRecvRing, decodeSockaddr, enableUdpGro, getPoller, openUdpSocket, sockaddrIs, sockaddrKey, socketDropCount,
+} from "@anysrc/sys";
 import type { ReplyEmitter } from "../reply_emitter.ts";
 import { type DropWatch, type RelayCounters, countKernelDrops, countRelayDrop } from "../relay_stats.ts";
 
@@ -18,6 +20,9 @@ export interface ForwarderOptions {
   readonly counters: RelayCounters;
   /** Receive buffer of the listening socket, bytes. */
   readonly receiveBuffer: number;
+  /** UDP_GRO on the listening socket (`--offload on`): a sender's burst read as one coalesced batch. */
+  readonly offload: boolean;
+  readonly onOffloadFallback: (reason: string) => void;
 }
 
 /** Default receive buffer of the forwarder's socket. */
@@ -49,10 +54,33 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
     closeFd(fd);
     throw e;
   }
+  if (o.offload) {
+    const e = enableUdpGro(fd);
+    if (e !== 0) {
+      c.offloadFallbacks++;
+      o.onOffloadFallback(`listener ${formatSocketAddress(o.listen)}: UDP_GRO refused (${errnoName(e)}); reading datagrams one by one`);
+    }
+  }
   // Decoded senders and the allow verdict, by key: the per-datagram path is a Map lookup.
   const senders = new Map<number, { readonly address: SocketAddress; readonly allowed: boolean }>();
   const out: { src: SocketAddress; dst: SocketAddress; payload: Uint8Array }[] = [];
   const batch: Datagram[] = [];
+  const hasReceiver4 = o.receivers.some((r) => r.family === 4);
+  const hasReceiver6 = o.receivers.some((r) => r.family === 6);
+  const acceptedSlot = new Int32Array(ring.slots);
+  const acceptedSender: SocketAddress[] = [];
+  /** Copy `k` of this batch, in a record reused from earlier batches; returns k + 1. */
+  const addCopy = (k: number, src: SocketAddress, dst: SocketAddress, payload: Uint8Array): number => {
+    let d = out[k];
+    if (!d) out[k] = d = { src, dst, payload };
+    else {
+      d.src = src;
+      d.dst = dst;
+      d.payload = payload;
+    }
+    batch.push(d);
+    return k + 1;
+  };
 
   poller.add(fd, READABLE, () => {
     const memory = ring.memory;
@@ -61,9 +89,15 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
       n = ring.receive(fd);
       if (n > 0) countKernelDrops(c, "listener", watch, ring.dropCount(n - 1));
       batch.length = 0;
-      let k = 0;
+      let accepted = 0;
       for (let i = 0; i < n; i++) {
-        c.received++;
+        const segment = ring.segmentSize(i);
+        const datagrams = segment === 0 ? 1 : Math.ceil(ring.length(i) / segment);
+        c.received += datagrams;
+        if (segment > 0) {
+          c.coalescedReads++;
+          c.coalescedDatagrams += datagrams;
+        }
         const at = ring.sourceOffset(i);
         const key = sockaddrKey(memory, at);
         let sender = senders.get(key);
@@ -74,25 +108,34 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
           senders.set(key, sender);
         }
         if (!sender.allowed) {
-          countRelayDrop(c, "sender-not-allowed");
+          countRelayDrop(c, "sender-not-allowed", datagrams);
           continue;
         }
-        const payload = ring.payload(i);
-        const k0 = k;
-        for (const dst of o.receivers) {
-          if (dst.family !== sender.address.family) continue;
-          let d = out[k];
-          if (!d) out[k] = d = { src: sender.address, dst, payload };
-          else {
-            d.src = sender.address;
-            d.dst = dst;
-            d.payload = payload;
-          }
-          batch.push(d);
-          k++;
+        if (!(sender.address.family === 4 ? hasReceiver4 : hasReceiver6)) {
+          countRelayDrop(c, "no-receiver", datagrams);
+          continue;
         }
-        if (k === k0) countRelayDrop(c, "no-receiver");
-        else c.forwarded++;
+        c.forwarded += datagrams;
+        acceptedSlot[accepted] = i;
+        acceptedSender[accepted++] = sender.address;
+      }
+      // Copies receiver by receiver: each receiver's copies of one sender's datagrams are
+      // consecutive, so a transport with GSO sends them as one run. Order per receiver is kept.
+      let k = 0;
+      for (const dst of o.receivers) {
+        for (let a = 0; a < accepted; a++) {
+          const src = acceptedSender[a]!;
+          if (dst.family !== src.family) continue;
+          const i = acceptedSlot[a]!;
+          const segment = ring.segmentSize(i);
+          if (segment === 0) {
+            k = addCopy(k, src, dst, ring.payload(i));
+            continue;
+          }
+          const view = ring.slotViews[i]!;
+          const end = ring.headroom + ring.length(i);
+          for (let x = ring.headroom; x < end; x += segment) k = addCopy(k, src, dst, view.subarray(x, Math.min(x + segment, end)));
+        }
       }
       c.copies += o.emitter.emit(batch, "copy-refused");
     }

@@ -3,8 +3,8 @@
  * game or STUN client sees a full-cone NAT), idle expiry, and a cap with least-recently-used eviction.
  * @module
  */
-import { type Recency, type SocketAddress, sameSocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
-import { READABLE, closeFd, decodeSockaddr, getPoller, openUdpSocketMakingRoom, sockaddrIs, unrefTimer } from "@anysrc/sys";
+import { type Recency, type SocketAddress, errnoName, sameSocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
+import { READABLE, closeFd, decodeSockaddr, enableUdpGro, getPoller, openUdpSocketMakingRoom, sockaddrIs, unrefTimer } from "@anysrc/sys";
 
 /**
  * One client's mapping. A session is its client's address (family, ip, port) plus what the relay
@@ -24,6 +24,8 @@ export interface Session extends SocketAddress, Recency {
   /** The relay's bookkeeping while it lays out one receive batch: this session's datagrams in it, and where its run starts. */
   batchCount: number;
   batchStart: number;
+  /** GSO sends upstream allowed; cleared for good when the kernel refuses one. */
+  gso: boolean;
 }
 
 /** Options of the table. */
@@ -41,6 +43,10 @@ export interface SessionTableOptions {
   readonly onOutOfDescriptors: (code: string) => void;
   /** Called just before a session's socket closes (expired, evicted, replaced or table closed): last reads of it. */
   readonly onClosing?: (s: Session) => void;
+  /** UDP_GRO on every upstream socket (replies of a bulk flow read in coalesced batches). */
+  readonly gro?: boolean;
+  /** The kernel refused UDP_GRO (errno name): the table stops asking. */
+  readonly onGroRefused?: (code: string) => void;
 }
 
 /** The table. */
@@ -136,6 +142,7 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
   };
 
   const onReadable = (events: number, s: Session) => o.onUpstreamReadable(s, events);
+  let gro = o.gro === true;
 
   return {
     lookup: (key) => sessions.get(key),
@@ -145,8 +152,16 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
       if (found) release(found); // an IPv6 key collision: the newcomer takes the slot
       if (sessions.size >= o.maxSessions) evictOldest();
       const fd = openUdpSocketMakingRoom({ family: client.family, ...socketOptions }, makeRoom);
+      if (gro) {
+        const e = enableUdpGro(fd);
+        if (e !== 0) {
+          gro = false;
+          o.onGroRefused?.(errnoName(e));
+        }
+      }
       const s: Session = {
-        family: client.family, ip: client.ip.slice(), port: client.port, key, fd, lastActive: now, lastTouched: now, contacted: undefined, drops: 0, remote: undefined, remoteKey: 0, batchCount: 0, batchStart: 0,
+        family: client.family, ip: client.ip.slice(), port: client.port, key, fd, lastActive: now, lastTouched: now, contacted: undefined, drops: 0,
+        remote: undefined, remoteKey: 0, batchCount: 0, batchStart: 0, gso: true,
       };
       poller.add(fd, READABLE, onReadable, s);
       sessions.set(key, s);

@@ -7,10 +7,10 @@
  * transport → kernel.
  * @module
  */
-import { type Datagram, type SocketAddress, SystemError, addressKey as keyOf, isUnicast, sameIp, sameSocketAddress } from "@anysrc/core";
+import { type Datagram, type SocketAddress, SystemError, addressKey as keyOf, errnoName, formatSocketAddress, isUnicast, sameIp, sameSocketAddress } from "@anysrc/core";
 import {
-  READABLE, type RecvRing, Ready, bindSocket, closeFd, createRecvRing, decodeSockaddr, getPoller, openUdpSocket, receiveBufferSize, sendTo, sockaddrIs, sockaddrKey,
-  socketDropCount,
+  READABLE, type RecvRing, Ready, bindSocket, closeFd, createRecvRing, decodeSockaddr, enableUdpGro, getPoller, openUdpSocket, receiveBufferSize, sendTo, sockaddrIs,
+  sockaddrKey, socketDropCount,
 } from "@anysrc/sys";
 import type { ReplyEmitter } from "../reply_emitter.ts";
 import { type DropWatch, type RelayCounters, countKernelDrops, countRelayDrop, countRelayError } from "../relay_stats.ts";
@@ -31,6 +31,10 @@ export interface TproxyRelayOptions {
   /** Receive buffers in bytes (SO_RCVBUFFORCE when privileged, else capped by net.core.rmem_max). */
   readonly listenerBuffer: number;
   readonly upstreamBuffer: number;
+  /** UDP_GRO on listeners and upstream sockets, GSO sends upstream (`--offload on`). */
+  readonly offload: boolean;
+  /** Told once per kind of refusal when the kernel refuses an offload. */
+  readonly onOffloadFallback: (reason: string) => void;
 }
 
 /** Default receive buffer of the TPROXY listeners: a main-thread pause of ~0.2 s (GC, a burst of new sessions) must not overflow it. */
@@ -78,7 +82,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   const poller = getPoller();
   const clientRing = createRecvRing({ slots: 32, slotSize: 65536 });
   const replyRing = createRecvRing({ slots: 32, slotSize: 65536 });
-  // One Datagram record per reply slot, reused: the reply path allocates only the payload view.
+  // One Datagram record per reply in a round, reused: the reply path allocates only the payload view.
   const replies: { src: SocketAddress; dst: SocketAddress; payload: Uint8Array }[] = [];
   const batch: Datagram[] = [];
 
@@ -96,6 +100,11 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     },
     onEvicted: () => c.sessionsEvicted++,
     onOutOfDescriptors: (code) => countRelayError(c, code),
+    gro: o.offload,
+    onGroRefused: (code) => {
+      c.offloadFallbacks++;
+      o.onOffloadFallback(`upstream sockets: UDP_GRO refused (${code}); reading datagrams one by one`);
+    },
   });
 
   const remote = createRemoteRecords();
@@ -117,9 +126,9 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
    * when the "client" is this host sending to itself — one of our upstream sockets relaying a
    * datagram that was addressed to the relay (a local address picks itself as source).
    */
-  const createSession = (client: SocketAddress, key: number, now: number, dstIp: Uint8Array): Session | undefined => {
+  const createSession = (client: SocketAddress, key: number, now: number, dstIp: Uint8Array, datagrams = 1): Session | undefined => {
     if (sameIp(client.ip, dstIp)) {
-      countRelayDrop(c, "loop");
+      countRelayDrop(c, "loop", datagrams);
       return undefined;
     }
     try {
@@ -128,12 +137,14 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
       return s;
     } catch (e) {
       if (!(e instanceof SystemError)) throw e;
-      countRelayDrop(c, "session-error");
+      countRelayDrop(c, "session-error", datagrams);
       return undefined;
     }
   };
 
-  const upstream = createUpstreamBatch(clientRing.slots, c, o.nat === "restricted");
+  const upstream = createUpstreamBatch(
+    { slots: clientRing.slots, restricted: o.nat === "restricted", offload: o.offload, segmentMtu: 1500, onOffloadFallback: o.onOffloadFallback }, c,
+  );
 
   const onListenerReadable = (l: Listener, ring: RecvRing) => {
     const memory = ring.memory;
@@ -144,16 +155,23 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
       n = ring.receive(fd);
       if (n > 0) countKernelDrops(c, "listener", l, ring.dropCount(n - 1));
       const now = Date.now();
-      let segment = 0;
+      let gatheredFrom = 0;
       for (let i = 0; i < n; i++) {
-        c.received++;
+        // A coalesced read (UDP_GRO) holds several datagrams of one client to one destination.
+        const segment = ring.segmentSize(i);
+        const datagrams = segment === 0 ? 1 : Math.ceil(ring.length(i) / segment);
+        c.received += datagrams;
+        if (segment > 0) {
+          c.coalescedReads++;
+          c.coalescedDatagrams += datagrams;
+        }
         if (ring.truncated(i)) {
-          countRelayDrop(c, "truncated");
+          countRelayDrop(c, "truncated", datagrams);
           continue;
         }
         const dstAt = ring.originalDestinationOffset(i);
         if (dstAt < 0) {
-          countRelayDrop(c, "no-original-destination");
+          countRelayDrop(c, "no-original-destination", datagrams);
           continue;
         }
         // Session by the raw source sockaddr: no address record is decoded unless it is new.
@@ -172,16 +190,16 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
           dst = remote.at(memory, dstAt, dstKey);
           // Only a destination some host can own may become a reply's source; checked before any session exists.
           if (!isUnicast(dst.ip)) {
-            countRelayDrop(c, "bad-destination");
+            countRelayDrop(c, "bad-destination", datagrams);
             continue;
           }
         }
         if (known) sessions.touch(s!, now);
         else {
           // What is gathered goes first: making room for a new session may close one of them.
-          upstream.flush(ring, segment, i);
-          segment = i;
-          s = createSession(decodeSockaddr(memory, srcAt)!, key, now, dst.ip);
+          upstream.flush(ring, gatheredFrom, i);
+          gatheredFrom = i;
+          s = createSession(decodeSockaddr(memory, srcAt)!, key, now, dst.ip, datagrams);
           if (!s) continue;
         }
         s = s!;
@@ -189,7 +207,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         s.remoteKey = dstKey;
         upstream.add(s, i, dstAt, dstKey);
       }
-      upstream.flush(ring, segment, n);
+      upstream.flush(ring, gatheredFrom, n);
     }
     c.sessions = sessions.size;
   };
@@ -205,6 +223,19 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     batch.length = 0;
   };
   const stopFlushing = poller.afterRound(flushReplies);
+
+  /** One reply into the batch, in a record reused from earlier rounds. */
+  const addReply = (src: SocketAddress, dst: Session, payload: Uint8Array) => {
+    const k = batch.length;
+    let r = replies[k];
+    if (!r) replies[k] = r = { src, dst, payload };
+    else {
+      r.src = src;
+      r.dst = dst;
+      r.payload = payload;
+    }
+    batch.push(r);
+  };
 
   function onUpstreamReadable(s: Session, ring: RecvRing, events: number): void {
     const memory = ring.memory;
@@ -229,28 +260,34 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         continue;
       }
       if (n === 0) break;
-      c.repliesReceived += n;
       const end = gathered + n;
       countKernelDrops(c, "upstream", s, ring.dropCount(end - 1));
       for (let i = gathered; i < end; i++) {
         const srcAt = ring.sourceOffset(i);
+        // A coalesced read (UDP_GRO): several replies of one remote, each a view of the slot.
+        const segment = ring.segmentSize(i);
+        const length = ring.length(i);
+        const datagrams = segment === 0 ? 1 : Math.ceil(length / segment);
+        c.repliesReceived += datagrams;
+        if (segment > 0) {
+          c.coalescedReads++;
+          c.coalescedDatagrams += datagrams;
+        }
         // Mostly the remote the client last sent to: compared in place before any hashing.
         const last = s.remote;
         const hit = last !== undefined && sockaddrIs(memory, srcAt, last);
         const remoteKey = hit ? s.remoteKey : sockaddrKey(memory, srcAt);
         if (o.nat === "restricted" && !s.contacted?.has(remoteKey)) {
-          countRelayDrop(c, "nat-restricted");
+          countRelayDrop(c, "nat-restricted", datagrams);
           continue;
         }
         const from = hit ? last : remote.at(memory, srcAt, remoteKey);
-        let r = replies[i];
-        if (!r) replies[i] = r = { src: from, dst: s, payload: ring.payload(i) };
-        else {
-          r.src = from;
-          r.dst = s;
-          r.payload = ring.payload(i);
+        if (segment === 0) {
+          addReply(from, s, ring.payload(i));
+          continue;
         }
-        batch.push(r);
+        const view = ring.slotViews[i]!;
+        for (let at = ring.headroom; at < ring.headroom + length; at += segment) addReply(from, s, view.subarray(at, Math.min(at + segment, ring.headroom + length)));
       }
       gathered = end;
       s.lastActive = Date.now();
@@ -266,6 +303,13 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     });
     try {
       bindSocket(fd, addr);
+      if (o.offload) {
+        const e = enableUdpGro(fd);
+        if (e !== 0) {
+          c.offloadFallbacks++;
+          o.onOffloadFallback(`listener ${formatSocketAddress(addr)}: UDP_GRO refused (${errnoName(e)}); reading datagrams one by one`);
+        }
+      }
     } catch (e) {
       closeFd(fd);
       for (const l of listeners) {

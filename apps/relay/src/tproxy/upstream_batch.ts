@@ -2,9 +2,12 @@
  * Client datagrams on their way upstream, one receive batch at a time: gathered per session, then
  * sent as one sendmmsg per session straight from the receive ring — msg_name points at the original
  * destination the kernel put in the control data, the iovec at the payload slot. For one busy
- * client that is one syscall for up to 32 datagrams, and nothing is copied or encoded.
+ * client that is one syscall for up to 32 datagrams, and nothing is copied or encoded. With offloads,
+ * a run of same-size datagrams to one destination is one message of that sendmmsg (UDP_SEGMENT: the
+ * kernel cuts it), and a read the kernel coalesced (UDP_GRO) leaves as it came, one GSO message.
  * @module
  */
+import { UDP_GSO_MAX_SEGMENTS, errnoName } from "@anysrc/core";
 import { type RecvRing, createSendRing, linux } from "@anysrc/sys";
 import { type RelayCounters, countRelayDrop } from "../relay_stats.ts";
 import type { Session } from "./session_table.ts";
@@ -21,41 +24,144 @@ export interface UpstreamBatch {
   flush(ring: RecvRing, from: number, to: number): void;
 }
 
+/** Settings of an {@link UpstreamBatch}. */
+export interface UpstreamBatchOptions {
+  /** Slots of the receive rings it is fed from. */
+  readonly slots: number;
+  /** Remember every remote sent to in its session's `contacted` set (what `--nat restricted` admits replies from). */
+  readonly restricted: boolean;
+  /** GSO sends where sizes allow (sessions whose kernel refused one send plainly). */
+  readonly offload: boolean;
+  /** Largest packet a GSO segment may make (segment + IP + UDP headers); bigger datagrams go alone. */
+  readonly segmentMtu: number;
+  /** Told once when the kernel first refuses a GSO send. */
+  readonly onOffloadFallback: (reason: string) => void;
+}
+
 /**
- * A batch for receive rings of `slots` slots; with `restricted`, every remote sent to is remembered
- * in its session's `contacted` set (what `--nat restricted` admits replies from).
- * @example const up = createUpstreamBatch(32, counters, false); up.add(s, i, dstAt, dstKey); up.flush(ring, 0, n);
+ * A batch for receive rings of `slots` slots.
+ * @example const up = createUpstreamBatch({ slots: 32, restricted: false, offload: true, segmentMtu: 1500, onOffloadFallback }, counters);
  */
-export function createUpstreamBatch(slots: number, c: RelayCounters, restricted: boolean): UpstreamBatch {
-  const ring = createSendRing({ slots, headerSize: 8 });
+export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): UpstreamBatch {
+  const slots = o.slots;
+  // A coalesced read that must leave plainly is cut into one message per segment: room for that.
+  const ring = createSendRing({ slots: Math.max(slots, UDP_GSO_MAX_SEGMENTS), headerSize: 8, iovecs: slots });
   const batchSession: (Session | undefined)[] = new Array<Session | undefined>(slots).fill(undefined);
   const batchDstAt = new Int32Array(slots);
   const batchDstKey = new Float64Array(slots);
-  const sendDstKey = new Float64Array(slots);
+  // Slots in session order (a counting sort), then per message: datagrams in it and its destination key.
+  const order = new Int32Array(slots);
+  const perMessage = new Int32Array(ring.slots);
+  const messageDstKey = new Float64Array(ring.slots);
   const touched: Session[] = [];
   let touchedCount = 0;
+  let told = false;
 
-  /** sendmmsg messages [from, from + count) of the send ring on `s`'s socket. */
-  const sendRun = (s: Session, from: number, count: number) => {
+  /** sendmmsg messages [0, count) of the send ring on `s`'s socket; false when a GSO send was refused before any went. */
+  const sendMessages = (s: Session, count: number): boolean => {
     for (let done = 0; done < count; ) {
-      const k = ring.send(s.fd, from + done, count - done);
+      const k = ring.send(s.fd, done, count - done);
       if (k > 0) {
-        c.forwarded += k;
-        if (restricted) {
-          const set = (s.contacted ??= new Set());
-          for (let m = from + done; m < from + done + k; m++) set.add(sendDstKey[m]!);
+        for (let m = done; m < done + k; m++) {
+          const n = perMessage[m]!;
+          c.forwarded += n;
+          if (n > 1) c.coalescedForwarded += n;
+          if (o.restricted) (s.contacted ??= new Set()).add(messageDstKey[m]!);
         }
         done += k;
         continue;
       }
       if (-k === linux.EAGAIN || -k === linux.ENOBUFS) {
-        countRelayDrop(c, "upstream-busy", count - done);
-        return;
+        let left = 0;
+        for (let m = done; m < count; m++) left += perMessage[m]!;
+        countRelayDrop(c, "upstream-busy", left);
+        return true;
+      }
+      if (perMessage[done]! > 1 || ringSegmented[done] === 1) {
+        // The kernel refused a GSO send (EMSGSIZE: a segment over the route MTU; EIO, EINVAL): this
+        // session sends plainly from now on, starting with what is left of this batch.
+        s.gso = false;
+        c.offloadFallbacks++;
+        if (!told) {
+          told = true;
+          o.onOffloadFallback(`upstream: a GSO send was refused (${errnoName(-k)}); that session sends plainly`);
+        }
+        resume = done;
+        return false;
       }
       // Any other error belongs to the first unsent message alone (sendmmsg reports it on the next call).
-      countRelayDrop(c, "upstream-error");
+      countRelayDrop(c, "upstream-error", perMessage[done]!);
       done++;
     }
+    return true;
+  };
+  let resume = 0;
+  // Messages that carry a coalesced read as it came (one iovec, a segment size).
+  const ringSegmented = new Uint8Array(ring.slots);
+
+  /** Lay `s`'s slots order[from, to) out as messages from message 0; returns the message count. */
+  const layOut = (recv: RecvRing, s: Session, from: number, to: number): number => {
+    const memory = recv.memory;
+    const gso = o.offload && s.gso;
+    let m = 0;
+    for (let j = from; j < to; ) {
+      const i = order[j]!;
+      const dstAt = batchDstAt[i]!;
+      const length = recv.length(i);
+      const segment = recv.segmentSize(i);
+      ring.setDestinationAt(m, recv.baseAddress + dstAt, memory[dstAt] === linux.AF_INET ? 16 : 28);
+      messageDstKey[m] = batchDstKey[i]!;
+      if (segment > 0) {
+        const count = Math.ceil(length / segment);
+        if (gso) {
+          // Coalesced in, coalesced out: the read as it lies, cut again by the kernel.
+          ring.setSingle(m, recv.payloadAddress(i), length);
+          ring.setSegmentSize(m, segment);
+          ringSegmented[m] = 1;
+          perMessage[m++] = count;
+        } else {
+          for (let k = 0; k < count; k++) {
+            if (k > 0) {
+              ring.setDestinationAt(m, recv.baseAddress + dstAt, memory[dstAt] === linux.AF_INET ? 16 : 28);
+              messageDstKey[m] = batchDstKey[i]!;
+            }
+            ring.setSingle(m, recv.payloadAddress(i) + k * segment, Math.min(segment, length - k * segment));
+            ring.setSegmentSize(m, 0);
+            ringSegmented[m] = 0;
+            perMessage[m++] = 1;
+          }
+        }
+        j++;
+        continue;
+      }
+      // A run: the next slots of this session to the same destination, the same size (the last may be shorter).
+      let n = 1;
+      let total = length;
+      const headers = memory[dstAt] === linux.AF_INET ? 28 : 48;
+      if (gso && length > 0 && length + headers <= o.segmentMtu) {
+        while (j + n < to && n < UDP_GSO_MAX_SEGMENTS) {
+          const next = order[j + n]!;
+          const len = recv.length(next);
+          if (batchDstKey[next] !== batchDstKey[i] || recv.segmentSize(next) > 0 || len === 0 || len > length || total + len > 65507) break;
+          n++;
+          total += len;
+          if (len < length) break;
+        }
+      }
+      if (n === 1) ring.setSingle(m, recv.payloadAddress(i), length);
+      else {
+        for (let k = 0; k < n; k++) {
+          const slot = order[j + k]!;
+          ring.setIovec(m, k, recv.payloadAddress(slot), recv.length(slot));
+        }
+        ring.setIovecCount(m, n);
+      }
+      ring.setSegmentSize(m, n > 1 ? length : 0);
+      ringSegmented[m] = 0;
+      perMessage[m++] = n;
+      j += n;
+    }
+    return m;
   };
 
   return {
@@ -67,7 +173,7 @@ export function createUpstreamBatch(slots: number, c: RelayCounters, restricted:
     },
     flush(recv, from, to) {
       if (touchedCount === 0) return;
-      // A counting sort by session: each session's datagrams contiguous in the send ring, in order.
+      // A counting sort by session: each session's slots contiguous in `order`, in arrival order.
       let at = 0;
       for (let k = 0; k < touchedCount; k++) {
         const s = touched[k]!;
@@ -75,21 +181,22 @@ export function createUpstreamBatch(slots: number, c: RelayCounters, restricted:
         at += s.batchCount;
         s.batchCount = 0;
       }
-      const memory = recv.memory;
       for (let i = from; i < to; i++) {
         const s = batchSession[i];
         if (s === undefined) continue;
         batchSession[i] = undefined;
-        const j = s.batchStart + s.batchCount++;
-        const dstAt = batchDstAt[i]!;
-        ring.setDestinationAt(j, recv.baseAddress + dstAt, memory[dstAt] === linux.AF_INET ? 16 : 28);
-        ring.setSingle(j, recv.payloadAddress(i), recv.length(i));
-        sendDstKey[j] = batchDstKey[i]!;
+        order[s.batchStart + s.batchCount++] = i;
       }
       for (let k = 0; k < touchedCount; k++) {
         const s = touched[k]!;
-        sendRun(s, s.batchStart, s.batchCount);
+        const start = s.batchStart;
+        const end = start + s.batchCount;
         s.batchCount = 0;
+        if (sendMessages(s, layOut(recv, s, start, end))) continue;
+        // A GSO send was refused: messages before `resume` went; lay out the rest plainly and send it.
+        let sent = 0;
+        for (let m = 0; m < resume; m++) sent += ringSegmented[m] === 1 ? 1 : perMessage[m]!;
+        sendMessages(s, layOut(recv, s, start + sent, end));
       }
       touchedCount = 0;
     },
