@@ -100,6 +100,16 @@ export function createRelayCounters(): RelayCounters {
   };
 }
 
+/**
+ * Count a read that held `datagrams` datagrams: more than one means the kernel coalesced them (UDP_GRO).
+ * @example countCoalesced(counters, ring.datagramCount(i))
+ */
+export function countCoalesced(c: RelayCounters, datagrams: number): void {
+  if (datagrams <= 1) return;
+  c.coalescedReads++;
+  c.coalescedDatagrams += datagrams;
+}
+
 /** Count a drop. */
 export function countRelayDrop(c: RelayCounters, reason: RelayDropReason, n = 1): void {
   c.dropped[reason] = (c.dropped[reason] ?? 0) + n;

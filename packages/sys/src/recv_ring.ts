@@ -69,6 +69,10 @@ export interface RecvRing {
    * the slot holds one datagram.
    */
   segmentSize(i: number): number;
+  /** Datagrams in slot `i`: 1, or a coalesced read's ⌈length / segmentSize⌉. */
+  datagramCount(i: number): number;
+  /** Datagram `k` (below {@link datagramCount}) of slot `i` as a new view: the payload, or one segment of a coalesced read. */
+  datagram(i: number, k: number): Uint8Array;
   /** Native address of slot `i`'s payload, for zero-copy send iovecs. */
   payloadAddress(i: number): number;
   /** Native address of `memory[0]`: what an offset such as {@link originalDestinationOffset} is relative to. */
@@ -191,6 +195,17 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     // A coalesced read of one datagram says its own length: one datagram all the same.
     return size >= length(i) ? 0 : size;
   };
+  const datagramCount = (i: number): number => {
+    const size = segmentSize(i);
+    return size === 0 ? 1 : Math.ceil(length(i) / size);
+  };
+  const datagram = (i: number, k: number): Uint8Array => {
+    const size = segmentSize(i);
+    const end = headroom + length(i);
+    if (size === 0) return slotViews[i]!.subarray(headroom, end);
+    const at = headroom + k * size;
+    return slotViews[i]!.subarray(at, Math.min(at + size, end));
+  };
   const originalDestination = (i: number): SocketAddress | undefined => {
     const at = originalDestinationOffset(i);
     return at < 0 ? undefined : decodeSockaddr(memory, at);
@@ -223,6 +238,8 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     originalDestinationOffset,
     dropCount,
     segmentSize,
+    datagramCount,
+    datagram,
     receiveErrors,
     payloadAddress: (i) => base + slotAt + i * stride + headroom,
     baseAddress: base,

@@ -4,12 +4,13 @@
  * counted.
  * @module
  */
-import { type Cidr, type Datagram, type SocketAddress, cidrContains, errnoName, formatSocketAddress } from "@anysrc/core";
+import { type Cidr, type SocketAddress, cidrContains, errnoName, formatSocketAddress } from "@anysrc/core";
+import { createDatagramBatch } from "../datagram_batch.ts";
 import {
   READABLE, bindSocket, closeFd, createRecvRing, decodeSockaddr, enableUdpGro, getPoller, openUdpSocket, sockaddrIs, sockaddrKey, socketDropCount,
 } from "@anysrc/sys";
 import type { ReplyEmitter } from "../reply_emitter.ts";
-import { type DropWatch, type RelayCounters, countKernelDrops, countRelayDrop } from "../relay_stats.ts";
+import { type DropWatch, type RelayCounters, countCoalesced, countKernelDrops, countRelayDrop } from "../relay_stats.ts";
 
 /** Settings of the forwarder. */
 export interface ForwarderOptions {
@@ -63,24 +64,11 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   }
   // Decoded senders and the allow verdict, by key: the per-datagram path is a Map lookup.
   const senders = new Map<number, { readonly address: SocketAddress; readonly allowed: boolean }>();
-  const out: { src: SocketAddress; dst: SocketAddress; payload: Uint8Array }[] = [];
-  const batch: Datagram[] = [];
+  const copies = createDatagramBatch();
   const hasReceiver4 = o.receivers.some((r) => r.family === 4);
   const hasReceiver6 = o.receivers.some((r) => r.family === 6);
   const acceptedSlot = new Int32Array(ring.slots);
   const acceptedSender: SocketAddress[] = [];
-  /** Copy `k` of this batch, in a record reused from earlier batches; returns k + 1. */
-  const addCopy = (k: number, src: SocketAddress, dst: SocketAddress, payload: Uint8Array): number => {
-    let d = out[k];
-    if (!d) out[k] = d = { src, dst, payload };
-    else {
-      d.src = src;
-      d.dst = dst;
-      d.payload = payload;
-    }
-    batch.push(d);
-    return k + 1;
-  };
 
   poller.add(fd, READABLE, () => {
     const memory = ring.memory;
@@ -88,16 +76,12 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
     for (let n = ring.slots; n === ring.slots; ) {
       n = ring.receive(fd);
       if (n > 0) countKernelDrops(c, "listener", watch, ring.dropCount(n - 1));
-      batch.length = 0;
+      copies.clear();
       let accepted = 0;
       for (let i = 0; i < n; i++) {
-        const segment = ring.segmentSize(i);
-        const datagrams = segment === 0 ? 1 : Math.ceil(ring.length(i) / segment);
+        const datagrams = ring.datagramCount(i);
         c.received += datagrams;
-        if (segment > 0) {
-          c.coalescedReads++;
-          c.coalescedDatagrams += datagrams;
-        }
+        countCoalesced(c, datagrams);
         const at = ring.sourceOffset(i);
         const key = sockaddrKey(memory, at);
         let sender = senders.get(key);
@@ -121,23 +105,15 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
       }
       // Copies receiver by receiver: each receiver's copies of one sender's datagrams are
       // consecutive, so a transport with GSO sends them as one run. Order per receiver is kept.
-      let k = 0;
       for (const dst of o.receivers) {
         for (let a = 0; a < accepted; a++) {
           const src = acceptedSender[a]!;
           if (dst.family !== src.family) continue;
           const i = acceptedSlot[a]!;
-          const segment = ring.segmentSize(i);
-          if (segment === 0) {
-            k = addCopy(k, src, dst, ring.payload(i));
-            continue;
-          }
-          const view = ring.slotViews[i]!;
-          const end = ring.headroom + ring.length(i);
-          for (let x = ring.headroom; x < end; x += segment) k = addCopy(k, src, dst, view.subarray(x, Math.min(x + segment, end)));
+          for (let k = 0, count = ring.datagramCount(i); k < count; k++) copies.add(src, dst, ring.datagram(i, k));
         }
       }
-      c.copies += o.emitter.emit(batch, "copy-refused");
+      c.copies += o.emitter.emit(copies.list, "copy-refused");
     }
   });
 

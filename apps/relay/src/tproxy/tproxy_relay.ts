@@ -7,13 +7,14 @@
  * transport → kernel.
  * @module
  */
-import { type Datagram, type SocketAddress, SystemError, addressKey as keyOf, errnoName, formatSocketAddress, isUnicast, sameIp, sameSocketAddress } from "@anysrc/core";
+import { type SocketAddress, SystemError, addressKey as keyOf, errnoName, formatSocketAddress, isUnicast, sameIp, sameSocketAddress } from "@anysrc/core";
 import {
   READABLE, type RecvRing, Ready, bindSocket, closeFd, createRecvRing, decodeSockaddr, enableUdpGro, getPoller, openUdpSocket, receiveBufferSize, sendTo, sockaddrIs,
   sockaddrKey, socketDropCount,
 } from "@anysrc/sys";
+import { createDatagramBatch } from "../datagram_batch.ts";
 import type { ReplyEmitter } from "../reply_emitter.ts";
-import { type DropWatch, type RelayCounters, countKernelDrops, countRelayDrop, countRelayError } from "../relay_stats.ts";
+import { type DropWatch, type RelayCounters, countCoalesced, countKernelDrops, countRelayDrop, countRelayError } from "../relay_stats.ts";
 import { type Session, type SessionTable, createRemoteRecords, createSessionTable } from "./session_table.ts";
 import { createUpstreamBatch } from "./upstream_batch.ts";
 
@@ -82,9 +83,8 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   const poller = getPoller();
   const clientRing = createRecvRing({ slots: 32, slotSize: 65536 });
   const replyRing = createRecvRing({ slots: 32, slotSize: 65536 });
-  // One Datagram record per reply in a round, reused: the reply path allocates only the payload view.
-  const replies: { src: SocketAddress; dst: SocketAddress; payload: Uint8Array }[] = [];
-  const batch: Datagram[] = [];
+  // The replies of a poll round, in reused records: the reply path allocates only the payload views.
+  const replies = createDatagramBatch();
 
   const sessions = createSessionTable({
     idleTimeoutMs: o.idleTimeoutMs,
@@ -158,13 +158,9 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
       let gatheredFrom = 0;
       for (let i = 0; i < n; i++) {
         // A coalesced read (UDP_GRO) holds several datagrams of one client to one destination.
-        const segment = ring.segmentSize(i);
-        const datagrams = segment === 0 ? 1 : Math.ceil(ring.length(i) / segment);
+        const datagrams = ring.datagramCount(i);
         c.received += datagrams;
-        if (segment > 0) {
-          c.coalescedReads++;
-          c.coalescedDatagrams += datagrams;
-        }
+        countCoalesced(c, datagrams);
         if (ring.truncated(i)) {
           countRelayDrop(c, "truncated", datagrams);
           continue;
@@ -218,24 +214,11 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   let gathered = 0;
   const flushReplies = () => {
     gathered = 0;
-    if (batch.length === 0) return;
-    c.replies += o.emitter.emit(batch, "transport-refused");
-    batch.length = 0;
+    if (replies.list.length === 0) return;
+    c.replies += o.emitter.emit(replies.list, "transport-refused");
+    replies.clear();
   };
   const stopFlushing = poller.afterRound(flushReplies);
-
-  /** One reply into the batch, in a record reused from earlier rounds. */
-  const addReply = (src: SocketAddress, dst: Session, payload: Uint8Array) => {
-    const k = batch.length;
-    let r = replies[k];
-    if (!r) replies[k] = r = { src, dst, payload };
-    else {
-      r.src = src;
-      r.dst = dst;
-      r.payload = payload;
-    }
-    batch.push(r);
-  };
 
   function onUpstreamReadable(s: Session, ring: RecvRing, events: number): void {
     const memory = ring.memory;
@@ -265,14 +248,9 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
       for (let i = gathered; i < end; i++) {
         const srcAt = ring.sourceOffset(i);
         // A coalesced read (UDP_GRO): several replies of one remote, each a view of the slot.
-        const segment = ring.segmentSize(i);
-        const length = ring.length(i);
-        const datagrams = segment === 0 ? 1 : Math.ceil(length / segment);
+        const datagrams = ring.datagramCount(i);
         c.repliesReceived += datagrams;
-        if (segment > 0) {
-          c.coalescedReads++;
-          c.coalescedDatagrams += datagrams;
-        }
+        countCoalesced(c, datagrams);
         // Mostly the remote the client last sent to: compared in place before any hashing.
         const last = s.remote;
         const hit = last !== undefined && sockaddrIs(memory, srcAt, last);
@@ -282,12 +260,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
           continue;
         }
         const from = hit ? last : remote.at(memory, srcAt, remoteKey);
-        if (segment === 0) {
-          addReply(from, s, ring.payload(i));
-          continue;
-        }
-        const view = ring.slotViews[i]!;
-        for (let at = ring.headroom; at < ring.headroom + length; at += segment) addReply(from, s, view.subarray(at, Math.min(at + segment, ring.headroom + length)));
+        for (let k = 0; k < datagrams; k++) replies.add(from, s, ring.datagram(i, k));
       }
       gathered = end;
       s.lastActive = Date.now();
