@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, compileC, createTestbed, REPO_ROOT, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, REPO_ROOT, requirePrivileges, RUNTIMES, runtimeArgv, type Testbed, UDP_PEER } from "@anysrc/testbed";
 
 const PEER = ["node", UDP_PEER];
 const ANYSRC = `${REPO_ROOT}apps/relay/bin/anysrc`;
@@ -108,6 +108,18 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
         });
       }
     }
+  }
+
+  for (const runtime of RUNTIMES) {
+    it(`${runtime}: a client's GSO burst, diverted by TPROXY, reaches the listener as one coalesced read and goes upstream as one GSO send`, async () => {
+      const r = await relay(runtime, ["--transport", "bindsrc"]);
+      // The client sends 32 × 1000 B as one UDP_SEGMENT send (the bindsrc transport, bound to its own address).
+      const s = bed.spawn(bed.client, runtimeArgv(runtime, "test/transport/transport_scenarios.ts", ["send-batch", "bindsrc", `${A.client4}:41000`, `${A.server4}:7000`, "1000", "32", "on"]));
+      expect(((await s.waitFor((l) => l.done === true)).stats as { coalesced: number }).coalesced).toBe(32);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const stats = await finalStats(r);
+      expect(stats).toMatchObject({ received: 32, forwarded: 32, repliesReceived: 32, replies: 32, coalescedReads: 1, coalescedDatagrams: 32, coalescedForwarded: 32, dropped: {} });
+    });
   }
 
   for (const runtime of RUNTIMES) {
