@@ -15,7 +15,7 @@ export interface BenchResults {
   readonly fewSources: { kind: string; family: number; who: Contender; sources: number; runs: SendResult[]; ratios: number[] }[];
   readonly relay: { kind: string; family: number; who: Contender; runs: RelayResult[]; cpuRatios: number[]; rateRatios: number[] }[];
   readonly saturate: { kind: string; who: Contender; family: number; flows: number; size: number; runs: SaturateResult[]; rateRatios: number[]; cpuRatios: number[] }[];
-  readonly offload: { test: "bulk" | "small" | "send"; kind: string; who: Contender; offload: "on" | "off" | "none"; family: number; flows: number; size: number; rates: number[]; ratios: number[]; lost: number; coalescedIn: number[]; coalescedOut: number[] }[];
+  readonly offload: { test: "bulk" | "small" | "send"; kind: string; who: Contender; offload: "on" | "off" | "none"; family: number; flows: number; size: number; rates: number[]; ratios: number[]; lost: number; coalescedIn: number[]; coalescedOut: number[]; kernelDrops: Record<string, number> }[];
   readonly sessions: { who: Contender; rssMiB: number; fds: number; received: number; sessions: number }[];
   readonly idle: { who: Contender; cpuPercent: number }[];
   readonly peers: Record<string, string>;
@@ -34,9 +34,10 @@ function offloadTable(r: BenchResults): string {
   };
   const pct = (xs: number[]) => (xs.length ? `${Math.round(median(xs) * 100)} %` : "–");
   const lines = ["### Offloads (`--offload on|off`): datagrams/s, median (min–max); ratio to the C program of the same cell (no offloads), same repetition", ""];
-  lines.push("| cell | family | who | transport | offload | datagrams/s | ÷ C | read coalesced | sent coalesced | lost |", "|---|---|---|---|---|---:|---:|---:|---:|---:|");
+  lines.push("| cell | family | who | transport | offload | datagrams/s | ÷ C | read coalesced | sent coalesced | lost | kernel drops |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---|");
   for (const x of r.offload) {
-    lines.push(`| ${x.test} | IPv${x.family} | ${x.who} | ${x.kind} | ${x.offload} | ${summary(x.rates, k)} | ${x.who === "c" ? "1.00" : f2(median(x.ratios))} | ${pct(x.coalescedIn)} | ${pct(x.coalescedOut)} | ${x.lost} |`);
+    const drops = Object.entries(x.kernelDrops).map(([n, v]) => `${n} ${v}`).join(", ") || "0";
+    lines.push(`| ${x.test} | IPv${x.family} | ${x.who} | ${x.kind} | ${x.offload} | ${summary(x.rates, k)} | ${x.who === "c" ? "1.00" : f2(median(x.ratios))} | ${pct(x.coalescedIn)} | ${pct(x.coalescedOut)} | ${x.lost} | ${drops} |`);
   }
   lines.push("", ...Object.entries(title).filter(([t]) => r.offload.some((x) => x.test === t)).map(([t, text]) => `- ${text}`));
   return lines.join("\n");
@@ -45,8 +46,10 @@ function offloadTable(r: BenchResults): string {
 /** Markdown tables of every phase. */
 export function resultTables(r: BenchResults): string {
   const lines: string[] = [];
-  lines.push("### Send-only: datagrams/s handed to the kernel, median (min–max); ratio to the C sender of the same variant, same repetition", "");
-  lines.push("| transport | family | payload | sender | datagrams/s | ÷ C | delivered (source-checked) |", "|---|---|---:|---|---:|---:|---:|");
+  if (r.send.length) {
+    lines.push("### Send-only: datagrams/s handed to the kernel, median (min–max); ratio to the C sender of the same variant, same repetition", "");
+    lines.push("| transport | family | payload | sender | datagrams/s | ÷ C | delivered (source-checked) |", "|---|---|---:|---|---:|---:|---:|");
+  }
   for (const s of r.send) {
     const delivered = s.runs.reduce((a, x) => a + x.delivered, 0) / s.runs.reduce((a, x) => a + x.count, 0);
     lines.push(`| ${s.kind} | IPv${s.family} | ${s.size} B | ${s.who} | ${summary(s.runs.map((x) => x.pps), k)} | ${s.who === "c" ? "1.00" : f2(median(s.ratios))} | ${(delivered * 100).toFixed(1)} % |`);
@@ -64,16 +67,20 @@ export function resultTables(r: BenchResults): string {
       lines.push(`| ${x.kind} | IPv${x.family} | ${x.who} | ${summary(x.runs.map((y) => y.pps), k)} | ${f2(median(x.ratios))} | ${(delivered * 100).toFixed(1)} % |`);
     }
   }
-  lines.push("", `### End to end: TPROXY relay, ${r.plan.relayRate} datagrams/s offered over 64 flows for ${r.plan.relaySeconds} s, 256-byte payloads, echoed by the server`, "");
-  lines.push("| relay | transport | family | CPU µs per relayed datagram | ÷ C | relayed datagrams/s | RTT p50 µs | RTT p99 µs | lost | peak RSS MiB | fds |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  if (r.relay.length) {
+    lines.push("", `### End to end: TPROXY relay, ${r.plan.relayRate} datagrams/s offered over 64 flows for ${r.plan.relaySeconds} s, 256-byte payloads, echoed by the server`, "");
+    lines.push("| relay | transport | family | CPU µs per relayed datagram | ÷ C | relayed datagrams/s | RTT p50 µs | RTT p99 µs | lost | peak RSS MiB | fds |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  }
   for (const x of r.relay) {
     const runs = x.runs;
     lines.push(`| ${x.who} | ${x.kind} | IPv${x.family} | ${summary(runs.map((y) => y.cpuUsPerDatagram), f1)} | ${x.who === "c" ? "1.00" : f2(median(x.cpuRatios))} | ${k(median(runs.map((y) => y.datagramsPerSecond)))} | ${median(runs.map((y) => y.p50Us))} | ${median(runs.map((y) => y.p99Us))} | ${runs.reduce((a, y) => a + y.lost + y.corrupt, 0)} | ${f1(Math.max(...runs.map((y) => y.peakRssMiB)))} | ${Math.max(...runs.map((y) => y.fds))} |`);
   }
   if (r.saturate.length) lines.push("", saturateTable(r));
   if (r.offload.length) lines.push("", offloadTable(r));
-  lines.push("", `### Memory with ${r.sessions[0]?.sessions ?? 0} sessions (raw transport, IPv4), and idle cost`, "");
-  lines.push("| relay | RSS MiB with sessions | fds | idle CPU % of a core |", "|---|---:|---:|---:|");
+  if (r.sessions.length) {
+    lines.push("", `### Memory with ${r.sessions[0]!.sessions} sessions (raw transport, IPv4), and idle cost`, "");
+    lines.push("| relay | RSS MiB with sessions | fds | idle CPU % of a core |", "|---|---:|---:|---:|");
+  }
   for (const s of r.sessions) {
     const idle = r.idle.find((i) => i.who === s.who);
     lines.push(`| ${s.who} | ${f1(s.rssMiB)} | ${s.fds} | ${idle ? f2(idle.cpuPercent) : "–"} |`);
@@ -172,6 +179,7 @@ export function findings(r: BenchResults): string {
     return cells.length ? median(cells.flatMap((c) => c.runs.map((x) => x.cpuUsPerDatagram))) : Number.NaN;
   };
   for (const who of r.plan.runtimes) {
+    if (!r.send.length || !r.relay.length) break;
     const parts = r.plan.transports.map((kind) => `${kind} ${k(sendMedian(kind, who, 64))}/s at 64 B, ${k(sendMedian(kind, who, 1200))}/s at 1200 B, ${f1(relayCpu(kind, who))} µs CPU per relayed datagram`);
     out.push(`- **${who}:** ${parts.join("; ")}.`);
   }
@@ -183,10 +191,16 @@ export function findings(r: BenchResults): string {
     const lost = r.saturate.filter((x) => x.who !== "c").reduce((a, x) => a + x.runs.reduce((b, y) => b + y.lost, 0), 0);
     out.push(`- **Saturated (closed loop, ${r.plan.saturateWindow} in flight), relayed datagrams/s ÷ the C relay, median cell:** ${saturated.join("; ")}. Datagrams lost by anysrc in all saturating runs: ${lost}.`);
   }
+  const bulk = r.offload.filter((x) => x.test === "bulk" && x.offload === "on");
+  if (bulk.length) {
+    const cells = bulk.map((x) => `${x.kind} ${x.who} IPv${x.family} ${f2(median(x.ratios))}`);
+    const lost = r.offload.filter((x) => x.who !== "c").reduce((a, x) => a + x.lost, 0);
+    out.push(`- **Bulk flow with offloads, relayed datagrams/s ÷ the C relay:** ${cells.join("; ")}. Datagrams lost by anysrc in all offload cells: ${lost}.`);
+  }
   const c = r.relay.filter((x) => x.who === "c");
   if (c.length) out.push(`- **C relay of the same design:** ${f1(median(c.flatMap((x) => x.runs.map((y) => y.cpuUsPerDatagram))))} µs CPU per relayed datagram.`);
   const v = r.relay.filter((x) => x.who === "v2ray");
-  out.push(v.length
+  if (r.relay.length) out.push(v.length
     ? `- **v2ray dokodemo-door (TPROXY):** ${f1(median(v.flatMap((x) => x.runs.map((y) => y.cpuUsPerDatagram))))} µs CPU per relayed datagram.`
     : `- **v2ray dokodemo-door:** absent on this machine, not compared.`);
   const many = r.manySources;

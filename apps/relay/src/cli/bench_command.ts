@@ -266,6 +266,7 @@ export async function benchCommand(args: string[]): Promise<number> {
             let lost = 0;
             let coalescedIn: number | undefined;
             let coalescedOut: number | undefined;
+            let kernelDrops: Record<string, number> = {};
             if (cell.test === "send") {
               // The C sender of the same variant: sendmmsg of plain datagrams (for raw as well: it has no GSO).
               const r = await sendOnce(bed, bin, w, kind, family, cell.size, plan.sendCount, tun, ++port, 1, offload === "off" ? "off" : "on");
@@ -279,14 +280,16 @@ export async function benchCommand(args: string[]): Promise<number> {
               lost = r.lost;
               coalescedIn = r.coalescedIn;
               coalescedOut = r.coalescedOut;
+              kernelDrops = r.kernelDrops;
             }
             if (w === "c") base = rate;
             const label = w === "c" ? "c" : w;
             let row = results.offload.find((x) => x.test === cell.test && x.who === label && x.kind === kind && x.offload === offload && x.family === family);
-            if (!row) results.offload.push((row = { test: cell.test, kind, who: label, offload, family, flows: cell.flows, size: cell.size, rates: [], ratios: [], lost: 0, coalescedIn: [], coalescedOut: [] }));
+            if (!row) results.offload.push((row = { test: cell.test, kind, who: label, offload, family, flows: cell.flows, size: cell.size, rates: [], ratios: [], lost: 0, coalescedIn: [], coalescedOut: [], kernelDrops: {} }));
             row.rates.push(rate);
             row.ratios.push(base > 0 ? rate / base : Number.NaN);
             row.lost += lost;
+            for (const [name, v] of Object.entries(kernelDrops)) row.kernelDrops[name] = (row.kernelDrops[name] ?? 0) + v;
             if (coalescedIn !== undefined) row.coalescedIn.push(coalescedIn);
             if (coalescedOut !== undefined) row.coalescedOut.push(coalescedOut);
             progress.step(`offload ${cell.test} ${w === "c" ? "C" : `${kind} ${w} ${offload}`} IPv${family}: ${Math.round(rate / 1000)}k/s, lost ${lost}`);
