@@ -19,7 +19,7 @@ interface DenoHost {
   serve(options: { hostname: string; port: number; onListen?: () => void }, handler: (request: Request) => Response): { shutdown(): Promise<void> };
 }
 
-/** Bun's global `process` (Node's shape) and `Bun.serve`. */
+/** Bun's global `process` (Node's shape) and `Bun.serve`; Node has the same `process` and no `Bun`. */
 interface BunHost {
   readonly process: {
     readonly argv: string[];
@@ -29,12 +29,20 @@ interface BunHost {
     readonly stderr: { write(text: string): boolean };
     exit(code: number): never;
     on(signal: string, handler: () => void): void;
+    getBuiltinModule(id: string): unknown;
   };
-  readonly Bun: { serve(options: { hostname: string; port: number; fetch: (request: Request) => Response }): { stop(): void } };
+  readonly Bun?: { serve(options: { hostname: string; port: number; fetch: (request: Request) => Response }): { stop(): void } };
 }
 
-/** Bun's synchronous require, for node:fs (native there, not a polyfill). */
-type BunRequire = (id: "node:fs") => { readFileSync(path: string, encoding: "utf8"): string };
+/** node:fs, through Bun's or Node's synchronous module access (native on both, not a polyfill). */
+type NodeFs = { readFileSync(path: string, encoding: "utf8"): string };
+/** The part of node:http a Node relay serves /metrics with. */
+interface NodeHttp {
+  createServer(listener: (req: { url?: string; method?: string }, res: { writeHead(status: number, headers: Record<string, string>): void; end(body: string): void }) => void): {
+    listen(port: number, hostname: string): void;
+    close(): void;
+  };
+}
 
 const deno = (globalThis as { Deno?: DenoHost }).Deno;
 const bun = deno ? undefined : (globalThis as unknown as BunHost);
@@ -92,7 +100,7 @@ export function onSignal(signal: "SIGINT" | "SIGTERM", handler: () => void): voi
  */
 export function readTextFile(path: string): string {
   if (deno) return deno.readTextFileSync(path);
-  return (import.meta as unknown as { require: BunRequire }).require("node:fs").readFileSync(path, "utf8");
+  return (bun!.process.getBuiltinModule("node:fs") as NodeFs).readFileSync(path, "utf8");
 }
 
 /** A running HTTP endpoint. */
@@ -109,6 +117,19 @@ export function serveHttp(hostname: string, port: number, handler: (request: Req
     const server = deno.serve({ hostname, port, onListen: () => {} }, handler);
     return { close: () => void server.shutdown() };
   }
-  const server = bun!.Bun.serve({ hostname, port, fetch: handler });
-  return { close: () => server.stop() };
+  if (bun!.Bun) {
+    const server = bun!.Bun.serve({ hostname, port, fetch: handler });
+    return { close: () => server.stop() };
+  }
+  // Node: node:http, each request turned into a Request and the Response written back.
+  const http = bun!.process.getBuiltinModule("node:http") as NodeHttp;
+  const server = http.createServer((req, res) => {
+    const response = handler(new Request(`http://${hostname}:${port}${req.url ?? "/"}`, { method: req.method ?? "GET" }));
+    void response.text().then((body) => {
+      res.writeHead(response.status, Object.fromEntries(response.headers));
+      res.end(body);
+    });
+  });
+  server.listen(port, hostname);
+  return { close: () => server.close() };
 }

@@ -7,7 +7,7 @@ import { failureOf } from "./cli/failure.ts";
 import { UsageError } from "./cli/usage_error.ts";
 import { commandArgs, envVar, exitProcess, writeStderr, writeStdout } from "./host.ts";
 
-export const MAIN_USAGE = `Usage: anysrc [--runtime bun|deno] <command> [options]
+export const MAIN_USAGE = `Usage: anysrc [--runtime bun|deno|node] <command> [options]
 
 UDP from any source address, from TypeScript, on Bun and Deno.
 
@@ -20,7 +20,7 @@ Commands:
   bench           raw vs bindsrc vs tun, Bun vs Deno, against C baselines (needs root)
 
 Options:
-  --runtime bun|deno   runtime to run under (default bun, or ANYSRC_RUNTIME)
+  --runtime bun|deno|node  runtime to run under (default bun, or ANYSRC_RUNTIME; node: ≥ 26, node:ffi)
   -h, --help           this help; "anysrc <command> --help" for a command's options`;
 
 type Command = { readonly usage: string; readonly run: (args: string[]) => Promise<number | void> | number | void };

@@ -23,8 +23,10 @@ export type WireErrorKind =
  */
 export class WireError extends RangeError {
   override readonly name = "WireError";
-  constructor(readonly kind: WireErrorKind, message: string) {
+  readonly kind: WireErrorKind;
+  constructor(kind: WireErrorKind, message: string) {
     super(message);
+    this.kind = kind;
   }
 }
 
@@ -90,8 +92,10 @@ export type TransportErrorKind =
  */
 export class TransportError extends RangeError {
   override readonly name = "TransportError";
-  constructor(readonly kind: TransportErrorKind, message: string) {
+  readonly kind: TransportErrorKind;
+  constructor(kind: TransportErrorKind, message: string) {
     super(message);
+    this.kind = kind;
   }
 }
 
@@ -174,7 +178,11 @@ export type CapabilityName = "CAP_NET_ADMIN" | "CAP_NET_RAW";
  */
 export class CapabilityError extends Error {
   override readonly name = "CapabilityError";
-  constructor(readonly capability: CapabilityName, readonly neededFor: string) {
+  readonly capability: CapabilityName;
+  readonly neededFor: string;
+  constructor(capability: CapabilityName, neededFor: string) {
     super(`${neededFor} needs ${capability}, which this process does not have: run as root, or grant it to the runtime binary (setcap ${capability.toLowerCase()}+ep …)`);
+    this.capability = capability;
+    this.neededFor = neededFor;
   }
 }

@@ -19,7 +19,13 @@ export type ChecksumMode = "compute" | "zero";
  * @example new Ipv4View(packet).ttl
  */
 export class Ipv4View {
-  constructor(readonly bytes: Uint8Array, readonly offset = 0) {}
+  // Fields declared, not parameter properties: Node's type stripping runs only erasable syntax.
+  readonly bytes: Uint8Array;
+  readonly offset: number;
+  constructor(bytes: Uint8Array, offset = 0) {
+    this.bytes = bytes;
+    this.offset = offset;
+  }
   private u16(at: number): number {
     return (this.bytes[this.offset + at]! << 8) | this.bytes[this.offset + at + 1]!;
   }

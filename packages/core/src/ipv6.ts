@@ -31,7 +31,13 @@ const UPPER_LAYER = new Set<number>([NextHeader.Tcp, NextHeader.Udp, NextHeader.
  * @example new Ipv6View(packet).hopLimit
  */
 export class Ipv6View {
-  constructor(readonly bytes: Uint8Array, readonly offset = 0) {}
+  // Fields declared, not parameter properties: Node's type stripping runs only erasable syntax.
+  readonly bytes: Uint8Array;
+  readonly offset: number;
+  constructor(bytes: Uint8Array, offset = 0) {
+    this.bytes = bytes;
+    this.offset = offset;
+  }
   get version(): number { return this.bytes[this.offset]! >>> 4; }
   get trafficClass(): number { return ((this.bytes[this.offset]! & 0x0f) << 4) | (this.bytes[this.offset + 1]! >>> 4); }
   get flowLabel(): number {

@@ -15,7 +15,13 @@ export const IPPROTO_UDP = 17;
  * @example new UdpView(segment).dstPort
  */
 export class UdpView {
-  constructor(readonly bytes: Uint8Array, readonly offset = 0) {}
+  // Fields declared, not parameter properties: Node's type stripping runs only erasable syntax.
+  readonly bytes: Uint8Array;
+  readonly offset: number;
+  constructor(bytes: Uint8Array, offset = 0) {
+    this.bytes = bytes;
+    this.offset = offset;
+  }
   private u16(at: number): number {
     return (this.bytes[this.offset + at]! << 8) | this.bytes[this.offset + at + 1]!;
   }

@@ -9,7 +9,9 @@ import { detectRuntime } from "./runtime.ts";
 const LIBC_PATH = "libc.so.6";
 
 async function openLibc(): Promise<LibcAdapter> {
-  if (detectRuntime() === "bun") return (await import("./ffi_bun.ts")).openBunLibc(LIBC_PATH);
+  const runtime = detectRuntime();
+  if (runtime === "bun") return (await import("./ffi_bun.ts")).openBunLibc(LIBC_PATH);
+  if (runtime === "node") return (await import("./ffi_node.ts")).openNodeLibc(LIBC_PATH);
   return (await import("./ffi_deno.ts")).openDenoLibc(LIBC_PATH);
 }
 

@@ -65,9 +65,16 @@ export type LibcFunctions = {
   ) => JsType<(typeof LIBC_SIGNATURES)[K]["returns"]>;
 };
 
+/** The part of a Web Worker the poller uses. */
+export interface WorkerLike {
+  onmessage: ((e: { data: unknown }) => void) | null;
+  postMessage(m: unknown): void;
+  terminate(): void;
+}
+
 /** What each runtime adapter provides besides the functions. */
 export interface LibcAdapter {
-  readonly runtime: "bun" | "deno";
+  readonly runtime: "bun" | "deno" | "node";
   readonly fn: LibcFunctions;
   /** Address of a TypedArray's first byte (its byteOffset included), as a number. */
   addressOf(view: Uint8Array | Int32Array | Uint32Array): number;
@@ -80,4 +87,6 @@ export interface LibcAdapter {
    * stayed on the other thread.
    */
   readonly epollWaitOffThread?: (epfd: number, events: Uint8Array, maxEvents: number) => Promise<number>;
+  /** Start the module at `url` as a Worker, where the runtime's Worker is not the Web one (Node). */
+  readonly startWorker?: (url: string) => WorkerLike;
 }

@@ -15,6 +15,7 @@
 import { SystemError, errnoName } from "@anysrc/core";
 import { adapter, check, errno, lastError, libc } from "./libc.ts";
 import { nextTurn } from "./runtime.ts";
+import type { WorkerLike } from "./libc_signatures.ts";
 import {
   EFD_CLOEXEC, EFD_NONBLOCK, EINTR, EPOLLERR, EPOLLHUP, EPOLLET, EPOLLIN, EPOLLOUT, EPOLL_CLOEXEC, EPOLL_CTL_ADD,
   EPOLL_CTL_DEL, EPOLL_CTL_MOD,
@@ -116,7 +117,7 @@ function createPoller(): Poller {
   let epollFd = -1;
   let wakeFd = -1;
   let running = false;
-  let worker: Worker | undefined;
+  let worker: WorkerLike | undefined;
   let shared: Int32Array | undefined;
   let generation = 0;
   let queued: Registration[] = [];
@@ -176,10 +177,11 @@ function createPoller(): Poller {
     }
     const sab = new SharedArrayBuffer(CONTROL_INTS * 4);
     shared = new Int32Array(sab);
-    const w = new Worker(new URL("./poller_worker.ts", import.meta.url).href, { type: "module" });
+    const url = new URL("./poller_worker.ts", import.meta.url).href;
+    const w: WorkerLike = adapter.startWorker ? adapter.startWorker(url) : (new Worker(url, { type: "module" }) as unknown as WorkerLike);
     const started: PollerStart = { control: sab, epollFd, wakeFd };
-    w.onmessage = (e: MessageEvent<PollerWorkerMessage>) => {
-      if ("ready" in e.data) w.postMessage(started);
+    w.onmessage = (e) => {
+      if ("ready" in (e.data as PollerWorkerMessage)) w.postMessage(started);
     };
     worker = w;
     void pump(shared, mine);

@@ -4,18 +4,19 @@
  */
 
 /** A runtime anysrc supports. */
-export type RuntimeName = "bun" | "deno";
+export type RuntimeName = "bun" | "deno" | "node";
 
 /**
  * Detect the runtime.
  * @example detectRuntime() // "bun"
- * @throws {Error} on any other runtime (Node has no FFI to libc).
+ * @throws {Error} on any other runtime (no FFI to libc).
  */
 export function detectRuntime(): RuntimeName {
-  const g = globalThis as { Bun?: unknown; Deno?: unknown };
+  const g = globalThis as { Bun?: unknown; Deno?: unknown; process?: { versions?: { node?: string } } };
   if (g.Bun !== undefined) return "bun";
   if (g.Deno !== undefined) return "deno";
-  throw new Error("anysrc/sys needs Bun or Deno: this runtime has no FFI to libc");
+  if (g.process?.versions?.node !== undefined) return "node";
+  throw new Error("anysrc/sys needs Bun, Deno or Node ≥ 26 (--experimental-ffi): this runtime has no FFI to libc");
 }
 
 /**

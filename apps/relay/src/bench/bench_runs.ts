@@ -7,7 +7,7 @@ import type { TransportKind } from "@anysrc/core";
 import { readFileSync, writeFileSync } from "node:fs";
 
 /** Who does the work in a run: a runtime running anysrc, or a baseline. */
-export type Contender = "c" | "bun" | "deno" | "v2ray";
+export type Contender = "c" | "bun" | "deno" | "node" | "v2ray";
 
 export const ANYSRC = `${REPO_ROOT}apps/relay/bin/anysrc`;
 export const TPROXY_PORT = 15000;

@@ -18,12 +18,12 @@ import {
 import { TRANSPORT_KINDS } from "../transport_choice.ts";
 import { UsageError } from "./usage_error.ts";
 
-export const BENCH_USAGE = `Usage: anysrc bench [--quick] [--transports raw,bindsrc,tun] [--runtimes bun,deno] [--families 4,6]
+export const BENCH_USAGE = `Usage: anysrc bench [--quick] [--transports raw,bindsrc,tun] [--runtimes bun,deno,node] [--families 4,6]
                     [--sections send,sources,relay,saturate,offload,sessions] [--out DIR]
 
   --quick        one repetition, shorter runs
   --transports   which transports (default all three)
-  --runtimes     which runtimes run anysrc (default bun,deno)
+  --runtimes     which runtimes run anysrc (default bun,deno,node)
   --families     IP families (default 4,6)
   --sections     which parts (default all): send-only, many sources, paced relay, saturating relay
                  (closed loop, 256 in flight, 1 and 64 flows, 64 and 1200 B), offloads (--offload on
@@ -60,7 +60,10 @@ function ensureTool(command: string, pkg: string): void {
 
 class Progress {
   private done = 0;
-  constructor(private readonly total: number) {}
+  private readonly total: number;
+  constructor(total: number) {
+    this.total = total;
+  }
   step(what: string): void {
     this.done++;
     const width = 28;

@@ -11,8 +11,10 @@ import { AddressError, type SocketAddress, parseSocketAddress } from "@anysrc/co
  */
 export class UsageError extends Error {
   override readonly name = "UsageError";
-  constructor(readonly command: string, message: string) {
+  readonly command: string;
+  constructor(command: string, message: string) {
     super(message);
+    this.command = command;
   }
 }
 
