@@ -43,13 +43,13 @@ async function once(receiver: Receiver, rate: number): Promise<{ pps: number; p5
 
 
 try {
-  const flood: Record<Receiver, number[]> = { c: [], bun: [], deno: [] };
-  const offered: Record<Receiver, number[]> = { c: [], bun: [], deno: [] };
-  const cpuNs: Record<Receiver, number[]> = { c: [], bun: [], deno: [] };
-  const cpuRatio: Record<Receiver, number[]> = { c: [], bun: [], deno: [] };
-  const ratio: Record<Receiver, number[]> = { c: [], bun: [], deno: [] };
-  const p50: Record<Receiver, number[]> = { c: [], bun: [], deno: [] };
-  const p99: Record<Receiver, number[]> = { c: [], bun: [], deno: [] };
+  const flood: Record<Receiver, number[]> = { c: [], bun: [], deno: [], node: [] };
+  const offered: Record<Receiver, number[]> = { c: [], bun: [], deno: [], node: [] };
+  const cpuNs: Record<Receiver, number[]> = { c: [], bun: [], deno: [], node: [] };
+  const cpuRatio: Record<Receiver, number[]> = { c: [], bun: [], deno: [], node: [] };
+  const ratio: Record<Receiver, number[]> = { c: [], bun: [], deno: [], node: [] };
+  const p50: Record<Receiver, number[]> = { c: [], bun: [], deno: [], node: [] };
+  const p99: Record<Receiver, number[]> = { c: [], bun: [], deno: [], node: [] };
   for (let rep = 1; rep <= REPS; rep++) {
     const row: Partial<Record<Receiver, number>> = {};
     const cost: Partial<Record<Receiver, number>> = {};

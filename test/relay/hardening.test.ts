@@ -18,7 +18,7 @@ const run = requirePrivileges("relay hardening suite");
 type Json = Record<string, unknown>;
 type Counts = Record<string, number>;
 /** RSS bound under a flood of new clients with --max-sessions 1000 (see the flood test). */
-const RSS_BOUND_MIB = { bun: 128, deno: 192 } as const;
+const RSS_BOUND_MIB = { bun: 128, deno: 192, node: 256 } as const;
 
 const INBOUND = ["no-original-destination", "truncated", "bad-destination", "loop", "upstream-busy", "upstream-error", "session-error", "sender-not-allowed", "no-receiver"];
 const sum = (o: unknown, keys?: readonly string[]) =>
@@ -166,7 +166,7 @@ describe.skipIf(!run)("relay hardening: bad traffic, faults, spoofing attempts; 
     }
 
     it(`${runtime}: a forced overflow (--socket-buffer 4K, relay stopped) is counted as kernelDropped, in the final counters and /metrics`, async () => {
-      const metricsPort = 9110 + (runtime === "bun" ? 1 : 2);
+      const metricsPort = 9110 + (RUNTIMES.indexOf(runtime) + 1);
       const { p, pid } = await relay(runtime, ["--transport", "raw", "--socket-buffer", "4K", "--metrics", `127.0.0.1:${metricsPort}`]);
       const stopped = async (during: () => Promise<void>) => {
         process.kill(pid, "SIGSTOP");
@@ -182,7 +182,7 @@ describe.skipIf(!run)("relay hardening: bad traffic, faults, spoofing attempts; 
       });
       // Upstream: one datagram opens a session to a server that answers 300 ms later with 200 copies,
       // while the relay is stopped again.
-      const burstPort = String(7300 + (runtime === "bun" ? 1 : 2));
+      const burstPort = String(7300 + (RUNTIMES.indexOf(runtime) + 1));
       const burst = bed.spawn(bed.server, [...PEER, "burst-echo", A.server4, burstPort, "200", "300"]);
       await burst.waitFor((l) => l.ready === true);
       await bed.spawn(bed.client, [...PEER, "send-from", `${A.client4}:9300`, `${A.server4}:${burstPort}`, "1", "1200"]).exited();

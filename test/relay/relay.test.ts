@@ -124,7 +124,7 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
 
   for (const runtime of RUNTIMES) {
     it(`${runtime}: text stats per interval and a Prometheus endpoint on loopback`, async () => {
-      const port = 9100 + (runtime === "bun" ? 1 : 2);
+      const port = 9100 + (RUNTIMES.indexOf(runtime) + 1);
       const p = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "tproxy", "--port", String(PORT), "--transport", "raw", "--mark", "2",
         "--stats", "text", "--stats-interval", "200ms", "--metrics", `127.0.0.1:${port}`]);
       await p.waitFor((l) => typeof l.text === "string" && l.text.startsWith("anysrc listening"));
@@ -146,13 +146,17 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
     it(`${runtime}: idle sessions expire, the least recently used is evicted past --max-sessions, ICMP errors are counted`, async () => {
       const r = await relay(runtime, ["--transport", "raw", "--idle-timeout", "1s", "--max-sessions", "4"]);
       const many = bed.spawn(bed.client, [...PEER, "flows", `${A.server4}:7000`, "60", "64", "6", "1"]);
-      expect(await many.waitFor((l) => l.done === true)).toMatchObject({ received: 60 });
+      const flows = await many.waitFor((l) => l.done === true);
       // Nothing listens on 7999: the server answers port unreachable; the session lives on.
       const refused = bed.spawn(bed.client, [...PEER, "cone-client", `${A.server4}:7999`, "300"]);
       await refused.waitFor((l) => l.done === true);
       await new Promise((resolve) => setTimeout(resolve, 2500));
       const stats = await finalStats(r);
-      expect(stats.sessionsCreated as number).toBeGreaterThanOrEqual(7); // 6 flows cycling over 4 slots: LRU churns
+      // 6 flows cycling over 4 slots: LRU churns. A reply that comes back after its session was evicted
+      // finds the upstream socket closed (the point of the cap); every reply the relay read reached its client.
+      expect({ forwarded: stats.forwarded, delivered: flows.received, corrupt: flows.corrupt }).toEqual({ forwarded: 61, delivered: stats.replies, corrupt: 0 });
+      expect(flows.received as number).toBeGreaterThan(0);
+      expect(stats.sessionsCreated as number).toBeGreaterThanOrEqual(7);
       expect(stats.sessionsEvicted as number).toBeGreaterThanOrEqual(2);
       expect(stats.sessionsExpired as number).toBeGreaterThanOrEqual(1);
       expect(stats.icmpErrors as number).toBeGreaterThanOrEqual(1);

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 export const LAUNCHER = fileURLToPath(new URL("../bin/anysrc", import.meta.url));
-export const RUNTIMES = ["bun", "deno"] as const;
+export const RUNTIMES = ["bun", "deno", "node"] as const;
 export type Runtime = (typeof RUNTIMES)[number];
 
 export interface CliResult {
