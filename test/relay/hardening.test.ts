@@ -180,13 +180,21 @@ describe.skipIf(!run)("relay hardening: bad traffic, faults, spoofing attempts; 
       await stopped(async () => {
         expect(await bed.spawn(bed.client, [...PEER, "send", `${A.server4}:7000`, "200", "1200"]).exited(20_000)).toBe(0);
       });
+      // The relay reads what its listener kept before going on (after SIGCONT that takes Bun ~70 ms and
+      // Node ~130–180 ms here): until then its 4 KiB buffer is full and would drop the next datagram.
+      const read = bed.spawn(bed.router, ["node", "-e", `(async () => { for (;;) {
+        const t = await (await fetch("http://127.0.0.1:${metricsPort}/metrics")).text();
+        if (t.includes("anysrc_received_total") && !t.includes('anysrc_received_total{mode="tproxy"} 0')) return console.log(JSON.stringify({ read: true }));
+        await new Promise((r) => setTimeout(r, 10)); } })()`]);
+      await read.waitFor((l) => l.read === true, 10_000);
       // Upstream: one datagram opens a session to a server that answers 300 ms later with 200 copies,
       // while the relay is stopped again.
       const burstPort = String(7300 + (RUNTIMES.indexOf(runtime) + 1));
       const burst = bed.spawn(bed.server, [...PEER, "burst-echo", A.server4, burstPort, "200", "300"]);
       await burst.waitFor((l) => l.ready === true);
       await bed.spawn(bed.client, [...PEER, "send-from", `${A.client4}:9300`, `${A.server4}:${burstPort}`, "1", "1200"]).exited();
-      await new Promise((r) => setTimeout(r, 100));
+      // Stop the relay once the server has the datagram (it answers 300 ms later), not after a fixed pause.
+      await burst.waitFor((l) => typeof l.received === "number", 5_000);
       await stopped(async () => {
         await burst.waitFor((l) => l.burst === 200, 5_000);
         await new Promise((r) => setTimeout(r, 200));

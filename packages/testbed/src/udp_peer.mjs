@@ -11,7 +11,8 @@
 //   echo-server HOST PORT[,PORT…]             echo every datagram back from the socket it arrived on;
 //                                              with --cone, also answer from PORT+1 ("second remote")
 //   burst-echo HOST PORT COPIES DELAY_MS        answer each datagram, DELAY_MS later, with COPIES copies
-//                                              of it sent back to back (to overflow a receiver on purpose)
+//                                              of it sent back to back (to overflow a receiver on purpose);
+//                                              says when one arrived
 //   flows DST COUNT SIZES FLOWS PER_MS          FLOWS connected sockets to DST send COUNT datagrams in all,
 //                                              sizes cycling; every echo verified (payload_pattern.ts)
 //   send-from LOCAL DST COUNT SIZE              send COUNT datagrams in `anysrc send`'s pattern from LOCAL
@@ -180,6 +181,7 @@ async function burstEcho(host, port, copies, delayMs) {
   const s = dgram.createSocket({ type: host.includes(":") ? "udp6" : "udp4", sendBufferSize: 16 << 20 });
   await new Promise((r) => s.bind(port, host, r));
   s.on("message", (msg, rinfo) => {
+    out({ received: msg.length, from: `${rinfo.address}:${rinfo.port}` });
     setTimeout(() => {
       for (let i = 0; i < copies; i++) sendWithRetry(s, msg, rinfo.port, rinfo.address);
       out({ burst: copies, to: `${rinfo.address}:${rinfo.port}` });
