@@ -3,6 +3,7 @@
  * Needs `--allow-ffi` (no unstable flag on Deno 2.9).
  * @module
  */
+import { bufferAddresses } from "./buffer_addresses.ts";
 import { LIBC_SIGNATURES, type LibcAdapter, type LibcFunctions, type NeutralType } from "./libc_signatures.ts";
 
 // The parts of the Deno namespace used here, typed locally so tsc needs no Deno types.
@@ -30,27 +31,11 @@ export function openDenoLibc(path: string): LibcAdapter {
   // Pointer results arrive as pointer objects; the neutral contract is a number.
   const errnoLocation = lib.symbols.__errno_location!;
   fn.__errno_location = () => Number(deno.UnsafePointer.value(errnoLocation() as PointerObject));
-  const bases = new WeakMap<ArrayBufferLike, number>();
-  let lastBuffer: ArrayBufferLike | undefined;
-  let lastBase = 0;
   return {
     runtime: "deno",
     fn: fn as unknown as LibcFunctions,
-    addressOf: (view) => {
-      // UnsafePointer.of allocates a pointer object per call; remember each ArrayBuffer's base
-      // address instead (senders reuse their payload buffers), the last one without a map lookup.
-      const buffer = view.buffer;
-      if (buffer !== lastBuffer) {
-        let base = bases.get(buffer);
-        if (base === undefined) {
-          base = Number(deno.UnsafePointer.value(deno.UnsafePointer.of(new Uint8Array(buffer))));
-          bases.set(buffer, base);
-        }
-        lastBuffer = buffer;
-        lastBase = base;
-      }
-      return lastBase + view.byteOffset;
-    },
+    // UnsafePointer.of allocates a pointer object per call: once per buffer instead.
+    addressOf: bufferAddresses((buffer) => Number(deno.UnsafePointer.value(deno.UnsafePointer.of(new Uint8Array(buffer))))),
     memoryAt: (address, length) => deno.UnsafePointerView.getArrayBuffer(deno.UnsafePointer.create(BigInt(address))!, length),
     epollWaitOffThread: (epfd, events, maxEvents) => waitOffThread(epfd, events, maxEvents, -1),
   };

@@ -3,6 +3,7 @@
  * this file touches node:ffi and node:worker_threads.
  * @module
  */
+import { bufferAddresses } from "./buffer_addresses.ts";
 import { LIBC_SIGNATURES, type LibcAdapter, type LibcFunctions, type NeutralType, type WorkerLike } from "./libc_signatures.ts";
 
 // The parts of node:ffi and node:worker_threads used here, typed locally so tsc needs no Node 26 types.
@@ -65,27 +66,11 @@ export function openNodeLibc(path: string): LibcAdapter {
       };
     }
   }
-  // getRawPointer costs a native call per view: remember each ArrayBuffer's base address instead
-  // (senders reuse their payload buffers), the last one without a map lookup, as the Deno adapter does.
-  const bases = new WeakMap<ArrayBufferLike, number>();
-  let lastBuffer: ArrayBufferLike | undefined;
-  let lastBase = 0;
   return {
     runtime: "node",
     fn: fn as unknown as LibcFunctions,
-    addressOf: (view) => {
-      const buffer = view.buffer;
-      if (buffer !== lastBuffer) {
-        let base = bases.get(buffer);
-        if (base === undefined) {
-          base = Number(ffi.getRawPointer(new Uint8Array(buffer)));
-          bases.set(buffer, base);
-        }
-        lastBuffer = buffer;
-        lastBase = base;
-      }
-      return lastBase + view.byteOffset;
-    },
+    // getRawPointer is a native call per view: once per buffer instead.
+    addressOf: bufferAddresses((buffer) => Number(ffi.getRawPointer(new Uint8Array(buffer)))),
     memoryAt: (address, length) => ffi.toArrayBuffer(BigInt(address), length, false),
     startWorker(url: string): WorkerLike {
       const w = new threads.Worker(WORKER_BOOTSTRAP, { eval: true, workerData: url });
