@@ -123,6 +123,25 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
   }
 
   for (const runtime of RUNTIMES) {
+    it(`${runtime}: an upstream GSO send the kernel refuses (route MTU below the segments) falls back; a coalesced read is cut into plain sends; nothing lost`, async () => {
+      // 1000 bytes to the server: 1000-byte segments do not fit (EMSGSIZE for GSO); plain ones are fragmented.
+      const route = [`${A.server4}/32`, "dev", bed.routerServerLink, "mtu", "lock", "1000"];
+      bed.run(bed.router, ["ip", "route", "add", ...route]);
+      try {
+        const r = await relay(runtime, ["--transport", "bindsrc"]);
+        const s = bed.spawn(bed.client, runtimeArgv(runtime, "test/transport/transport_scenarios.ts", ["send-batch", "bindsrc", `${A.client4}:41001`, `${A.server4}:7000`, "1000", "32", "on"]));
+        expect(((await s.waitFor((l) => l.done === true)).stats as { coalesced: number }).coalesced).toBe(32);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const stats = await finalStats(r);
+        expect(stats).toMatchObject({ received: 32, forwarded: 32, repliesReceived: 32, replies: 32, coalescedReads: 1, coalescedForwarded: 0, offloadFallbacks: 1, dropped: {} });
+        expect(r.lines.filter((l) => l.event === "offload-fallback").map((l) => l.reason)).toEqual(["upstream: a GSO send was refused (EMSGSIZE); that session sends plainly"]);
+      } finally {
+        bed.run(bed.router, ["ip", "route", "del", ...route]);
+      }
+    });
+  }
+
+  for (const runtime of RUNTIMES) {
     it(`${runtime}: text stats per interval and a Prometheus endpoint on loopback`, async () => {
       const port = 9100 + (RUNTIMES.indexOf(runtime) + 1);
       const p = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "tproxy", "--port", String(PORT), "--transport", "raw", "--mark", "2",

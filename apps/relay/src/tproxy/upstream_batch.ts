@@ -99,16 +99,25 @@ export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): 
   // Messages that carry a coalesced read as it came (one iovec, a segment size).
   const ringSegmented = new Uint8Array(ring.slots);
 
-  /** Lay `s`'s slots order[from, to) out as messages from message 0; returns the message count. */
+  // Where the last layOut stopped in `order`: a coalesced read cut into one message per datagram
+  // may not fit the messages left in the send ring, so a session's slots can take several rounds.
+  let laidTo = 0;
+
+  /**
+   * Lay `s`'s slots order[from, to) out as messages from message 0, as many as the send ring holds;
+   * returns the message count, and `laidTo` the slot after the last one laid out.
+   */
   const layOut = (recv: RecvRing, s: Session, from: number, to: number): number => {
     const memory = recv.memory;
     const gso = o.offload && s.gso;
     let m = 0;
-    for (let j = from; j < to; ) {
+    let j = from;
+    for (; j < to; ) {
       const i = order[j]!;
       const dstAt = batchDstAt[i]!;
       const length = recv.length(i);
       const segment = recv.segmentSize(i);
+      if (segment > 0 && !gso && m > 0 && m + Math.ceil(length / segment) > ring.slots) break;
       ring.setDestinationAt(m, recv.baseAddress + dstAt, memory[dstAt] === linux.AF_INET ? 16 : 28);
       messageDstKey[m] = batchDstKey[i]!;
       if (segment > 0) {
@@ -120,7 +129,10 @@ export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): 
           ringSegmented[m] = 1;
           perMessage[m++] = count;
         } else {
-          for (let k = 0; k < count; k++) {
+          // The ring has room for the kernel's most (UDP_GRO coalesces up to 64); past it, counted.
+          const cut = Math.min(count, ring.slots - m);
+          if (cut < count) countRelayDrop(c, "upstream-error", count - cut);
+          for (let k = 0; k < cut; k++) {
             if (k > 0) {
               ring.setDestinationAt(m, recv.baseAddress + dstAt, memory[dstAt] === linux.AF_INET ? 16 : 28);
               messageDstKey[m] = batchDstKey[i]!;
@@ -160,7 +172,9 @@ export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): 
       ringSegmented[m] = 0;
       perMessage[m++] = n;
       j += n;
+      if (m === ring.slots) break;
     }
+    laidTo = j;
     return m;
   };
 
@@ -189,14 +203,17 @@ export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): 
       }
       for (let k = 0; k < touchedCount; k++) {
         const s = touched[k]!;
-        const start = s.batchStart;
-        const end = start + s.batchCount;
+        const end = s.batchStart + s.batchCount;
         s.batchCount = 0;
-        if (sendMessages(s, layOut(recv, s, start, end))) continue;
-        // A GSO send was refused: messages before `resume` went; lay out the rest plainly and send it.
-        let sent = 0;
-        for (let m = 0; m < resume; m++) sent += ringSegmented[m] === 1 ? 1 : perMessage[m]!;
-        sendMessages(s, layOut(recv, s, start + sent, end));
+        for (let j = s.batchStart; j < end; ) {
+          const start = j;
+          const sent = sendMessages(s, layOut(recv, s, start, end));
+          j = laidTo;
+          if (sent) continue;
+          // A GSO send was refused: messages before `resume` went; the rest is laid out again, plainly.
+          j = start;
+          for (let m = 0; m < resume; m++) j += ringSegmented[m] === 1 ? 1 : perMessage[m]!;
+        }
       }
       touchedCount = 0;
     },
