@@ -154,6 +154,7 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
 
   const receive = (fd: number, from = 0, count = slots - from): number => {
     prepare(from, from + count);
+    sizedSlot = -1;
     const n = libc.recvmmsg(fd, vectors[from]!, count, MSG_DONTWAIT, null);
     if (n < 0) {
       if (errno() === EAGAIN) return 0;
@@ -187,13 +188,20 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     const at = controlOffset(i, SOL_SOCKET, SO_RXQ_OVFL, SOL_SOCKET, SO_RXQ_OVFL);
     return at < 0 ? 0 : words[at >>> 2]!;
   };
+  // The last slot's answer: a coalesced read is asked once per datagram in it (datagram(i, k)).
+  let sizedSlot = -1;
+  let sizedAs = 0;
   const segmentSize = (i: number): number => {
-    if (words[(hdrAt + i * MMSGHDR_SIZE + 40) >>> 2] === 0) return 0;
-    const at = controlOffset(i, SOL_UDP, UDP_GRO, SOL_UDP, UDP_GRO);
-    if (at < 0) return 0;
-    const size = words[at >>> 2]!;
-    // A coalesced read of one datagram says its own length: one datagram all the same.
-    return size >= length(i) ? 0 : size;
+    if (i === sizedSlot) return sizedAs;
+    let size = 0;
+    if (words[(hdrAt + i * MMSGHDR_SIZE + 40) >>> 2] !== 0) {
+      const at = controlOffset(i, SOL_UDP, UDP_GRO, SOL_UDP, UDP_GRO);
+      // A coalesced read of one datagram says its own length: one datagram all the same.
+      if (at >= 0 && words[at >>> 2]! < length(i)) size = words[at >>> 2]!;
+    }
+    sizedSlot = i;
+    sizedAs = size;
+    return size;
   };
   const datagramCount = (i: number): number => {
     const size = segmentSize(i);
@@ -215,6 +223,7 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     let total = 0;
     for (;;) {
       prepare(0, slots);
+      sizedSlot = -1;
       const n = libc.recvmmsg(fd, vectors[0]!, slots, MSG_DONTWAIT | MSG_ERRQUEUE, null);
       if (n <= 0) return total;
       written(0, n);
