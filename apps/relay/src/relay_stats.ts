@@ -21,10 +21,12 @@ export const INBOUND_DROPS = [
   "sender-not-allowed",
   // Forward: no receiver of the sender's IP family.
   "no-receiver",
+  // `--ttl keep`: it arrived with TTL 1 (0 once decremented), as a router would drop it.
+  "ttl-expired",
 ] as const;
 
 /** Why the relay dropped a reply (tproxy) or one copy (forward) before any transport took it. */
-export const OUTBOUND_DROPS = ["nat-restricted", "transport-refused", "copy-refused"] as const;
+export const OUTBOUND_DROPS = ["nat-restricted", "transport-refused", "copy-refused", "reply-ttl-expired"] as const;
 
 /** Why the relay dropped a datagram (it never went anywhere). */
 export type RelayDropReason = (typeof INBOUND_DROPS)[number] | (typeof OUTBOUND_DROPS)[number];
@@ -50,6 +52,11 @@ export interface RelayCounters {
   sessionsEvicted: number;
   /** ICMP errors reported on upstream sockets (ECONNREFUSED and friends). */
   icmpErrors: number;
+  /**
+   * The error-queue entries behind them (IP_RECVERR), by kind: `icmp-port-unreachable`,
+   * `icmp-frag-needed`, `icmp6-packet-too-big`, `local-EMSGSIZE`, …
+   */
+  icmpErrorKinds: Record<string, number>;
   /** Datagrams the primary transport refused and the fallback sent. */
   fallback: number;
   dropped: Partial<Record<RelayDropReason, number>>;
@@ -95,7 +102,7 @@ export function countKernelDrops(c: RelayCounters, socket: KernelDropClass, watc
 export function createRelayCounters(): RelayCounters {
   return {
     received: 0, forwarded: 0, copies: 0, repliesReceived: 0, replies: 0, sessions: 0, sessionsCreated: 0, sessionsExpired: 0, sessionsEvicted: 0,
-    icmpErrors: 0, fallback: 0, dropped: {}, errors: {}, kernelDropped: { listener: 0, upstream: 0 },
+    icmpErrors: 0, icmpErrorKinds: {}, fallback: 0, dropped: {}, errors: {}, kernelDropped: { listener: 0, upstream: 0 },
     coalescedReads: 0, coalescedDatagrams: 0, coalescedForwarded: 0, offloadFallbacks: 0,
   };
 }
@@ -120,17 +127,22 @@ export function countRelayError(c: RelayCounters, code: string): void {
   c.errors[code] = (c.errors[code] ?? 0) + 1;
 }
 
+/** Count one error-queue entry of an upstream socket by kind ({@link queuedErrorKind}). */
+export function countIcmpErrorKind(c: RelayCounters, kind: string): void {
+  c.icmpErrorKinds[kind] = (c.icmpErrorKinds[kind] ?? 0) + 1;
+}
+
 const sumOf = (c: RelayCounters, reasons: readonly RelayDropReason[]) => reasons.reduce((a, r) => a + (c.dropped[r] ?? 0), 0);
 
 /**
  * Datagrams the counters cannot account for; both are 0 unless the relay lost something silently.
- * inbound = received − forwarded − inbound drops; replies = repliesReceived − replies − nat-restricted − transport-refused.
+ * inbound = received − forwarded − inbound drops; replies = repliesReceived − replies − nat-restricted − transport-refused − reply-ttl-expired.
  * @example unaccounted(counters) // { inbound: 0, replies: 0 }
  */
 export function unaccounted(c: RelayCounters): { inbound: number; replies: number } {
   return {
     inbound: c.received - c.forwarded - sumOf(c, INBOUND_DROPS),
-    replies: c.repliesReceived - c.replies - (c.dropped["nat-restricted"] ?? 0) - (c.dropped["transport-refused"] ?? 0),
+    replies: c.repliesReceived - c.replies - (c.dropped["nat-restricted"] ?? 0) - (c.dropped["transport-refused"] ?? 0) - (c.dropped["reply-ttl-expired"] ?? 0),
   };
 }
 
@@ -141,9 +153,10 @@ export function statsSnapshot(mode: string, c: RelayCounters, transports: readon
     ...c,
     dropped: { ...c.dropped },
     errors: { ...c.errors },
+    icmpErrorKinds: { ...c.icmpErrorKinds },
     kernelDropped: { ...c.kernelDropped },
     unaccounted: unaccounted(c),
-    transports: Object.fromEntries(transports.map((t) => [t.kind, { ...t.stats, dropped: { ...t.stats.dropped }, errors: { ...t.stats.errors } }])),
+    transports: Object.fromEntries(transports.map((t) => [t.kind, { ...t.stats, dropped: { ...t.stats.dropped }, errors: { ...t.stats.errors }, reported: { ...t.stats.reported } }])),
   };
 }
 
@@ -180,6 +193,8 @@ export function prometheusText(mode: string, c: RelayCounters, transports: reado
   metric("sessions_expired_total", "counter", "Sessions closed after the idle timeout.", [[{}, c.sessionsExpired]]);
   metric("sessions_evicted_total", "counter", "Sessions evicted past the session cap.", [[{}, c.sessionsEvicted]]);
   metric("icmp_errors_total", "counter", "ICMP errors on upstream sockets.", [[{}, c.icmpErrors]]);
+  metric("icmp_error_kinds_total", "counter", "Error-queue entries of upstream sockets (IP_RECVERR), by kind.",
+    Object.entries(c.icmpErrorKinds).map(([k, v]) => [{ kind: k }, v]));
   metric("fallback_total", "counter", "Datagrams sent by the fallback transport.", [[{}, c.fallback]]);
   metric("dropped_total", "counter", "Datagrams dropped by the relay, by reason.", Object.entries(c.dropped).map(([r, v]) => [{ reason: r }, v ?? 0]));
   metric("kernel_dropped_total", "counter", "Datagrams the kernel dropped on the relay's receiving sockets (receive buffer full), by socket class.",
@@ -191,5 +206,7 @@ export function prometheusText(mode: string, c: RelayCounters, transports: reado
     transports.flatMap((t) => Object.entries(t.stats.dropped).map(([r, v]): [Record<string, string>, number] => [{ transport: t.kind, reason: r }, v ?? 0])));
   metric("transport_errors_total", "counter", "Failed syscalls of a transport, by errno.",
     transports.flatMap((t) => Object.entries(t.stats.errors).map(([code, v]): [Record<string, string>, number] => [{ transport: t.kind, errno: code }, v])));
+  metric("transport_reported_total", "counter", "Errors the kernel reported on a transport's error queue (IP_RECVERR), by kind.",
+    transports.flatMap((t) => Object.entries(t.stats.reported).map(([k, v]): [Record<string, string>, number] => [{ transport: t.kind, kind: k }, v])));
   return `${lines.join("\n")}\n`;
 }

@@ -80,6 +80,7 @@ export type TransportErrorKind =
   | "payload-too-large"
   | "bad-port"
   | "bad-source"
+  | "bad-ip-field"
   | "closed"
   | "device-gone";
 

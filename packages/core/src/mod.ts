@@ -14,6 +14,7 @@ export * from "./udp_fragments.ts";
 export * from "./udp_gso.ts";
 export * from "./hex.ts";
 export * from "./icmp.ts";
+export * from "./ip_ids.ts";
 export * from "./ipv4.ts";
 export * from "./ipv6.ts";
 export * from "./packet.ts";

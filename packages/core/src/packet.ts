@@ -38,6 +38,13 @@ export interface UdpPacketOptions {
   readonly checksums: ChecksumPolicy;
 }
 
+/** The per-packet IP fields a sender sets: TTL / hop limit, TOS / traffic class, IPv4 identification. */
+export interface IpFields {
+  readonly ttl: number;
+  readonly tos: number;
+  readonly identification: number;
+}
+
 /** Largest UDP payload per family: 65535 − 20 − 8 for IPv4, 65535 − 8 for IPv6 (payload length field). */
 export function maxUdpPayload(family: 4 | 6): number {
   return family === 4 ? 65507 : 65527;

@@ -14,6 +14,13 @@ export interface Datagram {
   readonly src: SocketAddress;
   readonly dst: SocketAddress;
   readonly payload: Uint8Array;
+  /**
+   * The IPv4 TOS byte / IPv6 traffic class it leaves with: DSCP (upper six bits) and ECN (lower two),
+   * what a relay read with the original (IP_RECVTOS). Absent: 0, as the kernel's own default.
+   */
+  readonly tos?: number | undefined;
+  /** Its TTL / hop limit (1–255). Absent: the transport's default (64, or the system's for kernel-built packets). */
+  readonly ttl?: number | undefined;
 }
 
 /** Why an accepted datagram never reached the kernel. */
@@ -39,6 +46,11 @@ export interface TransportStats {
   dropped: Partial<Record<DropReason, number>>;
   /** Failed syscalls by errno name (`EAGAIN`, `EADDRINUSE`, …). */
   errors: Record<string, number>;
+  /**
+   * Errors the kernel reported on the backend's sockets after the fact (their error queues, with
+   * IP_RECVERR), by kind: `local-EMSGSIZE` (an MTU shrank under us), `icmp-port-unreachable`, …
+   */
+  reported: Record<string, number>;
 }
 
 /**
@@ -58,12 +70,17 @@ export interface Transport {
 
 /** Fresh zeroed counters. */
 export function createTransportStats(): TransportStats {
-  return { sent: 0, bytes: 0, batches: 0, fragments: 0, coalesced: 0, offloadFallbacks: 0, queued: 0, dropped: {}, errors: {} };
+  return { sent: 0, bytes: 0, batches: 0, fragments: 0, coalesced: 0, offloadFallbacks: 0, queued: 0, dropped: {}, errors: {}, reported: {} };
 }
 
 /** Count a drop by reason. */
 export function countDrop(stats: TransportStats, reason: DropReason, n = 1): void {
   stats.dropped[reason] = (stats.dropped[reason] ?? 0) + n;
+}
+
+/** Count an error the kernel reported (an error-queue entry) by kind. */
+export function countReported(stats: TransportStats, kind: string, n = 1): void {
+  stats.reported[kind] = (stats.reported[kind] ?? 0) + n;
 }
 
 /** Count a failed syscall by errno name. */
@@ -74,7 +91,7 @@ export function countError(stats: TransportStats, code: string, n = 1): void {
 /**
  * The checks shared by every backend, before anything is sent.
  * @example validateDatagram({ src, dst, payload }) // throws TransportError("bad-port", …) for port 0
- * @throws {TransportError} mixed families, destination port 0, payload over the family maximum.
+ * @throws {TransportError} mixed families, destination port 0, payload over the family maximum, a TOS or TTL out of range.
  */
 export function validateDatagram(d: Datagram): void {
   if (d.src.family !== d.dst.family) {
@@ -82,6 +99,12 @@ export function validateDatagram(d: Datagram): void {
   }
   if (d.dst.port === 0) throw new TransportError("bad-port", `destination port 0 in ${formatSocketAddress(d.dst)}`);
   if (d.src.port === 0) throw new TransportError("bad-source", `source port 0 in ${formatSocketAddress(d.src)}`);
+  if (d.tos !== undefined && !(d.tos >= 0 && d.tos <= 255 && Number.isInteger(d.tos))) {
+    throw new TransportError("bad-ip-field", `TOS / traffic class ${d.tos} is not a byte (0-255) for ${formatSocketAddress(d.dst)}`);
+  }
+  if (d.ttl !== undefined && !(d.ttl >= 1 && d.ttl <= 255 && Number.isInteger(d.ttl))) {
+    throw new TransportError("bad-ip-field", `TTL / hop limit ${d.ttl} is outside 1-255 for ${formatSocketAddress(d.dst)}`);
+  }
   const max = maxUdpPayload(d.src.family);
   if (d.payload.length > max) {
     throw new TransportError("payload-too-large", `payload of ${d.payload.length} bytes exceeds the IPv${d.src.family} maximum of ${max}`);

@@ -68,7 +68,7 @@ describe("writeUdpGsoHeaders", () => {
         const tail = Math.min(tailWanted, segment);
         const payloadLength = segment * (count - 1) + tail;
         const header = new Uint8Array(VIRTIO_NET_HDR_LENGTH + 48);
-        const h = writeUdpGsoHeaders(header, 0, src, dst, segment, payloadLength, 64);
+        const h = writeUdpGsoHeaders(header, 0, src, dst, segment, payloadLength, { ttl: 64, tos: 0, identification: 0 });
         const ipLength = f === 4 ? 20 : 40;
         expect(h).toBe(VIRTIO_NET_HDR_LENGTH + ipLength + 8);
         expect(parseVirtioNetHeader(header)).toEqual({
@@ -90,6 +90,6 @@ describe("writeUdpGsoHeaders", () => {
   });
 
   it("refuses a whole over the family's maximum", () => {
-    expect(() => writeUdpGsoHeaders(new Uint8Array(64), 0, A, B, 1400, 65508, 64)).toThrow(/exceeds the IPv4 maximum 65507/);
+    expect(() => writeUdpGsoHeaders(new Uint8Array(64), 0, A, B, 1400, 65508, { ttl: 64, tos: 0, identification: 0 })).toThrow(/exceeds the IPv4 maximum 65507/);
   });
 });

@@ -10,7 +10,7 @@ import { foldChecksum, finishChecksum, pseudoHeaderSum, sumBytes } from "./check
 import { WireError } from "./errors.ts";
 import { IPV4_HEADER_LENGTH, writeIpv4Header } from "./ipv4.ts";
 import { IPV6_HEADER_LENGTH, writeIpv6Header } from "./ipv6.ts";
-import { maxUdpPayload } from "./packet.ts";
+import { type IpFields, maxUdpPayload } from "./packet.ts";
 import type { Datagram } from "./transport.ts";
 import { IPPROTO_UDP, UDP_HEADER_LENGTH, writeUdpHeader } from "./udp.ts";
 
@@ -26,7 +26,7 @@ export const VIRTIO_NET_HDR_GSO_UDP_L4 = 5;
 
 /**
  * How many datagrams from `ds[from]` on (below `to`) may leave as one GSO send: the same source and
- * destination, the first one's size (its segment size, ≤ `maxSegment`), at most one shorter one and
+ * destination, the same TOS and TTL, the first one's size (its segment size, ≤ `maxSegment`), at most one shorter one and
  * only last, never an empty one (a zero-length segment would vanish inside the super-packet), at
  * most {@link UDP_GSO_MAX_SEGMENTS} and the family's largest UDP payload in all. 1 means "send it alone".
  * @example gsoRunLength(replies, 0, replies.length, 1472) // 32 for 32 replies of 1200 B from one server
@@ -44,6 +44,8 @@ export function gsoRunLength(ds: readonly Datagram[], from: number, to: number, 
     if (length === 0 || length > size || total + length > limit) break;
     // Records are mostly shared (a remote's, a session's): identity settles most comparisons.
     if ((d.src !== first.src && !sameSocketAddress(d.src, first.src)) || (d.dst !== first.dst && !sameSocketAddress(d.dst, first.dst))) break;
+    // Every segment leaves with the one header's class and TTL.
+    if ((d.tos ?? 0) !== (first.tos ?? 0) || d.ttl !== first.ttl) break;
     n++;
     total += length;
     if (length < size) break;
@@ -57,12 +59,14 @@ export function gsoRunLength(ds: readonly Datagram[], from: number, to: number, 
  * partial checksum, then IP and UDP headers sized for the whole (the kernel rewrites lengths, IDs and
  * checksums per segment). The UDP checksum field holds the pseudo-header sum, as the kernel expects
  * of CHECKSUM_PARTIAL. Returns the header length (10 + 28 or 10 + 48); the payloads follow.
- * @example const h = writeUdpGsoHeaders(hdr, 0, server, client, 1200, 32 * 1200, 64);
+ * `fields.identification` is the first segment's IPv4 ID; the kernel numbers the others on from it.
+ * @example const h = writeUdpGsoHeaders(hdr, 0, server, client, 1200, 32 * 1200, { ttl: 64, tos: 0, identification: 1 });
  * @throws {WireError} the whole exceeds the family's UDP maximum.
  */
 export function writeUdpGsoHeaders(
-  out: Uint8Array, offset: number, src: SocketAddress, dst: SocketAddress, segmentSize: number, payloadLength: number, ttl: number,
+  out: Uint8Array, offset: number, src: SocketAddress, dst: SocketAddress, segmentSize: number, payloadLength: number, fields: IpFields,
 ): number {
+  const { ttl, tos, identification } = fields;
   if (payloadLength > maxUdpPayload(src.family)) {
     throw new WireError("too-big", `GSO payload of ${payloadLength} bytes exceeds the IPv${src.family} maximum ${maxUdpPayload(src.family)}`);
   }
@@ -71,12 +75,12 @@ export function writeUdpGsoHeaders(
   const udpLength = UDP_HEADER_LENGTH + payloadLength;
   writeVirtioNetHeader(out, offset, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_UDP_L4, ipLength + UDP_HEADER_LENGTH, segmentSize, ipLength, 6);
   if (src.family === 4) {
-    writeIpv4Header(out, ip, IPV4_HEADER_LENGTH, 0, IPV4_HEADER_LENGTH + udpLength, 0, 0, ttl, IPPROTO_UDP, src.ip, dst.ip);
+    writeIpv4Header(out, ip, IPV4_HEADER_LENGTH, tos, IPV4_HEADER_LENGTH + udpLength, identification, 0, ttl, IPPROTO_UDP, src.ip, dst.ip);
     // The kernel checks the super-packet's header checksum on the way in (ip_rcv), before it segments.
     const c = finishChecksum(sumBytes(out, ip, ip + IPV4_HEADER_LENGTH));
     out[ip + 10] = c >>> 8;
     out[ip + 11] = c & 0xff;
-  } else writeIpv6Header(out, ip, 0, 0, udpLength, IPPROTO_UDP, ttl, src.ip, dst.ip);
+  } else writeIpv6Header(out, ip, tos, 0, udpLength, IPPROTO_UDP, ttl, src.ip, dst.ip);
   writeUdpHeader(out, ip + ipLength, src.port, dst.port, udpLength, foldChecksum(pseudoHeaderSum(src.ip, dst.ip, IPPROTO_UDP, udpLength)));
   return VIRTIO_NET_HDR_LENGTH + ipLength + UDP_HEADER_LENGTH;
 }

@@ -27,6 +27,7 @@ export const SO_ERROR = 4;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 export const SO_REUSEPORT = 15;
+export const SO_BROADCAST = 6;
 export const SO_BINDTODEVICE = 25;
 export const SO_SNDBUFFORCE = 32;
 export const SO_RCVBUFFORCE = 33;
@@ -39,6 +40,12 @@ export const SK_MEMINFO_VARS = 9;
 export const SK_MEMINFO_DROPS = 8;
 
 export const SOL_IP = 0;
+/** setsockopt, and the control message carrying a datagram's TOS byte (received: 1 byte; sent: int). */
+export const IP_TOS = 1;
+/** setsockopt, and the control message carrying a datagram's TTL (int). */
+export const IP_TTL = 2;
+export const IP_RECVTTL = 12;
+export const IP_RECVTOS = 13;
 export const IP_HDRINCL = 3;
 export const IP_RECVERR = 11;
 export const IP_MTU_DISCOVER = 10;
@@ -61,6 +68,16 @@ export const IPV6_MTU = 24;
 export const IPV6_RECVORIGDSTADDR = 74;
 export const IPV6_ORIGDSTADDR = 74;
 export const IPV6_TRANSPARENT = 75;
+export const IPV6_RECVHOPLIMIT = 51;
+/** The control message carrying a datagram's hop limit (int). */
+export const IPV6_HOPLIMIT = 52;
+export const IPV6_RECVTCLASS = 66;
+/** The control message carrying a datagram's traffic class (int). */
+export const IPV6_TCLASS = 67;
+/** sock_extended_err.ee_origin: where an error-queue entry came from. */
+export const SO_EE_ORIGIN_LOCAL = 1;
+export const SO_EE_ORIGIN_ICMP = 2;
+export const SO_EE_ORIGIN_ICMP6 = 3;
 export const IPV6_FREEBIND = 78;
 
 export const MSG_CTRUNC = 0x8;

@@ -5,17 +5,56 @@
  */
 import type { SocketAddress } from "@anysrc/core";
 import { adapter, errno, lastError, libc } from "./libc.ts";
+import { errnoName } from "@anysrc/core";
 import {
-  EAGAIN, IP_ORIGDSTADDR, IPV6_ORIGDSTADDR, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_TRUNC, SOL_IP, SOL_IPV6, SOL_SOCKET, SOL_UDP, SO_RXQ_OVFL, UDP_GRO,
+  EAGAIN, IP_ORIGDSTADDR, IP_RECVERR, IP_TOS, IP_TTL, IPV6_HOPLIMIT, IPV6_ORIGDSTADDR, IPV6_RECVERR, IPV6_TCLASS, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_TRUNC,
+  SOL_IP, SOL_IPV6, SOL_SOCKET, SOL_UDP, SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6, SO_EE_ORIGIN_LOCAL, SO_RXQ_OVFL, UDP_GRO,
 } from "./linux_constants.ts";
 import { SOCKADDR_STORAGE_SIZE, decodeSockaddr } from "./sockaddr.ts";
 
 // x86-64 glibc layouts: struct mmsghdr is a msghdr (56 B) + msg_len (4 B) padded to 64.
 const MMSGHDR_SIZE = 64;
 const IOVEC_SIZE = 16;
-// cmsghdr (16 B) + sockaddr_in6 (28 B) rounded to 8 → 48, then SO_RXQ_OVFL's 16 + 4 → 24, then
-// UDP_GRO's 24: 96; 128 leaves room for one more. (Too small a buffer loses cmsgs: MSG_CTRUNC.)
-const CONTROL_SIZE = 128;
+// cmsghdr (16 B) + sockaddr_in6 (28 B) rounded to 8 → 48, then 24 each for SO_RXQ_OVFL, UDP_GRO,
+// the TOS / traffic class and the TTL / hop limit: 144; an error-queue entry (sock_extended_err +
+// offender sockaddr) is 64. 192 holds either. (Too small a buffer loses cmsgs: MSG_CTRUNC.)
+const CONTROL_SIZE = 192;
+
+/** One entry of a socket's error queue (IP_RECVERR): a sock_extended_err and the datagram's destination. */
+export interface QueuedError {
+  /** Who reported it: this host ("local": EMSGSIZE with the MTU in `info`, ENOBUFS) or an ICMP message. */
+  readonly origin: "local" | "icmp" | "icmp6" | "other";
+  /** The errno name (ECONNREFUSED for port unreachable, EMSGSIZE for fragmentation needed / packet too big, …). */
+  readonly code: string;
+  readonly icmpType: number;
+  readonly icmpCode: number;
+  /** EMSGSIZE: the MTU the sender must fit (the next hop's, or the device's). */
+  readonly info: number;
+  /** Where the datagram that failed was going (msg_name), when the kernel says. */
+  readonly destination: SocketAddress | undefined;
+}
+
+/**
+ * A short stable name for counting an error-queue entry by type: `icmp-port-unreachable`,
+ * `icmp-frag-needed`, `icmp6-packet-too-big`, `local-EMSGSIZE`, …
+ * @example queuedErrorKind(e) // "icmp-port-unreachable"
+ */
+export function queuedErrorKind(e: QueuedError): string {
+  if (e.origin === "icmp") {
+    if (e.icmpType === 3) return `icmp-${ICMP_UNREACH[e.icmpCode] ?? `unreachable-${e.icmpCode}`}`;
+    if (e.icmpType === 11) return "icmp-time-exceeded";
+    return `icmp-type-${e.icmpType}`;
+  }
+  if (e.origin === "icmp6") {
+    if (e.icmpType === 1) return `icmp6-${ICMP6_UNREACH[e.icmpCode] ?? `unreachable-${e.icmpCode}`}`;
+    if (e.icmpType === 2) return "icmp6-packet-too-big";
+    if (e.icmpType === 3) return "icmp6-time-exceeded";
+    return `icmp6-type-${e.icmpType}`;
+  }
+  return `${e.origin}-${e.code}`;
+}
+const ICMP_UNREACH: Readonly<Record<number, string>> = { 0: "net-unreachable", 1: "host-unreachable", 2: "protocol-unreachable", 3: "port-unreachable", 4: "frag-needed", 9: "net-prohibited", 10: "host-prohibited", 13: "admin-prohibited" };
+const ICMP6_UNREACH: Readonly<Record<number, string>> = { 0: "no-route", 1: "admin-prohibited", 3: "address-unreachable", 4: "port-unreachable" };
 
 /** Sizes of a {@link RecvRing}. */
 export interface RecvRingOptions {
@@ -77,11 +116,16 @@ export interface RecvRing {
   payloadAddress(i: number): number;
   /** Native address of `memory[0]`: what an offset such as {@link originalDestinationOffset} is relative to. */
   readonly baseAddress: number;
+  /** The TOS byte / traffic class (DSCP + ECN) slot `i` arrived with (IP_RECVTOS / IPV6_RECVTCLASS), or -1. */
+  trafficClass(i: number): number;
+  /** The TTL / hop limit slot `i` arrived with (IP_RECVTTL / IPV6_RECVHOPLIMIT), or -1. */
+  hopLimit(i: number): number;
   /**
-   * Drain the socket's error queue (MSG_ERRQUEUE: ICMP errors reported through IP_RECVERR); returns
-   * how many errors were taken. Without this, a pending error keeps the fd ready forever.
+   * Drain the socket's error queue (MSG_ERRQUEUE: ICMP and local errors reported through
+   * IP_RECVERR), telling `onError` of each; returns how many were taken. Without this, a pending
+   * error keeps the fd ready forever. The ring's slots are reused: read what they hold first.
    */
-  receiveErrors(fd: number): number;
+  receiveErrors(fd: number, onError?: (e: QueuedError) => void): number;
 }
 
 /**
@@ -154,7 +198,7 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
 
   const receive = (fd: number, from = 0, count = slots - from): number => {
     prepare(from, from + count);
-    sizedSlot = -1;
+    scanned = -1;
     const n = libc.recvmmsg(fd, vectors[from]!, count, MSG_DONTWAIT, null);
     if (n < 0) {
       if (errno() === EAGAIN) return 0;
@@ -167,41 +211,61 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
   const length = (i: number) => Math.min(words[(hdrAt + i * MMSGHDR_SIZE + 56) >>> 2]!, slotSize);
   const flags = (i: number) => words[(hdrAt + i * MMSGHDR_SIZE + 48) >>> 2]!;
 
-  /** Where the data of slot `i`'s control message (level, type) — or (level2, type2) — lies, or -1. */
-  const controlOffset = (i: number, level: number, type: number, level2: number, type2: number): number => {
+  // One walk over a slot's cmsg chain answers every accessor: the last slot walked is remembered
+  // (a coalesced read is asked once per datagram in it, a reply for its class and TTL besides).
+  let scanned = -1;
+  let dstAt = -1;
+  let drops = 0;
+  let segment = 0;
+  let tclass = -1;
+  let hops = -1;
+  let errorAt = -1;
+  const scan = (i: number): void => {
+    if (i === scanned) return;
+    scanned = i;
+    dstAt = -1;
+    drops = 0;
+    segment = 0;
+    tclass = -1;
+    hops = -1;
+    errorAt = -1;
     const controlLength = words[(hdrAt + i * MMSGHDR_SIZE + 40) >>> 2]!;
     const start = controlAt + i * CONTROL_SIZE;
-    // Walk the cmsg chain: cmsg_len (size_t) @0, cmsg_level @8, cmsg_type @12, data @16, 8-aligned.
+    // cmsg_len (size_t) @0, cmsg_level @8, cmsg_type @12, data @16, each 8-aligned.
     for (let at = 0; at + 16 <= controlLength; ) {
       const len = words[(start + at) >>> 2]!;
       if (len < 16) break;
-      const l = words[(start + at + 8) >>> 2]!;
-      const t = words[(start + at + 12) >>> 2]!;
-      if ((l === level && t === type) || (l === level2 && t === type2)) return start + at + 16;
+      const level = words[(start + at + 8) >>> 2]!;
+      const type = words[(start + at + 12) >>> 2]!;
+      const data = start + at + 16;
+      if (level === SOL_IP) {
+        if (type === IP_ORIGDSTADDR) dstAt = data;
+        else if (type === IP_TOS) tclass = memory[data]!; // one byte
+        else if (type === IP_TTL) hops = words[data >>> 2]!;
+        else if (type === IP_RECVERR) errorAt = data;
+      } else if (level === SOL_IPV6) {
+        if (type === IPV6_ORIGDSTADDR) dstAt = data;
+        else if (type === IPV6_TCLASS) tclass = words[data >>> 2]! & 0xff;
+        else if (type === IPV6_HOPLIMIT) hops = words[data >>> 2]!;
+        else if (type === IPV6_RECVERR) errorAt = data;
+      } else if (level === SOL_SOCKET && type === SO_RXQ_OVFL) drops = words[data >>> 2]!;
+      else if (level === SOL_UDP && type === UDP_GRO) segment = words[data >>> 2]!;
       at += (len + 7) & ~7;
     }
-    return -1;
+    // A coalesced read of one datagram says its own length: one datagram all the same.
+    if (segment >= length(i)) segment = 0;
   };
-  const originalDestinationOffset = (i: number): number => controlOffset(i, SOL_IP, IP_ORIGDSTADDR, SOL_IPV6, IPV6_ORIGDSTADDR);
+  const originalDestinationOffset = (i: number): number => {
+    scan(i);
+    return dstAt;
+  };
   const dropCount = (i: number): number => {
-    if (words[(hdrAt + i * MMSGHDR_SIZE + 40) >>> 2] === 0) return 0; // no control data at all: the common case
-    const at = controlOffset(i, SOL_SOCKET, SO_RXQ_OVFL, SOL_SOCKET, SO_RXQ_OVFL);
-    return at < 0 ? 0 : words[at >>> 2]!;
+    scan(i);
+    return drops;
   };
-  // The last slot's answer: a coalesced read is asked once per datagram in it (datagram(i, k)).
-  let sizedSlot = -1;
-  let sizedAs = 0;
   const segmentSize = (i: number): number => {
-    if (i === sizedSlot) return sizedAs;
-    let size = 0;
-    if (words[(hdrAt + i * MMSGHDR_SIZE + 40) >>> 2] !== 0) {
-      const at = controlOffset(i, SOL_UDP, UDP_GRO, SOL_UDP, UDP_GRO);
-      // A coalesced read of one datagram says its own length: one datagram all the same.
-      if (at >= 0 && words[at >>> 2]! < length(i)) size = words[at >>> 2]!;
-    }
-    sizedSlot = i;
-    sizedAs = size;
-    return size;
+    scan(i);
+    return segment;
   };
   const datagramCount = (i: number): number => {
     const size = segmentSize(i);
@@ -219,16 +283,39 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     return at < 0 ? undefined : decodeSockaddr(memory, at);
   };
 
-  const receiveErrors = (fd: number): number => {
+  const receiveErrors = (fd: number, onError?: (e: QueuedError) => void): number => {
     let total = 0;
     for (;;) {
       prepare(0, slots);
-      sizedSlot = -1;
+      scanned = -1;
       const n = libc.recvmmsg(fd, vectors[0]!, slots, MSG_DONTWAIT | MSG_ERRQUEUE, null);
       if (n <= 0) return total;
       written(0, n);
       total += n;
+      if (!onError) continue;
+      for (let i = 0; i < n; i++) {
+        scan(i);
+        if (errorAt < 0) continue;
+        // struct sock_extended_err: ee_errno u32, ee_origin u8, ee_type u8, ee_code u8, pad, ee_info u32, ee_data u32.
+        const origin = memory[errorAt + 4]!;
+        onError({
+          origin: origin === SO_EE_ORIGIN_LOCAL ? "local" : origin === SO_EE_ORIGIN_ICMP ? "icmp" : origin === SO_EE_ORIGIN_ICMP6 ? "icmp6" : "other",
+          code: errnoName(words[errorAt >>> 2]!),
+          icmpType: memory[errorAt + 5]!,
+          icmpCode: memory[errorAt + 6]!,
+          info: words[(errorAt + 8) >>> 2]!,
+          destination: words[(hdrAt + i * MMSGHDR_SIZE + 8) >>> 2]! > 0 ? decodeSockaddr(memory, nameAt + i * SOCKADDR_STORAGE_SIZE) : undefined,
+        });
+      }
     }
+  };
+  const trafficClass = (i: number): number => {
+    scan(i);
+    return tclass;
+  };
+  const hopLimit = (i: number): number => {
+    scan(i);
+    return hops;
   };
 
   return {
@@ -250,6 +337,8 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     datagramCount,
     datagram,
     receiveErrors,
+    trafficClass,
+    hopLimit,
     payloadAddress: (i) => base + slotAt + i * stride + headroom,
     baseAddress: base,
   };

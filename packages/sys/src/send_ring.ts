@@ -8,13 +8,15 @@
  */
 import type { SocketAddress } from "@anysrc/core";
 import { adapter, errno, libc } from "./libc.ts";
-import { SOL_UDP, UDP_SEGMENT } from "./linux_constants.ts";
+import { IP_TOS, IP_TTL, IPV6_HOPLIMIT, IPV6_TCLASS, SOL_IP, SOL_IPV6, SOL_UDP, UDP_SEGMENT } from "./linux_constants.ts";
 import { SOCKADDR_STORAGE_SIZE, encodeSockaddr } from "./sockaddr.ts";
 
 const MMSGHDR_SIZE = 64;
 const IOVEC_SIZE = 16;
-// CMSG_SPACE(sizeof(u16)): the UDP_SEGMENT control message of a GSO send.
-const CONTROL_SIZE = 24;
+// Per message up to three control messages, CMSG_SPACE(2 or 4) = 24 bytes each: UDP_SEGMENT (a GSO
+// send), IP_TOS / IPV6_TCLASS and IP_TTL / IPV6_HOPLIMIT (a datagram's own class and TTL).
+const CMSG_SPACE = 24;
+const CONTROL_SIZE = 3 * CMSG_SPACE;
 
 /** Sizes of a {@link SendRing}. */
 export interface SendRingOptions {
@@ -53,6 +55,12 @@ export interface SendRing {
    * cmsg: UDP GSO); 0 sends it as one datagram. Sticks to the slot until changed.
    */
   setSegmentSize(i: number, size: number): void;
+  /**
+   * Send message `i` with this TOS byte / traffic class (IP_TOS or IPV6_TCLASS cmsg, `family` picks
+   * which) and TTL / hop limit (IP_TTL or IPV6_HOPLIMIT); -1 leaves the socket's own. Sticks to the
+   * slot until changed, like the segment size.
+   */
+  setIpFields(i: number, family: 4 | 6, trafficClass: number, hopLimit: number): void;
   /**
    * sendmmsg of messages `from` .. `from + count - 1`. Returns how many the kernel took, or `-errno`
    * when it took none (EAGAIN/ENOBUFS: queue and retry on writability).
@@ -94,14 +102,31 @@ export function createSendRing(options: SendRingOptions = {}): SendRing {
     put64(h + 24, 1);
     const v = iovAt + i * iovStride;
     put64(v, base + slotAt + i * headerSize);
-    // The control slot holds a UDP_SEGMENT cmsg; msg_controllen (0 until a segment size is set) says whether it is sent.
+    // msg_controllen (0 until a segment size, class or TTL is set) says how much of the control slot is sent.
     put64(h + 32, base + controlAt + i * CONTROL_SIZE);
-    const c = controlAt + i * CONTROL_SIZE;
-    put64(c, 18); // cmsg_len = CMSG_LEN(2)
-    words[(c + 8) >>> 2] = SOL_UDP;
-    words[(c + 12) >>> 2] = UDP_SEGMENT;
   }
   const segmentSizes = new Uint16Array(slots);
+  const classes = new Int16Array(slots).fill(-1);
+  const hopLimits = new Int16Array(slots).fill(-1);
+  const families = new Uint8Array(slots).fill(4);
+
+  const putCmsg = (at: number, level: number, type: number, dataLength: number, value: number): number => {
+    put64(at, 16 + dataLength); // cmsg_len = CMSG_LEN(dataLength)
+    words[(at + 8) >>> 2] = level;
+    words[(at + 12) >>> 2] = type;
+    words[(at + 16) >>> 2] = value; // host (little-endian) order: a u16 is its first two bytes
+    return at + CMSG_SPACE;
+  };
+  /** Write message `i`'s control messages from its remembered values; controllen says how many. */
+  const layOutControl = (i: number) => {
+    const c = controlAt + i * CONTROL_SIZE;
+    let at = c;
+    if (segmentSizes[i]! > 0) at = putCmsg(at, SOL_UDP, UDP_SEGMENT, 2, segmentSizes[i]!);
+    const v6 = families[i] === 6;
+    if (classes[i]! >= 0) at = putCmsg(at, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_TCLASS : IP_TOS, 4, classes[i]!);
+    if (hopLimits[i]! >= 0) at = putCmsg(at, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_HOPLIMIT : IP_TTL, 4, hopLimits[i]!);
+    put64(hdrAt + i * MMSGHDR_SIZE + 40, at - c);
+  };
 
   const slotDst: (SocketAddress | undefined)[] = new Array<SocketAddress | undefined>(slots).fill(undefined);
   const slotPort = new Int32Array(slots);
@@ -164,10 +189,14 @@ export function createSendRing(options: SendRingOptions = {}): SendRing {
     setSegmentSize(i, size) {
       if (segmentSizes[i] === size) return;
       segmentSizes[i] = size;
-      const c = controlAt + i * CONTROL_SIZE;
-      memory[c + 16] = size & 0xff; // u16, host (little-endian) order
-      memory[c + 17] = size >>> 8;
-      put64(hdrAt + i * MMSGHDR_SIZE + 40, size === 0 ? 0 : CONTROL_SIZE);
+      layOutControl(i);
+    },
+    setIpFields(i, family, trafficClass, hopLimit) {
+      if (classes[i] === trafficClass && hopLimits[i] === hopLimit && (families[i] === family || (trafficClass < 0 && hopLimit < 0))) return;
+      classes[i] = trafficClass;
+      hopLimits[i] = hopLimit;
+      families[i] = family;
+      layOutControl(i);
     },
     send(fd, from, count) {
       const n = libc.sendmmsg(fd, vectors[from]!, count, 0);

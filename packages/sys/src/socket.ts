@@ -10,6 +10,7 @@ import {
   IPV6_RECVERR, IPV6_TRANSPARENT, IPV6_V6ONLY, IP_FREEBIND, IP_RECVERR, IP_RECVORIGDSTADDR, IP_TRANSPARENT, SOCK_CLOEXEC, SOCK_DGRAM,
   SOCK_NONBLOCK, SOCK_RAW, SOL_IP, SOL_IPV6, SOL_SOCKET, SO_BINDTODEVICE, SO_MARK, SO_RCVBUF, SO_RCVBUFFORCE,
   SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDBUFFORCE, IP_MTU, IPV6_MTU, SO_RXQ_OVFL, SO_MEMINFO, SK_MEMINFO_VARS, SK_MEMINFO_DROPS, IP_NODEFRAG, SOL_UDP, UDP_GRO,
+  IP_RECVTOS, IP_RECVTTL, IPV6_RECVTCLASS, IPV6_RECVHOPLIMIT, SO_BROADCAST,
 } from "./linux_constants.ts";
 import { SOCKADDR_STORAGE_SIZE, decodeSockaddr, encodeSockaddr } from "./sockaddr.ts";
 
@@ -40,15 +41,24 @@ export interface UdpSocketOptions {
    * (receive buffer full), read with {@link RecvRing.dropCount}.
    */
   readonly receiveDropCount?: boolean;
+  /** IP_RECVTOS / IPV6_RECVTCLASS: each datagram carries its TOS byte / traffic class ({@link RecvRing.trafficClass}). */
+  readonly receiveTrafficClass?: boolean;
+  /** IP_RECVTTL / IPV6_RECVHOPLIMIT: each datagram carries its TTL / hop limit ({@link RecvRing.hopLimit}). */
+  readonly receiveHopLimit?: boolean;
+  /** SO_BROADCAST: allow sending to broadcast addresses (without it, EACCES). */
+  readonly broadcast?: boolean;
 }
 
 type FamilyOption = readonly [level: number, name: number, what: string];
 /** Boolean socket flags that exist once per family. */
-const FAMILY_FLAGS: readonly (readonly ["transparent" | "freebind" | "receiveOriginalDestination" | "receiveErrors", FamilyOption, FamilyOption])[] = [
+type FamilyFlag = "transparent" | "freebind" | "receiveOriginalDestination" | "receiveErrors" | "receiveTrafficClass" | "receiveHopLimit";
+const FAMILY_FLAGS: readonly (readonly [FamilyFlag, FamilyOption, FamilyOption])[] = [
   ["transparent", [SOL_IP, IP_TRANSPARENT, "IP_TRANSPARENT"], [SOL_IPV6, IPV6_TRANSPARENT, "IPV6_TRANSPARENT"]],
   ["freebind", [SOL_IP, IP_FREEBIND, "IP_FREEBIND"], [SOL_IPV6, IPV6_FREEBIND, "IPV6_FREEBIND"]],
   ["receiveOriginalDestination", [SOL_IP, IP_RECVORIGDSTADDR, "IP_RECVORIGDSTADDR"], [SOL_IPV6, IPV6_RECVORIGDSTADDR, "IPV6_RECVORIGDSTADDR"]],
   ["receiveErrors", [SOL_IP, IP_RECVERR, "IP_RECVERR"], [SOL_IPV6, IPV6_RECVERR, "IPV6_RECVERR"]],
+  ["receiveTrafficClass", [SOL_IP, IP_RECVTOS, "IP_RECVTOS"], [SOL_IPV6, IPV6_RECVTCLASS, "IPV6_RECVTCLASS"]],
+  ["receiveHopLimit", [SOL_IP, IP_RECVTTL, "IP_RECVTTL"], [SOL_IPV6, IPV6_RECVHOPLIMIT, "IPV6_RECVHOPLIMIT"]],
 ];
 
 const intValue = new Int32Array(1);
@@ -117,6 +127,7 @@ export function openUdpSocket(o: UdpSocketOptions): number {
       setIntOption(fd, level, name, 1, what);
     }
     if (o.receiveDropCount) setIntOption(fd, SOL_SOCKET, SO_RXQ_OVFL, 1, "SO_RXQ_OVFL");
+    if (o.broadcast) setIntOption(fd, SOL_SOCKET, SO_BROADCAST, 1, "SO_BROADCAST");
     applyCommon(fd, o);
   });
 }
@@ -174,6 +185,11 @@ export interface RawSocketOptions {
   readonly mark?: number;
   readonly sendBuffer?: number;
   readonly device?: string;
+  /**
+   * IP_RECVERR / IPV6_RECVERR: report errors of the emit path — ENOBUFS from a full device queue is
+   * returned by send instead of being swallowed, and local EMSGSIZE is queued with the MTU ({@link RecvRing.receiveErrors}).
+   */
+  readonly receiveErrors?: boolean;
 }
 
 /**
@@ -191,6 +207,10 @@ export function openRawSocket(o: RawSocketOptions): number {
     // only) counts the remote's own incoming fragments, which share our spoofed source address, and
     // one sendmmsg of 32 fragmented replies is more than its 64. IPv6 has neither the check nor the option.
     if (o.family === 4) setIntOption(fd, SOL_IP, IP_NODEFRAG, 1, "IP_NODEFRAG");
+    if (o.receiveErrors) {
+      if (o.family === 4) setIntOption(fd, SOL_IP, IP_RECVERR, 1, "IP_RECVERR");
+      else setIntOption(fd, SOL_IPV6, IPV6_RECVERR, 1, "IPV6_RECVERR");
+    }
     applyCommon(fd, o);
   });
 }

@@ -131,6 +131,8 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
           ring.setIovecCount(m, n);
         }
         ring.setSegmentSize(m, n === 1 ? 0 : d.payload.length);
+        // The datagram's own class and TTL as cmsgs (a run shares them); the socket's default TOS is 0.
+        ring.setIpFields(m, d.src.family, d.tos ? d.tos : -1, d.ttl ?? -1);
         perMessage[m++] = n;
         j += n;
       }

@@ -9,7 +9,7 @@
 import {
   type Datagram, RAW_SOCKET_CHECKSUMS, SystemError, type SocketAddress, addressKeyOf, type Transport, type TransportStats, TransportError, buildUdpPacket, countDrop,
   countError, createSendQueue, createTransportStats, sendOneThrough, errnoName, fragmentPacket, udpHeadersLength, buildUdpHeaders,
-  validateDatagram, type UdpPacketOptions, UDP_FRAGMENT_HEADER_MAX, udpChecksumFor, udpFragmentCount, writeUdpFragment,
+  validateDatagram, UDP_FRAGMENT_HEADER_MAX, udpChecksumFor, udpFragmentCount, writeUdpFragment, createPacketFields,
 } from "@anysrc/core";
 import { WRITABLE, closeFd, createDrainWaiter, createSendRing, getInterfaceMtu, getPoller, linux, openRawSocket, routeMtu } from "@anysrc/sys";
 
@@ -82,10 +82,10 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
   const queue = createSendQueue(options.queueLimit ?? 4096);
   const ring = createSendRing({ slots: batch, headerSize: UDP_FRAGMENT_HEADER_MAX });
   const poller = getPoller();
-  const packetOptions: UdpPacketOptions = { checksums: RAW_SOCKET_CHECKSUMS, ttl: options.ttl ?? 64 };
-  // The IPv4 ID and IPv6 fragment ID of fragmented datagrams: all fragments of one datagram must
-  // share a non-zero ID (with ID 0 the kernel would pick a fresh one per fragment).
-  let fragmentId = 1 + Math.floor(Math.random() * 0xfffe);
+  // IPv4 packets leave with DF clear (an ICMP "fragmentation needed" would go to the spoofed source,
+  // not to us), so any hop may fragment them: each gets an ID unique per destination (RFC 6864), as
+  // the kernel gives its own, and a fragment train shares one.
+  const fields = createPacketFields(options.ttl ?? 64, RAW_SOCKET_CHECKSUMS);
   let scratch = new Uint8Array(0);
   const sockets: (FamilySocket | undefined)[] = [undefined, undefined];
   let closed = false;
@@ -111,9 +111,9 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
   const fragmentsOf = (d: Datagram, mtu: number): Uint8Array[] => {
     const need = udpHeadersLength(d.src.family) + d.payload.length;
     if (scratch.length < need) scratch = new Uint8Array(need);
-    fragmentId = (fragmentId % 0xffff) + 1;
-    const n = buildUdpPacket(scratch, 0, d.src, d.dst, d.payload, { ...packetOptions, identification: fragmentId });
-    return fragmentPacket(scratch.subarray(0, n), mtu, fragmentId, "zero");
+    const f = fields.of(d);
+    const n = buildUdpPacket(scratch, 0, d.src, d.dst, d.payload, f);
+    return fragmentPacket(scratch.subarray(0, n), mtu, f.identification, "zero");
   };
 
   // Per ring fill, reused: which datagram each message belongs to; a fragment's payload slice.
@@ -137,7 +137,7 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
         const d = ds[j]!;
         const mtu = mtuFor(d.dst);
         if (udpHeadersLength(family) + d.payload.length <= mtu) {
-          const h = buildUdpHeaders(ring.headers[m]!, 0, d.src, d.dst, d.payload, packetOptions);
+          const h = buildUdpHeaders(ring.headers[m]!, 0, d.src, d.dst, d.payload, fields.of(d));
           // sin6_port must be 0 on IPv6 raw sockets: the kernel reads it as a protocol number.
           ring.setDestination(m, d.dst, 0);
           ring.setHeaderAndPayload(m, h, ring.addressOf(d.payload), d.payload.length);
@@ -155,11 +155,11 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
           break;
         }
         // Each fragment: its headers in the slot, then its slice of the payload where it lies.
-        fragmentId = (fragmentId % 0xffff) + 1;
+        const f = fields.of(d);
         const sum = udpChecksumFor(d.src, d.dst, d.payload);
         const at = ring.addressOf(d.payload);
         for (let k = 0; k < count; k++) {
-          const h = writeUdpFragment(ring.headers[m]!, 0, d.src, d.dst, d.payload, packetOptions, mtu, k, fragmentId, sum, slice);
+          const h = writeUdpFragment(ring.headers[m]!, 0, d.src, d.dst, d.payload, f, mtu, k, f.identification, sum, slice);
           ring.setDestination(m, d.dst, 0);
           ring.setHeaderAndPayload(m, h, at + slice[0]!, slice[1]! - slice[0]!);
           owners[m++] = j;

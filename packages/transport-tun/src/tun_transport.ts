@@ -12,8 +12,8 @@ import {
   ALL_CHECKSUMS, type Datagram, type Transport, type TransportStats, TransportError, WireError, buildUdpHeaders, countDrop,
   countError, createReassembler, createSendQueue, createTransportStats, sendOneThrough, errnoName, UDP_FRAGMENT_HEADER_MAX,
   parseIpv4, parseIpv6, parseUdp, socketAddress, udpChecksumFor, udpFragmentCount, validateDatagram, writeUdpFragment,
-  UDP_GSO_MAX_SEGMENTS, VIRTIO_NET_HDR_GSO_UDP_L4, VIRTIO_NET_HDR_LENGTH, gsoRunLength, parseVirtioNetHeader, udpHeadersLength,
-  writeUdpGsoHeaders, writeVirtioNetHeader,
+  UDP_GSO_MAX_SEGMENTS, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_UDP_L4, VIRTIO_NET_HDR_LENGTH, gsoRunLength, parseVirtioNetHeader, udpHeadersLength,
+  writeUdpGsoHeaders, writeVirtioNetHeader, createPacketFields,
 } from "@anysrc/core";
 import {
   type Interest, adapter, closeFd, createGatherWrite, errno, getPoller, libc, linux, openTun, Ready, setInterfaceMtu, setInterfaceUp,
@@ -55,6 +55,8 @@ export interface TunReceiveStats {
   /** Non-UDP packets (router solicitations, ICMP, …) and fragments still waiting. */
   ignored: number;
   malformed: number;
+  /** UDP datagrams dropped for a wrong checksum, as the kernel drops them. */
+  badChecksum: number;
 }
 
 /** The TUN transport: the contract, plus receiving. */
@@ -101,9 +103,10 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
   }
   const fd = device.fd;
   const vnet = device.vnetHeader ? VIRTIO_NET_HDR_LENGTH : 0;
-  const received: TunReceiveStats = { packets: 0, datagrams: 0, ignored: 0, malformed: 0 };
+  const received: TunReceiveStats = { packets: 0, datagrams: 0, ignored: 0, malformed: 0, badChecksum: 0 };
   const queue = createSendQueue(options.queueLimit ?? 4096);
-  const packetOptions = { checksums: ALL_CHECKSUMS, ttl: options.ttl ?? 64 } as const;
+  // IPv4 packets leave with DF clear, each with an ID unique per destination (see the raw transport).
+  const fields = createPacketFields(options.ttl ?? 64, ALL_CHECKSUMS);
   const poller = getPoller();
   // One packet's headers at a time (its payload is written from where it lies), over an ArrayBuffer
   // of its own (oven-sh/bun#32055).
@@ -111,7 +114,6 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
   // A super-packet's pieces: its headers, then each datagram's payload where it lies.
   const gather = createGatherWrite(1 + UDP_GSO_MAX_SEGMENTS);
   const slice = new Int32Array(2);
-  let fragmentId = 1 + Math.floor(Math.random() * 0xfffe);
   let closed = false;
   const drain = createDrainWaiter();
 
@@ -159,20 +161,17 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
   const writeDatagram = (d: Datagram): "done" | "wait" | "gone" => {
     const count = udpFragmentCount(d.src.family, d.payload.length, mtu);
     const at = adapter.addressOf(d.payload);
-    let sum = 0;
-    if (count > 1) {
-      fragmentId = (fragmentId % 0xffff) + 1;
-      sum = udpChecksumFor(d.src, d.dst, d.payload);
-    }
+    const f = fields.of(d);
+    const sum = count > 1 ? udpChecksumFor(d.src, d.dst, d.payload) : 0;
     // A finished packet: an all-zero virtio_net_hdr in front (a super-packet may have left one there).
     if (vnet > 0 && header[1] !== 0) writeVirtioNetHeader(header, 0, 0, 0, 0, 0, 0, 0);
     for (let k = 0; k < count; k++) {
       let h: number;
       if (count === 1) {
-        h = buildUdpHeaders(header, vnet, d.src, d.dst, d.payload, packetOptions);
+        h = buildUdpHeaders(header, vnet, d.src, d.dst, d.payload, f);
         slice[0] = 0;
         slice[1] = d.payload.length;
-      } else h = writeUdpFragment(header, vnet, d.src, d.dst, d.payload, packetOptions, mtu, k, fragmentId, sum, slice);
+      } else h = writeUdpFragment(header, vnet, d.src, d.dst, d.payload, f, mtu, k, f.identification, sum, slice);
       const w = writeHeaderAndPayload(fd, header, vnet + h, at + slice[0]!, slice[1]! - slice[0]!);
       if (w >= 0) {
         stats.batches++;
@@ -207,7 +206,7 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
       gather.set(k + 1, adapter.addressOf(p), p.length);
       total += p.length;
     }
-    const h = writeUdpGsoHeaders(header, 0, d.src, d.dst, d.payload.length, total, packetOptions.ttl);
+    const h = writeUdpGsoHeaders(header, 0, d.src, d.dst, d.payload.length, total, fields.of(d, n));
     gather.set(0, adapter.addressOf(header), h);
     if (gather.write(fd, n + 1) >= 0) {
       stats.batches++;
@@ -269,25 +268,31 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
       try {
         if (vnet > 0 && readBuffer[1] === VIRTIO_NET_HDR_GSO_UDP_L4) {
           // A super-packet (the stack may hand us one with USO on): its UDP payload is gsoSize-byte datagrams.
-          const d = parseDatagram(readBuffer.subarray(vnet, n));
-          if (!d) {
+          // Its checksum is partial (NEEDS_CSUM: sent on this host, never on a wire): not checked.
+          const d = parseDatagram(readBuffer.subarray(vnet, n), false);
+          if (d === "bad-checksum" || !d) {
             received.ignored++;
             continue;
           }
           const size = parseVirtioNetHeader(readBuffer).gsoSize || d.payload.length || 1;
           for (let at = 0; at < d.payload.length; at += size) {
             received.datagrams++;
-            inbox.push({ src: d.src, dst: d.dst, payload: d.payload.subarray(at, Math.min(at + size, d.payload.length)) });
+            inbox.push({ src: d.src, dst: d.dst, payload: d.payload.subarray(at, Math.min(at + size, d.payload.length)), tos: d.tos, ttl: d.ttl });
           }
           continue;
         }
-        // With NEEDS_CSUM the UDP checksum is partial (locally sent, never on a wire): not checked here.
+        // With NEEDS_CSUM the UDP checksum is partial (locally sent, never on a wire): not checked.
+        const partial = vnet > 0 && (readBuffer[0]! & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0;
         const whole = reassembler.push(readBuffer.subarray(vnet, n), Date.now());
         if (!whole) {
           received.ignored++;
           continue;
         }
-        const d = parseDatagram(whole);
+        const d = parseDatagram(whole, !partial);
+        if (d === "bad-checksum") {
+          received.badChecksum++;
+          continue;
+        }
         if (!d) {
           received.ignored++;
           continue;
@@ -390,20 +395,31 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
   };
 }
 
-/** The UDP datagram in a whole IP packet, or undefined for anything else. */
-function parseDatagram(packet: Uint8Array): Datagram | undefined {
+/**
+ * The UDP datagram in a whole IP packet (its TOS and TTL kept), undefined for anything else, or
+ * "bad-checksum" when `verify` and its UDP checksum is wrong — what the kernel would drop.
+ */
+function parseDatagram(packet: Uint8Array, verify: boolean): Datagram | undefined | "bad-checksum" {
   const version = packet[0]! >>> 4;
   if (version === 4) {
     const ip = parseIpv4(packet);
     if (ip.header.protocol !== 17) return undefined;
     const udp = parseUdp(ip.payload, ip.header.src, ip.header.dst);
-    return { src: socketAddress(ip.header.src, udp.header.srcPort), dst: socketAddress(ip.header.dst, udp.header.dstPort), payload: udp.payload.slice() };
+    if (verify && udp.checksumValid === false) return "bad-checksum";
+    return {
+      src: socketAddress(ip.header.src, udp.header.srcPort), dst: socketAddress(ip.header.dst, udp.header.dstPort), payload: udp.payload.slice(),
+      tos: (ip.header.dscp << 2) | ip.header.ecn, ttl: ip.header.ttl,
+    };
   }
   if (version === 6) {
     const ip = parseIpv6(packet);
     if (ip.upperProtocol !== 17) return undefined;
     const udp = parseUdp(ip.payload, ip.header.src, ip.header.dst);
-    return { src: socketAddress(ip.header.src, udp.header.srcPort), dst: socketAddress(ip.header.dst, udp.header.dstPort), payload: udp.payload.slice() };
+    if (verify && udp.checksumValid === false) return "bad-checksum";
+    return {
+      src: socketAddress(ip.header.src, udp.header.srcPort), dst: socketAddress(ip.header.dst, udp.header.dstPort), payload: udp.payload.slice(),
+      tos: ip.header.trafficClass, ttl: ip.header.hopLimit,
+    };
   }
   return undefined;
 }

@@ -8,13 +8,14 @@ import { AddressError, type Cidr, formatSocketAddress, parseCidr } from "@anysrc
 import { DEFAULT_FORWARD_BUFFER, startForwarder } from "../forward/forwarder.ts";
 import { createRelayCounters } from "../relay_stats.ts";
 import { logEvent, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
-import { SHARED_OPTIONS, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
+import { SHARED_OPTIONS, ipFieldFlags, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
+import { createIpFieldPolicy } from "../ip_field_policy.ts";
 import { UsageError, addressFlag } from "./usage_error.ts";
 
 export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR --to ADDR [--to ADDR]… --allow CIDR [--allow CIDR]…
                       --transport raw|bindsrc|tun [--fallback raw|bindsrc] [--mark N]
                       [--stats-interval 10s] [--stats text|json] [--metrics 127.0.0.1:9100] [--config FILE]
-                      [--socket-buffer BYTES] [--offload on|off]
+                      [--socket-buffer BYTES] [--offload on|off] [--dscp keep|clear|N] [--ecn keep|clear] [--ttl keep|N]
 
   --listen ADDR    where senders send (e.g. 0.0.0.0:2055 for NetFlow, [::]:514 for syslog)
   --to ADDR        a receiver; every datagram goes to each, with the sender's address as source
@@ -25,6 +26,8 @@ export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR --to ADDR [--t
                    drops is counted as kernelDropped.listener
   --offload on|off UDP GRO on the listening socket and GSO sends (bindsrc, tun) where the kernel
                    accepts them (default on); a sender's burst to one receiver leaves as one send
+  --dscp, --ecn, --ttl  what copies carry in their IP header, as for tproxy (default: the sender's
+                   DSCP and ECN kept, the system's TTL)
 
 SIGINT/SIGTERM: stop reading, flush, print the final counters, exit 0.`;
 
@@ -58,6 +61,7 @@ export async function forwardCommand(args: string[]): Promise<number> {
     }
   });
   const transport = transportFlags(cmd, v);
+  const ipFields = ipFieldFlags(cmd, v);
   const stats = statsFlags(cmd, v);
   const receiveBuffer = socketBufferFlag(cmd, v) ?? DEFAULT_FORWARD_BUFFER;
   const counters = createRelayCounters();
@@ -65,13 +69,13 @@ export async function forwardCommand(args: string[]): Promise<number> {
   let forwarder: ReturnType<typeof startForwarder>;
   try {
     forwarder = startForwarder({
-      listen, receivers, allow, emitter, counters, receiveBuffer, offload: transport.offload,
+      listen, receivers, allow, emitter, counters, receiveBuffer, offload: transport.offload, ipFields: createIpFieldPolicy(ipFields),
       onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
     });
   } catch (e) {
     await Promise.all(emitter.transports.map((t) => t.close()));
     throw e;
   }
-  logEvent(stats.format, "listening", { pid: processId(), mode: "forward", listen: formatSocketAddress(listen), to: receivers.map(formatSocketAddress), allow: allowTexts, transport: transport.kind, offload: transport.offload });
+  logEvent(stats.format, "listening", { pid: processId(), mode: "forward", listen: formatSocketAddress(listen), to: receivers.map(formatSocketAddress), allow: allowTexts, transport: transport.kind, offload: transport.offload, ipFields });
   return runUntilSignal("forward", counters, emitter.transports, stats, () => forwarder.stopListening(), () => {}, shutdown, () => forwarder.refreshKernelDrops());
 }

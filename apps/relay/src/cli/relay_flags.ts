@@ -8,6 +8,7 @@ import { parseDuration } from "./durations.ts";
 import { type StatsSettings, checkMetricsAddress } from "./relay_runner.ts";
 import { UsageError, addressFlag, byteSizeFlag, intFlag } from "./usage_error.ts";
 import { isTransportKind } from "../transport_choice.ts";
+import type { IpFieldSettings } from "../ip_field_policy.ts";
 
 /** parseArgs option specs of the shared flags. */
 export const SHARED_OPTIONS = {
@@ -22,7 +23,32 @@ export const SHARED_OPTIONS = {
   mtu: { type: "string" },
   "socket-buffer": { type: "string" },
   offload: { type: "string" },
+  dscp: { type: "string" },
+  ecn: { type: "string" },
+  ttl: { type: "string" },
 } as const;
+
+/**
+ * `--dscp keep|clear|N` (default keep), `--ecn keep|clear` (default keep), `--ttl keep|N` (default:
+ * the system's): what relayed datagrams carry in their IP header.
+ * @example ipFieldFlags("tproxy", { dscp: "46", ttl: "keep" }) // { dscp: 46, ecn: "keep", ttl: "keep" }
+ */
+export function ipFieldFlags(command: string, v: FlagValues): IpFieldSettings {
+  const dscpText = (v.dscp as string | undefined) ?? "keep";
+  let dscp: IpFieldSettings["dscp"];
+  if (dscpText === "keep" || dscpText === "clear") dscp = dscpText;
+  else {
+    const n = intFlag(command, "--dscp", dscpText, 0, 63, "keep, clear or a DSCP value 0-63");
+    dscp = n!;
+  }
+  const ecn = (v.ecn as string | undefined) ?? "keep";
+  if (ecn !== "keep" && ecn !== "clear") throw new UsageError(command, `--ecn must be keep or clear, got "${ecn}"`);
+  const ttlText = v.ttl as string | undefined;
+  let ttl: IpFieldSettings["ttl"] = "system";
+  if (ttlText === "keep") ttl = "keep";
+  else if (ttlText !== undefined) ttl = intFlag(command, "--ttl", ttlText, 1, 255, "keep or a TTL 1-255")!;
+  return { dscp, ecn, ttl };
+}
 
 /**
  * `--offload on|off` (default on): UDP GRO on the sockets the relay reads, GSO sends (bindsrc,

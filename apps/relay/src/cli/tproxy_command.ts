@@ -9,13 +9,15 @@ import { createRelayCounters } from "../relay_stats.ts";
 import { DEFAULT_LISTENER_BUFFER, DEFAULT_UPSTREAM_BUFFER, startTproxyRelay } from "../tproxy/tproxy_relay.ts";
 import { parseDuration } from "./durations.ts";
 import { logEvent, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
-import { SHARED_OPTIONS, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
+import { SHARED_OPTIONS, ipFieldFlags, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
+import { createIpFieldPolicy } from "../ip_field_policy.ts";
 import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
 
 export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --transport raw|bindsrc|tun [--fallback raw|bindsrc]
                      [--idle-timeout 120s] [--max-sessions N] [--mark N] [--nat full|restricted]
                      [--stats-interval 10s] [--stats text|json] [--metrics 127.0.0.1:9100] [--config FILE]
                      [--tun NAME] [--mtu N] [--socket-buffer BYTES] [--offload on|off]
+                     [--dscp keep|clear|N] [--ecn keep|clear] [--ttl keep|N]
 
   --port P             TPROXY port the nft rule diverts to
   --listen ADDR        address to listen on: IP (with --port) or IP:PORT; repeatable
@@ -38,6 +40,10 @@ export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --
   --offload on|off     UDP GRO on the relay's sockets, GSO sends (bindsrc, upstream) and TUN virtio-net
                        offloads, where the kernel accepts them (default on; refusals fall back to plain
                        sends, counted in offloadFallbacks). Pays on bulk flows (downloads, QUIC, media)
+  --dscp keep|clear|N  DSCP of relayed datagrams, both directions: as received (default), 0, or N (0-63)
+  --ecn keep|clear     ECN bits: as received (default; QUIC's ECN validation needs them) or cleared
+  --ttl keep|N         TTL / hop limit: the received one minus 1, like a router (datagrams arriving
+                       with TTL 1 are dropped, counted as ttl-expired), or N; default: the system's
 
 SIGINT/SIGTERM: stop reading, flush, print the final counters, exit 0.`;
 
@@ -75,6 +81,7 @@ export async function tproxyCommand(args: string[]): Promise<number> {
   if (idleTimeoutMs === undefined || idleTimeoutMs <= 0) throw new UsageError(cmd, `--idle-timeout must be a duration like 120s, got "${idleText}"`);
   const maxSessions = intFlag(cmd, "--max-sessions", v["max-sessions"] as string | undefined, 1, 10_000_000) ?? 65536;
   const socketBuffer = socketBufferFlag(cmd, v);
+  const ipFields = ipFieldFlags(cmd, v);
   const nat = (v.nat as string | undefined) ?? "full";
   if (nat !== "full" && nat !== "restricted") throw new UsageError(cmd, `--nat must be full or restricted, got "${nat}"`);
 
@@ -90,13 +97,14 @@ export async function tproxyCommand(args: string[]): Promise<number> {
       listen, idleTimeoutMs, maxSessions, nat, emitter, counters, ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
       listenerBuffer: socketBuffer ?? DEFAULT_LISTENER_BUFFER, upstreamBuffer: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER,
       offload: transport.offload, onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
+      ipFields: createIpFieldPolicy(ipFields),
     });
   } catch (e) {
     await Promise.all(emitter.transports.map((t) => t.close()));
     throw e;
   }
   logEvent(stats.format, "listening", {
-    pid: processId(), mode: "tproxy", listen: listen.map(formatSocketAddress), transport: transport.kind, fallback: transport.fallback ?? null, nat, idleTimeoutMs, maxSessions, offload: transport.offload,
+    pid: processId(), mode: "tproxy", listen: listen.map(formatSocketAddress), transport: transport.kind, fallback: transport.fallback ?? null, nat, idleTimeoutMs, maxSessions, offload: transport.offload, ipFields,
     socketBuffer: { listener: socketBuffer ?? DEFAULT_LISTENER_BUFFER, upstream: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER, listenerGranted: relay.listenerBufferGranted },
     ...(stats.metrics ? { metrics: formatSocketAddress(stats.metrics) } : {}),
   });

@@ -36,11 +36,11 @@ export function addressFlag(command: string, flag: string, text: string | undefi
  * Parse an integer flag value within bounds.
  * @example intFlag("packet build", "--ttl", "64", 0, 255) // 64
  */
-export function intFlag(command: string, flag: string, text: string | undefined, min: number, max: number): number | undefined {
+export function intFlag(command: string, flag: string, text: string | undefined, min: number, max: number, expected?: string): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^(0|[1-9][0-9]*|0x[0-9a-fA-F]+)$/.test(text)) throw new UsageError(command, `${flag} must be an integer, got "${text}"`);
+  if (!/^(0|[1-9][0-9]*|0x[0-9a-fA-F]+)$/.test(text)) throw new UsageError(command, `${flag} must be ${expected ?? "an integer"}, got "${text}"`);
   const n = Number(text);
-  if (n < min || n > max) throw new UsageError(command, `${flag} must be ${min}-${max}, got ${text}`);
+  if (n < min || n > max) throw new UsageError(command, `${flag} must be ${expected ?? `${min}-${max}`}, got ${text}`);
   return n;
 }
 

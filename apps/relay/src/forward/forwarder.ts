@@ -6,6 +6,7 @@
  */
 import { type Cidr, type SocketAddress, cidrContains, errnoName, formatSocketAddress } from "@anysrc/core";
 import { createDatagramBatch } from "../datagram_batch.ts";
+import { type IpFieldPolicy, createIpFieldPolicy } from "../ip_field_policy.ts";
 import {
   READABLE, bindSocket, closeFd, createRecvRing, decodeSockaddr, enableUdpGro, getPoller, openUdpSocket, sockaddrIs, sockaddrKey, socketDropCount,
 } from "@anysrc/sys";
@@ -24,6 +25,8 @@ export interface ForwarderOptions {
   /** UDP_GRO on the listening socket (`--offload on`): a sender's burst read as one coalesced batch. */
   readonly offload: boolean;
   readonly onOffloadFallback: (reason: string) => void;
+  /** What the copies carry in their IP header (`--dscp`, `--ecn`, `--ttl`); default: the sender's class kept. */
+  readonly ipFields?: IpFieldPolicy;
 }
 
 /** Default receive buffer of the forwarder's socket. */
@@ -47,7 +50,11 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   const c = o.counters;
   const poller = getPoller();
   const ring = createRecvRing({ slots: 32, slotSize: 65536 });
-  const fd = openUdpSocket({ family: o.listen.family, reuseAddress: true, receiveBuffer: o.receiveBuffer, receiveDropCount: true });
+  const fields = o.ipFields ?? createIpFieldPolicy();
+  const fd = openUdpSocket({
+    family: o.listen.family, reuseAddress: true, receiveBuffer: o.receiveBuffer, receiveDropCount: true,
+    receiveTrafficClass: fields.readsClass, receiveHopLimit: fields.readsTtl,
+  });
   const watch: DropWatch = { drops: 0 };
   try {
     bindSocket(fd, o.listen);
@@ -69,6 +76,8 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   const hasReceiver6 = o.receivers.some((r) => r.family === 6);
   const acceptedSlot = new Int32Array(ring.slots);
   const acceptedSender: SocketAddress[] = [];
+  const acceptedTos = new Int16Array(ring.slots);
+  const acceptedTtl = new Int16Array(ring.slots);
 
   poller.add(fd, READABLE, () => {
     const memory = ring.memory;
@@ -99,7 +108,14 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
           countRelayDrop(c, "no-receiver", datagrams);
           continue;
         }
+        const ttl = fields.ttlOf(ring.hopLimit(i));
+        if (ttl === 0) {
+          countRelayDrop(c, "ttl-expired", datagrams);
+          continue;
+        }
         c.forwarded += datagrams;
+        acceptedTos[accepted] = fields.classOf(ring.trafficClass(i));
+        acceptedTtl[accepted] = ttl;
         acceptedSlot[accepted] = i;
         acceptedSender[accepted++] = sender.address;
       }
@@ -110,7 +126,9 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
           const src = acceptedSender[a]!;
           if (dst.family !== src.family) continue;
           const i = acceptedSlot[a]!;
-          for (let k = 0, count = ring.datagramCount(i); k < count; k++) copies.add(src, dst, ring.datagram(i, k));
+          const tos = acceptedTos[a]!;
+          const ttl = acceptedTtl[a]!;
+          for (let k = 0, count = ring.datagramCount(i); k < count; k++) copies.add(src, dst, ring.datagram(i, k), tos, ttl);
         }
       }
       c.copies += o.emitter.emit(copies.list, "copy-refused");

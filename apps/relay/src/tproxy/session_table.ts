@@ -47,6 +47,9 @@ export interface SessionTableOptions {
   readonly gro?: boolean;
   /** The kernel refused UDP_GRO (errno name): the table stops asking. */
   readonly onGroRefused?: (code: string) => void;
+  /** Upstream sockets read each reply's class / TTL (IP_RECVTOS, IP_RECVTTL and their IPv6 twins). */
+  readonly readClass?: boolean;
+  readonly readTtl?: boolean;
 }
 
 /** The table. */
@@ -129,7 +132,7 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
     o.onEvicted();
   };
   const socketOptions = {
-    receiveErrors: true, receiveDropCount: true,
+    receiveErrors: true, receiveDropCount: true, receiveTrafficClass: o.readClass === true, receiveHopLimit: o.readTtl === true,
     ...(o.mark !== undefined ? { mark: o.mark } : {}),
     ...(o.receiveBuffer !== undefined ? { receiveBuffer: o.receiveBuffer } : {}),
   } as const;

@@ -9,12 +9,13 @@
  */
 import { type SocketAddress, SystemError, addressKey as keyOf, errnoName, formatSocketAddress, isUnicast, sameIp, sameSocketAddress } from "@anysrc/core";
 import {
-  READABLE, type RecvRing, Ready, bindSocket, closeFd, createRecvRing, decodeSockaddr, enableUdpGro, getPoller, openUdpSocket, receiveBufferSize, sendTo, sockaddrIs,
+  type QueuedError, READABLE, type RecvRing, Ready, queuedErrorKind, bindSocket, closeFd, createRecvRing, decodeSockaddr, enableUdpGro, getPoller, openUdpSocket, receiveBufferSize, sendTo, sockaddrIs,
   sockaddrKey, socketDropCount,
 } from "@anysrc/sys";
 import { createDatagramBatch } from "../datagram_batch.ts";
+import { type IpFieldPolicy, createIpFieldPolicy } from "../ip_field_policy.ts";
 import type { ReplyEmitter } from "../reply_emitter.ts";
-import { type DropWatch, type RelayCounters, countCoalesced, countKernelDrops, countRelayDrop, countRelayError } from "../relay_stats.ts";
+import { type DropWatch, type RelayCounters, countCoalesced, countIcmpErrorKind, countKernelDrops, countRelayDrop, countRelayError } from "../relay_stats.ts";
 import { type Session, type SessionTable, createRemoteRecords, createSessionTable } from "./session_table.ts";
 import { createUpstreamBatch } from "./upstream_batch.ts";
 
@@ -36,6 +37,8 @@ export interface TproxyRelayOptions {
   readonly offload: boolean;
   /** Told once per kind of refusal when the kernel refuses an offload. */
   readonly onOffloadFallback: (reason: string) => void;
+  /** What each direction's datagrams carry in their IP header (`--dscp`, `--ecn`, `--ttl`); default: the class kept. */
+  readonly ipFields?: IpFieldPolicy;
 }
 
 /** Default receive buffer of the TPROXY listeners: a main-thread pause of ~0.2 s (GC, a burst of new sessions) must not overflow it. */
@@ -80,6 +83,7 @@ export interface TproxyRelay {
  */
 export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   const c = o.counters;
+  const fields = o.ipFields ?? createIpFieldPolicy();
   const poller = getPoller();
   const clientRing = createRecvRing({ slots: 32, slotSize: 65536 });
   const replyRing = createRecvRing({ slots: 32, slotSize: 65536 });
@@ -101,6 +105,8 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     onEvicted: () => c.sessionsEvicted++,
     onOutOfDescriptors: (code) => countRelayError(c, code),
     gro: o.offload,
+    readClass: fields.readsClass,
+    readTtl: fields.readsTtl,
     onGroRefused: (code) => {
       c.offloadFallbacks++;
       o.onOffloadFallback(`upstream sockets: UDP_GRO refused (${code}); reading datagrams one by one`);
@@ -170,6 +176,11 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
           countRelayDrop(c, "no-original-destination", datagrams);
           continue;
         }
+        const ttl = fields.ttlOf(ring.hopLimit(i));
+        if (ttl === 0) {
+          countRelayDrop(c, "ttl-expired", datagrams);
+          continue;
+        }
         // Session by the raw source sockaddr: no address record is decoded unless it is new.
         const srcAt = ring.sourceOffset(i);
         const key = sockaddrKey(memory, srcAt);
@@ -201,7 +212,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         s = s!;
         s.remote = dst;
         s.remoteKey = dstKey;
-        upstream.add(s, i, dstAt, dstKey);
+        upstream.add(s, i, dstAt, dstKey, fields.classOf(ring.trafficClass(i)), ttl);
       }
       upstream.flush(ring, gatheredFrom, n);
     }
@@ -220,13 +231,15 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   };
   const stopFlushing = poller.afterRound(flushReplies);
 
+  const onQueuedError = (e: QueuedError) => countIcmpErrorKind(c, queuedErrorKind(e));
+
   function onUpstreamReadable(s: Session, ring: RecvRing, events: number): void {
     const memory = ring.memory;
     // ICMP errors (IP_RECVERR) raise EPOLLERR; drain the error queue so the fd does not stay ready.
     // Reading it reuses the ring's slots: what is gathered goes first.
     if (events & Ready.error) {
       flushReplies();
-      c.icmpErrors += ring.receiveErrors(s.fd);
+      c.icmpErrors += ring.receiveErrors(s.fd, onQueuedError);
     }
     for (;;) {
       if (gathered === ring.slots) flushReplies();
@@ -239,7 +252,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
         // A pending ICMP error (port unreachable → ECONNREFUSED, …): counted; the session lives on.
         c.icmpErrors++;
         flushReplies();
-        ring.receiveErrors(s.fd);
+        ring.receiveErrors(s.fd, onQueuedError);
         continue;
       }
       if (n === 0) break;
@@ -259,8 +272,14 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
           countRelayDrop(c, "nat-restricted", datagrams);
           continue;
         }
+        const ttl = fields.ttlOf(ring.hopLimit(i));
+        if (ttl === 0) {
+          countRelayDrop(c, "reply-ttl-expired", datagrams);
+          continue;
+        }
+        const tos = fields.classOf(ring.trafficClass(i));
         const from = hit ? last : remote.at(memory, srcAt, remoteKey);
-        for (let k = 0; k < datagrams; k++) replies.add(from, s, ring.datagram(i, k));
+        for (let k = 0; k < datagrams; k++) replies.add(from, s, ring.datagram(i, k), tos, ttl);
       }
       gathered = end;
       s.lastActive = Date.now();
@@ -273,6 +292,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   for (const addr of o.listen) {
     const fd = openUdpSocket({
       family: addr.family, transparent: true, receiveOriginalDestination: true, reuseAddress: true, receiveBuffer: o.listenerBuffer, receiveDropCount: true,
+      receiveTrafficClass: fields.readsClass, receiveHopLimit: fields.readsTtl,
     });
     try {
       bindSocket(fd, addr);

@@ -14,8 +14,11 @@ import type { Session } from "./session_table.ts";
 
 /** One receive batch's datagrams bound upstream. */
 export interface UpstreamBatch {
-  /** Slot `i` of the batch goes out of `s`'s socket to the original destination at `dstAt` (key `dstKey`). */
-  add(s: Session, i: number, dstAt: number, dstKey: number): void;
+  /**
+   * Slot `i` of the batch goes out of `s`'s socket to the original destination at `dstAt` (key
+   * `dstKey`), with class `tos` (0: the socket's default) and TTL `ttl` (-1: the socket's default).
+   */
+  add(s: Session, i: number, dstAt: number, dstKey: number, tos: number, ttl: number): void;
   /**
    * Send what was added from slots [from, to) of `ring`, counting what went (`forwarded`) and what
    * the kernel refused (`upstream-busy`, `upstream-error`). Call it before anything that may close a
@@ -49,6 +52,8 @@ export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): 
   const batchSession: (Session | undefined)[] = new Array<Session | undefined>(slots).fill(undefined);
   const batchDstAt = new Int32Array(slots);
   const batchDstKey = new Float64Array(slots);
+  const batchTos = new Int16Array(slots);
+  const batchTtl = new Int16Array(slots);
   // Slots in session order (a counting sort), then per message: datagrams in it and its destination key.
   const order = new Int32Array(slots);
   const perMessage = new Int32Array(ring.slots);
@@ -118,7 +123,11 @@ export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): 
       const length = recv.length(i);
       const segment = recv.segmentSize(i);
       if (segment > 0 && !gso && m > 0 && m + Math.ceil(length / segment) > ring.slots) break;
-      ring.setDestinationAt(m, recv.baseAddress + dstAt, memory[dstAt] === linux.AF_INET ? 16 : 28);
+      const family = memory[dstAt] === linux.AF_INET ? 4 : 6;
+      const tos = batchTos[i]!;
+      const ttl = batchTtl[i]!;
+      ring.setDestinationAt(m, recv.baseAddress + dstAt, family === 4 ? 16 : 28);
+      ring.setIpFields(m, family, tos > 0 ? tos : -1, ttl);
       messageDstKey[m] = batchDstKey[i]!;
       if (segment > 0) {
         const count = Math.ceil(length / segment);
@@ -134,7 +143,8 @@ export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): 
           if (cut < count) countRelayDrop(c, "upstream-error", count - cut);
           for (let k = 0; k < cut; k++) {
             if (k > 0) {
-              ring.setDestinationAt(m, recv.baseAddress + dstAt, memory[dstAt] === linux.AF_INET ? 16 : 28);
+              ring.setDestinationAt(m, recv.baseAddress + dstAt, family === 4 ? 16 : 28);
+              ring.setIpFields(m, family, tos > 0 ? tos : -1, ttl);
               messageDstKey[m] = batchDstKey[i]!;
             }
             ring.setSingle(m, recv.payloadAddress(i) + k * segment, Math.min(segment, length - k * segment));
@@ -149,12 +159,13 @@ export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): 
       // A run: the next slots of this session to the same destination, the same size (the last may be shorter).
       let n = 1;
       let total = length;
-      const headers = memory[dstAt] === linux.AF_INET ? 28 : 48;
+      const headers = family === 4 ? 28 : 48;
       if (gso && length > 0 && length + headers <= o.segmentMtu) {
         while (j + n < to && n < UDP_GSO_MAX_SEGMENTS) {
           const next = order[j + n]!;
           const len = recv.length(next);
           if (batchDstKey[next] !== batchDstKey[i] || recv.segmentSize(next) > 0 || len === 0 || len > length || total + len > 65507) break;
+          if (batchTos[next] !== tos || batchTtl[next] !== ttl) break; // one header's class and TTL for every segment
           n++;
           total += len;
           if (len < length) break;
@@ -179,11 +190,13 @@ export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): 
   };
 
   return {
-    add(s, i, dstAt, dstKey) {
+    add(s, i, dstAt, dstKey, tos, ttl) {
       if (s.batchCount++ === 0) touched[touchedCount++] = s;
       batchSession[i] = s;
       batchDstAt[i] = dstAt;
       batchDstKey[i] = dstKey;
+      batchTos[i] = tos;
+      batchTtl[i] = ttl;
     },
     flush(recv, from, to) {
       if (touchedCount === 0) return;
