@@ -8,12 +8,16 @@
  *                                              knows, as an old kernel meets USO, and must fall back)
  *   bad-input KIND [TUN]                       every kind of bad input, then one good datagram
  *   tun-receive TUN COUNT                      receive COUNT datagrams routed into the device (reassembled)
+ *   capture-ids - SRC_IP COUNT TIMEOUT_MS      capture IPv4 packets from SRC_IP on every interface (an
+ *                                              AF_PACKET socket, decoded with @anysrc/core) until COUNT
+ *                                              datagrams (whole or fragment trains) were seen; report
+ *                                              how their IDs repeat
  * KIND is raw | bindsrc | tun. Prints JSON lines.
  * @module
  */
 import process from "node:process";
-import { type Datagram, SystemError, TransportError, type Transport, formatSocketAddress, parseSocketAddress } from "@anysrc/core";
-import { adapter, bindSocket, linux, openUdpSocket } from "@anysrc/sys";
+import { type Datagram, SystemError, TransportError, type Transport, formatSocketAddress, parseIp, parseIpv4, parseSocketAddress, sameIp } from "@anysrc/core";
+import { adapter, bindSocket, lastError, libc, linux, openUdpSocket, receiveFrom, setIntOption } from "@anysrc/sys";
 import { createBindSourceTransport } from "@anysrc/transport-bindsrc";
 import { createRawTransport } from "@anysrc/transport-raw";
 import { createTunTransport } from "@anysrc/transport-tun";
@@ -138,7 +142,54 @@ async function tunReceive(name: string, count: number) {
   out({ done: true, got, received: t.received });
 }
 
-if (mode === "tun-receive") await tunReceive(kind!, Number(args[0]));
+/** IPv4 IDs as they arrive: unfragmented packets and fragment trains from `srcIp`, parsed with our own decoder. */
+async function captureIds(srcIp: string, count: number, timeoutMs: number) {
+  // AF_PACKET, SOCK_DGRAM: the IP packet without its link header; ETH_P_IP in network order.
+  const fd = libc.socket(17, linux.SOCK_DGRAM | linux.SOCK_NONBLOCK | linux.SOCK_CLOEXEC, 0x0008);
+  if (fd < 0) throw lastError("socket AF_PACKET");
+  setIntOption(fd, linux.SOL_SOCKET, linux.SO_RCVBUFFORCE, 256 << 20, "SO_RCVBUFFORCE");
+  const src = parseIp(srcIp);
+  const buf = new Uint8Array(new ArrayBuffer(65536));
+  const wholeIds: number[] = [];
+  const trains = new Map<number, { offsets: number[]; last: boolean }>();
+  let dontFragment = 0;
+  out({ ready: true });
+  const deadline = Date.now() + timeoutMs;
+  let lastFragments = 0;
+  while (wholeIds.length + lastFragments < count && Date.now() < deadline) {
+    const got = receiveFrom(fd, buf);
+    if (!got) {
+      await sleep(1);
+      continue;
+    }
+    const ip = parseIpv4(buf.subarray(0, got.length));
+    if (ip.header.protocol !== 17 || !sameIp(ip.header.src, src)) continue;
+    if (ip.header.dontFragment) dontFragment++;
+    if (!ip.header.moreFragments && ip.header.fragmentOffset === 0) {
+      wholeIds.push(ip.header.identification);
+      continue;
+    }
+    let train = trains.get(ip.header.identification);
+    if (!train) trains.set(ip.header.identification, (train = { offsets: [], last: false }));
+    train.offsets.push(ip.header.fragmentOffset);
+    if (!ip.header.moreFragments) {
+      train.last = true;
+      lastFragments++;
+    }
+  }
+  libc.close(fd);
+  const wholeSet = new Set(wholeIds);
+  out({
+    done: true, whole: wholeIds.length, wholeDistinct: wholeSet.size, zeroIds: wholeIds.filter((id) => id === 0).length, dontFragment,
+    trains: trains.size,
+    // Every train complete (a first and a last fragment, offsets distinct) and none sharing an ID with a whole packet.
+    trainsComplete: [...trains.values()].filter((t) => t.last && t.offsets.includes(0) && new Set(t.offsets).size === t.offsets.length).length,
+    trainIdsAlsoWhole: [...trains.keys()].filter((id) => wholeSet.has(id)).length,
+  });
+}
+
+if (mode === "capture-ids") await captureIds(args[0]!, Number(args[1]), Number(args[2]));
+else if (mode === "tun-receive") await tunReceive(kind!, Number(args[0]));
 else if (mode === "send") await send(args[0]!, args[1]!, args[2]!, Number(args[3]), Number(args[4]), args[5]);
 else if (mode === "send-batch") await sendBatch(args[0]!, args[1]!, args[2]!, Number(args[3]), args[4] as "on" | "off" | "refuse", args[5]);
 else if (mode === "bad-input") await badInput(args[0]);

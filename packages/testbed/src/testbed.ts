@@ -48,6 +48,8 @@ export interface Testbed {
    * kernel coalesces a flow's datagrams for sockets that asked for UDP_GRO. Off by default, as veth is.
    */
   setGro(on: boolean): void;
+  /** Set the MTU of all four veth ends (the whole path client ⇄ router ⇄ server), e.g. to shrink it under a running relay. */
+  setPathMtu(mtu: number): void;
   /** End spawned processes by PID and delete the namespaces (and so their links). Idempotent. */
   destroy(): Promise<void>;
 }
@@ -107,6 +109,11 @@ table inet anysrc_tproxy {
     setGro(on) {
       for (const [ns, link] of [[client, "c0"], [router, rc], [router, rs], [server, "s0"]] as const) {
         inNs(ns, ["ethtool", "-K", link, "gro", on ? "on" : "off"]);
+      }
+    },
+    setPathMtu(mtu) {
+      for (const [ns, link] of [[client, "c0"], [router, rc], [router, rs], [server, "s0"]] as const) {
+        inNs(ns, ["ip", "link", "set", "dev", link, "mtu", String(mtu)]);
       }
     },
     disableTproxy() {

@@ -28,6 +28,8 @@ export interface BindSourceCacheOptions {
   readonly sendBuffer?: number;
   /** Called when the socket for `source` is ready to read (datagrams sent to that foreign address). */
   readonly onReadable: (socket: SourceSocket) => void;
+  /** Called when the socket has errors queued (IP_RECVERR): they must be read, or it stays ready. */
+  readonly onError: (socket: SourceSocket) => void;
   /** Called when a socket waiting for writability can send again. */
   readonly onWritable: (socket: SourceSocket) => void;
   /** Called before a socket is closed (eviction, expiry, close). */
@@ -111,6 +113,9 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
     transparent: true,
     freebind: true,
     reuseAddress: true,
+    // Errors of the emit path become visible: ENOBUFS from a full device queue is returned by
+    // sendmmsg (the transport queues and retries) instead of being swallowed, ICMP errors are queued.
+    receiveErrors: true,
     ...(options.mark !== undefined ? { mark: options.mark } : {}),
     ...(options.sendBuffer !== undefined ? { sendBuffer: options.sendBuffer } : {}),
   } as const;
@@ -124,6 +129,7 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
   };
 
   const onReady = (events: number, s: SourceSocket) => {
+    if (events & Ready.error) options.onError(s);
     if (events & Ready.writable) options.onWritable(s);
     if (events & Ready.readable) options.onReadable(s);
   };

@@ -6,10 +6,10 @@
  * @module
  */
 import {
-  type Datagram, type SendQueue, SystemError, type Transport, type TransportStats, TransportError, countDrop, countError,
+  type Datagram, type SendQueue, SystemError, type Transport, type TransportStats, TransportError, countDrop, countError, countReported,
   createSendQueue, createTransportStats, formatSocketAddress, gsoRunLength, sameIp, sendOneThrough, errnoName, UDP_GSO_MAX_SEGMENTS, udpHeadersLength, validateDatagram,
 } from "@anysrc/core";
-import { createRecvRing, createSendRing, linux, type RecvRing, createDrainWaiter } from "@anysrc/sys";
+import { type QueuedError, createRecvRing, isPendingIcmpError, createSendRing, linux, type RecvRing, createDrainWaiter, queuedErrorKind } from "@anysrc/sys";
 import { type BindSourceCacheStats, type SourceSocket, createBindSourceCache } from "./bind_source_cache.ts";
 
 /** Options of the bind-source transport. */
@@ -72,9 +72,13 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
     ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
     ...(options.mark !== undefined ? { mark: options.mark } : {}),
     ...(options.sendBuffer !== undefined ? { sendBuffer: options.sendBuffer } : {}),
+    onError(s) {
+      strayRing ??= createRecvRing({ slots: 16, slotSize: 65536 });
+      strayRing.receiveErrors(s.fd, onQueuedError);
+    },
     onReadable(s) {
       strayRing ??= createRecvRing({ slots: 16, slotSize: 65536 });
-      for (let n = strayRing.receive(s.fd); n > 0; n = strayRing.receive(s.fd)) {
+      for (let n = receiveStrays(s); n > 0; n = receiveStrays(s)) {
         for (let i = 0; i < n; i++) {
           const from = strayRing.source(i);
           if (options.onReceive && from) options.onReceive({ src: from, dst: s.source, payload: strayRing.payload(i) });
@@ -106,6 +110,18 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
     },
   });
 
+  const onQueuedError = (e: QueuedError) => countReported(stats, queuedErrorKind(e));
+  /** One batch of strays; a pending socket error (an ICMP error's ECONNREFUSED) is taken from the error queue instead. */
+  const receiveStrays = (s: SourceSocket): number => {
+    try {
+      return strayRing!.receive(s.fd);
+    } catch (e) {
+      if (!(e instanceof SystemError)) throw e;
+      strayRing!.receiveErrors(s.fd, onQueuedError);
+      return strayRing!.receive(s.fd);
+    }
+  };
+
   const updateQueued = () => {
     let n = 0;
     for (const q of queues.values()) n += q.length;
@@ -115,6 +131,7 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
   /** sendmmsg `ds[from, to)` (one source) on `s`; returns the index of the first datagram not taken. */
   const emitRun = (s: SourceSocket, ds: readonly Datagram[], from: number, to: number): number => {
     let i = from;
+    let retried = false;
     while (i < to) {
       let m = 0;
       let j = i;
@@ -138,6 +155,7 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
       }
       const sent = ring.send(s.fd, 0, m);
       if (sent > 0) {
+        retried = false;
         stats.batches++;
         for (let k = 0; k < sent; k++) {
           const n = perMessage[k]!;
@@ -162,6 +180,13 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
         }
         continue;
       }
+      // An ICMP error reported earlier (IP_RECVERR sets the socket's pending error) fails the next
+      // send and is cleared by it: that datagram was not the cause, so it gets one more try.
+      if (!retried && isPendingIcmpError(e)) {
+        retried = true;
+        continue;
+      }
+      retried = false;
       countDrop(stats, "send-error");
       i++;
     }

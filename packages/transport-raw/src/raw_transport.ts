@@ -8,10 +8,12 @@
  */
 import {
   type Datagram, RAW_SOCKET_CHECKSUMS, SystemError, type SocketAddress, addressKeyOf, type Transport, type TransportStats, TransportError, buildUdpPacket, countDrop,
-  countError, createSendQueue, createTransportStats, sendOneThrough, errnoName, fragmentPacket, udpHeadersLength, buildUdpHeaders,
+  countError, countReported, createSendQueue, createTransportStats, sendOneThrough, errnoName, fragmentPacket, udpHeadersLength, buildUdpHeaders,
   validateDatagram, UDP_FRAGMENT_HEADER_MAX, udpChecksumFor, udpFragmentCount, writeUdpFragment, createPacketFields,
 } from "@anysrc/core";
-import { WRITABLE, closeFd, createDrainWaiter, createSendRing, getInterfaceMtu, getPoller, linux, openRawSocket, routeMtu } from "@anysrc/sys";
+import {
+  type RecvRing, WRITABLE, closeFd, createDrainWaiter, createRecvRing, createSendRing, getInterfaceMtu, getPoller, linux, openRawSocket, queuedErrorKind, routeMtu,
+} from "@anysrc/sys";
 
 /** Options of the raw transport. */
 export interface RawTransportOptions {
@@ -45,6 +47,8 @@ export interface RawTransport extends Transport {
 
 /** Route MTUs remembered per destination IP; past this many the cache starts over. */
 const MAX_ROUTE_MTUS = 65536;
+/** How long a learned route MTU is trusted before the kernel is asked again (its own PMTU entries expire after 600 s). */
+const MTU_RECHECK_MS = 30_000;
 
 interface FamilySocket {
   readonly fd: number;
@@ -63,10 +67,14 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
   // is remembered by identity, sparing a key hash and a Map lookup per datagram.
   let lastDst: SocketAddress | undefined;
   let lastMtu = 0;
+  // Learned MTUs are forgotten every MTU_RECHECK_MS (an MTU that grew back is found again), and one
+  // is asked again at once when the kernel refuses a packet as too big (EMSGSIZE: the route shrank).
+  let mtusSince = Date.now();
+  const keyOfIp = (dst: SocketAddress) => addressKeyOf(dst.ip, 0, dst.family === 4 ? 4 : 16, 0);
   const mtuFor = (dst: SocketAddress): number => {
     if (fixedMtu !== undefined) return fixedMtu;
     if (dst === lastDst) return lastMtu;
-    const key = addressKeyOf(dst.ip, 0, dst.family === 4 ? 4 : 16, 0);
+    const key = keyOfIp(dst);
     let m = routeMtus.get(key);
     if (m === undefined) {
       if (routeMtus.size >= MAX_ROUTE_MTUS) routeMtus.clear();
@@ -76,6 +84,26 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
     lastDst = dst;
     lastMtu = m;
     return m;
+  };
+  const expireMtus = (now: number) => {
+    if (now - mtusSince < MTU_RECHECK_MS) return;
+    mtusSince = now;
+    routeMtus.clear();
+    lastDst = undefined;
+  };
+  /** Ask the kernel again for `dst`'s MTU after an EMSGSIZE; true when it is now smaller (worth a retry). */
+  const relearnMtu = (dst: SocketAddress): boolean => {
+    if (fixedMtu !== undefined) return false;
+    const before = mtuFor(dst);
+    routeMtus.delete(keyOfIp(dst));
+    lastDst = undefined;
+    return mtuFor(dst) < before;
+  };
+  let errorRing: RecvRing | undefined;
+  /** Read what the kernel queued on `fd` (IP_RECVERR: a local EMSGSIZE with the MTU), counted by kind. */
+  const takeErrors = (fd: number) => {
+    errorRing ??= createRecvRing({ slots: 8, slotSize: 256 });
+    errorRing.receiveErrors(fd, (e) => countReported(stats, queuedErrorKind(e)));
   };
   const batch = options.batch ?? 32;
   const stats: TransportStats = createTransportStats();
@@ -100,6 +128,7 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
         ...(options.mark !== undefined ? { mark: options.mark } : {}),
         ...(options.sendBuffer !== undefined ? { sendBuffer: options.sendBuffer } : {}),
         ...(options.device !== undefined ? { device: options.device } : {}),
+        receiveErrors: true,
       });
       s = { fd, family, waiting: false };
       sockets[index] = s;
@@ -185,6 +214,14 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
       const e = -n;
       countError(stats, errnoName(e));
       if (e === linux.EAGAIN || e === linux.ENOBUFS) return owners[0]!;
+      if (e === linux.EMSGSIZE) {
+        takeErrors(s.fd);
+        // The route's MTU shrank under us (a device's MTU lowered): fragment to the new one and go again.
+        if (relearnMtu(ds[owners[0]!]!.dst)) {
+          i = owners[0]!;
+          continue;
+        }
+      }
       // Any other error belongs to the first message's datagram: drop it, go on with the rest.
       countDrop(stats, "send-error");
       i = owners[0]! + 1;
@@ -267,6 +304,7 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
   const sendBatch = (ds: readonly Datagram[]) => {
     if (closed) throw new TransportError("closed", "raw transport is closed");
     for (const d of ds) validateDatagram(d);
+    expireMtus(Date.now());
     // Open each family's socket up front (a cheap array check once they exist): a failure (EPERM
     // without CAP_NET_RAW, EMFILE) then drops the whole batch, counted, before anything is sent.
     for (const d of ds) {

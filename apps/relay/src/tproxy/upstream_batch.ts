@@ -8,7 +8,7 @@
  * @module
  */
 import { UDP_GSO_MAX_SEGMENTS, errnoName } from "@anysrc/core";
-import { type RecvRing, createSendRing, linux } from "@anysrc/sys";
+import { type RecvRing, createSendRing, isPendingIcmpError, linux } from "@anysrc/sys";
 import { type RelayCounters, countRelayDrop } from "../relay_stats.ts";
 import type { Session } from "./session_table.ts";
 
@@ -64,9 +64,11 @@ export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): 
 
   /** sendmmsg messages [0, count) of the send ring on `s`'s socket; false when a GSO send was refused before any went. */
   const sendMessages = (s: Session, count: number): boolean => {
+    let retried = false;
     for (let done = 0; done < count; ) {
       const k = ring.send(s.fd, done, count - done);
       if (k > 0) {
+        retried = false;
         for (let m = done; m < done + k; m++) {
           const n = perMessage[m]!;
           c.forwarded += n;
@@ -94,6 +96,13 @@ export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): 
         resume = done;
         return false;
       }
+      // An earlier ICMP error left pending on the socket (IP_RECVERR) fails this send and is cleared by
+      // it: the message was not at fault, so it gets one more try.
+      if (!retried && isPendingIcmpError(-k)) {
+        retried = true;
+        continue;
+      }
+      retried = false;
       // Any other error belongs to the first unsent message alone (sendmmsg reports it on the next call).
       countRelayDrop(c, "upstream-error", perMessage[done]!);
       done++;

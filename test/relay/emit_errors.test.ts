@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ADDRESSES as A, compileC, createTestbed, REPO_ROOT, requirePrivileges, RUNTIMES, type Testbed } from "@anysrc/testbed";
+
+const ANYSRC = `${REPO_ROOT}apps/relay/bin/anysrc`;
+const PORT = 15200;
+const run = requirePrivileges("emit-path errors suite");
+type Json = Record<string, unknown>;
+type TransportStats = { fragments: number; errors: Record<string, number>; reported: Record<string, number>; dropped: Record<string, number> };
+
+describe.skipIf(!run)("the emit path under a shrinking MTU and a full device queue (client → TPROXY router → server)", () => {
+  let bed: Testbed;
+  let bin: Record<string, string>;
+  let tunCount = 0;
+  beforeAll(async () => {
+    bin = compileC(["udp_echo", "relay_saturate"]);
+    bed = createTestbed();
+    bed.enableTproxy(PORT);
+    for (const host of [A.server4, A.server6]) await bed.spawn(bed.server, [bin.udp_echo!, host, "7400"]).waitFor((l) => l.ready === true);
+  });
+  afterAll(async () => {
+    await bed?.destroy();
+  });
+
+  const relay = async (runtime: string, args: string[]) => {
+    const tun = `asee${process.pid % 1000}x${tunCount++}`;
+    const p = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "tproxy", "--port", String(PORT), "--stats", "json", "--stats-interval", "0",
+      "--mark", "2", "--tun", tun, ...args]);
+    await p.waitFor((l) => l.event === "listening");
+    return p;
+  };
+  /** A closed loop of 1300-byte echoes, 16 in flight, for `seconds`: what came back. */
+  const load = async (server: string, seconds: number) => {
+    const p = bed.spawn(bed.client, [bin.relay_saturate!, server, "7400", "1", "16", String(seconds), "1300"]);
+    return p.waitFor((l) => typeof l.sent === "number", 30_000);
+  };
+
+  // tun over IPv6 is left out: a forwarded IPv6 packet over the path MTU is dropped by the router and
+  // its Packet Too Big goes to the packet's source — the spoofed server address — not to the relay.
+  const CASES = [["raw", "IPv4"], ["raw", "IPv6"], ["bindsrc", "IPv4"], ["bindsrc", "IPv6"], ["tun", "IPv4"]] as const;
+  for (const [kind, family] of CASES) {
+    for (const runtime of RUNTIMES) {
+      it(`${kind} on ${runtime}, ${family}: the path MTU drops from 1500 to 1280 under a running relay; 1300-byte replies keep arriving, none lost`, async () => {
+        const server = family === "IPv4" ? A.server4 : A.server6;
+        const r = await relay(runtime, ["--transport", kind]);
+        const phases: Json[] = [];
+        try {
+          phases.push(await load(server, 1));
+          bed.setPathMtu(1280);
+          phases.push(await load(server, 2));
+          bed.setPathMtu(1500);
+          phases.push(await load(server, 1));
+        } finally {
+          bed.setPathMtu(1500);
+          await r.stop();
+        }
+        const stats = await r.waitFor((l) => l.event === "final");
+        expect(phases.map((p) => ({ lost: p.lost, corrupt: p.corrupt }))).toEqual([0, 1, 2].map(() => ({ lost: 0, corrupt: 0 })));
+        expect(stats).toMatchObject({ dropped: {}, unaccounted: { inbound: 0, replies: 0 } });
+        const t = (stats.transports as Record<string, TransportStats>)[kind]!;
+        expect(t.dropped).toEqual({});
+        if (kind === "raw") {
+          // The raw socket refused the first too-big packet (EMSGSIZE, and its error-queue entry); the
+          // transport asked the route again and fragmented from then on.
+          expect(t.reported["local-EMSGSIZE"]).toBeGreaterThan(0);
+          expect(t.fragments).toBeGreaterThan(0);
+        }
+      });
+    }
+  }
+
+  for (const kind of ["raw", "bindsrc"] as const) {
+    for (const runtime of RUNTIMES) {
+      it(`${kind} on ${runtime}: a rate-limited device queue (tbf, 8 KiB) makes sends fail with ENOBUFS; counted, retried, none lost`, async () => {
+        const r = await relay(runtime, ["--transport", kind]);
+        bed.run(bed.router, ["tc", "qdisc", "add", "dev", bed.routerClientLink, "root", "tbf", "rate", "20mbit", "burst", "4kb", "limit", "8kb"]);
+        let result: Json;
+        try {
+          const p = bed.spawn(bed.client, [bin.relay_saturate!, A.server4, "7400", "16", "256", "1", "64"]);
+          result = await p.waitFor((l) => typeof l.sent === "number", 30_000);
+        } finally {
+          bed.run(bed.router, ["tc", "qdisc", "del", "dev", bed.routerClientLink, "root"]);
+          await r.stop();
+        }
+        const stats = await r.waitFor((l) => l.event === "final");
+        const t = (stats.transports as Record<string, TransportStats>)[kind]!;
+        // Without IP_RECVERR the kernel swallows ENOBUFS (the datagram silently gone, only SndbufErrors counts it).
+        expect(t.errors.ENOBUFS ?? 0).toBeGreaterThan(0);
+        expect({ lost: result.lost, corrupt: result.corrupt, dropped: t.dropped }).toEqual({ lost: 0, corrupt: 0, dropped: {} });
+      });
+    }
+  }
+});
