@@ -194,5 +194,31 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
       const stats = await f.waitFor((l) => l.event === "final");
       expect(stats).toMatchObject({ received: 55, forwarded: 50, copies: 100, dropped: { "sender-not-allowed": 5 } });
     });
+
+    it(`${runtime}: forward to the client subnet's broadcast address (SO_BROADCAST) with raw and bindsrc; tun is refused at start`, async () => {
+      const broadcast = "198.18.1.255:9003";
+      for (const kind of ["raw", "bindsrc"] as const) {
+        // Unconnected (a connected socket takes its local address and no longer matches a broadcast).
+        const receiver = bed.spawn(bed.client, [...PEER, "recv-any", "0.0.0.0:9003", "50", "8000"]);
+        await receiver.waitFor((l) => l.ready === true);
+        const f = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "forward", "--listen", "0.0.0.0:2056", "--to", broadcast,
+          "--allow", `${A.server4}/32`, "--transport", kind, "--stats", "json", "--stats-interval", "0"]);
+        expect(await f.waitFor((l) => l.event === "listening")).toMatchObject({ broadcastReceivers: [broadcast] });
+        await bed.spawn(bed.server, [...PEER, "many-sources", A.server4, `${A.routerServerSide4}:2056`, "1", "50"]).exited();
+        const got = await receiver.waitFor((l) => l.done === true);
+        await f.stop();
+        const stats = await f.waitFor((l) => l.event === "final");
+        // One source, and every payload names its sender's port: the sender's address survived.
+        expect({ kind, ...got }).toMatchObject({ kind, received: 50, sources: 1, mismatched: 0 });
+        expect(stats).toMatchObject({ copies: 50, dropped: {}, transports: { [kind]: { dropped: {}, errors: {} } } });
+      }
+      let message = "";
+      try {
+        bed.run(bed.router, [ANYSRC, "--runtime", runtime, "forward", "--listen", "0.0.0.0:2057", "--to", broadcast, "--allow", `${A.server4}/32`, "--transport", "tun"]);
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message).toContain("--to 198.18.1.255:9003 is a broadcast address: use --transport raw or bindsrc");
+    });
   }
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, createTestbed, requirePrivileges, runtimeArgv, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, runtimeArgv, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
 
 const SCENARIOS = "test/transport/transport_scenarios.ts";
 const PEER = ["node", UDP_PEER];
@@ -17,12 +17,14 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
   });
 
   for (const runtime of RUNTIMES) {
-    it(`tun under ${runtime} receives datagrams routed into the device, fragments reassembled, as an async iterator`, async () => {
+    it(`tun under ${runtime} receives datagrams routed into the device, fragments reassembled, as an async iterator; one with a wrong UDP checksum is dropped and counted`, async () => {
       const tun = `asrx${process.pid % 10000}${runtime[0]}`;
       const r = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["tun-receive", tun, "4"]));
       await r.waitFor((l) => l.ready === true);
       bed.run(bed.router, ["ip", "route", "add", "198.18.210.0/24", "dev", tun]);
       bed.run(bed.router, ["ip", "-6", "route", "add", "2001:db8:210::/64", "dev", tun]);
+      // First a datagram the kernel would drop for its checksum (a raw socket's: no offload marks it partial).
+      bed.run(bed.router, [compileC(["udp_badsum"]).udp_badsum!, "198.18.210.7", "5000"]);
       for (const [dst, size] of [["198.18.210.7:5000", "64"], ["198.18.210.7:5000", "3000"], ["[2001:db8:210::7]:5000", "64"], ["[2001:db8:210::7]:5000", "3000"]] as const) {
         await bed.spawn(bed.router, [...PEER, "send-pattern", dst, size]).exited();
       }
@@ -32,6 +34,7 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
         ["198.18.210.7:5000", 3000, true], ["198.18.210.7:5000", 64, true],
         ["[2001:db8:210::7]:5000", 3000, true], ["[2001:db8:210::7]:5000", 64, true],
       ].sort());
+      expect((done.received as { badChecksum: number }).badChecksum).toBe(1);
     });
   }
 

@@ -2,7 +2,9 @@
  * What each command needs from the kernel's privilege model, checked before anything is opened.
  * raw: CAP_NET_RAW (an IPPROTO_RAW socket). bindsrc and the tproxy listeners: IP_TRANSPARENT, which
  * the kernel grants with CAP_NET_ADMIN (or CAP_NET_RAW). tun: CAP_NET_ADMIN (TUNSETIFF, MTU, link
- * up). --mark: CAP_NET_ADMIN (SO_MARK).
+ * up). --mark: CAP_NET_ADMIN (SO_MARK). bindsrc without a raw fallback also CAP_NET_BIND_SERVICE, while
+ * ports below 1024 are privileged: a reply from a DNS or NTP server, a syslog sender's copy, comes
+ * from such a port, and IP_TRANSPARENT does not lift the rule.
  * @module
  */
 import { type CapabilityName, CapabilityError, type TransportKind } from "@anysrc/core";
@@ -14,6 +16,8 @@ export interface PrivilegeNeeds {
   /** TPROXY listeners (IP_TRANSPARENT). */
   readonly transparentListeners?: boolean;
   readonly mark?: boolean;
+  /** bindsrc must bind sources below the privileged-port limit itself (no raw fallback to take them). */
+  readonly lowPortSources?: boolean;
 }
 
 /** One requirement: any of `anyOf` will do; the first is the one named when all are missing. */
@@ -32,6 +36,12 @@ export function requirementsOf(n: PrivilegeNeeds): Requirement[] {
   }
   if (n.transparentListeners) out.push({ anyOf: ["CAP_NET_ADMIN", "CAP_NET_RAW"], neededFor: "the TPROXY listeners (IP_TRANSPARENT)" });
   if (n.mark) out.push({ anyOf: ["CAP_NET_ADMIN"], neededFor: "--mark (SO_MARK)" });
+  if (n.lowPortSources) {
+    out.push({
+      anyOf: ["CAP_NET_BIND_SERVICE"],
+      neededFor: "--transport bindsrc replying from ports below 1024 (DNS, NTP, syslog: IP_TRANSPARENT does not lift the privileged-port rule; or add --fallback raw)",
+    });
+  }
   return out;
 }
 

@@ -24,6 +24,8 @@ export interface TransportSettings {
   readonly offload?: boolean;
   /** Told once per transport when the kernel refuses an offload and it goes back to plain sends. */
   readonly onOffloadFallback?: (reason: string) => void;
+  /** SO_BROADCAST (raw, bindsrc): a forwarder with a broadcast receiver. */
+  readonly broadcast?: boolean;
 }
 
 /** True for a known transport name. */
@@ -42,9 +44,11 @@ export function openTransport(kind: TransportKind, s: TransportSettings): Transp
   const offload = { offload: s.offload !== false, ...(s.onOffloadFallback ? { onOffloadFallback: s.onOffloadFallback } : {}) };
   switch (kind) {
     case "raw":
-      return createRawTransport({ ...mark, ...batch, ...sendBuffer, ...(s.mtu !== undefined ? { mtu: s.mtu } : {}) });
+      return createRawTransport({ ...mark, ...batch, ...sendBuffer, broadcast: s.broadcast === true, ...(s.mtu !== undefined ? { mtu: s.mtu } : {}) });
     case "bindsrc":
-      return createBindSourceTransport({ ...mark, ...batch, ...sendBuffer, ...offload, ...(s.onReceive ? { onReceive: s.onReceive } : {}) });
+      return createBindSourceTransport({
+        ...mark, ...batch, ...sendBuffer, ...offload, broadcast: s.broadcast === true, ...(s.onReceive ? { onReceive: s.onReceive } : {}),
+      });
     case "tun":
       return createTunTransport({ name: s.tun ?? "anysrc0", ...offload, ...(s.mtu !== undefined ? { mtu: s.mtu } : {}) });
   }

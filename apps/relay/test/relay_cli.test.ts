@@ -54,6 +54,7 @@ describe.skipIf(!canDrop).each(RUNTIMES)("relay commands name a missing capabili
     [["-net_raw,-net_admin"], [...tproxy, "--transport", "bindsrc"], "--transport bindsrc (IP_TRANSPARENT sockets bound to foreign addresses) needs CAP_NET_ADMIN"],
     [["-net_raw,-net_admin"], [...tproxy, "--transport", "tun"], "--transport tun (creating and configuring a TUN device) needs CAP_NET_ADMIN"],
     [["-net_admin"], [...tproxy, "--transport", "raw", "--mark", "2"], "--mark (SO_MARK) needs CAP_NET_ADMIN"],
+    [["-net_bind_service"], [...tproxy, "--transport", "bindsrc"], "--transport bindsrc replying from ports below 1024 (DNS, NTP, syslog: IP_TRANSPARENT does not lift the privileged-port rule; or add --fallback raw) needs CAP_NET_BIND_SERVICE"],
     [["-net_raw"], ["send", "--transport", "raw", "--src", "198.18.0.1:1", "--dst", "127.0.0.1:9", "--count", "1", "--size", "1"], "--transport raw (an IPPROTO_RAW socket) needs CAP_NET_RAW"],
     [["-net_raw,-net_admin"], ["forward", "--listen", "127.0.0.1:2099", "--to", "127.0.0.1:9", "--allow", "127.0.0.0/8", "--transport", "bindsrc"], "needs CAP_NET_ADMIN"],
   ])("without %s: %j", (drop, args, message) => {

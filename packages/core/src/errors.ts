@@ -171,7 +171,7 @@ export function errnoDescription(errno: number): string {
 }
 
 /** A Linux capability a command needs, by its name in capabilities(7). */
-export type CapabilityName = "CAP_NET_ADMIN" | "CAP_NET_RAW";
+export type CapabilityName = "CAP_NET_ADMIN" | "CAP_NET_RAW" | "CAP_NET_BIND_SERVICE";
 
 /**
  * The process lacks a capability a command needs; raised at start, before any socket is opened.

@@ -135,6 +135,7 @@ export const ENOPROTOOPT = 92;
 export const EAGAIN = 11;
 export const ENOBUFS = 105;
 export const EMSGSIZE = 90;
+export const EACCES = 13;
 export const ECONNREFUSED = 111;
 export const EHOSTUNREACH = 113;
 export const ENETUNREACH = 101;

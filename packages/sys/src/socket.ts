@@ -6,7 +6,7 @@
 import { type SocketAddress, SystemError, formatSocketAddress } from "@anysrc/core";
 import { check, cString, errno, lastError, libc } from "./libc.ts";
 import {
-  AF_INET, AF_INET6, EAGAIN, IPPROTO_IPV6, IPPROTO_RAW, IPPROTO_UDP, IPV6_FREEBIND, IPV6_RECVORIGDSTADDR,
+  AF_INET, AF_INET6, EACCES, EAGAIN, IPPROTO_IPV6, IPPROTO_RAW, IPPROTO_UDP, IPV6_FREEBIND, IPV6_RECVORIGDSTADDR,
   IPV6_RECVERR, IPV6_TRANSPARENT, IPV6_V6ONLY, IP_FREEBIND, IP_RECVERR, IP_RECVORIGDSTADDR, IP_TRANSPARENT, SOCK_CLOEXEC, SOCK_DGRAM,
   SOCK_NONBLOCK, SOCK_RAW, SOL_IP, SOL_IPV6, SOL_SOCKET, SO_BINDTODEVICE, SO_MARK, SO_RCVBUF, SO_RCVBUFFORCE,
   SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDBUFFORCE, IP_MTU, IPV6_MTU, SO_RXQ_OVFL, SO_MEMINFO, SK_MEMINFO_VARS, SK_MEMINFO_DROPS, IP_NODEFRAG, SOL_UDP, UDP_GRO,
@@ -190,6 +190,8 @@ export interface RawSocketOptions {
    * returned by send instead of being swallowed, and local EMSGSIZE is queued with the MTU ({@link RecvRing.receiveErrors}).
    */
   readonly receiveErrors?: boolean;
+  /** SO_BROADCAST: packets to broadcast addresses allowed (without it, EACCES). */
+  readonly broadcast?: boolean;
 }
 
 /**
@@ -211,6 +213,7 @@ export function openRawSocket(o: RawSocketOptions): number {
       if (o.family === 4) setIntOption(fd, SOL_IP, IP_RECVERR, 1, "IP_RECVERR");
       else setIntOption(fd, SOL_IPV6, IPV6_RECVERR, 1, "IPV6_RECVERR");
     }
+    if (o.broadcast) setIntOption(fd, SOL_SOCKET, SO_BROADCAST, 1, "SO_BROADCAST");
     applyCommon(fd, o);
   });
 }
@@ -270,6 +273,24 @@ export function receiveFrom(fd: number, buf: Uint8Array): { length: number; sour
     throw lastError("recvfrom", fd);
   }
   return { length: n, source: decodeSockaddr(scratchAddress, 0) };
+}
+
+/**
+ * True when `dst` is a broadcast address here (255.255.255.255, or a directed broadcast of a local
+ * subnet): the kernel refuses to connect a socket without SO_BROADCAST to it (EACCES). IPv6 has no
+ * broadcast. Sending there needs {@link UdpSocketOptions.broadcast} on the sending socket.
+ * @example routeIsBroadcast(parseSocketAddress("198.18.1.255:514")) // true on a /24
+ */
+export function routeIsBroadcast(dst: SocketAddress): boolean {
+  if (dst.family !== 4) return false;
+  const fd = libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+  if (fd < 0) return false;
+  try {
+    const len = encodeSockaddr(dst, scratchAddress, 0, dst.port === 0 ? 9 : dst.port);
+    return libc.connect(fd, scratchAddress, len) < 0 && errno() === EACCES;
+  } finally {
+    libc.close(fd);
+  }
 }
 
 /**

@@ -26,6 +26,8 @@ export interface BindSourceCacheOptions {
   readonly idleTimeoutMs?: number;
   readonly mark?: number;
   readonly sendBuffer?: number;
+  /** SO_BROADCAST on every socket. */
+  readonly broadcast?: boolean;
   /** Called when the socket for `source` is ready to read (datagrams sent to that foreign address). */
   readonly onReadable: (socket: SourceSocket) => void;
   /** Called when the socket has errors queued (IP_RECVERR): they must be read, or it stays ready. */
@@ -116,6 +118,7 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
     // Errors of the emit path become visible: ENOBUFS from a full device queue is returned by
     // sendmmsg (the transport queues and retries) instead of being swallowed, ICMP errors are queued.
     receiveErrors: true,
+    broadcast: options.broadcast === true,
     ...(options.mark !== undefined ? { mark: options.mark } : {}),
     ...(options.sendBuffer !== undefined ? { sendBuffer: options.sendBuffer } : {}),
   } as const;

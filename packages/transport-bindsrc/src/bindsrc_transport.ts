@@ -40,6 +40,8 @@ export interface BindSourceTransportOptions {
   readonly segmentMtu?: number;
   /** Told once when the kernel first refuses a GSO send. */
   readonly onOffloadFallback?: (reason: string) => void;
+  /** SO_BROADCAST on every source socket: allow broadcast destinations. */
+  readonly broadcast?: boolean;
 }
 
 /** The bind-source transport: the contract plus its socket cache counters. */
@@ -72,6 +74,7 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
     ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
     ...(options.mark !== undefined ? { mark: options.mark } : {}),
     ...(options.sendBuffer !== undefined ? { sendBuffer: options.sendBuffer } : {}),
+    broadcast: options.broadcast === true,
     onError(s) {
       strayRing ??= createRecvRing({ slots: 16, slotSize: 65536 });
       strayRing.receiveErrors(s.fd, onQueuedError);

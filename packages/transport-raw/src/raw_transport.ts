@@ -32,6 +32,8 @@ export interface RawTransportOptions {
   readonly batch?: number;
   /** Datagrams held while the socket is not writable; past it they are dropped ("queue-full"). Default 4096. */
   readonly queueLimit?: number;
+  /** SO_BROADCAST: allow broadcast destinations (a forwarder's receiver on 255.255.255.255 or a subnet's broadcast). */
+  readonly broadcast?: boolean;
   /** TTL / hop limit of emitted packets; default 64. */
   readonly ttl?: number;
   /** How long `close()` waits for queued datagrams to drain; default 2000 ms. */
@@ -129,6 +131,7 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
         ...(options.sendBuffer !== undefined ? { sendBuffer: options.sendBuffer } : {}),
         ...(options.device !== undefined ? { device: options.device } : {}),
         receiveErrors: true,
+        broadcast: options.broadcast === true,
       });
       s = { fd, family, waiting: false };
       sockets[index] = s;

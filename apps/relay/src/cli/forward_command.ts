@@ -10,6 +10,7 @@ import { createRelayCounters } from "../relay_stats.ts";
 import { logEvent, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
 import { SHARED_OPTIONS, ipFieldFlags, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
 import { createIpFieldPolicy } from "../ip_field_policy.ts";
+import { routeIsBroadcast } from "@anysrc/sys";
 import { UsageError, addressFlag } from "./usage_error.ts";
 
 export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR --to ADDR [--to ADDR]… --allow CIDR [--allow CIDR]…
@@ -64,8 +65,14 @@ export async function forwardCommand(args: string[]): Promise<number> {
   const ipFields = ipFieldFlags(cmd, v);
   const stats = statsFlags(cmd, v);
   const receiveBuffer = socketBufferFlag(cmd, v) ?? DEFAULT_FORWARD_BUFFER;
+  // A broadcast receiver (255.255.255.255, a subnet's broadcast) needs SO_BROADCAST on the sending
+  // sockets; a TUN packet to one is never forwarded by the kernel, so tun cannot serve it.
+  const broadcastReceivers = receivers.filter(routeIsBroadcast);
+  if (broadcastReceivers.length > 0 && (transport.kind === "tun" || transport.fallback === "tun")) {
+    throw new UsageError(cmd, `--to ${formatSocketAddress(broadcastReceivers[0]!)} is a broadcast address: use --transport raw or bindsrc (the kernel does not forward a TUN packet to a broadcast address)`);
+  }
   const counters = createRelayCounters();
-  const { emitter, shutdown } = openRelayOutput(transport, stats, counters, { transparentListeners: false });
+  const { emitter, shutdown } = openRelayOutput(transport, stats, counters, { transparentListeners: false, broadcast: broadcastReceivers.length > 0 });
   let forwarder: ReturnType<typeof startForwarder>;
   try {
     forwarder = startForwarder({
@@ -76,6 +83,6 @@ export async function forwardCommand(args: string[]): Promise<number> {
     await Promise.all(emitter.transports.map((t) => t.close()));
     throw e;
   }
-  logEvent(stats.format, "listening", { pid: processId(), mode: "forward", listen: formatSocketAddress(listen), to: receivers.map(formatSocketAddress), allow: allowTexts, transport: transport.kind, offload: transport.offload, ipFields });
+  logEvent(stats.format, "listening", { pid: processId(), mode: "forward", listen: formatSocketAddress(listen), to: receivers.map(formatSocketAddress), allow: allowTexts, transport: transport.kind, offload: transport.offload, ipFields, broadcastReceivers: broadcastReceivers.map(formatSocketAddress) });
   return runUntilSignal("forward", counters, emitter.transports, stats, () => forwarder.stopListening(), () => {}, shutdown, () => forwarder.refreshKernelDrops());
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { type Datagram, type SocketAddress, type Transport, type TransportKind, formatSocketAddress, isV4Mapped } from "@anysrc/core";
-import { getPoller } from "@anysrc/sys";
+import { getPoller, unprivilegedPortStart } from "@anysrc/sys";
 import { requirePrivileges } from "../capability_check.ts";
 import { type RelayCounters, prometheusText, statsLine, statsSnapshot } from "../relay_stats.ts";
 import { type ReplyEmitter, createReplyEmitter } from "../reply_emitter.ts";
@@ -42,15 +42,19 @@ function openTransports(kind: TransportKind, fallback: TransportKind | undefined
  */
 export function openRelayOutput(
   t: TransportFlags, stats: StatsSettings, counters: RelayCounters,
-  o: { readonly transparentListeners: boolean; readonly onReceive?: (d: Datagram) => void },
+  o: { readonly transparentListeners: boolean; readonly onReceive?: (d: Datagram) => void; readonly broadcast?: boolean },
 ): { emitter: ReplyEmitter; shutdown: ReturnType<typeof createShutdown> } {
-  requirePrivileges({ transports: t.fallback ? [t.kind, t.fallback] : [t.kind], transparentListeners: o.transparentListeners, mark: t.mark !== undefined });
+  requirePrivileges({
+    transports: t.fallback ? [t.kind, t.fallback] : [t.kind], transparentListeners: o.transparentListeners, mark: t.mark !== undefined,
+    lowPortSources: t.kind === "bindsrc" && t.fallback !== "raw" && unprivilegedPortStart() > 1,
+  });
   const { primary, fallback } = openTransports(t.kind, t.fallback, {
     ...(t.mark !== undefined ? { mark: t.mark } : {}),
     ...(t.tun !== undefined ? { tun: t.tun } : {}),
     ...(t.mtu !== undefined ? { mtu: t.mtu } : {}),
     ...(o.onReceive ? { onReceive: o.onReceive } : {}),
     offload: t.offload,
+    broadcast: o.broadcast === true,
     onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
   });
   const shutdown = createShutdown();
