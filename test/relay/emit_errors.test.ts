@@ -11,11 +11,14 @@ describe.skipIf(!run)("the emit path under a shrinking MTU and a full device que
   let bed: Testbed;
   let bin: Record<string, string>;
   let tunCount = 0;
+  let far: { ns: string; serverFarLink: string };
   beforeAll(async () => {
     bin = compileC(["udp_echo", "relay_saturate"]);
     bed = createTestbed();
     bed.enableTproxy(PORT);
+    far = bed.addFarHost();
     for (const host of [A.server4, A.server6]) await bed.spawn(bed.server, [bin.udp_echo!, host, "7400"]).waitFor((l) => l.ready === true);
+    for (const host of [A.far4, A.far6]) await bed.spawn(far.ns, [bin.udp_echo!, host, "7400"]).waitFor((l) => l.ready === true);
   });
   afterAll(async () => {
     await bed?.destroy();
@@ -64,6 +67,42 @@ describe.skipIf(!run)("the emit path under a shrinking MTU and a full device que
           expect(t.reported["local-EMSGSIZE"]).toBeGreaterThan(0);
           expect(t.fragments).toBeGreaterThan(0);
         }
+      });
+    }
+  }
+
+  for (const runtime of RUNTIMES) {
+    for (const family of ["IPv4", "IPv6"] as const) {
+      it(`${runtime}, ${family}: a middle hop's MTU drops to 1280 under a running relay; its ICMP error is read and counted by kind, and delivery recovers with nothing lost after`, async () => {
+        const host = family === "IPv4" ? A.far4 : A.far6;
+        const setFarMtu = (mtu: number) => {
+          bed.run(bed.server, ["ip", "link", "set", "dev", far.serverFarLink, "mtu", String(mtu)]);
+          bed.run(far.ns, ["ip", "link", "set", "dev", "f0", "mtu", String(mtu)]);
+        };
+        // The router keeps a learned path MTU for 10 minutes: each case starts from none.
+        for (const v of ["-4", "-6"]) bed.run(bed.router, ["ip", v, "route", "flush", "cache"]);
+        const r = await relay(runtime, ["--transport", "bindsrc"]);
+        const phases: Json[] = [];
+        try {
+          await load(host, 1); // neighbours resolved, PMTU state as it is
+          phases.push(await load(host, 1));
+          setFarMtu(1280);
+          // Upstream 1300-byte datagrams leave with DF (the kernel's default, path MTU discovery): the
+          // server, a middle hop now, drops the first ones and answers with ICMP; the kernel learns the
+          // path MTU and fragments from then on. Only the datagrams in flight at the change may be lost.
+          phases.push(await load(host, 2));
+          phases.push(await load(host, 1));
+        } finally {
+          setFarMtu(1500);
+          await r.stop();
+        }
+        const stats = await r.waitFor((l) => l.event === "final");
+        expect(phases[0]).toMatchObject({ lost: 0, corrupt: 0 });
+        expect(phases[1]!.lost as number).toBeLessThanOrEqual(16);
+        expect(phases[2]).toMatchObject({ lost: 0, corrupt: 0 });
+        const kindName = family === "IPv4" ? "icmp-frag-needed" : "icmp6-packet-too-big";
+        expect((stats.icmpErrorKinds as Record<string, number>)[kindName]).toBeGreaterThan(0);
+        expect(stats).toMatchObject({ unaccounted: { inbound: 0, replies: 0 } });
       });
     }
   }

@@ -7,7 +7,7 @@ import type { SocketAddress } from "@anysrc/core";
 import { adapter, errno, lastError, libc } from "./libc.ts";
 import { errnoName } from "@anysrc/core";
 import {
-  EAGAIN, ECONNREFUSED, EHOSTDOWN, EHOSTUNREACH, ENETUNREACH, EPROTO, IP_ORIGDSTADDR, IP_RECVERR, IP_TOS, IP_TTL, IPV6_HOPLIMIT, IPV6_ORIGDSTADDR, IPV6_RECVERR, IPV6_TCLASS, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_TRUNC,
+  EAGAIN, ECONNREFUSED, EHOSTDOWN, EMSGSIZE, EHOSTUNREACH, ENETUNREACH, EPROTO, IP_ORIGDSTADDR, IP_RECVERR, IP_TOS, IP_TTL, IPV6_HOPLIMIT, IPV6_ORIGDSTADDR, IPV6_RECVERR, IPV6_TCLASS, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_TRUNC,
   SOL_IP, SOL_IPV6, SOL_SOCKET, SOL_UDP, SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6, SO_EE_ORIGIN_LOCAL, SO_RXQ_OVFL, UDP_GRO,
 } from "./linux_constants.ts";
 import { SOCKADDR_STORAGE_SIZE, decodeSockaddr } from "./sockaddr.ts";
@@ -56,10 +56,12 @@ export function queuedErrorKind(e: QueuedError): string {
 /**
  * Errnos an ICMP error leaves pending on a UDP socket with IP_RECVERR (the next send returns and
  * clears it, sending nothing): the datagram of that send is not at fault and may be sent again.
+ * EMSGSIZE is one of them — "fragmentation needed" / "packet too big" — and also what a send too
+ * big for the route says itself: one retry tells them apart.
  * @example isPendingIcmpError(linux.ECONNREFUSED) // true
  */
 export function isPendingIcmpError(errno: number): boolean {
-  return errno === ECONNREFUSED || errno === EHOSTUNREACH || errno === ENETUNREACH || errno === EHOSTDOWN || errno === EPROTO;
+  return errno === ECONNREFUSED || errno === EHOSTUNREACH || errno === ENETUNREACH || errno === EHOSTDOWN || errno === EPROTO || errno === EMSGSIZE;
 }
 const ICMP_UNREACH: Readonly<Record<number, string>> = { 0: "net-unreachable", 1: "host-unreachable", 2: "protocol-unreachable", 3: "port-unreachable", 4: "frag-needed", 9: "net-prohibited", 10: "host-prohibited", 13: "admin-prohibited" };
 const ICMP6_UNREACH: Readonly<Record<number, string>> = { 0: "no-route", 1: "admin-prohibited", 3: "address-unreachable", 4: "port-unreachable" };

@@ -25,6 +25,11 @@ export const ADDRESSES = {
   routerServerSide6: "2001:db8:2::1",
   server4: "198.19.2.2",
   server6: "2001:db8:2::2",
+  /** Behind the server ({@link Testbed.addFarHost}). */
+  far4: "198.19.3.2",
+  far6: "2001:db8:3::2",
+  serverFarSide4: "198.19.3.1",
+  serverFarSide6: "2001:db8:3::1",
 } as const;
 
 /** A live testbed. */
@@ -48,6 +53,13 @@ export interface Testbed {
    * kernel coalesces a flow's datagrams for sockets that asked for UDP_GRO. Off by default, as veth is.
    */
   setGro(on: boolean): void;
+  /**
+   * A fourth namespace behind the server, which then routes for it: client ⇄ router ⇄ server ⇄ far.
+   * The server is then a middle hop of every path to `far4`/`far6`, whose link MTU a test can lower
+   * (`serverFarLink` in the server namespace, `f0` in far's) to make it send ICMP "fragmentation
+   * needed" / "packet too big". Removed with the testbed.
+   */
+  addFarHost(): { readonly ns: string; readonly serverFarLink: string };
   /** Set the MTU of all four veth ends (the whole path client ⇄ router ⇄ server), e.g. to shrink it under a running relay. */
   setPathMtu(mtu: number): void;
   /** End spawned processes by PID and delete the namespaces (and so their links). Idempotent. */
@@ -110,6 +122,30 @@ table inet anysrc_tproxy {
       for (const [ns, link] of [[client, "c0"], [router, rc], [router, rs], [server, "s0"]] as const) {
         inNs(ns, ["ethtool", "-K", link, "gro", on ? "on" : "off"]);
       }
+    },
+    addFarHost() {
+      const far = `${id}f`;
+      const sf = `${id}sf`.slice(-15);
+      const A = ADDRESSES;
+      sh(["ip", "netns", "add", far]);
+      created.push(far);
+      inNs(far, ["ip", "link", "set", "lo", "up"]);
+      sh(["ip", "link", "add", sf, "netns", server, "type", "veth", "peer", "name", "f0", "netns", far]);
+      const steps: [string, string[]][] = [
+        [far, ["ip", "addr", "add", `${A.far4}/24`, "dev", "f0"]],
+        [far, ["ip", "-6", "addr", "add", `${A.far6}/64`, "dev", "f0", "nodad"]],
+        [far, ["ip", "link", "set", "f0", "up"]],
+        [far, ["ip", "route", "add", "default", "via", A.serverFarSide4]],
+        [far, ["ip", "-6", "route", "add", "default", "via", A.serverFarSide6]],
+        [server, ["ip", "addr", "add", `${A.serverFarSide4}/24`, "dev", sf]],
+        [server, ["ip", "-6", "addr", "add", `${A.serverFarSide6}/64`, "dev", sf, "nodad"]],
+        [server, ["ip", "link", "set", sf, "up"]],
+        [server, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]],
+        [router, ["ip", "route", "add", "198.19.3.0/24", "via", A.server4]],
+        [router, ["ip", "-6", "route", "add", "2001:db8:3::/64", "via", A.server6]],
+      ];
+      for (const [ns, argv] of steps) inNs(ns, argv);
+      return { ns: far, serverFarLink: sf };
     },
     setPathMtu(mtu) {
       for (const [ns, link] of [[client, "c0"], [router, rc], [router, rs], [server, "s0"]] as const) {
