@@ -86,10 +86,10 @@ export function exitProcess(code: number): never {
 }
 
 /**
- * Run `handler` on SIGINT or SIGTERM instead of dying.
+ * Run `handler` on SIGINT, SIGTERM or SIGHUP instead of dying.
  * @example onSignal("SIGTERM", () => void stop("SIGTERM"));
  */
-export function onSignal(signal: "SIGINT" | "SIGTERM", handler: () => void): void {
+export function onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP", handler: () => void): void {
   if (deno) deno.addSignalListener(signal, handler);
   else bun!.process.on(signal, handler);
 }

@@ -23,6 +23,8 @@ export const INBOUND_DROPS = [
   "no-receiver",
   // `--ttl keep`: it arrived with TTL 1 (0 once decremented), as a router would drop it.
   "ttl-expired",
+  // Forward: every receiver of its sender samples (1 in N) and passed this one over.
+  "sampled-out",
 ] as const;
 
 /** Why the relay dropped a reply (tproxy) or one copy (forward) before any transport took it. */
@@ -76,6 +78,23 @@ export interface RelayCounters {
   coalescedForwarded: number;
   /** Sockets of the relay on which the kernel refused an offload (UDP_GRO, a GSO send): plain from then on. */
   offloadFallbacks: number;
+  /** Forward: each receiver's own counters (empty for tproxy). */
+  receivers: readonly ReceiverCounters[];
+}
+
+/** What one receiver got, JSON-ready; `receiver` is its canonical name. */
+export interface ReceiverCounters {
+  readonly receiver: string;
+  /** Copies handed to the transport (or, for `plain`, to the forwarder's own socket). */
+  copies: number;
+  /** Datagrams its 1-in-N sampling passed over. */
+  sampledOut: number;
+  /** Payload bytes of its copies. */
+  bytes: number;
+  /** ICMP errors the kernel reported for it (unreachable, …; seen for `plain` receivers, whose source is ours). */
+  icmpUnreachable: number;
+  /** Sends to it that failed (by the forwarder's own socket), any errno. */
+  errors: number;
 }
 
 /** The relay's receiving sockets, as the kernel-drop counters split them. */
@@ -103,7 +122,7 @@ export function createRelayCounters(): RelayCounters {
   return {
     received: 0, forwarded: 0, copies: 0, repliesReceived: 0, replies: 0, sessions: 0, sessionsCreated: 0, sessionsExpired: 0, sessionsEvicted: 0,
     icmpErrors: 0, icmpErrorKinds: {}, fallback: 0, dropped: {}, errors: {}, kernelDropped: { listener: 0, upstream: 0 },
-    coalescedReads: 0, coalescedDatagrams: 0, coalescedForwarded: 0, offloadFallbacks: 0,
+    coalescedReads: 0, coalescedDatagrams: 0, coalescedForwarded: 0, offloadFallbacks: 0, receivers: [],
   };
 }
 
@@ -155,6 +174,7 @@ export function statsSnapshot(mode: string, c: RelayCounters, transports: readon
     errors: { ...c.errors },
     icmpErrorKinds: { ...c.icmpErrorKinds },
     kernelDropped: { ...c.kernelDropped },
+    receivers: c.receivers.map((r) => ({ ...r })),
     unaccounted: unaccounted(c),
     transports: Object.fromEntries(transports.map((t) => [t.kind, { ...t.stats, dropped: { ...t.stats.dropped }, errors: { ...t.stats.errors }, reported: { ...t.stats.reported } }])),
   };
@@ -199,6 +219,15 @@ export function prometheusText(mode: string, c: RelayCounters, transports: reado
   metric("dropped_total", "counter", "Datagrams dropped by the relay, by reason.", Object.entries(c.dropped).map(([r, v]) => [{ reason: r }, v ?? 0]));
   metric("kernel_dropped_total", "counter", "Datagrams the kernel dropped on the relay's receiving sockets (receive buffer full), by socket class.",
     KERNEL_DROP_CLASSES.map((k) => [{ socket: k }, c.kernelDropped[k]]));
+  if (c.receivers.length > 0) {
+    const perReceiver = (name: string, help: string, value: (r: ReceiverCounters) => number) =>
+      metric(name, "counter", help, c.receivers.map((r) => [{ receiver: r.receiver }, value(r)]));
+    perReceiver("receiver_copies_total", "Copies sent to a receiver (forward).", (r) => r.copies);
+    perReceiver("receiver_sampled_out_total", "Datagrams a receiver's 1-in-N sampling passed over.", (r) => r.sampledOut);
+    perReceiver("receiver_bytes_total", "Payload bytes of a receiver's copies.", (r) => r.bytes);
+    perReceiver("receiver_icmp_errors_total", "ICMP errors reported for a receiver (plain receivers).", (r) => r.icmpUnreachable);
+    perReceiver("receiver_errors_total", "Failed sends to a receiver.", (r) => r.errors);
+  }
   metric("errors_total", "counter", "Syscall failures met by the relay, by errno.", Object.entries(c.errors).map(([code, v]) => [{ errno: code }, v]));
   metric("transport_sent_total", "counter", "Datagrams handed to the kernel by a transport.", transports.map((t) => [{ transport: t.kind }, t.stats.sent]));
   metric("transport_queued", "gauge", "Datagrams waiting for writability.", transports.map((t) => [{ transport: t.kind }, t.stats.queued]));

@@ -11,6 +11,8 @@ const badConfig = join(dir, "bad.json");
 writeFileSync(badConfig, JSON.stringify({ port: 15000, transport: "raw", colour: "blue" }));
 const notJson = join(dir, "not.json");
 writeFileSync(notJson, "port = 15000");
+const badReceivers = join(dir, "bad-receivers.conf");
+writeFileSync(badReceivers, "# fine\n198.18.0.0/15:\n");
 
 describe.each(RUNTIMES)("relay commands refuse bad flags and config with exit 2 (%s)", (runtime) => {
   it.each([
@@ -34,7 +36,11 @@ describe.each(RUNTIMES)("relay commands refuse bad flags and config with exit 2 
     [["tproxy", "--config", join(dir, "missing.json")], "cannot read"],
     [["forward", "--listen", "0.0.0.0:2055", "--to", "198.18.1.2:9", "--transport", "raw"], "refusing to start without --allow"],
     [["forward", "--listen", "0.0.0.0:2055", "--to", "198.18.1.2:9", "--allow", "198.18.0.0/40", "--transport", "raw"], 'Cannot parse network "198.18.0.0/40"'],
-    [["forward", "--listen", "0.0.0.0:2055", "--allow", "198.18.0.0/15", "--transport", "raw"], "at least one --to receiver is required"],
+    [["forward", "--listen", "0.0.0.0:2055", "--allow", "198.18.0.0/15", "--transport", "raw"], "at least one --to receiver (or a --receivers file) is required"],
+    [["forward", "--listen", "0.0.0.0:2055", "--to", "198.18.1.2:9/0", "--allow", "198.18.0.0/15", "--transport", "raw"], "--to: Cannot parse receiver \"198.18.1.2:9/0\": the sampling rate N must be 1-1000000"],
+    [["forward", "--listen", "0.0.0.0:2055", "--to", "198.18.1.2:9,ttl=999", "--allow", "198.18.0.0/15", "--transport", "raw"], "ttl must be 1-255"],
+    [["forward", "--listen", "0.0.0.0:2055", "--receivers", badReceivers, "--allow", "198.18.0.0/15", "--transport", "raw"], `--receivers ${badReceivers}:2: no receivers for 198.18.0.0/15`],
+    [["forward", "--listen", "0.0.0.0:2055", "--receivers", join(dir, "missing.conf"), "--allow", "198.18.0.0/15", "--transport", "raw"], "--receivers"],
   ])("%j → %s", (args, message) => {
     const r = runCli(runtime, args);
     expect(r.status).toBe(2);

@@ -18,6 +18,7 @@ export * from "./ip_ids.ts";
 export * from "./ipv4.ts";
 export * from "./ipv6.ts";
 export * from "./packet.ts";
+export * from "./prefix_table.ts";
 export * from "./reassembly.ts";
 export * from "./recency.ts";
 export * from "./send_queue.ts";

@@ -3,8 +3,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { processId } from "../host.ts";
-import { AddressError, type Cidr, formatSocketAddress, parseCidr } from "@anysrc/core";
+import { onSignal, processId, readTextFile } from "../host.ts";
+import { AddressError, type Cidr, type SocketAddress, formatSocketAddress, parseCidr, sameSocketAddress } from "@anysrc/core";
+import type { FlagValues } from "./config_file.ts";
+import { type ForwardRoutes, createForwardRoutes } from "../forward/forward_routes.ts";
+import { type PrefixRule, parseReceiver, parseReceiversFile } from "../forward/receivers.ts";
 import { DEFAULT_FORWARD_BUFFER, startForwarder } from "../forward/forwarder.ts";
 import { createRelayCounters } from "../relay_stats.ts";
 import { logEvent, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
@@ -13,13 +16,22 @@ import { createIpFieldPolicy } from "../ip_field_policy.ts";
 import { routeIsBroadcast } from "@anysrc/sys";
 import { UsageError, addressFlag } from "./usage_error.ts";
 
-export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR --to ADDR [--to ADDR]… --allow CIDR [--allow CIDR]…
+export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR (--to RECEIVER [--to RECEIVER]… | --receivers FILE) --allow CIDR [--allow CIDR]…
                       --transport raw|bindsrc|tun [--fallback raw|bindsrc] [--mark N]
                       [--stats-interval 10s] [--stats text|json] [--metrics 127.0.0.1:9100] [--config FILE]
                       [--socket-buffer BYTES] [--offload on|off] [--dscp keep|clear|N] [--ecn keep|clear] [--ttl keep|N]
 
   --listen ADDR    where senders send (e.g. 0.0.0.0:2055 for NetFlow, [::]:514 for syslog)
-  --to ADDR        a receiver; every datagram goes to each, with the sender's address as source
+  --to RECEIVER    a receiver of every allowed sender's datagrams, with the sender's address as
+                   source: ADDR[/N][,ttl=T][,plain], e.g. 198.18.7.10:2055, [2001:db8::7]:2055/10
+                   /N       one datagram in N (a counter per receiver: the 1st, the N+1th, …)
+                   ttl=T    TTL / hop limit of its copies (otherwise --ttl)
+                   plain    sent from the forwarder's own address instead of the sender's
+                   samplicator's HOST/PORT[/N][,TTL] is accepted too
+  --receivers FILE receivers by sender prefix, one line each: PREFIX: RECEIVER…  (# comments;
+                   PREFIX 198.18.0.0/15, 198.18.0.0/255.254.0.0 or 2001:db8::/32). A datagram goes
+                   to every --to receiver and to those of every prefix containing its sender, each
+                   receiver once; a samplicator config file is read as is
   --allow CIDR     senders allowed (required: forward refuses to start without an explicit list);
                    datagrams from other senders are dropped and counted
   --transport T    raw | bindsrc | tun; --fallback, --mark, --stats*, --metrics, --config as for tproxy
@@ -30,25 +42,46 @@ export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR --to ADDR [--t
   --dscp, --ecn, --ttl  what copies carry in their IP header, as for tproxy (default: the sender's
                    DSCP and ECN kept, the system's TTL)
 
+SIGHUP: read --config and --receivers again; the new receivers and --allow apply from the next
+datagram (counters of receivers kept), a bad file keeps the running set and logs reload-failed.
 SIGINT/SIGTERM: stop reading, flush, print the final counters, exit 0.`;
 
 const OPTIONS = {
   ...SHARED_OPTIONS,
   listen: { type: "string" },
   to: { type: "string", multiple: true },
+  receivers: { type: "string" },
   allow: { type: "string", multiple: true },
 } as const;
 
-/** Run `anysrc forward` until a signal; returns the exit status. */
-export async function forwardCommand(args: string[]): Promise<number> {
-  const cmd = "forward";
-  const parsed = parseArgs({ args, strict: true, options: OPTIONS });
-  const v = withConfig(cmd, parsed.values, OPTIONS);
-  if (typeof v.listen !== "string") throw new UsageError(cmd, "--listen is required");
-  const listen = addressFlag(cmd, "--listen", v.listen);
-  const toTexts = v.to as string[] | undefined;
-  if (!toTexts || toTexts.length === 0) throw new UsageError(cmd, "at least one --to receiver is required");
-  const receivers = toTexts.map((t) => addressFlag(cmd, "--to", t));
+/** Receivers, prefix rules and allowed senders from the flags (and files) as they are now. */
+function readRoutes(cmd: string, v: FlagValues, previous?: ForwardRoutes): ForwardRoutes {
+  const toTexts = (v.to as string[] | undefined) ?? [];
+  const file = typeof v.receivers === "string" ? v.receivers : undefined;
+  if (toTexts.length === 0 && file === undefined) throw new UsageError(cmd, "at least one --to receiver (or a --receivers file) is required");
+  const always = toTexts.map((t) => {
+    try {
+      return parseReceiver(t);
+    } catch (e) {
+      if (e instanceof AddressError) throw new UsageError(cmd, `--to: ${e.message}`);
+      throw e;
+    }
+  });
+  let rules: PrefixRule[] = [];
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readTextFile(file);
+    } catch (e) {
+      throw new UsageError(cmd, `--receivers ${file}: cannot read: ${(e as Error).message}`);
+    }
+    try {
+      rules = parseReceiversFile(text, file);
+    } catch (e) {
+      if (e instanceof AddressError) throw new UsageError(cmd, `--receivers ${e.message}`);
+      throw e;
+    }
+  }
   const allowTexts = v.allow as string[] | undefined;
   if (!allowTexts || allowTexts.length === 0) {
     throw new UsageError(cmd, "refusing to start without --allow: list the sender networks to forward (e.g. --allow 198.18.0.0/15)");
@@ -61,13 +94,24 @@ export async function forwardCommand(args: string[]): Promise<number> {
       throw e;
     }
   });
+  return createForwardRoutes(always, rules, allow, previous);
+}
+
+/** Run `anysrc forward` until a signal; returns the exit status. */
+export async function forwardCommand(args: string[]): Promise<number> {
+  const cmd = "forward";
+  const parsed = parseArgs({ args, strict: true, options: OPTIONS });
+  const v = withConfig(cmd, parsed.values, OPTIONS);
+  if (typeof v.listen !== "string") throw new UsageError(cmd, "--listen is required");
+  const listen = addressFlag(cmd, "--listen", v.listen);
+  const routes = readRoutes(cmd, v);
   const transport = transportFlags(cmd, v);
   const ipFields = ipFieldFlags(cmd, v);
   const stats = statsFlags(cmd, v);
   const receiveBuffer = socketBufferFlag(cmd, v) ?? DEFAULT_FORWARD_BUFFER;
   // A broadcast receiver (255.255.255.255, a subnet's broadcast) needs SO_BROADCAST on the sending
   // sockets; a TUN packet to one is never forwarded by the kernel, so tun cannot serve it.
-  const broadcastReceivers = receivers.filter(routeIsBroadcast);
+  const broadcastReceivers = broadcastsOf(routes);
   if (broadcastReceivers.length > 0 && (transport.kind === "tun" || transport.fallback === "tun")) {
     throw new UsageError(cmd, `--to ${formatSocketAddress(broadcastReceivers[0]!)} is a broadcast address: use --transport raw or bindsrc (the kernel does not forward a TUN packet to a broadcast address)`);
   }
@@ -76,13 +120,38 @@ export async function forwardCommand(args: string[]): Promise<number> {
   let forwarder: ReturnType<typeof startForwarder>;
   try {
     forwarder = startForwarder({
-      listen, receivers, allow, emitter, counters, receiveBuffer, offload: transport.offload, ipFields: createIpFieldPolicy(ipFields),
+      listen, routes, emitter, counters, receiveBuffer, offload: transport.offload, ipFields: createIpFieldPolicy(ipFields),
+      ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
       onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
     });
   } catch (e) {
     await Promise.all(emitter.transports.map((t) => t.close()));
     throw e;
   }
-  logEvent(stats.format, "listening", { pid: processId(), mode: "forward", listen: formatSocketAddress(listen), to: receivers.map(formatSocketAddress), allow: allowTexts, transport: transport.kind, offload: transport.offload, ipFields, broadcastReceivers: broadcastReceivers.map(formatSocketAddress) });
+  logEvent(stats.format, "listening", {
+    pid: processId(), mode: "forward", listen: formatSocketAddress(listen), to: routes.receivers.map((r) => r.spec.name), allow: v.allow,
+    receiversFile: v.receivers, transport: transport.kind, offload: transport.offload, ipFields, broadcastReceivers: broadcastReceivers.map(formatSocketAddress),
+  });
+  // SIGHUP: read the config and receivers files again; the new set applies from the next receive
+  // batch. A bad file keeps the set that runs, and says why.
+  let current = routes;
+  onSignal("SIGHUP", () => {
+    try {
+      const next = readRoutes(cmd, withConfig(cmd, parsed.values, OPTIONS), current);
+      const added = broadcastsOf(next).filter((b) => !broadcastReceivers.some((o) => sameSocketAddress(o, b)));
+      if (added.length > 0) throw new UsageError(cmd, `${formatSocketAddress(added[0]!)} is a broadcast address, which needs a restart (SO_BROADCAST is set at start)`);
+      forwarder.setRoutes(next);
+      current = next;
+      logEvent(stats.format, "reloaded", { receivers: next.receivers.map((r) => r.spec.name) });
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      logEvent(stats.format, "reload-failed", { error: e.message, action: "keeping the receivers that run" });
+    }
+  });
   return runUntilSignal("forward", counters, emitter.transports, stats, () => forwarder.stopListening(), () => {}, shutdown, () => forwarder.refreshKernelDrops());
+}
+
+/** Receivers whose address the kernel routes as broadcast. */
+function broadcastsOf(routes: ForwardRoutes): SocketAddress[] {
+  return routes.receivers.map((r) => r.spec.address).filter(routeIsBroadcast);
 }
