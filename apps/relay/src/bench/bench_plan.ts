@@ -36,10 +36,18 @@ export interface BenchPlan {
    * testbed's links; "small" is 64 flows of 64 B to the plain echo server; "send" is send-only.
    */
   readonly offloadCells: readonly { readonly test: "bulk" | "small" | "send"; readonly flows: number; readonly size: number }[];
+  /**
+   * Forward (samplicator's job): `forwardReceivers` receivers, `forwardSize`-byte datagrams for
+   * `forwardSeconds`, offered at a saturating rate (capacity) and at a lossless one (CPU per datagram).
+   */
+  readonly forwardReceivers: number;
+  readonly forwardSize: number;
+  readonly forwardSeconds: number;
+  readonly forwardRates: { readonly saturating: number; readonly lossless: number };
 }
 
 /** The parts of `anysrc bench`. */
-export const BENCH_SECTIONS = ["send", "sources", "relay", "saturate", "offload", "sessions"] as const;
+export const BENCH_SECTIONS = ["send", "sources", "relay", "saturate", "offload", "forward", "sessions"] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 /** The plan for quick or full runs. */
@@ -57,5 +65,9 @@ export function makePlan(o: { quick: boolean; transports: TransportKind[]; runti
     saturateCells: [{ flows: 1, size: 64 }, { flows: 1, size: 1200 }, { flows: 64, size: 64 }, { flows: 64, size: 1200 }, { flows: 8, size: 3000 }],
     syscallSeconds: 1,
     offloadCells: [{ test: "bulk", flows: 1, size: 1200 }, { test: "small", flows: 64, size: 64 }, { test: "send", flows: 1, size: 1200 }],
+    forwardReceivers: 3,
+    forwardSize: 256,
+    forwardSeconds: o.quick ? 2 : 3,
+    forwardRates: { saturating: 150_000, lossless: 15_000 },
   };
 }

@@ -4,7 +4,7 @@
  */
 import { median, summary } from "@anysrc/testbed";
 import type { BenchPlan } from "./bench_plan.ts";
-import type { Contender, RelayResult, SaturateResult, SendResult } from "./bench_runs.ts";
+import type { Contender, ForwardResult, RelayResult, SaturateResult, SendResult } from "./bench_runs.ts";
 
 /** Everything measured, as written to results.json. */
 export interface BenchResults {
@@ -16,6 +16,7 @@ export interface BenchResults {
   readonly relay: { kind: string; family: number; who: Contender; runs: RelayResult[]; cpuRatios: number[]; rateRatios: number[] }[];
   readonly saturate: { kind: string; who: Contender; family: number; flows: number; size: number; runs: SaturateResult[]; rateRatios: number[]; cpuRatios: number[] }[];
   readonly offload: { test: "bulk" | "small" | "send"; kind: string; who: Contender; offload: "on" | "off" | "none"; family: number; flows: number; size: number; rates: number[]; ratios: number[]; lost: number; coalescedIn: number[]; coalescedOut: number[]; kernelDrops: Record<string, number> }[];
+  readonly forward: { kind: string; who: Contender; family: number; rate: "saturating" | "lossless"; runs: ForwardResult[]; copyRatios: number[]; cpuRatios: number[] }[];
   readonly sessions: { who: Contender; rssMiB: number; fds: number; received: number; sessions: number }[];
   readonly idle: { who: Contender; cpuPercent: number }[];
   readonly peers: Record<string, string>;
@@ -40,6 +41,24 @@ function offloadTable(r: BenchResults): string {
     lines.push(`| ${x.test} | IPv${x.family} | ${x.who} | ${x.kind} | ${x.offload} | ${summary(x.rates, k)} | ${x.who === "c" ? "1.00" : f2(median(x.ratios))} | ${pct(x.coalescedIn)} | ${pct(x.coalescedOut)} | ${x.lost} | ${drops} |`);
   }
   lines.push("", ...Object.entries(title).filter(([t]) => r.offload.some((x) => x.test === t)).map(([t, text]) => `- ${text}`));
+  return lines.join("\n");
+}
+
+/** The forward cells: anysrc beside the C forwarder of samplicator's design, same repetition. */
+function forwardTable(r: BenchResults): string {
+  const p = r.plan;
+  const lines = [
+    `### Forward: ${p.forwardReceivers} receivers, ${p.forwardSize} B, ${p.forwardSeconds} s per run; copies delivered per second at ${p.forwardRates.saturating} datagrams/s offered (saturating), CPU per datagram at ${p.forwardRates.lossless}/s (lossless); ratios to the C forwarder (one recvfrom, one raw sendto per copy), same repetition`,
+    "",
+    "| forwarder | transport | family | copies/s (saturating) | ÷ C | lost copies (saturating) | CPU µs per datagram (lossless) | of it user | ÷ C | lost copies (lossless) |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  const cells = r.forward.filter((x) => x.rate === "saturating");
+  for (const sat of cells) {
+    const low = r.forward.find((x) => x.rate === "lossless" && x.who === sat.who && x.kind === sat.kind && x.family === sat.family);
+    const c = sat.who === "c";
+    lines.push(`| ${sat.who} | ${sat.kind} | IPv${sat.family} | ${summary(sat.runs.map((y) => y.copiesPerSecond), k)} | ${c ? "1.00" : f2(median(sat.copyRatios))} | ${sat.runs.reduce((a, y) => a + y.lost, 0)} | ${low ? summary(low.runs.map((y) => y.cpuUsPerDatagram), f1) : "–"} | ${low ? f1(median(low.runs.map((y) => y.userUsPerDatagram))) : "–"} | ${low ? (c ? "1.00" : f2(median(low.cpuRatios))) : "–"} | ${low ? low.runs.reduce((a, y) => a + y.lost, 0) : "–"} |`);
+  }
   return lines.join("\n");
 }
 
@@ -77,6 +96,7 @@ export function resultTables(r: BenchResults): string {
   }
   if (r.saturate.length) lines.push("", saturateTable(r));
   if (r.offload.length) lines.push("", offloadTable(r));
+  if (r.forward.length) lines.push("", forwardTable(r));
   if (r.sessions.length) {
     lines.push("", `### Memory with ${r.sessions[0]!.sessions} sessions (raw transport, IPv4), and idle cost`, "");
     lines.push("| relay | RSS MiB with sessions | fds | idle CPU % of a core |", "|---|---:|---:|---:|");

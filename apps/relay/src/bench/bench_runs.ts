@@ -292,3 +292,75 @@ export async function idleOnce(bed: Testbed, bin: Record<string, string>, who: C
     await relay.stop();
   }
 }
+
+/** One forward run: a sender's datagrams fanned out to `receivers` receivers. */
+export interface ForwardResult {
+  /** Datagrams the sender sent (the forwarder's input). */
+  readonly sent: number;
+  /** Copies the receivers counted, all together, and per second of the sender's run. */
+  readonly delivered: number;
+  readonly copiesPerSecond: number;
+  /** Copies that never arrived (sent × receivers − delivered). */
+  readonly lost: number;
+  /** Forwarder CPU (all threads) per datagram sent to it, and the part of it in user mode. */
+  readonly cpuUsPerDatagram: number;
+  readonly userUsPerDatagram: number;
+}
+
+/** The argv that starts a forwarder contender in the router namespace. */
+function forwardArgv(bin: Record<string, string>, who: Contender, kind: TransportKind, family: 4 | 6, receivers: readonly string[], tun: string): string[] {
+  const listen = family === 4 ? A.routerServerSide4 : A.routerServerSide6;
+  if (who === "c") return [bin.forward_baseline!, listen, "2055", ...receivers.flatMap((r, i) => [r, String(9500 + i)])];
+  return [ANYSRC, "--runtime", who, "forward", "--listen", `${bracket(family, listen)}:2055`, ...receivers.flatMap((r, i) => ["--to", `${bracket(family, r)}:${9500 + i}`]),
+    "--allow", family === 4 ? "198.19.2.0/24" : "2001:db8:2::/64", "--transport", kind, "--stats", "json", "--stats-interval", "0", "--tun", tun];
+}
+
+/**
+ * Start a forwarder (the C one of samplicator's design, or anysrc), warm it up for a second at
+ * `warmRate` (the JIT compiles the forward path then, as it would early in a long-running
+ * service's life), then offer `rate` datagrams/s of `size` bytes from the server namespace for
+ * `seconds`: count the copies the receivers in the client namespace got (C sinks, unconnected) and
+ * what the forwarder's CPU spent meanwhile.
+ */
+export async function forwardOnce(
+  bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, family: 4 | 6, rate: number, seconds: number, size: number, receiverCount: number, tun: string,
+  warmRate = 15_000,
+): Promise<ForwardResult> {
+  const host = family === 4 ? A.client4 : A.client6;
+  const listen = family === 4 ? A.routerServerSide4 : A.routerServerSide6;
+  const receivers = Array.from({ length: receiverCount }, () => host);
+  /** Sinks on the receivers' ports, `load` from the server, then what the sinks counted. */
+  const phase = async (loadRate: number, loadSeconds: number, during?: (load: Promise<number>) => Promise<void>) => {
+    const sinks = receivers.map((r, i) => bed.spawn(bed.client, [bin.udp_sink!, r, String(9500 + i), String(loadSeconds + 10)]));
+    for (const s of sinks) await s.waitFor((l) => l.ready === true);
+    const load = bed.spawn(bed.server, [bin.udp_flood!, listen, "2055", String(loadSeconds), String(loadRate), String(size), "8"]);
+    const sent = load.waitFor((l) => typeof l.sent === "number", (loadSeconds + 30) * 1000).then((l) => l.sent as number);
+    if (during) await during(sent);
+    let delivered = 0;
+    for (const s of sinks) delivered += (await s.waitFor((l) => typeof l.received === "number", 30_000)).received as number;
+    return { sent: await sent, delivered };
+  };
+  const forwarder = bed.spawn(bed.router, forwardArgv(bin, who, kind, family, receivers, tun));
+  try {
+    await forwarder.waitFor((l) => l.ready === true || l.event === "listening", 30_000);
+    await phase(warmRate, 1);
+    let cpu = 0;
+    let user = 0;
+    const r = await phase(rate, seconds, async (sent) => {
+      const cpu0 = cpuTimes(forwarder.pid);
+      await sent;
+      // What the forwarder still holds in its socket buffer leaves within a moment.
+      await sleep(300);
+      const cpu1 = cpuTimes(forwarder.pid);
+      cpu = cpu1.user + cpu1.system - cpu0.user - cpu0.system;
+      user = cpu1.user - cpu0.user;
+    });
+    return {
+      sent: r.sent, delivered: r.delivered, copiesPerSecond: r.delivered / seconds, lost: Math.max(0, r.sent * receiverCount - r.delivered),
+      cpuUsPerDatagram: r.sent > 0 ? (cpu * 1e6) / r.sent : Number.NaN,
+      userUsPerDatagram: r.sent > 0 ? (user * 1e6) / r.sent : Number.NaN,
+    };
+  } finally {
+    await forwarder.stop();
+  }
+}

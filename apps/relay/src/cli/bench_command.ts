@@ -13,13 +13,13 @@ import { ADDRESSES as A, RUNTIMES, type Runtime, canCountSyscalls, compileC, cre
 import { BENCH_SECTIONS, type BenchPlan, makePlan } from "../bench/bench_plan.ts";
 import { type BenchResults, chartSvg, findings, resultTables } from "../bench/bench_report.ts";
 import {
-  ANYSRC, type Contender, TPROXY_PORT, idleOnce, manySessionsOnce, relayOnce, saturateOnce, sendOnce, writeV2rayConfig,
+  ANYSRC, type Contender, TPROXY_PORT, forwardOnce, idleOnce, manySessionsOnce, relayOnce, saturateOnce, sendOnce, writeV2rayConfig,
 } from "../bench/bench_runs.ts";
 import { TRANSPORT_KINDS } from "../transport_choice.ts";
 import { UsageError } from "./usage_error.ts";
 
 export const BENCH_USAGE = `Usage: anysrc bench [--quick] [--transports raw,bindsrc,tun] [--runtimes bun,deno,node] [--families 4,6]
-                    [--sections send,sources,relay,saturate,offload,sessions] [--out DIR]
+                    [--sections send,sources,relay,saturate,offload,forward,sessions] [--out DIR]
 
   --quick        one repetition, shorter runs
   --transports   which transports (default all three)
@@ -28,7 +28,8 @@ export const BENCH_USAGE = `Usage: anysrc bench [--quick] [--transports raw,bind
   --sections     which parts (default all): send-only, many sources, paced relay, saturating relay
                  (closed loop, 256 in flight, 1 and 64 flows, 64 and 1200 B), offloads (--offload on
                  and off: a bulk flow to a GSO echo server with GRO on the links, 64 small flows,
-                 send-only 1200 B), sessions + idle
+                 send-only 1200 B), forward (3 receivers, 256 B, beside a C forwarder of
+                 samplicator's design: capacity at a saturating rate, CPU at a lossless one), sessions + idle
   --out DIR      where results.json, report.md and chart.svg go (default bench-out)
 
 Needs root (network namespaces, TPROXY, TUN), nft and cc; installs nftables/gcc with apt-get when
@@ -99,7 +100,7 @@ export async function benchCommand(args: string[]): Promise<number> {
   const missing = missingPrivileges();
   if (missing) throw new Error(`anysrc bench needs root and the testbed tools: ${missing}`);
 
-  const bin = compileC(["send_baseline", "udp_sink", "udp_echo", "relay_load", "relay_saturate", "tproxy_relay"]);
+  const bin = compileC(["send_baseline", "udp_sink", "udp_echo", "relay_load", "relay_saturate", "tproxy_relay", "udp_flood", "forward_baseline"]);
   const countSyscalls = wants("saturate") && plan.syscallSeconds > 0 && (await canCountSyscalls());
   const v2ray = (() => {
     try {
@@ -119,7 +120,7 @@ export async function benchCommand(args: string[]): Promise<number> {
   const tun = `asbench${process.pid % 10000}`;
   const results: BenchResults = {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(), date: new Date().toISOString() },
-    plan, send: [], manySources: [], fewSources: [], relay: [], saturate: [], offload: [], sessions: [], idle: [],
+    plan, send: [], manySources: [], fewSources: [], relay: [], saturate: [], offload: [], forward: [], sessions: [], idle: [],
     peers: {
       v2ray: v2ray
         ? "present: dokodemo-door inbounds in TPROXY mode, freedom outbound with the same mark (config in results: v2ray.json)"
@@ -135,7 +136,8 @@ export async function benchCommand(args: string[]): Promise<number> {
   const total = (wants("send") ? plan.reps * sendCells * who.length : 0) + (wants("relay") ? plan.reps * relayCells * who.length : 0)
     + (wants("relay") && v2ray ? plan.reps * plan.families.length : 0) + (wants("sources") ? manySourceRuns : 0) + (wants("sessions") ? 2 * who.length : 0)
     + (wants("saturate") ? plan.reps * saturateCells * (1 + plan.runtimes.length * plan.transports.length) : 0)
-    + (wants("offload") ? plan.reps * plan.families.length * (plan.offloadCells.length * (1 + 2 * plan.runtimes.length * plan.transports.length) + plan.transports.length - 1) : 0);
+    + (wants("offload") ? plan.reps * plan.families.length * (plan.offloadCells.length * (1 + 2 * plan.runtimes.length * plan.transports.length) + plan.transports.length - 1) : 0)
+    + (wants("forward") ? plan.reps * plan.families.length * 2 * (1 + plan.runtimes.length * plan.transports.length) : 0);
   mkdirSync(plan.out, { recursive: true });
   const v2rayConfig = v2ray ? writeV2rayConfig(`${plan.out}/v2ray.json`) : undefined;
   const progress = new Progress(total);
@@ -300,6 +302,26 @@ export async function benchCommand(args: string[]): Promise<number> {
         }
       } finally {
         bed.setGro(false);
+      }
+    }
+    // 2e. Forward: the C forwarder of samplicator's design, then every transport × runtime, at a
+    // saturating offered rate (copies delivered) and at a lossless one (CPU per datagram).
+    for (let rep = 0; rep < plan.reps && wants("forward"); rep++) {
+      for (const family of plan.families) for (const rate of ["saturating", "lossless"] as const) {
+        const runs: [Contender, TransportKind][] = [["c", "raw"], ...plan.runtimes.flatMap((w) => plan.transports.map((t): [Contender, TransportKind] => [w, t]))];
+        let base: { copies: number; cpu: number } | undefined;
+        for (const [w, kind] of runs) {
+          const r = await forwardOnce(bed, bin, w, kind, family, plan.forwardRates[rate], plan.forwardSeconds, plan.forwardSize, plan.forwardReceivers, tun);
+          if (w === "c") base = { copies: r.copiesPerSecond, cpu: r.cpuUsPerDatagram };
+          let row = results.forward.find((x) => x.kind === kind && x.who === w && x.family === family && x.rate === rate);
+          if (!row) results.forward.push((row = { kind, who: w, family, rate, runs: [], copyRatios: [], cpuRatios: [] }));
+          row.runs.push(r);
+          if (base) {
+            row.copyRatios.push(r.copiesPerSecond / base.copies);
+            row.cpuRatios.push(r.cpuUsPerDatagram / base.cpu);
+          }
+          progress.step(`forward ${rate} ${w === "c" ? "C" : `${kind} ${w}`} IPv${family}: ${Math.round(r.copiesPerSecond / 1000)}k copies/s, ${r.cpuUsPerDatagram.toFixed(1)} µs/datagram, lost ${r.lost}`);
+        }
       }
     }
     // 3. Memory with many sessions, and idle cost.
