@@ -7,11 +7,9 @@
  * Run as root: `npm run profile:forward -w test -- --forwarder bun --transport raw --rate 15000 [--family 6] [--seconds 4] [--record]`
  * @module
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { ADDRESSES as A, REPO_ROOT, compileC, countSyscalls, cpuTimes, createTestbed, requirePrivileges } from "@anysrc/testbed";
+import { ADDRESSES as A, REPO_ROOT, compileC, countSyscalls, cpuTimes, createTestbed, PERF_JIT_ENV, hottestSymbols, recordProfile, requirePrivileges, threadReport, threadTimes } from "@anysrc/testbed";
 
 const { values } = parseArgs({
   args: process.argv.slice(2), strict: true,
@@ -28,13 +26,6 @@ const v6 = values.family === "6";
 const bin = compileC(["udp_flood", "udp_sink", "forward_baseline"]);
 const bed = createTestbed();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const threads = (pid: number) => readdirSync(`/proc/${pid}/task`).map((tid) => {
-  const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
-  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ");
-  const f = stat[1]!.split(" ");
-  const n = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
-  return { tid, name: stat[0]!.split(" (")[1], user: Number(f[11]) / 100, system: Number(f[12]) / 100, voluntary: n("voluntary_ctxt_switches") };
-});
 try {
   const receiver = v6 ? A.client6 : A.client4;
   const listen = v6 ? A.routerServerSide6 : A.routerServerSide4;
@@ -45,20 +36,20 @@ try {
     ? [bin.forward_baseline!, listen, "2055", ...[0, 1, 2].flatMap((i) => [receiver, String(9500 + i)])]
     : [`${REPO_ROOT}apps/relay/bin/anysrc`, "--runtime", who, "forward", "--listen", at(listen, 2055), ...[0, 1, 2].flatMap((i) => ["--to", at(receiver, 9500 + i)]),
       "--allow", v6 ? "2001:db8:2::/64" : "198.19.2.0/24", "--transport", values.transport, "--stats", "json", "--stats-interval", "0"];
-  const env: Record<string, string> = values.record ? { DENO_V8_FLAGS: "--perf-basic-prof", BUN_JSC_useJITDump: "1", BUN_JSC_jitDumpDirectory: "/tmp" } : {};
+  const env: Record<string, string> = values.record ? { ...PERF_JIT_ENV } : {};
   const forwarder = bed.spawn(bed.router, argv, env);
   await forwarder.waitFor((l) => l.ready === true || l.event === "listening", 30_000);
   await sleep(300);
   const load = bed.spawn(bed.server, [bin.udp_flood!, listen, "2055", String(seconds), values.rate, values.size, "8"]);
   await sleep(500);
-  const t0 = threads(forwarder.pid);
+  const t0 = threadTimes(forwarder.pid);
   const c0 = cpuTimes(forwarder.pid);
   const window = Math.max(1, seconds - 1.5);
   let calls: Record<string, number> = {};
-  if (values.record) spawnSync("perf", ["record", "-k", "mono", "-F", "4999", "-g", "-o", "/tmp/anysrc-forward.perf", "-p", String(forwarder.pid), "--", "sleep", String(window)]);
+  if (values.record) recordProfile(forwarder.pid, window, "/tmp/anysrc-forward.perf");
   else calls = await countSyscalls(forwarder.pid, window);
   const c1 = cpuTimes(forwarder.pid);
-  const t1 = threads(forwarder.pid);
+  const t1 = threadTimes(forwarder.pid);
   const r = await load.waitFor((l) => typeof l.sent === "number", (seconds + 30) * 1000);
   const perSecond = (r.sent as number) / seconds;
   const datagrams = perSecond * window;
@@ -66,17 +57,11 @@ try {
   for (const s of sinks) delivered += (await s.waitFor((l) => typeof l.received === "number", 30_000)).received as number;
   console.log(JSON.stringify({ forwarder: who, transport: values.transport, family: values.family, rate: values.rate, size: values.size, sent: r.sent, delivered }));
   console.log(`read ${Math.round(perSecond)} datagrams/s; per datagram over ${window} s: user ${((c1.user - c0.user) * 1e6 / datagrams).toFixed(2)} µs, system ${((c1.system - c0.system) * 1e6 / datagrams).toFixed(2)} µs`);
-  for (const b of t1) {
-    const a = t0.find((x) => x.tid === b.tid);
-    if (!a) continue;
-    const cpu = (b.user - a.user + b.system - a.system) * 1e6 / datagrams;
-    if (cpu < 0.01 && b.voluntary === a.voluntary) continue;
-    console.log(`  thread ${b.tid} ${b.name}: ${cpu.toFixed(2)} µs/datagram, wake-ups ${((b.voluntary - a.voluntary) / window).toFixed(0)}/s`);
-  }
+  for (const line of threadReport(t0, t1, datagrams, window)) console.log(line);
+
   await forwarder.stop();
   if (values.record) {
-    const report = execFileSync("perf", ["report", "-i", "/tmp/anysrc-forward.perf", "--no-children", "--sort", "dso,symbol", "--stdio", "-g", "none", "--percent-limit", "0.4"], { encoding: "utf8", maxBuffer: 64 << 20 });
-    console.log(report.split("\n").filter((l) => l && !l.startsWith("#")).slice(0, Number(values.top)).join("\n"));
+    console.log(hottestSymbols("/tmp/anysrc-forward.perf", Number(values.top)));
   } else {
     for (const [name, value] of Object.entries(calls)) if (value > 0) console.log(`  ${name === "total" ? "all syscalls" : name}: ${(value / datagrams).toFixed(3)} per datagram`);
   }

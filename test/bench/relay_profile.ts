@@ -8,11 +8,9 @@
  * Run as root: `npm run profile -w test -- --relay deno --transport raw --flows 64 --size 64 [--family 6] [--seconds 4] [--record]`
  * @module
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { ADDRESSES as A, REPO_ROOT, compileC, countSyscalls, cpuTimes, createTestbed, requirePrivileges } from "@anysrc/testbed";
+import { ADDRESSES as A, REPO_ROOT, compileC, countSyscalls, cpuTimes, createTestbed, PERF_JIT_ENV, hottestSymbols, recordProfile, requirePrivileges, threadReport, threadTimes } from "@anysrc/testbed";
 
 const { values } = parseArgs({
   args: process.argv.slice(2), strict: true,
@@ -29,20 +27,13 @@ const bin = compileC(["udp_echo", "relay_saturate", "tproxy_relay"]);
 const bed = createTestbed();
 const PORT = 15000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const threads = (pid: number) => readdirSync(`/proc/${pid}/task`).map((tid) => {
-  const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
-  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ");
-  const f = stat[1]!.split(" ");
-  const n = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
-  return { tid, name: stat[0]!.split(" (")[1], user: Number(f[11]) / 100, system: Number(f[12]) / 100, voluntary: n("voluntary_ctxt_switches"), involuntary: n("nonvoluntary_ctxt_switches") };
-});
 try {
   bed.enableTproxy(PORT);
   for (const host of [A.server4, A.server6]) await bed.spawn(bed.server, [bin.udp_echo!, host, "7000"]).waitFor((l) => l.ready === true);
   const argv = who === "c"
     ? [bin.tproxy_relay!, String(PORT), "2"]
     : [`${REPO_ROOT}apps/relay/bin/anysrc`, "--runtime", who, "tproxy", "--port", String(PORT), "--transport", values.transport, "--mark", "2", "--stats", "json", "--stats-interval", "0"];
-  const env: Record<string, string> = values.record ? { DENO_V8_FLAGS: "--perf-basic-prof", BUN_JSC_useJITDump: "1", BUN_JSC_jitDumpDirectory: "/tmp" } : {};
+  const env: Record<string, string> = values.record ? { ...PERF_JIT_ENV } : {};
   if (process.env.DENO_V8_FLAGS) env.DENO_V8_FLAGS = process.env.DENO_V8_FLAGS;
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith("PROFILE_BUN_JSC_") && v) env[k.slice(8)] = v;
   const relay = bed.spawn(bed.router, argv, env);
@@ -51,32 +42,26 @@ try {
   const server = values.family === "6" ? A.server6 : A.server4;
   const load = bed.spawn(bed.client, [bin.relay_saturate!, server, "7000", values.flows, "256", String(seconds), values.size]);
   await sleep(500); // the loop fills, the JIT warms
-  const t0 = threads(relay.pid);
+  const t0 = threadTimes(relay.pid);
   const c0 = cpuTimes(relay.pid);
   const window = Math.max(1, seconds - 1.5);
   // Either a sampled profile or a syscall count over the window.
   let calls: Record<string, number> = {};
-  if (values.record) spawnSync("perf", ["record", "-k", "mono", "-F", "4999", "-g", "-o", "/tmp/anysrc-relay.perf", "-p", String(relay.pid), "--", "sleep", String(window)]);
+  if (values.record) recordProfile(relay.pid, window, "/tmp/anysrc-relay.perf");
   else calls = await countSyscalls(relay.pid, window);
   const c1 = cpuTimes(relay.pid);
-  const t1 = threads(relay.pid);
+  const t1 = threadTimes(relay.pid);
   const r = await load.waitFor((l) => typeof l.sent === "number", (seconds + 30) * 1000);
   const relayedPerSecond = (2 * (r.received as number)) / seconds;
   const relayed = relayedPerSecond * window;
   console.log(JSON.stringify({ relay: who, transport: values.transport, family: values.family, flows: values.flows, size: values.size, load: r }));
   console.log(`relayed ${Math.round(relayedPerSecond)} datagrams/s; per relayed datagram over ${window} s: user ${((c1.user - c0.user) * 1e6 / relayed).toFixed(2)} µs, system ${((c1.system - c0.system) * 1e6 / relayed).toFixed(2)} µs`);
-  for (const b of t1) {
-    const a = t0.find((x) => x.tid === b.tid);
-    if (!a) continue;
-    const cpu = (b.user - a.user + b.system - a.system) * 1e6 / relayed;
-    if (cpu < 0.01 && b.voluntary === a.voluntary) continue;
-    console.log(`  thread ${b.tid} ${b.name}: ${cpu.toFixed(2)} µs/datagram, wake-ups ${((b.voluntary - a.voluntary) / window).toFixed(0)}/s (${((b.voluntary - a.voluntary) / relayed).toFixed(3)}/datagram), preempted ${((b.involuntary - a.involuntary) / window).toFixed(0)}/s`);
-  }
+  for (const line of threadReport(t0, t1, relayed, window)) console.log(line);
+
   await relay.stop();
   if (process.env.PROFILE_STDERR) console.log(relay.stderr(), relay.lines.map((l) => (typeof l.text === "string" ? l.text : JSON.stringify(l))).join("\n"));
   if (values.record) {
-    const report = execFileSync("perf", ["report", "-i", "/tmp/anysrc-relay.perf", "--no-children", "--sort", "dso,symbol", "--stdio", "-g", "none", "--percent-limit", "0.4"], { encoding: "utf8", maxBuffer: 64 << 20 });
-    console.log(report.split("\n").filter((l) => l && !l.startsWith("#")).slice(0, Number(values.top)).join("\n"));
+    console.log(hottestSymbols("/tmp/anysrc-relay.perf", Number(values.top)));
   } else {
     for (const [name, value] of Object.entries(calls)) {
       if (value > 0) console.log(`  ${name === "total" ? "all syscalls" : name}: ${(value / relayed).toFixed(3)} per datagram`);

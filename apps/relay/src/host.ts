@@ -17,6 +17,9 @@ interface DenoHost {
   addSignalListener(signal: string, handler: () => void): void;
   readTextFileSync(path: string): string;
   serve(options: { hostname: string; port: number; onListen?: () => void }, handler: (request: Request) => Response): { shutdown(): Promise<void> };
+  Command: new (program: string, options: { args: string[]; stdin: "piped" | "null"; stdout: "piped"; stderr: "piped" }) => {
+    spawn(): { readonly stdin: WritableStream<Uint8Array>; output(): Promise<{ code: number; stdout: Uint8Array; stderr: Uint8Array }> };
+  };
 }
 
 /** Bun's global `process` (Node's shape) and `Bun.serve`; Node has the same `process` and no `Bun`. */
@@ -34,6 +37,10 @@ interface BunHost {
   readonly Bun?: { serve(options: { hostname: string; port: number; fetch: (request: Request) => Response }): { stop(): void } };
 }
 
+/** The part of node:child_process that runs nft and ip. */
+type NodeChildProcess = {
+  spawnSync(program: string, args: string[], options: { input?: string; encoding: "utf8" }): { status: number | null; stdout: string; stderr: string; error?: Error };
+};
 /** node:fs, through Bun's or Node's synchronous module access (native on both, not a polyfill). */
 type NodeFs = { readFileSync(path: string, encoding: "utf8"): string };
 /** The part of node:http a Node relay serves /metrics with. */
@@ -132,4 +139,39 @@ export function serveHttp(hostname: string, port: number, handler: (request: Req
   });
   server.listen(port, hostname);
   return { close: () => server.close() };
+}
+
+/** What a program run to its end printed, and its exit status (127 when it could not start). */
+export interface ProgramResult {
+  readonly status: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Run `argv` to its end with `input` on its stdin (nft and ip for `anysrc rules`; under Deno the
+ * launcher allows only those two).
+ * @example const r = await runProgram(["nft", "-f", "-"], ruleset); if (r.status !== 0) throw new Error(r.stderr);
+ */
+export async function runProgram(argv: readonly string[], input?: string): Promise<ProgramResult> {
+  const [program, ...args] = argv;
+  if (deno) {
+    try {
+      const child = new deno.Command(program!, { args, stdin: input === undefined ? "null" : "piped", stdout: "piped", stderr: "piped" }).spawn();
+      if (input !== undefined) {
+        const writer = child.stdin.getWriter();
+        await writer.write(encoder.encode(input));
+        await writer.close();
+      }
+      const out = await child.output();
+      const decoder = new TextDecoder();
+      return { status: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+    } catch (e) {
+      return { status: 127, stdout: "", stderr: (e as Error).message };
+    }
+  }
+  const cp = bun!.process.getBuiltinModule("node:child_process") as NodeChildProcess;
+  const r = cp.spawnSync(program!, args, { ...(input !== undefined ? { input } : {}), encoding: "utf8" });
+  if (r.error) return { status: 127, stdout: "", stderr: r.error.message };
+  return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 }

@@ -17,6 +17,7 @@ Commands:
   send            emit datagrams with a spoofed source through raw, bindsrc or tun
   tproxy          transparent UDP relay behind an nft TPROXY rule
   forward         replicate datagrams to receivers keeping the sender's address
+  rules           install, remove or print the nft TPROXY rules and policy routing tproxy needs
   bench           raw vs bindsrc vs tun, Bun vs Deno, against C baselines (needs root)
 
 Options:
@@ -52,6 +53,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   bench: async () => {
     const m = await import("./cli/bench_command.ts");
     return { usage: m.BENCH_USAGE, run: m.benchCommand };
+  },
+  rules: async () => {
+    const m = await import("./cli/rules_command.ts");
+    return { usage: m.RULES_USAGE, run: (args) => m.rulesCommand(args, print) };
   },
   send: async () => {
     const m = await import("./cli/send_command.ts");

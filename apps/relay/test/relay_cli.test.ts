@@ -41,6 +41,13 @@ describe.each(RUNTIMES)("relay commands refuse bad flags and config with exit 2 
     [["forward", "--listen", "0.0.0.0:2055", "--to", "198.18.1.2:9,ttl=999", "--allow", "198.18.0.0/15", "--transport", "raw"], "ttl must be 1-255"],
     [["forward", "--listen", "0.0.0.0:2055", "--receivers", badReceivers, "--allow", "198.18.0.0/15", "--transport", "raw"], `--receivers ${badReceivers}:2: no receivers for 198.18.0.0/15`],
     [["forward", "--listen", "0.0.0.0:2055", "--receivers", join(dir, "missing.conf"), "--allow", "198.18.0.0/15", "--transport", "raw"], "--receivers"],
+    [["rules", "--port", "15000", "--iface", "eth1"], "expected one of up, down, show"],
+    [["rules", "up", "--port", "15000"], "--iface is required"],
+    [["rules", "up", "--port", "15000", "--iface", "eth1; reboot"], '--iface must be an interface name, got "eth1; reboot"'],
+    [["rules", "show", "--port", "15000", "--iface", "eth1", "--families", "4,5"], '--families must be 4, 6 or 4,6, got "4,5"'],
+    [["rules", "show", "--port", "15000", "--iface", "eth1", "--local", "--relay-mark", "1"], "--relay-mark must differ from --mark (1)"],
+    [["rules", "show", "--port", "15000", "--iface", "eth1", "--format", "yaml"], '--format must be sh, nft, ip4 or ip6, got "yaml"'],
+    [["tproxy", "--port", "15000", "--transport", "raw", "--rules", "eth1", "--mark", "1"], "--mark 1 is the diversion's mark"],
   ])("%j → %s", (args, message) => {
     const r = runCli(runtime, args);
     expect(r.status).toBe(2);

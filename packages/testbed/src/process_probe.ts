@@ -28,3 +28,42 @@ export function memoryMiB(pid: number): { peak: number; current: number } {
 export function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
+
+/** One thread's CPU seconds and context switches so far. */
+export interface ThreadTimes {
+  readonly tid: string;
+  readonly name: string;
+  readonly user: number;
+  readonly system: number;
+  /** Voluntary switches: the times it slept and was woken. */
+  readonly voluntary: number;
+  readonly involuntary: number;
+}
+
+/** Every thread of `pid`, from /proc/PID/task. */
+export function threadTimes(pid: number): ThreadTimes[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ");
+    const f = stat[1]!.split(" ");
+    const n = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
+    return { tid, name: stat[0]!.split(" (")[1] ?? "", user: Number(f[11]) / 100, system: Number(f[12]) / 100, voluntary: n("voluntary_ctxt_switches"), involuntary: n("nonvoluntary_ctxt_switches") };
+  });
+}
+
+/**
+ * Per-thread lines between two {@link threadTimes} readings: CPU µs per unit of work (`units` of it
+ * done meanwhile, over `seconds`), wake-ups per second; idle threads are left out.
+ * @example threadReport(t0, threadTimes(pid), relayed, 2.5).forEach((l) => console.log(l))
+ */
+export function threadReport(before: readonly ThreadTimes[], after: readonly ThreadTimes[], units: number, seconds: number): string[] {
+  const lines: string[] = [];
+  for (const b of after) {
+    const a = before.find((x) => x.tid === b.tid);
+    if (!a) continue;
+    const cpu = ((b.user - a.user + b.system - a.system) * 1e6) / units;
+    if (cpu < 0.01 && b.voluntary === a.voluntary) continue;
+    lines.push(`  thread ${b.tid} ${b.name}: ${cpu.toFixed(2)} µs/datagram, wake-ups ${((b.voluntary - a.voluntary) / seconds).toFixed(0)}/s (${((b.voluntary - a.voluntary) / units).toFixed(3)}/datagram), preempted ${((b.involuntary - a.involuntary) / seconds).toFixed(0)}/s`);
+  }
+  return lines;
+}

@@ -3,7 +3,7 @@
  * the benchmark's syscalls-per-datagram column and the profile script use the same count.
  * @module
  */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 
 /** The syscalls counted by name; every other one is in `total` only. */
 export const TRACED_SYSCALLS = [
@@ -33,4 +33,18 @@ export function countSyscalls(pid: number, seconds: number): Promise<Record<stri
 /** Whether perf can count syscall tracepoints here. */
 export function canCountSyscalls(): Promise<boolean> {
   return new Promise((resolve) => execFile("perf", ["stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "--", "true"], (e, _o, err) => resolve(!e && /raw_syscalls/.test(String(err)) && !/not supported/.test(String(err)))));
+}
+
+/** Environment that makes the runtimes name their JIT code for perf (Deno's perf map, Bun's jitdump). */
+export const PERF_JIT_ENV: Readonly<Record<string, string>> = { DENO_V8_FLAGS: "--perf-basic-prof", BUN_JSC_useJITDump: "1", BUN_JSC_jitDumpDirectory: "/tmp" };
+
+/** Sample `pid` (every thread, call graphs) for `seconds` into `file` with `perf record`. */
+export function recordProfile(pid: number, seconds: number, file: string): void {
+  spawnSync("perf", ["record", "-k", "mono", "-F", "4999", "-g", "-o", file, "-p", String(pid), "--", "sleep", String(seconds)]);
+}
+
+/** The `top` hottest symbols of a recorded profile (self time, by DSO and symbol). */
+export function hottestSymbols(file: string, top: number): string {
+  const report = execFileSync("perf", ["report", "-i", file, "--no-children", "--sort", "dso,symbol", "--stdio", "-g", "none", "--percent-limit", "0.4"], { encoding: "utf8", maxBuffer: 64 << 20 });
+  return report.split("\n").filter((l) => l && !l.startsWith("#")).slice(0, top).join("\n");
 }

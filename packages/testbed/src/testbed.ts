@@ -82,7 +82,11 @@ function sh(argv: readonly string[], input?: string): string {
  * Build the three namespaces, links, addresses, routes and the router's base nft table.
  * @example const bed = createTestbed(); try { … } finally { await bed.destroy(); }
  */
-export function createTestbed(): Testbed {
+/**
+ * Build the three namespaces. `diversion: false` leaves out the router's policy routing (marked
+ * packets delivered locally), for tests that install their own (`anysrc rules`).
+ */
+export function createTestbed(o: { readonly diversion?: boolean } = {}): Testbed {
   const id = `as${process.pid}x${counter++}`;
   const client = `${id}c`;
   const router = `${id}r`;
@@ -207,12 +211,16 @@ table inet anysrc_tproxy {
       // incoming fragments, which share the spoofed source: under load it drops a few. Off, as the
       // README asks of a tun deployment (the raw transport sets IP_NODEFRAG instead).
       [router, ["sysctl", "-qw", "net.ipv4.ipfrag_max_dist=0"]],
-      // TPROXY delivery: marked packets are routed to the local stack.
-      [router, ["ip", "rule", "add", "fwmark", "1", "lookup", "100"]],
-      [router, ["ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100"]],
-      [router, ["ip", "-6", "rule", "add", "fwmark", "1", "lookup", "100"]],
-      [router, ["ip", "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100"]],
     ];
+    // TPROXY delivery: marked packets are routed to the local stack.
+    if (o.diversion !== false) {
+      setup.push(
+        [router, ["ip", "rule", "add", "fwmark", "1", "lookup", "100"]],
+        [router, ["ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100"]],
+        [router, ["ip", "-6", "rule", "add", "fwmark", "1", "lookup", "100"]],
+        [router, ["ip", "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100"]],
+      );
+    }
     for (const [ns, argv] of setup) inNs(ns, argv);
     // Static neighbour entries: the first datagrams of a test must not wait for (or be dropped by)
     // ARP / neighbour discovery, whose queue holds only a few packets per unresolved address.

@@ -5,6 +5,7 @@
  */
 import { AddressError, CapabilityError, SystemError, TransportError, WireError } from "@anysrc/core";
 import { UsageError } from "./usage_error.ts";
+import { ProgramError } from "../rules/apply_rules.ts";
 
 /**
  * What a command's exception means to its user: exit 2 and the usage for bad flags, exit 1 and one
@@ -17,6 +18,7 @@ export function failureOf(command: string, usage: string, e: unknown): { status:
   if (e instanceof WireError || e instanceof AddressError || e instanceof TransportError || e instanceof SystemError) {
     return { status: 1, message: `${e.message}\n`, internal: false };
   }
+  if (e instanceof ProgramError) return { status: 1, message: `anysrc ${command}: ${e.message}\n`, internal: false };
   if (e instanceof CapabilityError) return { status: 1, message: `anysrc ${command}: ${e.message}\n`, internal: false };
   return { status: 1, message: `anysrc ${command}: internal error: ${e instanceof Error ? e.message : String(e)}\n`, internal: true };
 }

@@ -12,12 +12,14 @@ import { logEvent, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
 import { SHARED_OPTIONS, ipFieldFlags, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
 import { createIpFieldPolicy } from "../ip_field_policy.ts";
 import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
+import { rulesOptions } from "./rules_command.ts";
+import { rulesDown, rulesUp } from "../rules/apply_rules.ts";
 
 export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --transport raw|bindsrc|tun [--fallback raw|bindsrc]
                      [--idle-timeout 120s] [--max-sessions N] [--mark N] [--nat full|restricted]
                      [--stats-interval 10s] [--stats text|json] [--metrics 127.0.0.1:9100] [--config FILE]
                      [--tun NAME] [--mtu N] [--socket-buffer BYTES] [--offload on|off]
-                     [--dscp keep|clear|N] [--ecn keep|clear] [--ttl keep|N]
+                     [--dscp keep|clear|N] [--ecn keep|clear] [--ttl keep|N] [--rules IFACE]
 
   --port P             TPROXY port the nft rule diverts to
   --listen ADDR        address to listen on: IP (with --port) or IP:PORT; repeatable
@@ -44,6 +46,8 @@ export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --
   --ecn keep|clear     ECN bits: as received (default; QUIC's ECN validation needs them) or cleared
   --ttl keep|N         TTL / hop limit: the received one minus 1, like a router (datagrams arriving
                        with TTL 1 are dropped, counted as ttl-expired), or N; default: the system's
+  --rules IFACE        install the diversion of UDP arriving on IFACE at start and remove it at exit
+                       (anysrc rules up / down with this --port, mark 1, table 100, IPv4 and IPv6)
 
 SIGINT/SIGTERM: stop reading, flush, print the final counters, exit 0.`;
 
@@ -54,6 +58,7 @@ const OPTIONS = {
   "idle-timeout": { type: "string" },
   "max-sessions": { type: "string" },
   nat: { type: "string" },
+  rules: { type: "string" },
 } as const;
 
 /** Run `anysrc tproxy` until a signal; returns the exit status. */
@@ -85,29 +90,45 @@ export async function tproxyCommand(args: string[]): Promise<number> {
   const nat = (v.nat as string | undefined) ?? "full";
   if (nat !== "full" && nat !== "restricted") throw new UsageError(cmd, `--nat must be full or restricted, got "${nat}"`);
 
-  const counters = createRelayCounters();
-  let relay: ReturnType<typeof startTproxyRelay> | undefined;
-  const { emitter, shutdown } = openRelayOutput(transport, stats, counters, {
-    transparentListeners: true,
-    // Datagrams the kernel hands to a bound source socket are client traffic to that address.
-    onReceive: (d) => relay?.fromClient(d.src, d.dst, d.payload),
-  });
-  try {
-    relay = startTproxyRelay({
-      listen, idleTimeoutMs, maxSessions, nat, emitter, counters, ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
-      listenerBuffer: socketBuffer ?? DEFAULT_LISTENER_BUFFER, upstreamBuffer: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER,
-      offload: transport.offload, onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
-      ipFields: createIpFieldPolicy(ipFields),
+  // The relay itself, from its transports to the final counters.
+  const relayUntilSignal = async (): Promise<number> => {
+    const counters = createRelayCounters();
+    let relay: ReturnType<typeof startTproxyRelay> | undefined;
+    const { emitter, shutdown } = openRelayOutput(transport, stats, counters, {
+      transparentListeners: true,
+      // Datagrams the kernel hands to a bound source socket are client traffic to that address.
+      onReceive: (d) => relay?.fromClient(d.src, d.dst, d.payload),
     });
-  } catch (e) {
-    await Promise.all(emitter.transports.map((t) => t.close()));
-    throw e;
+    try {
+      relay = startTproxyRelay({
+        listen, idleTimeoutMs, maxSessions, nat, emitter, counters, ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
+        listenerBuffer: socketBuffer ?? DEFAULT_LISTENER_BUFFER, upstreamBuffer: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER,
+        offload: transport.offload, onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
+        ipFields: createIpFieldPolicy(ipFields),
+      });
+    } catch (e) {
+      await Promise.all(emitter.transports.map((t) => t.close()));
+      throw e;
+    }
+    logEvent(stats.format, "listening", {
+      pid: processId(), mode: "tproxy", listen: listen.map(formatSocketAddress), transport: transport.kind, fallback: transport.fallback ?? null, nat, idleTimeoutMs, maxSessions, offload: transport.offload, ipFields,
+      socketBuffer: { listener: socketBuffer ?? DEFAULT_LISTENER_BUFFER, upstream: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER, listenerGranted: relay.listenerBufferGranted },
+      ...(stats.metrics ? { metrics: formatSocketAddress(stats.metrics) } : {}),
+    });
+    const r = relay;
+    return runUntilSignal("tproxy", counters, emitter.transports, stats, () => r.stopListening(), () => r.close(), shutdown, (all) => r.refreshKernelDrops(all));
+  };
+  const rules = typeof v.rules === "string" ? rulesOptions(cmd, { port: String(port), iface: v.rules }) : undefined;
+  if (rules && transport.mark === rules.mark) {
+    throw new UsageError(cmd, `--mark ${transport.mark} is the diversion's mark: upstream packets would be delivered back to the relay (use --mark 2)`);
   }
-  logEvent(stats.format, "listening", {
-    pid: processId(), mode: "tproxy", listen: listen.map(formatSocketAddress), transport: transport.kind, fallback: transport.fallback ?? null, nat, idleTimeoutMs, maxSessions, offload: transport.offload, ipFields,
-    socketBuffer: { listener: socketBuffer ?? DEFAULT_LISTENER_BUFFER, upstream: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER, listenerGranted: relay.listenerBufferGranted },
-    ...(stats.metrics ? { metrics: formatSocketAddress(stats.metrics) } : {}),
-  });
-  const r = relay;
-  return runUntilSignal("tproxy", counters, emitter.transports, stats, () => r.stopListening(), () => r.close(), shutdown, (all) => r.refreshKernelDrops(all));
+  if (!rules) return relayUntilSignal();
+  await rulesUp(rules);
+  logEvent(stats.format, "rules-up", { iface: rules.iface, port: rules.port, mark: rules.mark, table: rules.table });
+  try {
+    return await relayUntilSignal();
+  } finally {
+    logEvent(stats.format, "rules-down", await rulesDown(rules));
+  }
 }
+
