@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, compileC, createTestbed, REPO_ROOT, requirePrivileges, RUNTIMES, type Testbed } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, RUNTIMES, type Testbed } from "@anysrc/testbed";
+import { ANYSRC, startTproxy } from "./start_tproxy.ts";
 
-const ANYSRC = `${REPO_ROOT}apps/relay/bin/anysrc`;
 const PORT = 15200;
 const run = requirePrivileges("emit-path errors suite");
 type Json = Record<string, unknown>;
@@ -10,7 +10,6 @@ type TransportStats = { fragments: number; errors: Record<string, number>; repor
 describe.skipIf(!run)("the emit path under a shrinking MTU and a full device queue (client → TPROXY router → server)", () => {
   let bed: Testbed;
   let bin: Record<string, string>;
-  let tunCount = 0;
   let far: { ns: string; serverFarLink: string };
   beforeAll(async () => {
     bin = compileC(["udp_echo", "relay_saturate"]);
@@ -24,13 +23,8 @@ describe.skipIf(!run)("the emit path under a shrinking MTU and a full device que
     await bed?.destroy();
   });
 
-  const relay = async (runtime: string, args: string[]) => {
-    const tun = `asee${process.pid % 1000}x${tunCount++}`;
-    const p = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "tproxy", "--port", String(PORT), "--stats", "json", "--stats-interval", "0",
-      "--mark", "2", "--tun", tun, ...args]);
-    await p.waitFor((l) => l.event === "listening");
-    return p;
-  };
+  const relay = (runtime: string, args: string[]) => startTproxy(bed, runtime, PORT, args);
+
   /** A closed loop of 1300-byte echoes, 16 in flight, for `seconds`: what came back. */
   const load = async (server: string, seconds: number) => {
     const p = bed.spawn(bed.client, [bin.relay_saturate!, server, "7400", "1", "16", String(seconds), "1300"]);

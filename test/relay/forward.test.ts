@@ -8,10 +8,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, compileC, createTestbed, REPO_ROOT, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ANYSRC } from "./start_tproxy.ts";
 
 const PEER = ["node", UDP_PEER];
-const ANYSRC = `${REPO_ROOT}apps/relay/bin/anysrc`;
 const run = requirePrivileges("forward suite");
 type Json = Record<string, unknown>;
 type Record_ = { received: number; duplicates: number; corrupt: number; seqs: number[]; sources: string[]; ttls: number[]; sizes: number[] };

@@ -8,11 +8,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  ADDRESSES as A, type JsonChild, REPO_ROOT, RUNTIMES, type Testbed, UDP_PEER, createTestbed, memoryMiB, openFds, requirePrivileges,
+  ADDRESSES as A, type JsonChild, RUNTIMES, type Testbed, UDP_PEER, createTestbed, memoryMiB, openFds, requirePrivileges,
 } from "@anysrc/testbed";
+import { ANYSRC } from "./start_tproxy.ts";
 
 const PEER = ["node", UDP_PEER];
-const ANYSRC = `${REPO_ROOT}apps/relay/bin/anysrc`;
 const PORT = 15100;
 const run = requirePrivileges("relay hardening suite");
 type Json = Record<string, unknown>;

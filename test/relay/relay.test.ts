@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, compileC, createTestbed, REPO_ROOT, requirePrivileges, RUNTIMES, runtimeArgv, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, RUNTIMES, runtimeArgv, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ANYSRC, startTproxy } from "./start_tproxy.ts";
 
 const PEER = ["node", UDP_PEER];
-const ANYSRC = `${REPO_ROOT}apps/relay/bin/anysrc`;
 const KINDS = ["raw", "bindsrc", "tun"] as const;
 const PORT = 15000;
 const run = requirePrivileges("relay end-to-end suite");
@@ -10,7 +10,6 @@ type Json = Record<string, unknown>;
 
 describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router with nft TPROXY → server)", () => {
   let bed: Testbed;
-  let tunCount = 0;
   let bin: Record<string, string>;
   beforeAll(async () => {
     bin = compileC(["udp_echo", "relay_saturate"]);
@@ -29,14 +28,8 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
   });
 
   /** Start a relay in the router namespace and wait until it listens. */
-  const relay = async (runtime: string, args: string[]) => {
-    const tun = `asrl${process.pid % 1000}x${tunCount++}`;
-    // --mark 2: upstream packets must not carry the TPROXY mark (1), or policy routing sends them to lo.
-    const p = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "tproxy", "--port", String(PORT), "--stats", "json", "--stats-interval", "0",
-      "--mark", "2", "--tun", tun, ...args]);
-    await p.waitFor((l) => l.event === "listening");
-    return p;
-  };
+  const relay = (runtime: string, args: string[]) => startTproxy(bed, runtime, PORT, args);
+
   const finalStats = async (p: ReturnType<Testbed["spawn"]>) => {
     await p.stop();
     return p.waitFor((l) => l.event === "final");
@@ -146,24 +139,36 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
       const port = 9100 + (RUNTIMES.indexOf(runtime) + 1);
       const p = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "tproxy", "--port", String(PORT), "--transport", "raw", "--mark", "2",
         "--stats", "text", "--stats-interval", "200ms", "--metrics", `127.0.0.1:${port}`]);
-      await p.waitFor((l) => typeof l.text === "string" && l.text.startsWith("anysrc listening"));
+      await p.waitFor((l) => typeof l.text === "string" && /^time=\S+ event=listening /.test(l.text));
       const flows = bed.spawn(bed.client, [...PEER, "flows", `${A.server4}:7000`, "100", "64", "4", "5"]);
       expect(await flows.waitFor((l) => l.done === true)).toMatchObject({ received: 100 });
-      const line = await p.waitFor((l) => typeof l.text === "string" && /^tproxy received=100 forwarded=100 replies=100 sessions=4/.test(l.text));
-      expect(line.text).toContain("raw{sent=100");
+      const line = await p.waitFor((l) => typeof l.text === "string" && /^time=\S+ event=stats mode=tproxy received=100 forwarded=100 replies=100 sessions=4 /.test(l.text));
+      expect(line.text).toContain(" raw.sent=100 ");
+      // logfmt: every field one key=value, nothing nested.
+      for (const field of (line.text as string).split(" ")) expect(field).toMatch(/^[a-z_.A-Z0-9-]+=[^=]+$/);
       const fetcher = bed.spawn(bed.router, ["node", "-e",
         `fetch("http://127.0.0.1:${port}/metrics").then((r) => r.text()).then((t) => console.log(JSON.stringify({ metrics: t })))`]);
       const metrics = (await fetcher.waitFor((l) => typeof l.metrics === "string")).metrics as string;
       expect(metrics).toContain('anysrc_received_total{mode="tproxy"} 100');
       expect(metrics).toContain('anysrc_transport_sent_total{mode="tproxy",transport="raw"} 100');
       expect(metrics).toContain("# TYPE anysrc_sessions gauge");
+      // Every drop reason from the start, the process and the build.
+      expect(metrics).toContain('anysrc_dropped_total{mode="tproxy",reason="loop"} 0');
+      expect(metrics).toMatch(new RegExp(`anysrc_build_info\\{mode="tproxy",version="0\\.1\\.0",runtime="${runtime}",runtime_version="[^"]+"\\} 1`));
+      expect(metrics).toMatch(/\nprocess_resident_memory_bytes [1-9]\d+\n/);
+      // Deno reads /proc/self only with --allow-all: it has no open-fds gauge.
+      if (runtime !== "deno") expect(metrics).toMatch(/\nprocess_open_fds [1-9]\d*\n/);
+      expect(metrics).toMatch(/\nprocess_cpu_seconds_total \d/);
       await p.stop();
-      expect(await p.waitFor((l) => typeof l.text === "string" && l.text.startsWith("final (SIGTERM)"))).toBeDefined();
+      expect(await p.waitFor((l) => typeof l.text === "string" && /^time=\S+ event=final signal=SIGTERM mode=tproxy /.test(l.text))).toBeDefined();
       expect(await p.exited()).toBe(0);
     });
 
     it(`${runtime}: idle sessions expire, the least recently used is evicted past --max-sessions, ICMP errors are counted`, async () => {
       const r = await relay(runtime, ["--transport", "raw", "--idle-timeout", "1s", "--max-sessions", "4"]);
+      // SIGUSR1 prints the stats now (there is no interval here).
+      process.kill((await r.waitFor((l) => l.event === "listening")).pid as number, "SIGUSR1");
+      expect(await r.waitFor((l) => l.event === "stats")).toMatchObject({ mode: "tproxy", received: 0 });
       const many = bed.spawn(bed.client, [...PEER, "flows", `${A.server4}:7000`, "60", "64", "6", "1"]);
       const flows = await many.waitFor((l) => l.done === true);
       // Nothing listens on 7999: the server answers port unreachable; the session lives on.

@@ -4,10 +4,10 @@
  * `down` (or the relay's exit) nothing of it is left.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, compileC, createTestbed, REPO_ROOT, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ANYSRC, startTproxy } from "./start_tproxy.ts";
 
 const PEER = ["node", UDP_PEER];
-const ANYSRC = `${REPO_ROOT}apps/relay/bin/anysrc`;
 const PORT = 15000;
 const run = requirePrivileges("rules suite");
 
@@ -36,13 +36,8 @@ describe.skipIf(!run)("anysrc rules: the diversion installed, used and removed (
     const flows = bed.spawn(bed.client, [...PEER, "flows", `${server}:7000`, "2000", "64,1200", "16", "10"]);
     return flows.waitFor((l) => l.done === true, 60_000);
   };
-  const relay = async (runtime: string, args: string[]) => {
-    const p = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "tproxy", "--port", String(PORT), "--transport", "raw", "--mark", "2",
-      "--stats", "json", "--stats-interval", "0", ...args]);
-    const l = await p.waitFor((x) => x.event === "listening" || x.event === "error", 30_000);
-    if (l.event !== "listening") throw new Error(`relay did not start: ${JSON.stringify(l)} ${p.stderr()}`);
-    return p;
-  };
+  const relay = (runtime: string, args: string[]) => startTproxy(bed, runtime, PORT, args);
+
 
   it("show prints what nft -c and ip accept, and up twice leaves one copy", () => {
     const args = ["rules", "show", "--port", String(PORT), "--iface", bed.routerClientLink, "--local"];
@@ -66,7 +61,7 @@ describe.skipIf(!run)("anysrc rules: the diversion installed, used and removed (
   for (const runtime of RUNTIMES) {
     it(`${runtime}: without rules nothing is relayed; after rules up the relay carries IPv4 and IPv6 losslessly; rules down leaves nothing`, async () => {
       expect(leftovers()).toEqual(none);
-      const r = await relay(runtime, []);
+      const r = await relay(runtime, ["--transport", "raw"]);
       try {
         // No diversion yet: the router drops forwarded UDP, so without the relay nothing comes back.
         const lost = bed.spawn(bed.client, [...PEER, "flows", `${A.server4}:7000`, "50", "64", "1", "10"]);
@@ -83,7 +78,7 @@ describe.skipIf(!run)("anysrc rules: the diversion installed, used and removed (
     });
 
     it(`${runtime}: tproxy --rules installs the diversion at start and removes it at exit`, async () => {
-      const r = await relay(runtime, ["--rules", bed.routerClientLink]);
+      const r = await relay(runtime, ["--transport", "raw", "--rules", bed.routerClientLink]);
       try {
         expect(leftovers()).toMatchObject({ table: true, rules4: 1, rules6: 1 });
         for (const server of [A.server4, `[${A.server6}]`]) expect(await echoes(server)).toMatchObject({ received: 2000, corrupt: 0 });

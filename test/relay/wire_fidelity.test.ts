@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, compileC, createTestbed, REPO_ROOT, requirePrivileges, RUNTIMES, type Testbed } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, RUNTIMES, type Testbed } from "@anysrc/testbed";
+import { ANYSRC, startTproxy } from "./start_tproxy.ts";
 
-const ANYSRC = `${REPO_ROOT}apps/relay/bin/anysrc`;
 const KINDS = ["raw", "bindsrc", "tun"] as const;
 const PORT = 15100;
 const run = requirePrivileges("wire fidelity suite");
@@ -17,7 +17,6 @@ interface Result { sent: number; serverTos: number; serverTtl: number; wanted: n
 describe.skipIf(!run)("wire fidelity: DSCP/ECN and TTL through anysrc tproxy (client → TPROXY router → server)", () => {
   let bed: Testbed;
   let bin: Record<string, string>;
-  let tunCount = 0;
   beforeAll(async () => {
     bin = compileC(["tos_peer"]);
     bed = createTestbed();
@@ -28,13 +27,8 @@ describe.skipIf(!run)("wire fidelity: DSCP/ECN and TTL through anysrc tproxy (cl
     await bed?.destroy();
   });
 
-  const relay = async (runtime: string, args: string[]) => {
-    const tun = `aswf${process.pid % 1000}x${tunCount++}`;
-    const p = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "tproxy", "--port", String(PORT), "--stats", "json", "--stats-interval", "0",
-      "--mark", "2", "--tun", tun, ...args]);
-    await p.waitFor((l) => l.event === "listening");
-    return p;
-  };
+  const relay = (runtime: string, args: string[]) => startTproxy(bed, runtime, PORT, args);
+
   const exchange = (server: string, ttl: number, sent = SENT, wanted = WANTED): (Result | null)[] => {
     const out = bed.run(bed.client, [bin.tos_peer!, "client", server, "7300", sent.join(","), String(ttl), wanted.join(",")]);
     return (JSON.parse(out) as { results: (Result | null)[] }).results;

@@ -16,6 +16,9 @@ interface DenoHost {
   exit(code: number): never;
   addSignalListener(signal: string, handler: () => void): void;
   readTextFileSync(path: string): string;
+  readDirSync(path: string): Iterable<unknown>;
+  readonly version: { readonly deno: string };
+  memoryUsage(): { readonly rss: number };
   serve(options: { hostname: string; port: number; onListen?: () => void }, handler: (request: Request) => Response): { shutdown(): Promise<void> };
   Command: new (program: string, options: { args: string[]; stdin: "piped" | "null"; stdout: "piped"; stderr: "piped" }) => {
     spawn(): { readonly stdin: WritableStream<Uint8Array>; output(): Promise<{ code: number; stdout: Uint8Array; stderr: Uint8Array }> };
@@ -33,6 +36,7 @@ interface BunHost {
     exit(code: number): never;
     on(signal: string, handler: () => void): void;
     getBuiltinModule(id: string): unknown;
+    readonly versions: Record<string, string | undefined>;
   };
   readonly Bun?: { serve(options: { hostname: string; port: number; fetch: (request: Request) => Response }): { stop(): void } };
 }
@@ -42,7 +46,7 @@ type NodeChildProcess = {
   spawnSync(program: string, args: string[], options: { input?: string; encoding: "utf8" }): { status: number | null; stdout: string; stderr: string; error?: Error };
 };
 /** node:fs, through Bun's or Node's synchronous module access (native on both, not a polyfill). */
-type NodeFs = { readFileSync(path: string, encoding: "utf8"): string };
+type NodeFs = { readFileSync(path: string, encoding: "utf8"): string; readdirSync(path: string): string[] };
 /** The part of node:http a Node relay serves /metrics with. */
 interface NodeHttp {
   createServer(listener: (req: { url?: string; method?: string }, res: { writeHead(status: number, headers: Record<string, string>): void; end(body: string): void }) => void): {
@@ -93,10 +97,10 @@ export function exitProcess(code: number): never {
 }
 
 /**
- * Run `handler` on SIGINT, SIGTERM or SIGHUP instead of dying.
+ * Run `handler` on SIGINT, SIGTERM, SIGHUP or SIGUSR1 instead of dying.
  * @example onSignal("SIGTERM", () => void stop("SIGTERM"));
  */
-export function onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP", handler: () => void): void {
+export function onSignal(signal: "SIGINT" | "SIGTERM" | "SIGHUP" | "SIGUSR1", handler: () => void): void {
   if (deno) deno.addSignalListener(signal, handler);
   else bun!.process.on(signal, handler);
 }
@@ -174,4 +178,43 @@ export async function runProgram(argv: readonly string[], input?: string): Promi
   const r = cp.spawnSync(program!, args, { ...(input !== undefined ? { input } : {}), encoding: "utf8" });
   if (r.error) return { status: 127, stdout: "", stderr: r.error.message };
   return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** When this process started (this module's first evaluation), seconds since the epoch. */
+const startedAt = Date.now() / 1000;
+
+/** What the process costs now, from /proc/self: for the `process_*` metrics. */
+export interface ProcessUsage {
+  readonly cpuSeconds: number;
+  readonly residentBytes: number;
+  readonly openFds: number;
+  readonly startTimeSeconds: number;
+}
+
+/**
+ * Read {@link ProcessUsage} except CPU (libc's getrusage, in @anysrc/sys); fields that cannot be read
+ * are NaN — under Deno the open fds, since /proc/self needs --allow-all there.
+ */
+export function processUsage(): Omit<ProcessUsage, "cpuSeconds"> {
+  const read = (f: () => number) => {
+    try {
+      return f();
+    } catch {
+      return Number.NaN;
+    }
+  };
+  if (deno) return { residentBytes: read(() => deno.memoryUsage().rss), openFds: Number.NaN, startTimeSeconds: startedAt };
+  const fs = bun!.process.getBuiltinModule("node:fs") as NodeFs;
+  return {
+    residentBytes: read(() => Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync("/proc/self/status", "utf8"))![1]) * 1024),
+    openFds: read(() => fs.readdirSync("/proc/self/fd").length),
+    startTimeSeconds: startedAt,
+  };
+}
+
+/** The runtime running us and its version, e.g. `{ name: "deno", version: "2.9.6" }`. */
+export function runtimeVersion(): { readonly name: string; readonly version: string } {
+  if (deno) return { name: "deno", version: deno.version.deno };
+  const v = bun!.process.versions;
+  return v.bun ? { name: "bun", version: v.bun } : { name: "node", version: v.node ?? "unknown" };
 }

@@ -180,21 +180,53 @@ export function statsSnapshot(mode: string, c: RelayCounters, transports: readon
   };
 }
 
-const pairs = (o: Record<string, number | undefined>) =>
-  Object.entries(o).filter(([, v]) => v).map(([k, v]) => `${k}=${v}`).join(",") || "0";
-
 /**
- * One line for people.
- * @example "tproxy received=10 forwarded=10 replies=10 sessions=1 … dropped=0 kernel-dropped=0 errors=0 raw{sent=10 queued=0 dropped=0 errors=0}"
+ * One logfmt value: bare when it is a plain token, otherwise a quoted string (JSON escaping, which
+ * logfmt parsers read) — so `key=value` pairs never nest.
+ * @example logfmtValue("198.18.1.2:53") // "198.18.1.2:53"; logfmtValue('a "b"') // '"a \\"b\\""'
  */
-export function statsLine(mode: string, c: RelayCounters, transports: readonly Transport[]): string {
-  const t = transports.map((x) => `${x.kind}{sent=${x.stats.sent} queued=${x.stats.queued} dropped=${pairs(x.stats.dropped)} errors=${pairs(x.stats.errors)}}`).join(" ");
-  const extra = mode === "forward" ? `copies=${c.copies}` : `replies=${c.replies}`;
-  return `${mode} received=${c.received} forwarded=${c.forwarded} ${extra} sessions=${c.sessions} created=${c.sessionsCreated} expired=${c.sessionsExpired} evicted=${c.sessionsEvicted} icmp=${c.icmpErrors} fallback=${c.fallback} dropped=${pairs(c.dropped)} kernel-dropped=${pairs(c.kernelDropped)} errors=${pairs(c.errors)} ${t}`;
+export function logfmtValue(v: unknown): string {
+  const text = typeof v === "string" ? v : JSON.stringify(v) ?? "null";
+  return /^[A-Za-z0-9_.:/@+\-[\]]+$/.test(text) ? text : JSON.stringify(text);
 }
 
-/** Prometheus text exposition (version 0.0.4). */
-export function prometheusText(mode: string, c: RelayCounters, transports: readonly Transport[]): string {
+/** `prefix.key=value` for every non-zero entry, or `prefix=0` when there is none. */
+const nested = (prefix: string, o: Record<string, number | undefined>) => {
+  const set = Object.entries(o).filter(([, v]) => v);
+  return set.length ? set.map(([k, v]) => `${prefix}.${k}=${v}`).join(" ") : `${prefix}=0`;
+};
+
+/**
+ * One logfmt line for people and log parsers, stamped with the time (RFC 3339).
+ * `lead` follows the time (`event=final signal=SIGTERM` for the last one).
+ * @example "time=2026-12-02T17:00:00.000Z event=stats mode=tproxy received=10 forwarded=10 replies=10 … dropped=0 kernel_dropped=0 errors=0 raw.sent=10 raw.queued=0 raw.dropped=0 raw.errors=0"
+ */
+export function statsLine(mode: string, c: RelayCounters, transports: readonly Transport[], lead = "event=stats", now: Date = new Date()): string {
+  const t = transports.map((x) => `${x.kind}.sent=${x.stats.sent} ${x.kind}.queued=${x.stats.queued} ${nested(`${x.kind}.dropped`, x.stats.dropped)} ${nested(`${x.kind}.errors`, x.stats.errors)}`).join(" ");
+  const extra = mode === "forward" ? `copies=${c.copies}` : `replies=${c.replies}`;
+  return `time=${now.toISOString()} ${lead} mode=${mode} received=${c.received} forwarded=${c.forwarded} ${extra} sessions=${c.sessions} created=${c.sessionsCreated} expired=${c.sessionsExpired} evicted=${c.sessionsEvicted} icmp=${c.icmpErrors} fallback=${c.fallback} ${nested("dropped", c.dropped)} ${nested("kernel_dropped", c.kernelDropped)} ${nested("errors", c.errors)} ${t}`.trimEnd();
+}
+
+/** The process around the counters, for `process_*` and `anysrc_build_info`. */
+export interface ProcessFacts {
+  readonly cpuSeconds: number;
+  readonly residentBytes: number;
+  readonly openFds: number;
+  readonly startTimeSeconds: number;
+  readonly version: string;
+  readonly runtime: string;
+  readonly runtimeVersion: string;
+}
+
+/** The anysrc version these counters belong to (the relay package's). */
+export const ANYSRC_VERSION = "0.1.0";
+
+/**
+ * Prometheus text exposition (version 0.0.4). Every drop reason is present from the start (0 until
+ * it happens), so a rate() over it never starts from a missing series; with `process`, the standard
+ * `process_*` gauges and `anysrc_build_info` too.
+ */
+export function prometheusText(mode: string, c: RelayCounters, transports: readonly Transport[], process?: ProcessFacts): string {
   const lines: string[] = [];
   const metric = (name: string, type: "counter" | "gauge", help: string, samples: [Record<string, string>, number][]) => {
     lines.push(`# HELP anysrc_${name} ${help}`, `# TYPE anysrc_${name} ${type}`);
@@ -216,7 +248,7 @@ export function prometheusText(mode: string, c: RelayCounters, transports: reado
   metric("icmp_error_kinds_total", "counter", "Error-queue entries of upstream sockets (IP_RECVERR), by kind.",
     Object.entries(c.icmpErrorKinds).map(([k, v]) => [{ kind: k }, v]));
   metric("fallback_total", "counter", "Datagrams sent by the fallback transport.", [[{}, c.fallback]]);
-  metric("dropped_total", "counter", "Datagrams dropped by the relay, by reason.", Object.entries(c.dropped).map(([r, v]) => [{ reason: r }, v ?? 0]));
+  metric("dropped_total", "counter", "Datagrams dropped by the relay, by reason.", [...INBOUND_DROPS, ...OUTBOUND_DROPS].map((r) => [{ reason: r }, c.dropped[r] ?? 0]));
   metric("kernel_dropped_total", "counter", "Datagrams the kernel dropped on the relay's receiving sockets (receive buffer full), by socket class.",
     KERNEL_DROP_CLASSES.map((k) => [{ socket: k }, c.kernelDropped[k]]));
   if (c.receivers.length > 0) {
@@ -237,5 +269,17 @@ export function prometheusText(mode: string, c: RelayCounters, transports: reado
     transports.flatMap((t) => Object.entries(t.stats.errors).map(([code, v]): [Record<string, string>, number] => [{ transport: t.kind, errno: code }, v])));
   metric("transport_reported_total", "counter", "Errors the kernel reported on a transport's error queue (IP_RECVERR), by kind.",
     transports.flatMap((t) => Object.entries(t.stats.reported).map(([k, v]): [Record<string, string>, number] => [{ transport: t.kind, kind: k }, v])));
+  if (process) {
+    metric("build_info", "gauge", "anysrc version and the runtime running it.", [[{ version: process.version, runtime: process.runtime, runtime_version: process.runtimeVersion }, 1]]);
+    // The standard process metrics, unprefixed as Prometheus clients name them.
+    const standard = (name: string, type: "counter" | "gauge", help: string, value: number) => {
+      if (Number.isNaN(value)) return;
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
+    };
+    standard("process_cpu_seconds_total", "counter", "User and system CPU time spent, seconds.", process.cpuSeconds);
+    standard("process_resident_memory_bytes", "gauge", "Resident memory, bytes.", process.residentBytes);
+    standard("process_open_fds", "gauge", "Open file descriptors.", process.openFds);
+    standard("process_start_time_seconds", "gauge", "Start time of the process since the epoch, seconds.", process.startTimeSeconds);
+  }
   return `${lines.join("\n")}\n`;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { countKernelDrops, createRelayCounters, prometheusText, statsLine, statsSnapshot, unaccounted } from "../src/relay_stats.ts";
+import { countKernelDrops, createRelayCounters, logfmtValue, prometheusText, statsLine, statsSnapshot, unaccounted } from "../src/relay_stats.ts";
 import { UsageError, byteSizeFlag } from "../src/cli/usage_error.ts";
 
 describe("kernel drop counters", () => {
@@ -30,7 +30,10 @@ describe("kernel drop counters", () => {
     const c = createRelayCounters();
     countKernelDrops(c, "listener", { drops: 0 }, 2);
     countKernelDrops(c, "upstream", { drops: 0 }, 9);
-    expect(statsLine("tproxy", c, [])).toContain("kernel-dropped=listener=2,upstream=9");
+    const line = statsLine("tproxy", c, [], "event=stats", new Date("2026-12-02T17:00:00Z"));
+    expect(line).toMatch(/^time=2026-12-02T17:00:00.000Z event=stats mode=tproxy received=0 /);
+    expect(line).toContain(" kernel_dropped.listener=2 kernel_dropped.upstream=9 ");
+    expect(line).toContain(" dropped=0 ");
     expect(statsSnapshot("tproxy", c, []).kernelDropped).toEqual({ listener: 2, upstream: 9 });
     const text = prometheusText("tproxy", c, []);
     expect(text).toContain("# TYPE anysrc_kernel_dropped_total counter");
@@ -59,5 +62,16 @@ describe("byte-count flags", () => {
   it("refuses values out of range, quoting them", () => {
     expect(() => byteSizeFlag("tproxy", "--socket-buffer", "512", 1024, 1 << 30)).toThrow("--socket-buffer must be 1024-1073741824 bytes, got 512");
     expect(byteSizeFlag("tproxy", "--socket-buffer", undefined, 1024, 1 << 30)).toBeUndefined();
+  });
+});
+
+describe("logfmtValue", () => {
+  it("leaves plain tokens bare and quotes the rest, so a value never holds a bare = or space", () => {
+    expect(logfmtValue("198.18.1.2:53")).toBe("198.18.1.2:53");
+    expect(logfmtValue("[2001:db8::1]:53")).toBe("[2001:db8::1]:53");
+    expect(logfmtValue(42)).toBe("42");
+    expect(logfmtValue("a b")).toBe('"a b"');
+    expect(logfmtValue("k=v")).toBe('"k=v"');
+    expect(logfmtValue(["0.0.0.0:15000"])).toBe('"[\\"0.0.0.0:15000\\"]"');
   });
 });

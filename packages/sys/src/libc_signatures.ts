@@ -42,6 +42,7 @@ export const LIBC_SIGNATURES = {
   writev: { args: ["i32", "buf", "i32"], returns: "i32" },
   open: { args: ["buf", "i32", "u32"], returns: "i32" },
   close: { args: ["i32"], returns: "i32" },
+  getrusage: { args: ["i32", "buf"], returns: "i32" },
   // The third argument is a pointer (ifreq) for some requests and a plain value for others
   // (TUNSETOFFLOAD's flags): a number either way, addresses from adapter.addressOf. Set-up path only.
   ioctl: { args: ["i32", "usize", "usize"], returns: "i32" },

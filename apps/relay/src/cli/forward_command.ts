@@ -128,10 +128,6 @@ export async function forwardCommand(args: string[]): Promise<number> {
     await Promise.all(emitter.transports.map((t) => t.close()));
     throw e;
   }
-  logEvent(stats.format, "listening", {
-    pid: processId(), mode: "forward", listen: formatSocketAddress(listen), to: routes.receivers.map((r) => r.spec.name), allow: v.allow,
-    receiversFile: v.receivers, transport: transport.kind, offload: transport.offload, ipFields, broadcastReceivers: broadcastReceivers.map(formatSocketAddress),
-  });
   // SIGHUP: read the config and receivers files again; the new set applies from the next receive
   // batch. A bad file keeps the set that runs, and says why.
   let current = routes;
@@ -148,7 +144,12 @@ export async function forwardCommand(args: string[]): Promise<number> {
       logEvent(stats.format, "reload-failed", { error: e.message, action: "keeping the receivers that run" });
     }
   });
-  return runUntilSignal("forward", counters, emitter.transports, stats, () => forwarder.stopListening(), () => {}, shutdown, () => forwarder.refreshKernelDrops());
+  const announce = () =>
+    logEvent(stats.format, "listening", {
+      pid: processId(), mode: "forward", listen: formatSocketAddress(listen), to: routes.receivers.map((r) => r.spec.name), allow: v.allow,
+      receiversFile: v.receivers, transport: transport.kind, offload: transport.offload, ipFields, broadcastReceivers: broadcastReceivers.map(formatSocketAddress),
+    });
+  return runUntilSignal("forward", counters, emitter.transports, stats, () => forwarder.stopListening(), () => {}, shutdown, () => forwarder.refreshKernelDrops(), announce);
 }
 
 /** Receivers whose address the kernel routes as broadcast. */

@@ -5,14 +5,14 @@
  * @module
  */
 import { type Datagram, type SocketAddress, type Transport, type TransportKind, formatSocketAddress, isV4Mapped } from "@anysrc/core";
-import { getPoller, unprivilegedPortStart } from "@anysrc/sys";
+import { getPoller, processCpuSeconds, unprivilegedPortStart } from "@anysrc/sys";
 import { requirePrivileges } from "../capability_check.ts";
-import { type RelayCounters, prometheusText, statsLine, statsSnapshot } from "../relay_stats.ts";
+import { ANYSRC_VERSION, type ProcessFacts, type RelayCounters, logfmtValue, prometheusText, statsLine, statsSnapshot } from "../relay_stats.ts";
 import { type ReplyEmitter, createReplyEmitter } from "../reply_emitter.ts";
 import { openTransport, type TransportSettings } from "../transport_choice.ts";
 import type { TransportFlags } from "./relay_flags.ts";
 import { UsageError } from "./usage_error.ts";
-import { onSignal, readTextFile, serveHttp } from "../host.ts";
+import { onSignal, processUsage, readTextFile, runtimeVersion, serveHttp } from "../host.ts";
 
 /** How stats leave the process. */
 export interface StatsSettings {
@@ -84,16 +84,27 @@ function warnFragmentDistance(format: "text" | "json"): void {
   }
 }
 
+/** The process as /metrics shows it. */
+function processFacts(): ProcessFacts {
+  const r = runtimeVersion();
+  const cpu = processCpuSeconds();
+  return { ...processUsage(), cpuSeconds: cpu.user + cpu.system, version: ANYSRC_VERSION, runtime: r.name, runtimeVersion: r.version };
+}
+
 /** Check the metrics address is on loopback: the endpoint has no authentication. */
 export function checkMetricsAddress(command: string, a: SocketAddress): void {
   const loopback = a.family === 4 ? a.ip[0] === 127 : a.ip.every((b, i) => (i < 15 ? b === 0 : b === 1)) || (isV4Mapped(a.ip) && a.ip[12] === 127);
   if (!loopback) throw new UsageError(command, `--metrics must be a loopback address (127.0.0.0/8 or [::1]), got ${formatSocketAddress(a)}`);
 }
 
-/** Print one event line: JSON with `--stats json`, text otherwise. */
+/**
+ * Print one event line, stamped with the time (RFC 3339): JSON with `--stats json` (a `time` field),
+ * logfmt otherwise (`time=… event=NAME key=value…`).
+ */
 export function logEvent(format: "text" | "json", event: string, fields: Record<string, unknown>): void {
-  if (format === "json") console.log(JSON.stringify({ event, ...fields }));
-  else console.log(`anysrc ${event} ${Object.entries(fields).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ")}`);
+  const time = new Date().toISOString();
+  if (format === "json") console.log(JSON.stringify({ event, time, ...fields }));
+  else console.log(`time=${time} event=${event} ${Object.entries(fields).map(([k, v]) => `${k}=${logfmtValue(v)}`).join(" ")}`.trimEnd());
 }
 
 /** Lets a part of a running relay ask for the orderly stop SIGTERM gives, with its own exit status. */
@@ -131,7 +142,8 @@ function onTransportGone(format: "text" | "json", hasFallback: boolean, shutdown
 }
 
 /**
- * Run until SIGINT/SIGTERM (exit 0) or a shutdown request (its status). `stopReading` closes the
+ * Run until SIGINT/SIGTERM (exit 0) or a shutdown request (its status); `announce` (the `listening`
+ * event) runs once the signal handlers are in place. `stopReading` closes the
  * listeners; `closeAll` releases sessions; `refresh` brings counters read from the kernel up to date
  * before they are printed or served (`final`: every socket, once, before the final counters). Resolves with the exit status after the final counters
  * are printed.
@@ -139,17 +151,18 @@ function onTransportGone(format: "text" | "json", hasFallback: boolean, shutdown
 export function runUntilSignal(
   mode: string, counters: RelayCounters, transports: readonly Transport[], stats: StatsSettings,
   stopReading: () => void, closeAll: () => void, shutdown?: ReturnType<typeof createShutdown>, refresh: (final: boolean) => void = () => {},
+  announce: () => void = () => {},
 ): Promise<number> {
   const print = () => {
     refresh(false);
-    if (stats.format === "json") console.log(JSON.stringify({ event: "stats", ...statsSnapshot(mode, counters, transports) }));
+    if (stats.format === "json") console.log(JSON.stringify({ event: "stats", time: new Date().toISOString(), ...statsSnapshot(mode, counters, transports) }));
     else console.log(statsLine(mode, counters, transports));
   };
   const timer = stats.intervalMs > 0 ? setInterval(print, stats.intervalMs) : undefined;
   const server = stats.metrics
     ? serveHttp(stats.metrics.family === 4 ? stats.metrics.ip.join(".") : "::1", stats.metrics.port, (request) =>
       new URL(request.url).pathname === "/metrics"
-        ? (refresh(false), new Response(prometheusText(mode, counters, transports), { headers: { "content-type": "text/plain; version=0.0.4" } }))
+        ? (refresh(false), new Response(prometheusText(mode, counters, transports, processFacts()), { headers: { "content-type": "text/plain; version=0.0.4" } }))
         : new Response("not found\n", { status: 404 }))
     : undefined;
   return new Promise((resolve) => {
@@ -165,13 +178,17 @@ export function runUntilSignal(
       server?.close();
       refresh(true);
       const { wakeups, busyPolls, dispatches } = getPoller().stats;
-      if (stats.format === "json") console.log(JSON.stringify({ event: "final", signal, ...statsSnapshot(mode, counters, transports), poller: { wakeups, busyPolls, dispatches } }));
-      else console.log(`final (${signal}): ${statsLine(mode, counters, transports)}`);
+      if (stats.format === "json") console.log(JSON.stringify({ event: "final", time: new Date().toISOString(), signal, ...statsSnapshot(mode, counters, transports), poller: { wakeups, busyPolls, dispatches } }));
+      else console.log(statsLine(mode, counters, transports, `event=final signal=${signal}`));
       closeAll();
       resolve(status);
     };
     onSignal("SIGINT", () => void stop("SIGINT"));
     onSignal("SIGTERM", () => void stop("SIGTERM"));
+    // SIGUSR1: the stats now, whatever the interval.
+    onSignal("SIGUSR1", print);
     shutdown?.attach((reason, status) => void stop(reason, status));
+    // Only now that every signal has its handler: a supervisor may signal as soon as it reads this.
+    announce();
   });
 }

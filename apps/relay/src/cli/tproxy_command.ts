@@ -110,13 +110,14 @@ export async function tproxyCommand(args: string[]): Promise<number> {
       await Promise.all(emitter.transports.map((t) => t.close()));
       throw e;
     }
-    logEvent(stats.format, "listening", {
-      pid: processId(), mode: "tproxy", listen: listen.map(formatSocketAddress), transport: transport.kind, fallback: transport.fallback ?? null, nat, idleTimeoutMs, maxSessions, offload: transport.offload, ipFields,
-      socketBuffer: { listener: socketBuffer ?? DEFAULT_LISTENER_BUFFER, upstream: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER, listenerGranted: relay.listenerBufferGranted },
-      ...(stats.metrics ? { metrics: formatSocketAddress(stats.metrics) } : {}),
-    });
     const r = relay;
-    return runUntilSignal("tproxy", counters, emitter.transports, stats, () => r.stopListening(), () => r.close(), shutdown, (all) => r.refreshKernelDrops(all));
+    const announce = () =>
+      logEvent(stats.format, "listening", {
+        pid: processId(), mode: "tproxy", listen: listen.map(formatSocketAddress), transport: transport.kind, fallback: transport.fallback ?? null, nat, idleTimeoutMs, maxSessions, offload: transport.offload, ipFields,
+        socketBuffer: { listener: socketBuffer ?? DEFAULT_LISTENER_BUFFER, upstream: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER, listenerGranted: r.listenerBufferGranted },
+        ...(stats.metrics ? { metrics: formatSocketAddress(stats.metrics) } : {}),
+      });
+    return runUntilSignal("tproxy", counters, emitter.transports, stats, () => r.stopListening(), () => r.close(), shutdown, (all) => r.refreshKernelDrops(all), announce);
   };
   const rules = typeof v.rules === "string" ? rulesOptions(cmd, { port: String(port), iface: v.rules }) : undefined;
   if (rules && transport.mark === rules.mark) {
