@@ -3,6 +3,7 @@
  * <netinet/in.h>, <linux/in6.h>, <linux/if_tun.h>, <sys/epoll.h>).
  * @module
  */
+export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const SOCK_DGRAM = 2;

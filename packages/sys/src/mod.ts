@@ -15,6 +15,7 @@ export * from "./poller.ts";
 export * from "./recv_ring.ts";
 export * from "./runtime.ts";
 export * from "./send_ring.ts";
+export * from "./service_notify.ts";
 export * from "./sockaddr.ts";
 export * from "./socket.ts";
 export * from "./tun.ts";

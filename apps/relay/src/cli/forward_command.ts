@@ -10,7 +10,7 @@ import { type ForwardRoutes, createForwardRoutes } from "../forward/forward_rout
 import { type PrefixRule, parseReceiver, parseReceiversFile } from "../forward/receivers.ts";
 import { DEFAULT_FORWARD_BUFFER, startForwarder } from "../forward/forwarder.ts";
 import { createRelayCounters } from "../relay_stats.ts";
-import { logEvent, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
+import { logEvent, notifyService, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
 import { SHARED_OPTIONS, ipFieldFlags, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
 import { createIpFieldPolicy } from "../ip_field_policy.ts";
 import { routeIsBroadcast } from "@anysrc/sys";
@@ -132,6 +132,7 @@ export async function forwardCommand(args: string[]): Promise<number> {
   // batch. A bad file keeps the set that runs, and says why.
   let current = routes;
   onSignal("SIGHUP", () => {
+    notifyService(stats.format, "RELOADING=1");
     try {
       const next = readRoutes(cmd, withConfig(cmd, parsed.values, OPTIONS), current);
       const added = broadcastsOf(next).filter((b) => !broadcastReceivers.some((o) => sameSocketAddress(o, b)));
@@ -142,6 +143,8 @@ export async function forwardCommand(args: string[]): Promise<number> {
     } catch (e) {
       if (!(e instanceof UsageError)) throw e;
       logEvent(stats.format, "reload-failed", { error: e.message, action: "keeping the receivers that run" });
+    } finally {
+      notifyService(stats.format, "READY=1");
     }
   });
   const announce = () =>

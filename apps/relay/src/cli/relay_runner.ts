@@ -5,14 +5,14 @@
  * @module
  */
 import { type Datagram, type SocketAddress, type Transport, type TransportKind, formatSocketAddress, isV4Mapped } from "@anysrc/core";
-import { getPoller, processCpuSeconds, unprivilegedPortStart } from "@anysrc/sys";
+import { getPoller, notifyServiceManager, processCpuSeconds, unprivilegedPortStart } from "@anysrc/sys";
 import { requirePrivileges } from "../capability_check.ts";
 import { ANYSRC_VERSION, type ProcessFacts, type RelayCounters, logfmtValue, prometheusText, statsLine, statsSnapshot } from "../relay_stats.ts";
 import { type ReplyEmitter, createReplyEmitter } from "../reply_emitter.ts";
 import { openTransport, type TransportSettings } from "../transport_choice.ts";
 import type { TransportFlags } from "./relay_flags.ts";
 import { UsageError } from "./usage_error.ts";
-import { onSignal, processUsage, readTextFile, runtimeVersion, serveHttp } from "../host.ts";
+import { envVar, onSignal, processId, processUsage, readTextFile, runtimeVersion, serveHttp } from "../host.ts";
 
 /** How stats leave the process. */
 export interface StatsSettings {
@@ -83,6 +83,23 @@ function warnFragmentDistance(format: "text" | "json"): void {
     });
   }
 }
+
+/**
+ * Tell systemd (a `Type=notify` unit: `$NOTIFY_SOCKET` set) how the relay is: `READY=1` once it
+ * listens, `RELOADING=1` then `READY=1` around a reload, `STOPPING=1` when it stops. Without the
+ * variable nothing is sent; a failed send is said once.
+ * @example notifyService("text", "READY=1")
+ */
+export function notifyService(format: "text" | "json", state: string): void {
+  const socket = envVar("NOTIFY_SOCKET");
+  if (!socket) return;
+  const failed = notifyServiceManager(socket, state);
+  if (failed && !notifyFailed) {
+    notifyFailed = true;
+    logEvent(format, "warning", { warning: `NOTIFY_SOCKET ${socket}: ${failed}; systemd is not told the relay's state` });
+  }
+}
+let notifyFailed = false;
 
 /** The process as /metrics shows it. */
 function processFacts(): ProcessFacts {
@@ -170,6 +187,7 @@ export function runUntilSignal(
     const stop = async (signal: string, status = 0) => {
       if (stopping) return;
       stopping = true;
+      notifyService(stats.format, `STOPPING=1\nSTATUS=stopping (${signal})`);
       stopReading();
       // Let replies already in flight arrive before sessions close: a short grace period.
       await new Promise((r) => setTimeout(r, 200));
@@ -190,5 +208,6 @@ export function runUntilSignal(
     shutdown?.attach((reason, status) => void stop(reason, status));
     // Only now that every signal has its handler: a supervisor may signal as soon as it reads this.
     announce();
+    notifyService(stats.format, `READY=1\nMAINPID=${processId()}\nSTATUS=${mode}: listening`);
   });
 }
