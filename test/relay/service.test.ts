@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, RUNTIMES, type Testbed } from "@anysrc/testbed";
-import { ANYSRC } from "./start_tproxy.ts";
+import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ANYSRC, startTproxy } from "./start_tproxy.ts";
 
 const run = requirePrivileges("service suite");
 
@@ -17,10 +17,11 @@ describe.skipIf(!run)("anysrc as a Type=notify service (sd_notify to $NOTIFY_SOC
   let bin: Record<string, string>;
   let dir: string;
   let n = 0;
-  beforeAll(() => {
-    bin = compileC(["notify_sink"]);
+  beforeAll(async () => {
+    bin = compileC(["notify_sink", "udp_echo"]);
     bed = createTestbed();
     bed.enableTproxy(15200);
+    await bed.spawn(bed.server, [bin.udp_echo!, A.server4, "7000"]).waitFor((l) => l.ready === true);
     dir = mkdtempSync(join(tmpdir(), "anysrc-notify-"));
   });
   afterAll(async () => {
@@ -68,6 +69,34 @@ describe.skipIf(!run)("anysrc as a Type=notify service (sd_notify to $NOTIFY_SOC
       expect(await after()).toEqual(["RELOADING=1", "READY=1"]);
       await f.stop();
       await systemd.message(/^STOPPING=1/);
+    });
+  }
+
+  for (const runtime of RUNTIMES) {
+    it(`${runtime}: tproxy SIGHUP applies a changed --config under load with nothing lost, keeps the settings on a bad file, names what needs a restart`, async () => {
+      const config = join(dir, `relay-${runtime}.json`);
+      writeFileSync(config, JSON.stringify({ "idle-timeout": "120s", "max-sessions": 1000 }));
+      const r = await startTproxy(bed, runtime, 15200, ["--transport", "raw", "--config", config]);
+      const pid = (await r.waitFor((l) => l.event === "listening")).pid as number;
+      const flows = bed.spawn(bed.client, ["node", UDP_PEER, "flows", `${A.server4}:7000`, "20000", "64,1200", "32", "10"]);
+      const hup = async (text: string, event: string, seen: number) => {
+        await new Promise((res) => setTimeout(res, 400));
+        writeFileSync(config, text);
+        process.kill(pid, "SIGHUP");
+        return r.waitFor((l) => l.event === event && r.lines.filter((x) => x.event === event).indexOf(l) === seen);
+      };
+      expect(await hup(JSON.stringify({ "idle-timeout": "1s", "max-sessions": 500, dscp: "clear" }), "reloaded", 0)).toMatchObject({
+        idleTimeoutMs: 1000, maxSessions: 500, ipFields: { dscp: "clear" }, needsRestart: [],
+      });
+      expect((await hup("{ not json", "reload-failed", 0)).error).toContain("not valid JSON");
+      expect(await hup(JSON.stringify({ "idle-timeout": "1s", "max-sessions": 500, "socket-buffer": "8M" }), "reloaded", 1)).toMatchObject({ needsRestart: ["socket-buffer"] });
+      expect(await flows.waitFor((l) => l.done === true, 60_000)).toMatchObject({ received: 20000, corrupt: 0 });
+      // The 1 s idle timeout of the reload closes the 32 sessions once the load stops.
+      await new Promise((res) => setTimeout(res, 2500));
+      await r.stop();
+      const stats = await r.waitFor((l) => l.event === "final");
+      expect(stats).toMatchObject({ received: 20000, forwarded: 20000, replies: 20000, dropped: {}, unaccounted: { inbound: 0, replies: 0 } });
+      expect(stats.sessionsExpired as number).toBeGreaterThanOrEqual(32);
     });
   }
 

@@ -3,14 +3,15 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { processId } from "../host.ts";
+import { onSignal, processId } from "../host.ts";
 import { type SocketAddress, formatSocketAddress, parseIp, socketAddress } from "@anysrc/core";
 import { createRelayCounters } from "../relay_stats.ts";
-import { DEFAULT_LISTENER_BUFFER, DEFAULT_UPSTREAM_BUFFER, startTproxyRelay } from "../tproxy/tproxy_relay.ts";
+import { DEFAULT_LISTENER_BUFFER, DEFAULT_UPSTREAM_BUFFER, type TproxyRelay, startTproxyRelay } from "../tproxy/tproxy_relay.ts";
 import { parseDuration } from "./durations.ts";
-import { logEvent, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
+import { logEvent, notifyService, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
 import { SHARED_OPTIONS, ipFieldFlags, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
-import { createIpFieldPolicy } from "../ip_field_policy.ts";
+import { type IpFieldSettings, createIpFieldPolicy } from "../ip_field_policy.ts";
+import type { FlagValues } from "./config_file.ts";
 import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
 import { rulesOptions } from "./rules_command.ts";
 import { rulesDown, rulesUp } from "../rules/apply_rules.ts";
@@ -49,7 +50,9 @@ export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --
   --rules IFACE        install the diversion of UDP arriving on IFACE at start and remove it at exit
                        (anysrc rules up / down with this --port, mark 1, table 100, IPv4 and IPv6)
 
-SIGINT/SIGTERM: stop reading, flush, print the final counters, exit 0.`;
+SIGHUP: read --config again and apply --idle-timeout, --max-sessions, --dscp, --ecn, --ttl (sessions
+kept); a bad file keeps the running settings (reload-failed); other changes need a restart (named).
+SIGUSR1: print the stats now. SIGINT/SIGTERM: stop reading, flush, print the final counters, exit 0.`;
 
 const OPTIONS = {
   ...SHARED_OPTIONS,
@@ -60,6 +63,44 @@ const OPTIONS = {
   nat: { type: "string" },
   rules: { type: "string" },
 } as const;
+
+/** The settings a SIGHUP reload applies to a running relay (the rest need a restart). */
+const RELOADABLE = ["idle-timeout", "max-sessions", "dscp", "ecn", "ttl"] as const;
+
+/** `--idle-timeout`, `--max-sessions`, `--dscp`, `--ecn`, `--ttl`: what a reload may change. */
+function reloadableSettings(cmd: string, v: FlagValues): { idleTimeoutMs: number; maxSessions: number; ipFields: IpFieldSettings } {
+  const idleText = (v["idle-timeout"] as string | undefined) ?? "120s";
+  const idleTimeoutMs = parseDuration(idleText);
+  if (idleTimeoutMs === undefined || idleTimeoutMs <= 0) throw new UsageError(cmd, `--idle-timeout must be a duration like 120s, got "${idleText}"`);
+  const maxSessions = intFlag(cmd, "--max-sessions", v["max-sessions"] as string | undefined, 1, 10_000_000) ?? 65536;
+  return { idleTimeoutMs, maxSessions, ipFields: ipFieldFlags(cmd, v) };
+}
+
+/**
+ * SIGHUP: read `--config` again and apply what may change while running; sessions are kept. A bad
+ * file (or a change the sockets cannot follow) keeps the running settings and says why; changed
+ * settings that need a restart are named in the `reloaded` event.
+ */
+function reloadOnHangup(cmd: string, cliValues: FlagValues, running: FlagValues, relay: TproxyRelay, format: "text" | "json"): void {
+  let current = running;
+  onSignal("SIGHUP", () => {
+    notifyService(format, "RELOADING=1");
+    try {
+      const next = withConfig(cmd, cliValues, OPTIONS);
+      const r = reloadableSettings(cmd, next);
+      const refused = relay.reconfigure({ idleTimeoutMs: r.idleTimeoutMs, maxSessions: r.maxSessions, ipFields: createIpFieldPolicy(r.ipFields) });
+      if (refused) throw new UsageError(cmd, refused);
+      const needsRestart = Object.keys({ ...current, ...next }).filter((k) => !(RELOADABLE as readonly string[]).includes(k) && JSON.stringify(next[k]) !== JSON.stringify(current[k]));
+      current = next;
+      logEvent(format, "reloaded", { idleTimeoutMs: r.idleTimeoutMs, maxSessions: r.maxSessions, ipFields: r.ipFields, needsRestart });
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      logEvent(format, "reload-failed", { error: e.message, action: "keeping the running settings" });
+    } finally {
+      notifyService(format, "READY=1");
+    }
+  });
+}
 
 /** Run `anysrc tproxy` until a signal; returns the exit status. */
 export async function tproxyCommand(args: string[]): Promise<number> {
@@ -81,12 +122,8 @@ export async function tproxyCommand(args: string[]): Promise<number> {
   });
   const transport = transportFlags(cmd, v);
   const stats = statsFlags(cmd, v);
-  const idleText = (v["idle-timeout"] as string | undefined) ?? "120s";
-  const idleTimeoutMs = parseDuration(idleText);
-  if (idleTimeoutMs === undefined || idleTimeoutMs <= 0) throw new UsageError(cmd, `--idle-timeout must be a duration like 120s, got "${idleText}"`);
-  const maxSessions = intFlag(cmd, "--max-sessions", v["max-sessions"] as string | undefined, 1, 10_000_000) ?? 65536;
+  const { idleTimeoutMs, maxSessions, ipFields } = reloadableSettings(cmd, v);
   const socketBuffer = socketBufferFlag(cmd, v);
-  const ipFields = ipFieldFlags(cmd, v);
   const nat = (v.nat as string | undefined) ?? "full";
   if (nat !== "full" && nat !== "restricted") throw new UsageError(cmd, `--nat must be full or restricted, got "${nat}"`);
 
@@ -111,6 +148,7 @@ export async function tproxyCommand(args: string[]): Promise<number> {
       throw e;
     }
     const r = relay;
+    reloadOnHangup(cmd, parsed.values, v, r, stats.format);
     const announce = () =>
       logEvent(stats.format, "listening", {
         pid: processId(), mode: "tproxy", listen: listen.map(formatSocketAddress), transport: transport.kind, fallback: transport.fallback ?? null, nat, idleTimeoutMs, maxSessions, offload: transport.offload, ipFields,

@@ -65,6 +65,11 @@ export interface SessionTable {
    */
   create(client: SocketAddress, key: number, now: number): Session;
   readonly size: number;
+  /**
+   * New limits from now on (a reload): sessions idle longer than `idleTimeoutMs` go at the next
+   * sweep; above `maxSessions` the least recently used are evicted at once.
+   */
+  setLimits(idleTimeoutMs: number, maxSessions: number): void;
   /** Visit every session (not on the per-datagram path). */
   forEach(f: (s: Session) => void): void;
   close(): void;
@@ -120,12 +125,18 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
     closeFd(s.fd);
   };
 
-  const sweep = () => sweepIdle(sessions, Date.now(), o.idleTimeoutMs, (_key, s) => {
+  let idleTimeoutMs = o.idleTimeoutMs;
+  let maxSessions = o.maxSessions;
+  const sweep = () => sweepIdle(sessions, Date.now(), idleTimeoutMs, (_key, s) => {
     release(s);
     o.onExpired();
   });
-  const timer = setInterval(sweep, Math.max(100, Math.min(o.idleTimeoutMs / 4, 5000)));
-  unrefTimer(timer);
+  const startSweeping = () => {
+    const t = setInterval(sweep, Math.max(100, Math.min(idleTimeoutMs / 4, 5000)));
+    unrefTimer(t);
+    return t;
+  };
+  let timer = startSweeping();
 
   const evictOldest = () => {
     release(sessions.values().next().value as Session);
@@ -153,7 +164,7 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
     create(client, key, now) {
       const found = sessions.get(key);
       if (found) release(found); // an IPv6 key collision: the newcomer takes the slot
-      if (sessions.size >= o.maxSessions) evictOldest();
+      if (sessions.size >= maxSessions) evictOldest();
       const fd = openUdpSocketMakingRoom({ family: client.family, ...socketOptions }, makeRoom);
       if (gro) {
         const e = enableUdpGro(fd);
@@ -172,6 +183,14 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
     },
     get size() {
       return sessions.size;
+    },
+    setLimits(idle, max) {
+      maxSessions = max;
+      while (sessions.size > maxSessions) evictOldest();
+      if (idle === idleTimeoutMs) return;
+      idleTimeoutMs = idle;
+      clearInterval(timer);
+      timer = startSweeping();
     },
     forEach(f) {
       for (const s of sessions.values()) f(s);

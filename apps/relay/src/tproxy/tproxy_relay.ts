@@ -75,6 +75,12 @@ export interface TproxyRelay {
    */
   readonly listenerBufferGranted: number;
   readonly sessions: SessionTable;
+  /**
+   * Settings a reload may change while running: the session limits, and what relayed datagrams
+   * carry in their IP header. A policy that must read what the sockets were not opened to report
+   * (`--ttl keep` on a relay started without it) needs a restart: returns why, changing nothing.
+   */
+  reconfigure(r: { readonly idleTimeoutMs: number; readonly maxSessions: number; readonly ipFields: IpFieldPolicy }): string | undefined;
 }
 
 /**
@@ -83,7 +89,8 @@ export interface TproxyRelay {
  */
 export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   const c = o.counters;
-  const fields = o.ipFields ?? createIpFieldPolicy();
+  const opened = o.ipFields ?? createIpFieldPolicy();
+  let fields = opened;
   const poller = getPoller();
   const clientRing = createRecvRing({ slots: 32, slotSize: 65536 });
   const replyRing = createRecvRing({ slots: 32, slotSize: 65536 });
@@ -105,8 +112,8 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     onEvicted: () => c.sessionsEvicted++,
     onOutOfDescriptors: (code) => countRelayError(c, code),
     gro: o.offload,
-    readClass: fields.readsClass,
-    readTtl: fields.readsTtl,
+    readClass: opened.readsClass,
+    readTtl: opened.readsTtl,
     onGroRefused: (code) => {
       c.offloadFallbacks++;
       o.onOffloadFallback(`upstream sockets: UDP_GRO refused (${code}); reading datagrams one by one`);
@@ -292,7 +299,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   for (const addr of o.listen) {
     const fd = openUdpSocket({
       family: addr.family, transparent: true, receiveOriginalDestination: true, reuseAddress: true, receiveBuffer: o.listenerBuffer, receiveDropCount: true,
-      receiveTrafficClass: fields.readsClass, receiveHopLimit: fields.readsTtl,
+      receiveTrafficClass: opened.readsClass, receiveHopLimit: opened.readsTtl,
     });
     try {
       bindSocket(fd, addr);
@@ -361,6 +368,14 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     },
     refreshKernelDrops,
     listenerBufferGranted: listeners[0] ? receiveBufferSize(listeners[0].fd) / 2 : 0,
+    reconfigure(r) {
+      if (r.ipFields.readsClass && !opened.readsClass) return "reading the traffic class (--dscp/--ecn keep) needs a restart: the sockets were opened without IP_RECVTOS";
+      if (r.ipFields.readsTtl && !opened.readsTtl) return "--ttl keep needs a restart: the sockets were opened without IP_RECVTTL";
+      fields = r.ipFields;
+      sessions.setLimits(r.idleTimeoutMs, r.maxSessions);
+      c.sessions = sessions.size;
+      return undefined;
+    },
     close() {
       this.stopListening();
       flushReplies();
