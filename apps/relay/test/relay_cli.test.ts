@@ -26,6 +26,8 @@ describe.each(RUNTIMES)("relay commands refuse bad flags and config with exit 2 
     [["tproxy", "--port", "15000", "--transport", "raw", "--idle-timeout", "soon"], '--idle-timeout must be a duration like 120s, got "soon"'],
     [["tproxy", "--port", "15000", "--transport", "raw", "--metrics", "0.0.0.0:9100"], "--metrics must be a loopback address"],
     [["tproxy", "--port", "15000", "--transport", "raw", "--stats", "xml"], '--stats must be text or json, got "xml"'],
+    [["tproxy", "--port", "15000", "--transport", "raw", "--log-format", "xml"], '--log-format must be text or json, got "xml"'],
+    [["tproxy", "--port", "15000", "--transport", "raw", "--log-format", "json", "--stats", "text"], "--stats text and --log-format json disagree"],
     [["tproxy", "--port", "15000", "--transport", "raw", "--listen", "300.1.1.1"], '--listen: Cannot parse address "300.1.1.1"'],
     [["tproxy", "--port", "15000", "--transport", "raw", "--bogus"], "Unknown option '--bogus'"],
     [["tproxy", "--port", "15000", "--transport", "raw", "--socket-buffer", "lots"], '--socket-buffer must be a byte count like 8388608 or 8M, got "lots"'],

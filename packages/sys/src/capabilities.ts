@@ -20,7 +20,12 @@ export function effectiveCapabilities(): bigint | undefined {
 }
 
 /** A /proc file's text, or undefined. libc rather than a runtime file API: /proc files report size 0, which some readers trust. */
-function readProcFile(path: string): string | undefined {
+/**
+ * A small /proc or /sys file through libc (open, read): Deno asks for --allow-all to read /proc with
+ * its own API, and a sysctl check must not need that. Undefined when it cannot be opened.
+ * @example readProcFile("/proc/sys/net/ipv4/ipfrag_max_dist") // "64\n"
+ */
+export function readProcFile(path: string): string | undefined {
   const fd = libc.open(cString(path), O_CLOEXEC, 0);
   if (fd < 0) return undefined;
   const buf = new Uint8Array(8192);

@@ -18,7 +18,7 @@ import { UsageError, addressFlag } from "./usage_error.ts";
 
 export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR (--to RECEIVER [--to RECEIVER]… | --receivers FILE) --allow CIDR [--allow CIDR]…
                       --transport raw|bindsrc|tun [--fallback raw|bindsrc] [--mark N]
-                      [--stats-interval 10s] [--stats text|json] [--metrics 127.0.0.1:9100] [--config FILE]
+                      [--stats-interval 10s] [--stats text|json] [--log-format text|json] [--metrics 127.0.0.1:9100] [--config FILE]
                       [--socket-buffer BYTES] [--offload on|off] [--dscp keep|clear|N] [--ecn keep|clear] [--ttl keep|N]
 
   --listen ADDR    where senders send (e.g. 0.0.0.0:2055 for NetFlow, [::]:514 for syslog)

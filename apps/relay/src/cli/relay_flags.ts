@@ -17,6 +17,7 @@ export const SHARED_OPTIONS = {
   mark: { type: "string" },
   "stats-interval": { type: "string" },
   stats: { type: "string" },
+  "log-format": { type: "string" },
   metrics: { type: "string" },
   config: { type: "string" },
   tun: { type: "string" },
@@ -113,8 +114,15 @@ export function statsFlags(command: string, v: FlagValues): StatsSettings {
   const intervalText = (v["stats-interval"] as string | undefined) ?? "10s";
   const intervalMs = parseDuration(intervalText);
   if (intervalMs === undefined) throw new UsageError(command, `--stats-interval must be a duration like 10s or 500ms, got "${intervalText}"`);
-  const format = (v.stats as string | undefined) ?? "text";
-  if (format !== "text" && format !== "json") throw new UsageError(command, `--stats must be text or json, got "${format}"`);
+  // --log-format names what --stats always chose: the format of every line, events and stats alike.
+  const statsText = v.stats as string | undefined;
+  const logText = v["log-format"] as string | undefined;
+  if (statsText !== undefined && logText !== undefined && statsText !== logText) {
+    throw new UsageError(command, `--stats ${statsText} and --log-format ${logText} disagree: they set the same format`);
+  }
+  const format = logText ?? statsText ?? "text";
+  const flag = logText !== undefined ? "--log-format" : "--stats";
+  if (format !== "text" && format !== "json") throw new UsageError(command, `${flag} must be text or json, got "${format}"`);
   let metrics: SocketAddress | undefined;
   if (typeof v.metrics === "string") {
     metrics = addressFlag(command, "--metrics", v.metrics);

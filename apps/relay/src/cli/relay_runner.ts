@@ -5,14 +5,14 @@
  * @module
  */
 import { type Datagram, type SocketAddress, type Transport, type TransportKind, formatSocketAddress, isV4Mapped } from "@anysrc/core";
-import { getPoller, notifyServiceManager, processCpuSeconds, unprivilegedPortStart } from "@anysrc/sys";
+import { getPoller, notifyServiceManager, processCpuSeconds, readProcFile, unprivilegedPortStart } from "@anysrc/sys";
 import { requirePrivileges } from "../capability_check.ts";
 import { ANYSRC_VERSION, type ProcessFacts, type RelayCounters, logfmtValue, prometheusText, statsLine, statsSnapshot } from "../relay_stats.ts";
 import { type ReplyEmitter, createReplyEmitter } from "../reply_emitter.ts";
 import { openTransport, type TransportSettings } from "../transport_choice.ts";
 import type { TransportFlags } from "./relay_flags.ts";
 import { UsageError } from "./usage_error.ts";
-import { envVar, onSignal, processId, processUsage, readTextFile, runtimeVersion, serveHttp } from "../host.ts";
+import { envVar, onSignal, processId, processUsage, runtimeVersion, serveHttp } from "../host.ts";
 
 /** How stats leave the process. */
 export interface StatsSettings {
@@ -71,12 +71,8 @@ export function openRelayOutput(
  * show it (the kernel's is IpReasmFails). Say so once at start.
  */
 function warnFragmentDistance(format: "text" | "json"): void {
-  let value: string;
-  try {
-    value = readTextFile("/proc/sys/net/ipv4/ipfrag_max_dist").trim();
-  } catch {
-    return;
-  }
+  const value = readProcFile("/proc/sys/net/ipv4/ipfrag_max_dist")?.trim();
+  if (value === undefined) return;
   if (value !== "0") {
     logEvent(format, "warning", {
       warning: `net.ipv4.ipfrag_max_dist is ${value}: under load the kernel may drop some fragmented IPv4 replies of the tun transport (counted in nstat IpReasmFails); set it to 0 (sysctl -w net.ipv4.ipfrag_max_dist=0)`,

@@ -18,7 +18,7 @@ import { rulesDown, rulesUp } from "../rules/apply_rules.ts";
 
 export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --transport raw|bindsrc|tun [--fallback raw|bindsrc]
                      [--idle-timeout 120s] [--max-sessions N] [--mark N] [--nat full|restricted]
-                     [--stats-interval 10s] [--stats text|json] [--metrics 127.0.0.1:9100] [--config FILE]
+                     [--stats-interval 10s] [--stats text|json] [--log-format text|json] [--metrics 127.0.0.1:9100] [--config FILE]
                      [--tun NAME] [--mtu N] [--socket-buffer BYTES] [--offload on|off]
                      [--dscp keep|clear|N] [--ecn keep|clear] [--ttl keep|N] [--rules IFACE]
 
@@ -33,7 +33,8 @@ export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --
   --nat full|restricted  full: replies from any remote reach the client (full cone, default);
                        restricted: only from remotes the client has sent to
   --stats-interval D   one summary line per interval (default 10s; 0 disables)
-  --stats text|json    summary and event format (default text)
+  --stats text|json    format of every line, events and stats (default text: logfmt with an RFC 3339
+                       time; json: one object per line with a time field); --log-format is the same
   --metrics ADDR       Prometheus text endpoint on a loopback address, path /metrics
   --config FILE        JSON settings, keys = flag names ({"port": 15000, "transport": "raw"})
   --tun NAME, --mtu N  TUN device and MTU for --transport tun (default anysrc0, 1500)
