@@ -3,14 +3,14 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { onSignal, processId, readTextFile } from "../host.ts";
+import { processId, readTextFile } from "../host.ts";
 import { AddressError, type Cidr, type SocketAddress, formatSocketAddress, parseCidr, sameSocketAddress } from "@anysrc/core";
 import type { FlagValues } from "./config_file.ts";
 import { type ForwardRoutes, createForwardRoutes } from "../forward/forward_routes.ts";
 import { type PrefixRule, parseReceiver, parseReceiversFile } from "../forward/receivers.ts";
 import { DEFAULT_FORWARD_BUFFER, startForwarder } from "../forward/forwarder.ts";
 import { createRelayCounters } from "../relay_stats.ts";
-import { logEvent, notifyService, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
+import { logEvent, onReload, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
 import { SHARED_OPTIONS, ipFieldFlags, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
 import { createIpFieldPolicy } from "../ip_field_policy.ts";
 import { routeIsBroadcast } from "@anysrc/sys";
@@ -131,21 +131,13 @@ export async function forwardCommand(args: string[]): Promise<number> {
   // SIGHUP: read the config and receivers files again; the new set applies from the next receive
   // batch. A bad file keeps the set that runs, and says why.
   let current = routes;
-  onSignal("SIGHUP", () => {
-    notifyService(stats.format, "RELOADING=1");
-    try {
-      const next = readRoutes(cmd, withConfig(cmd, parsed.values, OPTIONS), current);
-      const added = broadcastsOf(next).filter((b) => !broadcastReceivers.some((o) => sameSocketAddress(o, b)));
-      if (added.length > 0) throw new UsageError(cmd, `${formatSocketAddress(added[0]!)} is a broadcast address, which needs a restart (SO_BROADCAST is set at start)`);
-      forwarder.setRoutes(next);
-      current = next;
-      logEvent(stats.format, "reloaded", { receivers: next.receivers.map((r) => r.spec.name) });
-    } catch (e) {
-      if (!(e instanceof UsageError)) throw e;
-      logEvent(stats.format, "reload-failed", { error: e.message, action: "keeping the receivers that run" });
-    } finally {
-      notifyService(stats.format, "READY=1");
-    }
+  onReload(stats.format, "keeping the receivers that run", () => {
+    const next = readRoutes(cmd, withConfig(cmd, parsed.values, OPTIONS), current);
+    const added = broadcastsOf(next).filter((b) => !broadcastReceivers.some((o) => sameSocketAddress(o, b)));
+    if (added.length > 0) throw new UsageError(cmd, `${formatSocketAddress(added[0]!)} is a broadcast address, which needs a restart (SO_BROADCAST is set at start)`);
+    forwarder.setRoutes(next);
+    current = next;
+    return { receivers: next.receivers.map((r) => r.spec.name) };
   });
   const announce = () =>
     logEvent(stats.format, "listening", {

@@ -97,6 +97,26 @@ export function notifyService(format: "text" | "json", state: string): void {
 }
 let notifyFailed = false;
 
+/**
+ * SIGHUP for a running relay: `reload` reads the files again and applies them, returning the fields
+ * of the `reloaded` event; a UsageError from it (a bad file, a change that needs a restart) keeps
+ * what runs and is logged as `reload-failed` with `keeping`. systemd hears RELOADING=1, then READY=1.
+ * @example onReload("json", "keeping the receivers that run", () => ({ receivers: 3 }))
+ */
+export function onReload(format: "text" | "json", keeping: string, reload: () => Record<string, unknown>): void {
+  onSignal("SIGHUP", () => {
+    notifyService(format, "RELOADING=1");
+    try {
+      logEvent(format, "reloaded", reload());
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      logEvent(format, "reload-failed", { error: e.message, action: keeping });
+    } finally {
+      notifyService(format, "READY=1");
+    }
+  });
+}
+
 /** The process as /metrics shows it. */
 function processFacts(): ProcessFacts {
   const r = runtimeVersion();

@@ -3,12 +3,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { onSignal, processId } from "../host.ts";
+import { processId } from "../host.ts";
 import { type SocketAddress, formatSocketAddress, parseIp, socketAddress } from "@anysrc/core";
 import { createRelayCounters } from "../relay_stats.ts";
 import { DEFAULT_LISTENER_BUFFER, DEFAULT_UPSTREAM_BUFFER, type TproxyRelay, startTproxyRelay } from "../tproxy/tproxy_relay.ts";
 import { parseDuration } from "./durations.ts";
-import { logEvent, notifyService, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
+import { logEvent, onReload, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
 import { SHARED_OPTIONS, ipFieldFlags, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
 import { type IpFieldSettings, createIpFieldPolicy } from "../ip_field_policy.ts";
 import type { FlagValues } from "./config_file.ts";
@@ -84,22 +84,14 @@ function reloadableSettings(cmd: string, v: FlagValues): { idleTimeoutMs: number
  */
 function reloadOnHangup(cmd: string, cliValues: FlagValues, running: FlagValues, relay: TproxyRelay, format: "text" | "json"): void {
   let current = running;
-  onSignal("SIGHUP", () => {
-    notifyService(format, "RELOADING=1");
-    try {
-      const next = withConfig(cmd, cliValues, OPTIONS);
-      const r = reloadableSettings(cmd, next);
-      const refused = relay.reconfigure({ idleTimeoutMs: r.idleTimeoutMs, maxSessions: r.maxSessions, ipFields: createIpFieldPolicy(r.ipFields) });
-      if (refused) throw new UsageError(cmd, refused);
-      const needsRestart = Object.keys({ ...current, ...next }).filter((k) => !(RELOADABLE as readonly string[]).includes(k) && JSON.stringify(next[k]) !== JSON.stringify(current[k]));
-      current = next;
-      logEvent(format, "reloaded", { idleTimeoutMs: r.idleTimeoutMs, maxSessions: r.maxSessions, ipFields: r.ipFields, needsRestart });
-    } catch (e) {
-      if (!(e instanceof UsageError)) throw e;
-      logEvent(format, "reload-failed", { error: e.message, action: "keeping the running settings" });
-    } finally {
-      notifyService(format, "READY=1");
-    }
+  onReload(format, "keeping the running settings", () => {
+    const next = withConfig(cmd, cliValues, OPTIONS);
+    const r = reloadableSettings(cmd, next);
+    const refused = relay.reconfigure({ idleTimeoutMs: r.idleTimeoutMs, maxSessions: r.maxSessions, ipFields: createIpFieldPolicy(r.ipFields) });
+    if (refused) throw new UsageError(cmd, refused);
+    const needsRestart = Object.keys({ ...current, ...next }).filter((k) => !(RELOADABLE as readonly string[]).includes(k) && JSON.stringify(next[k]) !== JSON.stringify(current[k]));
+    current = next;
+    return { idleTimeoutMs: r.idleTimeoutMs, maxSessions: r.maxSessions, ipFields: r.ipFields, needsRestart };
   });
 }
 

@@ -22,8 +22,6 @@ export interface ForwardRoutes {
   readonly receivers: readonly ReceiverState[];
   /** True when some receiver samples (N > 1): datagrams are then counted copy by copy. */
   readonly sampling: boolean;
-  /** Senders allowed at all (`--allow`). */
-  readonly allow: readonly Cidr[];
   /** True when `sender` is inside an `--allow` network. */
   allows(sender: SocketAddress): boolean;
   /** Indices of `sender`'s receivers of its own family, each once, in configuration order. */
@@ -56,7 +54,6 @@ export function createForwardRoutes(always: readonly ReceiverSpec[], rules: read
   return {
     receivers,
     sampling: receivers.some((r) => r.spec.every > 1),
-    allow,
     allows: (sender) => allow.some((net) => cidrContains(net, sender.ip)),
     targetsOf(sender) {
       const all = new Set([...everyone, ...table.matching(sender.ip)]);

@@ -95,9 +95,11 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   let entryOf = new Int32Array(256);
   let nextEntry = new Int32Array(256);
   const touched: number[] = [];
-  // With sampling, which datagrams of the batch some receiver took: accepted datagram a's segment k
-  // is at acceptedBase[a] + k.
+  // The batch's accepted datagrams one by one: accepted datagram a's segment k is at acceptedBase[a] + k,
+  // in `payloads` (one view each, shared by all its receivers) and, with sampling, in `taken`
+  // (whether some receiver took it).
   const acceptedBase = new Int32Array(ring.slots);
+  const payloads: Uint8Array[] = [];
   let taken = new Uint8Array(ring.slots * 64);
 
   const senderOf = (at: number) => {
@@ -147,13 +149,13 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
         const i = acceptedSlot[a]!;
         const tos = acceptedTos[a]!;
         const ttl = ttlOverride >= 0 ? ttlOverride : acceptedTtl[a]!;
-        for (let k = 0, count = ring.datagramCount(i); k < count; k++) {
+        for (let k = 0, count = ring.datagramCount(i), at = acceptedBase[a]!; k < count; k++) {
           if (every > 1 && state.seen++ % every !== 0) {
             state.counters.sampledOut++;
             continue;
           }
-          if (routes.sampling) taken[acceptedBase[a]! + k] = 1;
-          const payload = ring.datagram(i, k);
+          if (routes.sampling) taken[at + k] = 1;
+          const payload = payloads[at + k]!;
           if (isPlain) {
             plain.add(state, payload, tos, ttl);
             continue;
@@ -211,6 +213,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
         acceptedTtl[accepted] = ttl;
         acceptedSlot[accepted] = i;
         acceptedBase[accepted] = acceptedDatagrams;
+        for (let k = 0; k < datagrams; k++) payloads[acceptedDatagrams + k] = ring.datagram(i, k);
         acceptedDatagrams += datagrams;
         acceptedTargets[accepted] = sender.targets;
         acceptedSender[accepted++] = sender.address;
