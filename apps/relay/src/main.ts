@@ -50,10 +50,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     const m = await import("./cli/forward_command.ts");
     return { usage: m.FORWARD_USAGE, run: m.forwardCommand };
   },
-  bench: async () => {
-    const m = await import("./cli/bench_command.ts");
-    return { usage: m.BENCH_USAGE, run: m.benchCommand };
-  },
+  bench: loadBench,
   rules: async () => {
     const m = await import("./cli/rules_command.ts");
     return { usage: m.RULES_USAGE, run: (args) => m.rulesCommand(args, print) };
@@ -63,6 +60,26 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     return { usage: m.SEND_USAGE, run: (args) => m.sendCommand(args, envVar("ANYSRC_RUNTIME") ?? "bun", print) };
   },
 };
+
+/** What `@anysrc/bench` exports to the CLI. */
+type BenchModule = { readonly BENCH_USAGE: string; readonly benchCommand: (args: string[]) => Promise<number> };
+
+// The bench lives in @anysrc/bench (apps/bench), with the testbed and the C baselines it drives: an
+// installed or compiled relay does not carry them. The specifier is a variable so that neither the
+// type checker nor `bun build --compile` pulls the bench in.
+const BENCH_PACKAGE = "@anysrc/bench";
+
+async function loadBench(): Promise<Command> {
+  let m: BenchModule;
+  try {
+    m = (await import(BENCH_PACKAGE)) as BenchModule;
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    const usage = "Usage: anysrc bench [options] (from a clone: git clone …; npm ci; apps/relay/bin/anysrc bench)";
+    return { usage, run: () => { throw new UsageError("bench", `the benchmark is not part of this install (${BENCH_PACKAGE}: ${why}); run it from a clone of the repository, where apps/bench has the testbed and the C baselines`); } };
+  }
+  return { usage: m.BENCH_USAGE, run: m.benchCommand };
+}
 
 function pickCommand(argv: string[]): { name: string; args: string[] } | undefined {
   for (let words = 2; words >= 1; words--) {

@@ -6,17 +6,15 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import process from "node:process";
 import { parseArgs } from "node:util";
 import type { TransportKind } from "@anysrc/core";
 import { ADDRESSES as A, RUNTIMES, type Runtime, canCountSyscalls, compileC, createTestbed, missingPrivileges } from "@anysrc/testbed";
-import { BENCH_SECTIONS, type BenchPlan, makePlan } from "../bench/bench_plan.ts";
-import { type BenchResults, chartSvg, findings, resultTables } from "../bench/bench_report.ts";
+import { BENCH_SECTIONS, type BenchPlan, makePlan } from "./bench_plan.ts";
+import { type BenchResults, chartSvg, findings, resultTables } from "./bench_report.ts";
 import {
   ANYSRC, type Contender, TPROXY_PORT, forwardOnce, idleOnce, manySessionsOnce, relayOnce, saturateOnce, sendOnce, writeV2rayConfig,
-} from "../bench/bench_runs.ts";
-import { TRANSPORT_KINDS } from "../transport_choice.ts";
-import { UsageError } from "./usage_error.ts";
+} from "./bench_runs.ts";
+import { TRANSPORT_KINDS, UsageError, exitProcess, onSignal, processId, writeStderr } from "@anysrc/relay/extension";
 
 export const BENCH_USAGE = `Usage: anysrc bench [--quick] [--transports raw,bindsrc,tun] [--runtimes bun,deno,node] [--families 4,6]
                     [--sections send,sources,relay,saturate,offload,forward,sessions] [--out DIR]
@@ -69,10 +67,10 @@ class Progress {
     this.done++;
     const width = 28;
     const filled = Math.round((this.done / this.total) * width);
-    process.stderr.write(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${this.done}/${this.total} ${what}`.padEnd(110).slice(0, 130));
+    writeStderr(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${this.done}/${this.total} ${what}`.padEnd(110).slice(0, 130));
   }
   end(): void {
-    process.stderr.write("\n");
+    writeStderr("\n");
   }
 }
 
@@ -112,12 +110,12 @@ export async function benchCommand(args: string[]): Promise<number> {
   })();
   const bed = createTestbed();
   const interrupted = () => {
-    process.stderr.write("\nanysrc bench: interrupted; removing the testbed\n");
-    void bed.destroy().then(() => process.exit(130));
+    writeStderr("\nanysrc bench: interrupted; removing the testbed\n");
+    void bed.destroy().then(() => exitProcess(130));
   };
-  process.on("SIGINT", interrupted);
-  process.on("SIGTERM", interrupted);
-  const tun = `asbench${process.pid % 10000}`;
+  onSignal("SIGINT", interrupted);
+  onSignal("SIGTERM", interrupted);
+  const tun = `asbench${processId() % 10000}`;
   const results: BenchResults = {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(), date: new Date().toISOString() },
     plan, send: [], manySources: [], fewSources: [], relay: [], saturate: [], offload: [], forward: [], sessions: [], idle: [],
