@@ -1,3 +1,4 @@
 import { defineConfig } from "vitest/config";
+import { sourceConditions } from "../../vitest.source.ts";
 
-export default defineConfig({ test: { include: ["test/**/*.test.ts"], testTimeout: 60_000 } });
+export default defineConfig({ ...sourceConditions, test: { include: ["test/**/*.test.ts"], testTimeout: 60_000 } });

@@ -98,6 +98,9 @@ const EPOLL_EVENT_SIZE = 12;
  * The price is the event loop's latency under load: at most SLICE_MS + LINGER_MS.
  */
 const LINGER_MS = 5;
+// The worker module beside this one: its source when run from `src/` (and in a compiled executable,
+// which names its entry points by their sources), its build when run from `dist/`.
+const POLLER_WORKER = import.meta.url.endsWith(".js") ? "./poller_worker.js" : "./poller_worker.ts";
 /** Longest stretch of busy polling before the event loop gets a turn (timers, signals, metrics). */
 const SLICE_MS = 10;
 const eventBytes = new Uint8Array(EPOLL_EVENT_SIZE);
@@ -177,7 +180,7 @@ function createPoller(): Poller {
     }
     const sab = new SharedArrayBuffer(CONTROL_INTS * 4);
     shared = new Int32Array(sab);
-    const url = new URL("./poller_worker.ts", import.meta.url).href;
+    const url = new URL(POLLER_WORKER, import.meta.url).href;
     const w: WorkerLike = adapter.startWorker ? adapter.startWorker(url) : (new Worker(url, { type: "module" }) as unknown as WorkerLike);
     const started: PollerStart = { control: sab, epollFd, wakeFd };
     w.onmessage = (e) => {

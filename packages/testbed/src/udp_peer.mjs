@@ -25,6 +25,7 @@
 //   sequential-clients DST N TIMEOUT_MS         N fresh sockets one after another: send, await the reply
 //   many-sources HOST DST SOURCES PER_SOURCE    SOURCES sockets on HOST send PER_SOURCE datagrams each
 //                                              to DST, round-robin, payload "<port>:<i>"
+//   recv-log LOCAL COUNT TIMEOUT_MS             one line per datagram: its source and its payload as text
 //   recv-any LOCAL COUNT TIMEOUT_MS             count datagrams from anyone; report distinct sources and
 //                                              payloads that disagree with their sender ("<port>:<i>")
 import dgram from "node:dgram";
@@ -342,6 +343,23 @@ async function manySources(host, dst, nsources, perSource) {
   for (const s of socks) s.close();
 }
 
+async function recvLog(local, count, timeoutMs) {
+  const l = split(local);
+  const s = dgram.createSocket(l.type);
+  await new Promise((r) => s.bind(l.port, l.host, r));
+  out({ ready: true });
+  let received = 0;
+  await new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    s.on("message", (msg, rinfo) => {
+      out({ from: rinfo.family === "IPv6" ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`, payload: msg.toString() });
+      if (++received >= count) { clearTimeout(timer); resolve(); }
+    });
+  });
+  out({ done: true, received });
+  s.close();
+}
+
 async function recvAny(local, count, timeoutMs) {
   const l = split(local);
   const s = dgram.createSocket({ type: l.type, recvBufferSize: 8 << 20 });
@@ -370,6 +388,7 @@ switch (mode) {
   case "echo-sizes": await echoSizes(args[0], args[1], Number(args[2])); break;
   case "sequential-clients": await sequentialClients(args[0], Number(args[1]), Number(args[2])); break;
   case "many-sources": await manySources(args[0], args[1], Number(args[2]), Number(args[3])); break;
+  case "recv-log": await recvLog(args[0], Number(args[1]), Number(args[2])); break;
   case "recv-any": await recvAny(args[0], Number(args[1]), Number(args[2])); break;
   case "send-pattern": await sendPattern(args[0], Number(args[1])); break;
   case "send-from": await sendFrom(args[0], args[1], Number(args[2]), Number(args[3])); break;
