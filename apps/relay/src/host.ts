@@ -6,25 +6,6 @@
  * @module
  */
 
-/** The parts of the Deno namespace used here, typed locally so tsc needs no Deno types. */
-interface DenoHost {
-  readonly args: string[];
-  readonly pid: number;
-  readonly env: { get(name: string): string | undefined };
-  readonly stdout: { writeSync(bytes: Uint8Array): number };
-  readonly stderr: { writeSync(bytes: Uint8Array): number };
-  exit(code: number): never;
-  addSignalListener(signal: string, handler: () => void): void;
-  readTextFileSync(path: string): string;
-  readDirSync(path: string): Iterable<unknown>;
-  readonly version: { readonly deno: string };
-  memoryUsage(): { readonly rss: number };
-  serve(options: { hostname: string; port: number; onListen?: () => void }, handler: (request: Request) => Response): { shutdown(): Promise<void> };
-  Command: new (program: string, options: { args: string[]; stdin: "piped" | "null"; stdout: "piped"; stderr: "piped" }) => {
-    spawn(): { readonly stdin: WritableStream<Uint8Array>; output(): Promise<{ code: number; stdout: Uint8Array; stderr: Uint8Array }> };
-  };
-}
-
 /** Bun's global `process` (Node's shape) and `Bun.serve`; Node has the same `process` and no `Bun`. */
 interface BunHost {
   readonly process: {
@@ -55,7 +36,8 @@ interface NodeHttp {
   };
 }
 
-const deno = (globalThis as { Deno?: DenoHost }).Deno;
+// Deno's types come from @types/deno (tsc) or Deno itself (deno check); Bun's process is Node's shape.
+const deno = (globalThis as { Deno?: typeof Deno }).Deno;
 const bun = deno ? undefined : (globalThis as unknown as BunHost);
 const encoder = new TextEncoder();
 

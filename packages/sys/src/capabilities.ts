@@ -51,6 +51,6 @@ export function unprivilegedPortStart(): number {
  * will then say).
  * @example hasCapability("CAP_NET_RAW")
  */
-export function hasCapability(cap: CapabilityName, mask = effectiveCapabilities()): boolean {
+export function hasCapability(cap: CapabilityName, mask: bigint | undefined = effectiveCapabilities()): boolean {
   return mask === undefined || ((mask >> BITS[cap]) & 1n) === 1n;
 }

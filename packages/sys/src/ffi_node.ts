@@ -6,7 +6,8 @@
 import { bufferAddresses } from "./buffer_addresses.ts";
 import { LIBC_SIGNATURES, type LibcAdapter, type LibcFunctions, type NeutralType, type WorkerLike } from "./libc_signatures.ts";
 
-// The parts of node:ffi and node:worker_threads used here, typed locally so tsc needs no Node 26 types.
+// The parts of node:ffi and node:worker_threads used here, typed locally: @types/node has node:ffi,
+// but Deno's type check knows no such built-in module and fails on an `import type` of it.
 interface NodeFfi {
   dlopen(path: string, symbols: Record<string, { return: string; arguments: string[] }>): { functions: Record<string, (...a: unknown[]) => unknown> };
   getRawPointer(view: ArrayBufferView): bigint;
