@@ -13,9 +13,7 @@ import { createBindSourceTransport } from "@anysrc/transport-bindsrc";
 import { createTunTransport } from "@anysrc/transport-tun";
 
 const [kind = "raw", src = "198.19.2.2:7000", dst = "198.18.1.2:9000", device = "anysrc0"] = process.argv.slice(2);
-const transport: Transport = kind === "raw" ? createRawTransport()
-  : kind === "bindsrc" ? createBindSourceTransport()
-  : createTunTransport({ name: device });
+const transport: Transport = kind === "raw" ? createRawTransport() : kind === "bindsrc" ? createBindSourceTransport() : createTunTransport({ name: device });
 const from = parseSocketAddress(src);
 // The payload names the port it claims to come from, so the receiver can check it.
 transport.send({ src: from, dst: parseSocketAddress(dst), payload: new TextEncoder().encode(`${from.port}: hello`) });

@@ -9,12 +9,20 @@ import { readFileSync, writeFileSync } from "node:fs";
 const path = new URL("../package-lock.json", import.meta.url);
 const lock = JSON.parse(readFileSync(path, "utf8"));
 const platform = (name) => {
-  const os = /darwin/.test(name) ? "darwin" : /win32|windows/.test(name) ? "win32" : /freebsd/.test(name) ? "freebsd" : /android/.test(name) ? "android" : "linux";
+  const os = /darwin/.test(name)
+    ? "darwin"
+    : /win32|windows/.test(name)
+    ? "win32"
+    : /freebsd/.test(name)
+    ? "freebsd"
+    : /android/.test(name)
+    ? "android"
+    : "linux";
   const cpu = /arm64|aarch64/.test(name) ? "arm64" : "x64";
   return { os: [os], cpu: [cpu] };
 };
 let added = 0;
-for (const [key, entry] of Object.entries({ ...lock.packages })) {
+for (const entry of Object.values({ ...lock.packages })) {
   for (const [dep, version] of Object.entries(entry.optionalDependencies ?? {})) {
     const where = `node_modules/${dep}`;
     if (lock.packages[where]) continue;

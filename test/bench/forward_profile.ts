@@ -9,14 +9,33 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { ADDRESSES as A, REPO_ROOT, compileC, countSyscalls, cpuTimes, createTestbed, PERF_JIT_ENV, hottestSymbols, recordProfile, requirePrivileges, threadReport, threadTimes } from "@anysrc/testbed";
+import {
+  ADDRESSES as A,
+  compileC,
+  countSyscalls,
+  cpuTimes,
+  createTestbed,
+  hottestSymbols,
+  PERF_JIT_ENV,
+  recordProfile,
+  REPO_ROOT,
+  requirePrivileges,
+  threadReport,
+  threadTimes,
+} from "@anysrc/testbed";
 
 const { values } = parseArgs({
-  args: process.argv.slice(2), strict: true,
+  args: process.argv.slice(2),
+  strict: true,
   options: {
-    forwarder: { type: "string", default: "bun" }, transport: { type: "string", default: "raw" }, rate: { type: "string", default: "15000" },
-    size: { type: "string", default: "256" }, family: { type: "string", default: "4" }, seconds: { type: "string", default: "4" },
-    record: { type: "boolean", default: false }, top: { type: "string", default: "40" },
+    forwarder: { type: "string", default: "bun" },
+    transport: { type: "string", default: "raw" },
+    rate: { type: "string", default: "15000" },
+    size: { type: "string", default: "256" },
+    family: { type: "string", default: "4" },
+    seconds: { type: "string", default: "4" },
+    record: { type: "boolean", default: false },
+    top: { type: "string", default: "40" },
   },
 });
 if (!requirePrivileges("forward profile")) process.exit(0);
@@ -32,10 +51,23 @@ try {
   const sinks = [0, 1, 2].map((i) => bed.spawn(bed.client, [bin.udp_sink!, receiver, String(9500 + i), String(seconds + 10)]));
   for (const s of sinks) await s.waitFor((l) => l.ready === true);
   const at = (ip: string, port: number) => (v6 ? `[${ip}]:${port}` : `${ip}:${port}`);
-  const argv = who === "c"
-    ? [bin.forward_baseline!, listen, "2055", ...[0, 1, 2].flatMap((i) => [receiver, String(9500 + i)])]
-    : [`${REPO_ROOT}apps/relay/bin/anysrc`, "--runtime", who, "forward", "--listen", at(listen, 2055), ...[0, 1, 2].flatMap((i) => ["--to", at(receiver, 9500 + i)]),
-      "--allow", v6 ? "2001:db8:2::/64" : "198.19.2.0/24", "--transport", values.transport, "--stats", "json", "--stats-interval", "0"];
+  const argv = who === "c" ? [bin.forward_baseline!, listen, "2055", ...[0, 1, 2].flatMap((i) => [receiver, String(9500 + i)])] : [
+    `${REPO_ROOT}apps/relay/bin/anysrc`,
+    "--runtime",
+    who,
+    "forward",
+    "--listen",
+    at(listen, 2055),
+    ...[0, 1, 2].flatMap((i) => ["--to", at(receiver, 9500 + i)]),
+    "--allow",
+    v6 ? "2001:db8:2::/64" : "198.19.2.0/24",
+    "--transport",
+    values.transport,
+    "--stats",
+    "json",
+    "--stats-interval",
+    "0",
+  ];
   const env: Record<string, string> = values.record ? { ...PERF_JIT_ENV } : {};
   const forwarder = bed.spawn(bed.router, argv, env);
   await forwarder.waitFor((l) => l.ready === true || l.event === "listening", 30_000);
@@ -55,15 +87,23 @@ try {
   const datagrams = perSecond * window;
   let delivered = 0;
   for (const s of sinks) delivered += (await s.waitFor((l) => typeof l.received === "number", 30_000)).received as number;
-  console.log(JSON.stringify({ forwarder: who, transport: values.transport, family: values.family, rate: values.rate, size: values.size, sent: r.sent, delivered }));
-  console.log(`read ${Math.round(perSecond)} datagrams/s; per datagram over ${window} s: user ${((c1.user - c0.user) * 1e6 / datagrams).toFixed(2)} µs, system ${((c1.system - c0.system) * 1e6 / datagrams).toFixed(2)} µs`);
+  console.log(
+    JSON.stringify({ forwarder: who, transport: values.transport, family: values.family, rate: values.rate, size: values.size, sent: r.sent, delivered }),
+  );
+  console.log(
+    `read ${Math.round(perSecond)} datagrams/s; per datagram over ${window} s: user ${((c1.user - c0.user) * 1e6 / datagrams).toFixed(2)} µs, system ${
+      ((c1.system - c0.system) * 1e6 / datagrams).toFixed(2)
+    } µs`,
+  );
   for (const line of threadReport(t0, t1, datagrams, window)) console.log(line);
 
   await forwarder.stop();
   if (values.record) {
     console.log(hottestSymbols("/tmp/anysrc-forward.perf", Number(values.top)));
   } else {
-    for (const [name, value] of Object.entries(calls)) if (value > 0) console.log(`  ${name === "total" ? "all syscalls" : name}: ${(value / datagrams).toFixed(3)} per datagram`);
+    for (const [name, value] of Object.entries(calls)) {
+      if (value > 0) console.log(`  ${name === "total" ? "all syscalls" : name}: ${(value / datagrams).toFixed(3)} per datagram`);
+    }
   }
 } finally {
   await bed.destroy();

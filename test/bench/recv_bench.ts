@@ -6,7 +6,7 @@
  * @module
  */
 import process from "node:process";
-import { ADDRESSES as A, compileC, createTestbed, median, requirePrivileges, type Runtime, runtimeArgv, RUNTIMES, summary, cpuSeconds } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, cpuSeconds, createTestbed, median, requirePrivileges, type Runtime, runtimeArgv, RUNTIMES, summary } from "@anysrc/testbed";
 
 const argv = process.argv.slice(2);
 const flag = (name: string, fallback: number) => {
@@ -21,7 +21,10 @@ if (!requirePrivileges("receive benchmark")) process.exit(0);
 const bin = compileC(["udp_flood", "udp_sink"]);
 const bed = createTestbed();
 const cleanup = () => void bed.destroy();
-process.on("SIGINT", () => { cleanup(); process.exit(130); });
+process.on("SIGINT", () => {
+  cleanup();
+  process.exit(130);
+});
 
 type Receiver = "c" | Runtime;
 const RECEIVERS: Receiver[] = ["c", ...RUNTIMES];
@@ -38,9 +41,15 @@ async function once(receiver: Receiver, rate: number): Promise<{ pps: number; p5
   const sent = await flood.waitFor((l) => typeof l.sent === "number", (SECONDS + 10) * 1000);
   const r = await sink.waitFor((l) => typeof l.received === "number", (SECONDS + 10) * 1000);
   await sink.exited();
-  return { pps: (r.received as number) / (r.seconds as number), p50: r.p50_us as number, p99: r.p99_us as number, sent: sent.sent as number, received: r.received as number, cpuNs: ((r.cpu_s as number) * 1e9) / (r.received as number) };
+  return {
+    pps: (r.received as number) / (r.seconds as number),
+    p50: r.p50_us as number,
+    p99: r.p99_us as number,
+    sent: sent.sent as number,
+    received: r.received as number,
+    cpuNs: ((r.cpu_s as number) * 1e9) / (r.received as number),
+  };
 }
-
 
 try {
   const flood: Record<Receiver, number[]> = { c: [], bun: [], deno: [], node: [] };
@@ -84,13 +93,21 @@ try {
   }
   const k = (x: number) => `${(x / 1000).toFixed(0)}k`;
   console.log(`\n# Receive path: ${REPS} interleaved repetitions, ${SECONDS} s each, 64-byte datagrams, 32 per recvmmsg`);
-  console.log("| receiver | flood: offered/s | drained/s | ratio to C (same rep) | CPU ns per datagram | CPU vs C (same rep) | paced 2 kpps: wake-up p50 µs | p99 µs |");
+  console.log(
+    "| receiver | flood: offered/s | drained/s | ratio to C (same rep) | CPU ns per datagram | CPU vs C (same rep) | paced 2 kpps: wake-up p50 µs | p99 µs |",
+  );
   console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of RECEIVERS) {
     const name = r === "c" ? "C recvmmsg (blocking)" : `${r} poller + recvmmsg`;
-    console.log(`| ${name} | ${summary(offered[r], k)} | ${summary(flood[r], k)} | ${summary(ratio[r], (x) => x.toFixed(2))} | ${summary(cpuNs[r], (x) => x.toFixed(0))} | ${summary(cpuRatio[r], (x) => x.toFixed(2))} | ${median(p50[r])} | ${median(p99[r])} |`);
+    console.log(
+      `| ${name} | ${summary(offered[r], k)} | ${summary(flood[r], k)} | ${summary(ratio[r], (x) => x.toFixed(2))} | ${
+        summary(cpuNs[r], (x) => x.toFixed(0))
+      } | ${summary(cpuRatio[r], (x) => x.toFixed(2))} | ${median(p50[r])} | ${median(p99[r])} |`,
+    );
   }
-  console.log(`\nIdle cost, poller armed on 4 sockets, no traffic, CPU over 10 s: ${RUNTIMES.map((r) => `${r} ${idle[r]!.toFixed(2)} %`).join(", ")} of one core.`);
+  console.log(
+    `\nIdle cost, poller armed on 4 sockets, no traffic, CPU over 10 s: ${RUNTIMES.map((r) => `${r} ${idle[r]!.toFixed(2)} %`).join(", ")} of one core.`,
+  );
 } finally {
   await bed.destroy();
 }

@@ -21,7 +21,10 @@ let first = 0;
 let end = Infinity;
 let finished = false;
 let cpu0 = 0;
-const cpuSeconds = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+const cpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
 function finish(): void {
   if (finished) return;

@@ -10,14 +10,33 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { ADDRESSES as A, REPO_ROOT, compileC, countSyscalls, cpuTimes, createTestbed, PERF_JIT_ENV, hottestSymbols, recordProfile, requirePrivileges, threadReport, threadTimes } from "@anysrc/testbed";
+import {
+  ADDRESSES as A,
+  compileC,
+  countSyscalls,
+  cpuTimes,
+  createTestbed,
+  hottestSymbols,
+  PERF_JIT_ENV,
+  recordProfile,
+  REPO_ROOT,
+  requirePrivileges,
+  threadReport,
+  threadTimes,
+} from "@anysrc/testbed";
 
 const { values } = parseArgs({
-  args: process.argv.slice(2), strict: true,
+  args: process.argv.slice(2),
+  strict: true,
   options: {
-    relay: { type: "string", default: "bun" }, transport: { type: "string", default: "raw" }, flows: { type: "string", default: "64" },
-    size: { type: "string", default: "64" }, family: { type: "string", default: "4" }, seconds: { type: "string", default: "4" },
-    record: { type: "boolean", default: false }, top: { type: "string", default: "40" },
+    relay: { type: "string", default: "bun" },
+    transport: { type: "string", default: "raw" },
+    flows: { type: "string", default: "64" },
+    size: { type: "string", default: "64" },
+    family: { type: "string", default: "4" },
+    seconds: { type: "string", default: "4" },
+    record: { type: "boolean", default: false },
+    top: { type: "string", default: "40" },
   },
 });
 if (!requirePrivileges("relay profile")) process.exit(0);
@@ -30,9 +49,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 try {
   bed.enableTproxy(PORT);
   for (const host of [A.server4, A.server6]) await bed.spawn(bed.server, [bin.udp_echo!, host, "7000"]).waitFor((l) => l.ready === true);
-  const argv = who === "c"
-    ? [bin.tproxy_relay!, String(PORT), "2"]
-    : [`${REPO_ROOT}apps/relay/bin/anysrc`, "--runtime", who, "tproxy", "--port", String(PORT), "--transport", values.transport, "--mark", "2", "--stats", "json", "--stats-interval", "0"];
+  const argv = who === "c" ? [bin.tproxy_relay!, String(PORT), "2"] : [
+    `${REPO_ROOT}apps/relay/bin/anysrc`,
+    "--runtime",
+    who,
+    "tproxy",
+    "--port",
+    String(PORT),
+    "--transport",
+    values.transport,
+    "--mark",
+    "2",
+    "--stats",
+    "json",
+    "--stats-interval",
+    "0",
+  ];
   const env: Record<string, string> = values.record ? { ...PERF_JIT_ENV } : {};
   if (process.env.DENO_V8_FLAGS) env.DENO_V8_FLAGS = process.env.DENO_V8_FLAGS;
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith("PROFILE_BUN_JSC_") && v) env[k.slice(8)] = v;
@@ -55,7 +87,11 @@ try {
   const relayedPerSecond = (2 * (r.received as number)) / seconds;
   const relayed = relayedPerSecond * window;
   console.log(JSON.stringify({ relay: who, transport: values.transport, family: values.family, flows: values.flows, size: values.size, load: r }));
-  console.log(`relayed ${Math.round(relayedPerSecond)} datagrams/s; per relayed datagram over ${window} s: user ${((c1.user - c0.user) * 1e6 / relayed).toFixed(2)} µs, system ${((c1.system - c0.system) * 1e6 / relayed).toFixed(2)} µs`);
+  console.log(
+    `relayed ${Math.round(relayedPerSecond)} datagrams/s; per relayed datagram over ${window} s: user ${
+      ((c1.user - c0.user) * 1e6 / relayed).toFixed(2)
+    } µs, system ${((c1.system - c0.system) * 1e6 / relayed).toFixed(2)} µs`,
+  );
   for (const line of threadReport(t0, t1, relayed, window)) console.log(line);
 
   await relay.stop();

@@ -42,7 +42,7 @@ describe.skipIf(!run)("dist/anysrc and dist/anysrc-deno, alone in an empty direc
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const echoes = async (server: string) => {
+  const echoes = (server: string) => {
     const flows = bed.spawn(bed.client, ["node", UDP_PEER, "flows", `${server}:7000`, "2000", "64,1200", "16", "10"]);
     return flows.waitFor((l) => l.done === true, 60_000);
   };
@@ -67,7 +67,22 @@ describe.skipIf(!run)("dist/anysrc and dist/anysrc-deno, alone in an empty direc
       const dst = `${A.client4}:${PORT + 1}`;
       const receiver = bed.spawn(bed.client, ["node", UDP_PEER, "recv-count", dst, src, "300", "500", "10000"]);
       await receiver.waitFor((l) => l.ready === true);
-      const sent = bed.run(bed.router, [...exes[exe]!, "send", "--transport", "tun", "--tun", tun, "--src", src, "--dst", dst, "--count", "300", "--size", "500"]);
+      const sent = bed.run(bed.router, [
+        ...exes[exe]!,
+        "send",
+        "--transport",
+        "tun",
+        "--tun",
+        tun,
+        "--src",
+        src,
+        "--dst",
+        dst,
+        "--count",
+        "300",
+        "--size",
+        "500",
+      ]);
       expect(JSON.parse(sent)).toMatchObject({ sent: 300, dropped: {} });
       expect(await receiver.waitFor((l) => l.done === true)).toMatchObject({ received: 300, corrupt: 0 });
       const rules = bed.run(bed.router, [...exes[exe]!, "rules", "show", "--port", String(PORT), "--iface", bed.routerClientLink, "--format", "nft"]);

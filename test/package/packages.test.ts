@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ADDRESSES as A, createTestbed, REPO_ROOT, requirePrivileges, RUNTIMES, type Runtime, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ADDRESSES as A, createTestbed, REPO_ROOT, requirePrivileges, type Runtime, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
 
 const PACKAGES = ["packages/core", "packages/sys", "packages/transport-raw", "packages/transport-bindsrc", "packages/transport-tun", "apps/relay"];
 const run = requirePrivileges("package suite");
@@ -78,8 +78,24 @@ describe.skipIf(!run)("packed tarballs installed outside the clone", () => {
       await receiver.waitFor((l) => l.ready === true);
       // Runtimes from PATH, as a user who installed them would have them; nothing from the clone.
       const path = `${REPO_ROOT}node_modules/.bin:${process.env.PATH ?? ""}`;
-      const out = bed.run(bed.router, ["env", `PATH=${path}`, join(app, "node_modules", ".bin", "anysrc"), "--runtime", runtime,
-        "send", "--transport", "raw", "--src", src, "--dst", dst, "--count", "200", "--size", "600"]);
+      const out = bed.run(bed.router, [
+        "env",
+        `PATH=${path}`,
+        join(app, "node_modules", ".bin", "anysrc"),
+        "--runtime",
+        runtime,
+        "send",
+        "--transport",
+        "raw",
+        "--src",
+        src,
+        "--dst",
+        dst,
+        "--count",
+        "200",
+        "--size",
+        "600",
+      ]);
       expect(JSON.parse(out)).toMatchObject({ runtime, sent: 200, dropped: {} });
       expect(await receiver.waitFor((l) => l.done === true)).toMatchObject({ received: 200, corrupt: 0 });
     });

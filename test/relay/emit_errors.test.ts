@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, RUNTIMES, type Testbed } from "@anysrc/testbed";
-import { ANYSRC, startTproxy } from "./start_tproxy.ts";
+import { startTproxy } from "./start_tproxy.ts";
 
 const PORT = 15200;
 const run = requirePrivileges("emit-path errors suite");
@@ -26,7 +26,7 @@ describe.skipIf(!run)("the emit path under a shrinking MTU and a full device que
   const relay = (runtime: string, args: string[]) => startTproxy(bed, runtime, PORT, args);
 
   /** A closed loop of 1300-byte echoes, 16 in flight, for `seconds`: what came back. */
-  const load = async (server: string, seconds: number) => {
+  const load = (server: string, seconds: number) => {
     const p = bed.spawn(bed.client, [bin.relay_saturate!, server, "7400", "1", "16", String(seconds), "1300"]);
     return p.waitFor((l) => typeof l.sent === "number", 30_000);
   };

@@ -57,7 +57,8 @@ describe.skipIf(!run)("anysrc forward: sampling, per-receiver TTL and plain, pre
     return f.waitFor((l) => l.event === "final");
   };
   /** `count` datagrams of `size` bytes from `from` (address:port) to the forwarder, 2 ms apart. */
-  const send = (from: string, to: string, count: number, size: number) => bed.spawn(bed.client, [...PEER, "send-from", from, to, String(count), String(size)]).exited(120_000);
+  const send = (from: string, to: string, count: number, size: number) =>
+    bed.spawn(bed.client, [...PEER, "send-from", from, to, String(count), String(size)]).exited(120_000);
   const counts = (stats: Json, name: string) => (stats.receivers as ReceiverCounts[]).find((r) => r.receiver === name);
 
   for (const runtime of RUNTIMES) {
@@ -67,7 +68,16 @@ describe.skipIf(!run)("anysrc forward: sampling, per-receiver TTL and plain, pre
         const ttl = await receiver(A.server4, 1000);
         const plain = await receiver(A.server4, 1000);
         const { f } = await forward(runtime, "0.0.0.0:2055", [
-          "--to", `${tenth.at}/10`, "--to", `${ttl.at},ttl=7`, "--to", `${plain.at},plain`, "--allow", "198.18.0.0/15", "--transport", kind,
+          "--to",
+          `${tenth.at}/10`,
+          "--to",
+          `${ttl.at},ttl=7`,
+          "--to",
+          `${plain.at},plain`,
+          "--allow",
+          "198.18.0.0/15",
+          "--transport",
+          kind,
         ]);
         await send(`${A.client4}:5000`, `${A.routerClientSide4}:2055`, 1000, 200);
         const [t, l, p] = [await tenth.done(), await ttl.done(), await plain.done()];
@@ -91,20 +101,26 @@ describe.skipIf(!run)("anysrc forward: sampling, per-receiver TTL and plain, pre
       const file = join(dir, `receivers-${runtime}.conf`);
       // both4 is named under two prefixes that contain client4: it still gets one copy.
       const b4Samplicator = b4.at.replace(":", "/");
-      writeFileSync(file, [
-        "# anysrc syntax and samplicator's, side by side",
-        `${A.client4}/32: ${a4.at} ${both4.at}`,
-        `${ALIAS4}/255.255.255.255: ${b4Samplicator}`,
-        `198.18.1.0/24: ${both4.at}`,
-        `${A.client6}/128: ${a6.at}`,
-        `2001:db8:1::/64: ${both6.at}`,
-        "",
-      ].join("\n"));
+      writeFileSync(
+        file,
+        [
+          "# anysrc syntax and samplicator's, side by side",
+          `${A.client4}/32: ${a4.at} ${both4.at}`,
+          `${ALIAS4}/255.255.255.255: ${b4Samplicator}`,
+          `198.18.1.0/24: ${both4.at}`,
+          `${A.client6}/128: ${a6.at}`,
+          `2001:db8:1::/64: ${both6.at}`,
+          "",
+        ].join("\n"),
+      );
       const v4 = await forward(runtime, "0.0.0.0:2055", ["--receivers", file, "--allow", "198.18.0.0/15", "--transport", "raw"]);
       await Promise.all([send(`${A.client4}:5001`, `${A.routerClientSide4}:2055`, 200, 100), send(`${ALIAS4}:5002`, `${A.routerClientSide4}:2055`, 200, 100)]);
       const s4 = await final(v4.f);
       const v6 = await forward(runtime, "[::]:2055", ["--receivers", file, "--allow", "2001:db8::/32", "--transport", "bindsrc"]);
-      await Promise.all([send(`[${A.client6}]:5001`, `[${A.routerClientSide6}]:2055`, 200, 100), send(`[${ALIAS6}]:5002`, `[${A.routerClientSide6}]:2055`, 200, 100)]);
+      await Promise.all([
+        send(`[${A.client6}]:5001`, `[${A.routerClientSide6}]:2055`, 200, 100),
+        send(`[${ALIAS6}]:5002`, `[${A.routerClientSide6}]:2055`, 200, 100),
+      ]);
       const s6 = await final(v6.f);
       expect(await a4.done()).toMatchObject({ received: 200, duplicates: 0, sources: [`${A.client4}:5001`] });
       expect(await b4.done()).toMatchObject({ received: 200, duplicates: 0, sources: [`${ALIAS4}:5002`] });
@@ -150,7 +166,16 @@ describe.skipIf(!run)("anysrc forward: sampling, per-receiver TTL and plain, pre
       const good = await receiver(A.server4, 1000);
       const closed = `${A.server4}:9299`;
       const { f } = await forward(runtime, "0.0.0.0:2055", [
-        "--to", closed, "--to", `${closed},plain`, "--to", good.at, "--allow", "198.18.0.0/15", "--transport", "bindsrc",
+        "--to",
+        closed,
+        "--to",
+        `${closed},plain`,
+        "--to",
+        good.at,
+        "--allow",
+        "198.18.0.0/15",
+        "--transport",
+        "bindsrc",
       ]);
       await send(`${A.client4}:5004`, `${A.routerClientSide4}:2055`, 1000, 100);
       const g = await good.done();
@@ -164,7 +189,16 @@ describe.skipIf(!run)("anysrc forward: sampling, per-receiver TTL and plain, pre
     for (const kind of ["raw", "bindsrc", "tun"] as const) {
       it(`${kind} on ${runtime}: 9000- and 65 507-byte IPv6 datagrams arrive whole with the sender's address`, async () => {
         const r = await receiver(A.server6, 30, 20_000);
-        const { f } = await forward(runtime, "[::]:2055", ["--to", r.at, "--allow", "2001:db8::/32", "--transport", kind, "--tun", `asfw${process.pid % 1000}`]);
+        const { f } = await forward(runtime, "[::]:2055", [
+          "--to",
+          r.at,
+          "--allow",
+          "2001:db8::/32",
+          "--transport",
+          kind,
+          "--tun",
+          `asfw${process.pid % 1000}`,
+        ]);
         await send(`[${A.client6}]:5005`, `[${A.routerClientSide6}]:2055`, 20, 9000);
         await send(`[${A.client6}]:5005`, `[${A.routerClientSide6}]:2055`, 10, 65507);
         const got = await r.done();

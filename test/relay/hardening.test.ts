@@ -7,9 +7,7 @@
  * reply read = replies accepted by the transport + dropped by reason.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  ADDRESSES as A, type JsonChild, RUNTIMES, type Testbed, UDP_PEER, createTestbed, memoryMiB, openFds, requirePrivileges,
-} from "@anysrc/testbed";
+import { ADDRESSES as A, createTestbed, type JsonChild, memoryMiB, openFds, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
 import { ANYSRC } from "./start_tproxy.ts";
 
 const PEER = ["node", UDP_PEER];
@@ -20,7 +18,17 @@ type Counts = Record<string, number>;
 /** RSS bound under a flood of new clients with --max-sessions 1000 (see the flood test). */
 const RSS_BOUND_MIB = { bun: 128, deno: 192, node: 256 } as const;
 
-const INBOUND = ["no-original-destination", "truncated", "bad-destination", "loop", "upstream-busy", "upstream-error", "session-error", "sender-not-allowed", "no-receiver"];
+const INBOUND = [
+  "no-original-destination",
+  "truncated",
+  "bad-destination",
+  "loop",
+  "upstream-busy",
+  "upstream-error",
+  "session-error",
+  "sender-not-allowed",
+  "no-receiver",
+];
 const sum = (o: unknown, keys?: readonly string[]) =>
   Object.entries((o ?? {}) as Counts).filter(([k]) => !keys || keys.includes(k)).reduce((a, [, v]) => a + v, 0);
 
@@ -29,7 +37,15 @@ const sum = (o: unknown, keys?: readonly string[]) =>
  * `unaccounted`, which must agree).
  */
 function expectBalanced(final: Json, primary: string): void {
-  const c = final as { received: number; forwarded: number; repliesReceived: number; replies: number; dropped: Counts; unaccounted: Json; transports: Record<string, Json> };
+  const c = final as {
+    received: number;
+    forwarded: number;
+    repliesReceived: number;
+    replies: number;
+    dropped: Counts;
+    unaccounted: Json;
+    transports: Record<string, Json>;
+  };
   expect(c.received, "received = forwarded + inbound drops").toBe(c.forwarded + sum(c.dropped, INBOUND));
   expect(c.repliesReceived, "replies read = replies accepted + reply drops").toBe(c.replies + sum(c.dropped, ["nat-restricted", "transport-refused"]));
   const t = c.transports[primary] as { sent: number; queued: number; dropped: Counts };
@@ -53,7 +69,22 @@ describe.skipIf(!run)("relay hardening: bad traffic, faults, spoofing attempts; 
   const tunName = () => `ashd${process.pid % 1000}x${tunCount++}`;
   /** A tproxy relay in the router namespace, listening; `prefix` wraps the command (prlimit). */
   const relay = async (runtime: string, args: string[], prefix: string[] = []) => {
-    const p = bed.spawn(bed.router, [...prefix, ANYSRC, "--runtime", runtime, "tproxy", "--port", String(PORT), "--stats", "json", "--stats-interval", "0", "--mark", "2", ...args]);
+    const p = bed.spawn(bed.router, [
+      ...prefix,
+      ANYSRC,
+      "--runtime",
+      runtime,
+      "tproxy",
+      "--port",
+      String(PORT),
+      "--stats",
+      "json",
+      "--stats-interval",
+      "0",
+      "--mark",
+      "2",
+      ...args,
+    ]);
     const listening = await p.waitFor((l) => l.event === "listening");
     return { p, pid: listening.pid as number };
   };
@@ -81,8 +112,27 @@ describe.skipIf(!run)("relay hardening: bad traffic, faults, spoofing attempts; 
     it(`${runtime}: a flood of 80 000 new client addresses against --max-sessions 1000: evictions counted; sessions, fds and RSS bounded`, async () => {
       const { p, pid } = await relay(runtime, ["--transport", "raw", "--max-sessions", "1000"]);
       // Spoofed from the client namespace: every datagram from a new port of the client's address.
-      const flood = (port: number) => bed.spawn(bed.client, [ANYSRC, "--runtime", "bun", "send", "--transport", "raw", "--src", `${A.client4}:${port}`,
-        "--dst", `${A.server4}:7000`, "--count", "20000", "--size", "64", "--sources", "20000", "--rate", "10000"]).exited(60_000);
+      const flood = (port: number) =>
+        bed.spawn(bed.client, [
+          ANYSRC,
+          "--runtime",
+          "bun",
+          "send",
+          "--transport",
+          "raw",
+          "--src",
+          `${A.client4}:${port}`,
+          "--dst",
+          `${A.server4}:7000`,
+          "--count",
+          "20000",
+          "--size",
+          "64",
+          "--sources",
+          "20000",
+          "--rate",
+          "10000",
+        ]).exited(60_000);
       const samples: { rss: number; fds: number }[] = [];
       for (let k = 0; k < 4; k++) {
         expect(await flood(k % 2 ? 40000 : 20000)).toBe(0);
@@ -90,7 +140,11 @@ describe.skipIf(!run)("relay hardening: bad traffic, faults, spoofing attempts; 
         samples.push({ rss: memoryMiB(pid).current, fds: openFds(pid) });
       }
       const final = await finalOf(p);
-      console.log(`${runtime} flood: RSS after each 20 000 new clients ${samples.map((x) => x.rss.toFixed(1)).join(" → ")} MiB; fds ${samples.map((x) => x.fds).join(" → ")}`);
+      console.log(
+        `${runtime} flood: RSS after each 20 000 new clients ${samples.map((x) => x.rss.toFixed(1)).join(" → ")} MiB; fds ${
+          samples.map((x) => x.fds).join(" → ")
+        }`,
+      );
       expect(final.sessions as number).toBeLessThanOrEqual(1000);
       expect(final.sessionsEvicted as number).toBe((final.sessionsCreated as number) - 1000);
       expect(final.sessionsCreated as number).toBeGreaterThan(79_000); // the listener queue may overflow a little under the flood
@@ -130,8 +184,26 @@ describe.skipIf(!run)("relay hardening: bad traffic, faults, spoofing attempts; 
     it(`${runtime}: ulimit -n 64 — forward through bindsrc from 200 senders evicts source sockets on EMFILE, delivers everything`, async () => {
       const receiver = bed.spawn(bed.client, [...PEER, "recv-any", `${A.client4}:9100`, "1000", "20000"]);
       await receiver.waitFor((l) => l.ready === true);
-      const f = bed.spawn(bed.router, ["prlimit", "--nofile=64", ANYSRC, "--runtime", runtime, "forward", "--listen", "0.0.0.0:2056", "--to", `${A.client4}:9100`,
-        "--allow", `${A.server4}/32`, "--transport", "bindsrc", "--stats", "json", "--stats-interval", "0"]);
+      const f = bed.spawn(bed.router, [
+        "prlimit",
+        "--nofile=64",
+        ANYSRC,
+        "--runtime",
+        runtime,
+        "forward",
+        "--listen",
+        "0.0.0.0:2056",
+        "--to",
+        `${A.client4}:9100`,
+        "--allow",
+        `${A.server4}/32`,
+        "--transport",
+        "bindsrc",
+        "--stats",
+        "json",
+        "--stats-interval",
+        "0",
+      ]);
       await f.waitFor((l) => l.event === "listening");
       await bed.spawn(bed.server, [...PEER, "many-sources", A.server4, `${A.routerServerSide4}:2056`, "200", "5"]).waitFor((l) => l.done === true, 30_000);
       expect(await receiver.waitFor((l) => l.done === true, 30_000)).toMatchObject({ received: 1000, sources: 200, mismatched: 0 });
@@ -145,7 +217,9 @@ describe.skipIf(!run)("relay hardening: bad traffic, faults, spoofing attempts; 
       it(`${runtime}: the TUN device deleted underneath ${fallback ? "with --fallback raw: the relay carries on through raw" : "without a fallback: the relay says so, prints its counters and exits 1"}`, async () => {
         const tun = tunName();
         const { p } = await relay(runtime, ["--transport", "tun", "--tun", tun, ...(fallback ? ["--fallback", fallback] : [])]);
-        expect(await bed.spawn(bed.client, [...PEER, "flows", `${A.server4}:7000`, "200", "64", "4", "5"]).waitFor((l) => l.done === true)).toMatchObject({ received: 200 });
+        expect(await bed.spawn(bed.client, [...PEER, "flows", `${A.server4}:7000`, "200", "64", "4", "5"]).waitFor((l) => l.done === true)).toMatchObject({
+          received: 200,
+        });
         bed.run(bed.router, ["ip", "link", "del", tun]);
         const after = await bed.spawn(bed.client, [...PEER, "flows", `${A.server4}:7000`, "200", "64", "4", "5"]).waitFor((l) => l.done === true, 20_000);
         const error = await p.waitFor((l) => l.event === "error");
@@ -182,10 +256,14 @@ describe.skipIf(!run)("relay hardening: bad traffic, faults, spoofing attempts; 
       });
       // The relay reads what its listener kept before going on (after SIGCONT that takes Bun ~70 ms and
       // Node ~130–180 ms here): until then its 4 KiB buffer is full and would drop the next datagram.
-      const read = bed.spawn(bed.router, ["node", "-e", `(async () => { for (;;) {
+      const read = bed.spawn(bed.router, [
+        "node",
+        "-e",
+        `(async () => { for (;;) {
         const t = await (await fetch("http://127.0.0.1:${metricsPort}/metrics")).text();
         if (t.includes("anysrc_received_total") && !t.includes('anysrc_received_total{mode="tproxy"} 0')) return console.log(JSON.stringify({ read: true }));
-        await new Promise((r) => setTimeout(r, 10)); } })()`]);
+        await new Promise((r) => setTimeout(r, 10)); } })()`,
+      ]);
       await read.waitFor((l) => l.read === true, 10_000);
       // Upstream: one datagram opens a session to a server that answers 300 ms later with 200 copies,
       // while the relay is stopped again.
@@ -200,8 +278,11 @@ describe.skipIf(!run)("relay hardening: bad traffic, faults, spoofing attempts; 
         await new Promise((r) => setTimeout(r, 200));
       });
       await new Promise((r) => setTimeout(r, 300));
-      const fetcher = bed.spawn(bed.router, ["node", "-e",
-        `fetch("http://127.0.0.1:${metricsPort}/metrics").then((r) => r.text()).then((t) => console.log(JSON.stringify({ metrics: t })))`]);
+      const fetcher = bed.spawn(bed.router, [
+        "node",
+        "-e",
+        `fetch("http://127.0.0.1:${metricsPort}/metrics").then((r) => r.text()).then((t) => console.log(JSON.stringify({ metrics: t })))`,
+      ]);
       const metrics = (await fetcher.waitFor((l) => typeof l.metrics === "string")).metrics as string;
       const final = await finalOf(p);
       const k = final.kernelDropped as { listener: number; upstream: number };
@@ -235,7 +316,10 @@ describe.skipIf(!run)("relay hardening: bad traffic, faults, spoofing attempts; 
       // A multicast destination would become a reply's source address. The kernel does not hand
       // multicast to a TPROXY socket (the relay's own check, isUnicast, is the second line); either
       // way nothing may come back.
-      const mcast = [bed.spawn(bed.client, [...PEER, "cone-client", "224.1.2.3:7000", "300"]), bed.spawn(bed.client, [...PEER, "cone-client", "[ff0e::1:2]:7000", "300"])];
+      const mcast = [
+        bed.spawn(bed.client, [...PEER, "cone-client", "224.1.2.3:7000", "300"]),
+        bed.spawn(bed.client, [...PEER, "cone-client", "[ff0e::1:2]:7000", "300"]),
+      ];
       for (const m of mcast) expect(await m.waitFor((l) => l.done === true)).toMatchObject({ replies: [] });
       const final = await finalOf(p);
       expect(final.dropped).toEqual({ loop: 3 });
@@ -246,8 +330,28 @@ describe.skipIf(!run)("relay hardening: bad traffic, faults, spoofing attempts; 
     it(`${runtime}: not an open spoofer — forward uses only the real sender's address, whatever the payload claims, and never for others`, async () => {
       const receiver = bed.spawn(bed.client, [...PEER, "recv-any", `${A.client4}:9200`, "50", "3000"]);
       await receiver.waitFor((l) => l.ready === true);
-      const f = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "forward", "--listen", "0.0.0.0:2057", "--to", `${A.client4}:9200`, "--to", `[${A.client6}]:9200`,
-        "--allow", `${A.server4}/32`, "--allow", "2001:db8:2::/64", "--transport", "raw", "--stats", "json", "--stats-interval", "0"]);
+      const f = bed.spawn(bed.router, [
+        ANYSRC,
+        "--runtime",
+        runtime,
+        "forward",
+        "--listen",
+        "0.0.0.0:2057",
+        "--to",
+        `${A.client4}:9200`,
+        "--to",
+        `[${A.client6}]:9200`,
+        "--allow",
+        `${A.server4}/32`,
+        "--allow",
+        "2001:db8:2::/64",
+        "--transport",
+        "raw",
+        "--stats",
+        "json",
+        "--stats-interval",
+        "0",
+      ]);
       await f.waitFor((l) => l.event === "listening");
       // 10 senders × 5 datagrams whose payload is "<own port>:<i>": the receiver checks the source it
       // sees against the port the sender wrote.

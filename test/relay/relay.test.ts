@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, RUNTIMES, runtimeArgv, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, runtimeArgv, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
 import { ANYSRC, startTproxy } from "./start_tproxy.ts";
 
 const PEER = ["node", UDP_PEER];
@@ -52,7 +52,9 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
           // loss, the kernel's own counters of both namespaces too.
           if (result.received !== 20000) {
             for (const ns of [bed.client, bed.router]) {
-              const counters = bed.run(ns, ["nstat", "-az"]).split("\n").filter((l) => /Reasm|Rcvbuf|InErrors|Frag|Discards|Drop/.test(l) && !/\s0\s+0\.0$/.test(l));
+              const counters = bed.run(ns, ["nstat", "-az"]).split("\n").filter((l) =>
+                /Reasm|Rcvbuf|InErrors|Frag|Discards|Drop/.test(l) && !/\s0\s+0\.0$/.test(l)
+              );
               console.error(`${ns} kernel counters: ${counters.join(" | ")}`);
             }
           }
@@ -87,7 +89,12 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
             const result = await load.waitFor((l) => typeof l.sent === "number", 30_000);
             const stats = await finalStats(r);
             expect({ offload, lost: result.lost, corrupt: result.corrupt }).toEqual({ offload, lost: 0, corrupt: 0 });
-            expect(stats).toMatchObject({ dropped: {}, unaccounted: { inbound: 0, replies: 0 }, offloadFallbacks: 0, transports: { [kind]: { dropped: {}, offloadFallbacks: 0 } } });
+            expect(stats).toMatchObject({
+              dropped: {},
+              unaccounted: { inbound: 0, replies: 0 },
+              offloadFallbacks: 0,
+              transports: { [kind]: { dropped: {}, offloadFallbacks: 0 } },
+            });
             const t = (stats.transports as Record<string, { coalesced: number }>)[kind]!;
             if (offload === "on") {
               // The server's GSO sends reach the upstream socket whole: several replies per read.
@@ -107,11 +114,23 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
     it(`${runtime}: a client's GSO burst, diverted by TPROXY, reaches the listener as one coalesced read and goes upstream as one GSO send`, async () => {
       const r = await relay(runtime, ["--transport", "bindsrc"]);
       // The client sends 32 × 1000 B as one UDP_SEGMENT send (the bindsrc transport, bound to its own address).
-      const s = bed.spawn(bed.client, runtimeArgv(runtime, "test/transport/transport_scenarios.ts", ["send-batch", "bindsrc", `${A.client4}:41000`, `${A.server4}:7000`, "1000", "32", "on"]));
+      const s = bed.spawn(
+        bed.client,
+        runtimeArgv(runtime, "test/transport/transport_scenarios.ts", ["send-batch", "bindsrc", `${A.client4}:41000`, `${A.server4}:7000`, "1000", "32", "on"]),
+      );
       expect(((await s.waitFor((l) => l.done === true)).stats as { coalesced: number }).coalesced).toBe(32);
       await new Promise((resolve) => setTimeout(resolve, 300));
       const stats = await finalStats(r);
-      expect(stats).toMatchObject({ received: 32, forwarded: 32, repliesReceived: 32, replies: 32, coalescedReads: 1, coalescedDatagrams: 32, coalescedForwarded: 32, dropped: {} });
+      expect(stats).toMatchObject({
+        received: 32,
+        forwarded: 32,
+        repliesReceived: 32,
+        replies: 32,
+        coalescedReads: 1,
+        coalescedDatagrams: 32,
+        coalescedForwarded: 32,
+        dropped: {},
+      });
     });
   }
 
@@ -122,12 +141,34 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
       bed.run(bed.router, ["ip", "route", "add", ...route]);
       try {
         const r = await relay(runtime, ["--transport", "bindsrc"]);
-        const s = bed.spawn(bed.client, runtimeArgv(runtime, "test/transport/transport_scenarios.ts", ["send-batch", "bindsrc", `${A.client4}:41001`, `${A.server4}:7000`, "1000", "32", "on"]));
+        const s = bed.spawn(
+          bed.client,
+          runtimeArgv(runtime, "test/transport/transport_scenarios.ts", [
+            "send-batch",
+            "bindsrc",
+            `${A.client4}:41001`,
+            `${A.server4}:7000`,
+            "1000",
+            "32",
+            "on",
+          ]),
+        );
         expect(((await s.waitFor((l) => l.done === true)).stats as { coalesced: number }).coalesced).toBe(32);
         await new Promise((resolve) => setTimeout(resolve, 300));
         const stats = await finalStats(r);
-        expect(stats).toMatchObject({ received: 32, forwarded: 32, repliesReceived: 32, replies: 32, coalescedReads: 1, coalescedForwarded: 0, offloadFallbacks: 1, dropped: {} });
-        expect(r.lines.filter((l) => l.event === "offload-fallback").map((l) => l.reason)).toEqual(["upstream: a GSO send was refused (EMSGSIZE); that session sends plainly"]);
+        expect(stats).toMatchObject({
+          received: 32,
+          forwarded: 32,
+          repliesReceived: 32,
+          replies: 32,
+          coalescedReads: 1,
+          coalescedForwarded: 0,
+          offloadFallbacks: 1,
+          dropped: {},
+        });
+        expect(r.lines.filter((l) => l.event === "offload-fallback").map((l) => l.reason)).toEqual([
+          "upstream: a GSO send was refused (EMSGSIZE); that session sends plainly",
+        ]);
       } finally {
         bed.run(bed.router, ["ip", "route", "del", ...route]);
       }
@@ -137,17 +178,38 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
   for (const runtime of RUNTIMES) {
     it(`${runtime}: text stats per interval and a Prometheus endpoint on loopback`, async () => {
       const port = 9100 + (RUNTIMES.indexOf(runtime) + 1);
-      const p = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "tproxy", "--port", String(PORT), "--transport", "raw", "--mark", "2",
-        "--stats", "text", "--stats-interval", "200ms", "--metrics", `127.0.0.1:${port}`]);
+      const p = bed.spawn(bed.router, [
+        ANYSRC,
+        "--runtime",
+        runtime,
+        "tproxy",
+        "--port",
+        String(PORT),
+        "--transport",
+        "raw",
+        "--mark",
+        "2",
+        "--stats",
+        "text",
+        "--stats-interval",
+        "200ms",
+        "--metrics",
+        `127.0.0.1:${port}`,
+      ]);
       await p.waitFor((l) => typeof l.text === "string" && /^time=\S+ event=listening /.test(l.text));
       const flows = bed.spawn(bed.client, [...PEER, "flows", `${A.server4}:7000`, "100", "64", "4", "5"]);
       expect(await flows.waitFor((l) => l.done === true)).toMatchObject({ received: 100 });
-      const line = await p.waitFor((l) => typeof l.text === "string" && /^time=\S+ event=stats mode=tproxy received=100 forwarded=100 replies=100 sessions=4 /.test(l.text));
+      const line = await p.waitFor((l) =>
+        typeof l.text === "string" && /^time=\S+ event=stats mode=tproxy received=100 forwarded=100 replies=100 sessions=4 /.test(l.text)
+      );
       expect(line.text).toContain(" raw.sent=100 ");
       // logfmt: every field one key=value, nothing nested.
       for (const field of (line.text as string).split(" ")) expect(field).toMatch(/^[a-z_.A-Z0-9-]+=[^=]+$/);
-      const fetcher = bed.spawn(bed.router, ["node", "-e",
-        `fetch("http://127.0.0.1:${port}/metrics").then((r) => r.text()).then((t) => console.log(JSON.stringify({ metrics: t })))`]);
+      const fetcher = bed.spawn(bed.router, [
+        "node",
+        "-e",
+        `fetch("http://127.0.0.1:${port}/metrics").then((r) => r.text()).then((t) => console.log(JSON.stringify({ metrics: t })))`,
+      ]);
       const metrics = (await fetcher.waitFor((l) => typeof l.metrics === "string")).metrics as string;
       expect(metrics).toContain('anysrc_received_total{mode="tproxy"} 100');
       expect(metrics).toContain('anysrc_transport_sent_total{mode="tproxy",transport="raw"} 100');
@@ -178,7 +240,11 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
       const stats = await finalStats(r);
       // 6 flows cycling over 4 slots: LRU churns. A reply that comes back after its session was evicted
       // finds the upstream socket closed (the point of the cap); every reply the relay read reached its client.
-      expect({ forwarded: stats.forwarded, delivered: flows.received, corrupt: flows.corrupt }).toEqual({ forwarded: 61, delivered: stats.replies, corrupt: 0 });
+      expect({ forwarded: stats.forwarded, delivered: flows.received, corrupt: flows.corrupt }).toEqual({
+        forwarded: 61,
+        delivered: stats.replies,
+        corrupt: 0,
+      });
       expect(flows.received as number).toBeGreaterThan(0);
       expect(stats.sessionsCreated as number).toBeGreaterThanOrEqual(7);
       expect(stats.sessionsEvicted as number).toBeGreaterThanOrEqual(2);
@@ -187,10 +253,30 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
     });
 
     it(`${runtime}: forward delivers to two receivers with the sender's address and drops a sender outside --allow`, async () => {
-      const receivers = [9001, 9002].map((port) => bed.spawn(bed.client, [...PEER, "recv-count", `${A.client4}:${port}`, `${A.server4}:5000`, "50", "100", "8000"]));
+      const receivers = [9001, 9002].map((port) =>
+        bed.spawn(bed.client, [...PEER, "recv-count", `${A.client4}:${port}`, `${A.server4}:5000`, "50", "100", "8000"])
+      );
       for (const x of receivers) await x.waitFor((l) => l.ready === true);
-      const f = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "forward", "--listen", `0.0.0.0:2055`, "--to", `${A.client4}:9001`, "--to", `${A.client4}:9002`,
-        "--allow", `${A.server4}/32`, "--transport", "raw", "--stats", "json", "--stats-interval", "0"]);
+      const f = bed.spawn(bed.router, [
+        ANYSRC,
+        "--runtime",
+        runtime,
+        "forward",
+        "--listen",
+        `0.0.0.0:2055`,
+        "--to",
+        `${A.client4}:9001`,
+        "--to",
+        `${A.client4}:9002`,
+        "--allow",
+        `${A.server4}/32`,
+        "--transport",
+        "raw",
+        "--stats",
+        "json",
+        "--stats-interval",
+        "0",
+      ]);
       await f.waitFor((l) => l.event === "listening");
       await bed.spawn(bed.server, [...PEER, "send-from", `${A.server4}:5000`, `${A.routerServerSide4}:2055`, "50", "100"]).exited();
       await bed.spawn(bed.client, [...PEER, "send", `${A.routerClientSide4}:2055`, "5"]).exited();
@@ -206,8 +292,24 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
         // Unconnected (a connected socket takes its local address and no longer matches a broadcast).
         const receiver = bed.spawn(bed.client, [...PEER, "recv-any", "0.0.0.0:9003", "50", "8000"]);
         await receiver.waitFor((l) => l.ready === true);
-        const f = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "forward", "--listen", "0.0.0.0:2056", "--to", broadcast,
-          "--allow", `${A.server4}/32`, "--transport", kind, "--stats", "json", "--stats-interval", "0"]);
+        const f = bed.spawn(bed.router, [
+          ANYSRC,
+          "--runtime",
+          runtime,
+          "forward",
+          "--listen",
+          "0.0.0.0:2056",
+          "--to",
+          broadcast,
+          "--allow",
+          `${A.server4}/32`,
+          "--transport",
+          kind,
+          "--stats",
+          "json",
+          "--stats-interval",
+          "0",
+        ]);
         expect(await f.waitFor((l) => l.event === "listening")).toMatchObject({ broadcastReceivers: [broadcast] });
         await bed.spawn(bed.server, [...PEER, "many-sources", A.server4, `${A.routerServerSide4}:2056`, "1", "50"]).exited();
         const got = await receiver.waitFor((l) => l.done === true);
@@ -219,7 +321,20 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
       }
       let message = "";
       try {
-        bed.run(bed.router, [ANYSRC, "--runtime", runtime, "forward", "--listen", "0.0.0.0:2057", "--to", broadcast, "--allow", `${A.server4}/32`, "--transport", "tun"]);
+        bed.run(bed.router, [
+          ANYSRC,
+          "--runtime",
+          runtime,
+          "forward",
+          "--listen",
+          "0.0.0.0:2057",
+          "--to",
+          broadcast,
+          "--allow",
+          `${A.server4}/32`,
+          "--transport",
+          "tun",
+        ]);
       } catch (e) {
         message = (e as Error).message;
       }

@@ -41,12 +41,11 @@ describe.skipIf(!run)("anysrc rules: the diversion installed, used and removed (
   });
   const none = { table: false, rules4: 0, rules6: 0, routes4: "", routes6: "" };
   /** 2000 echoes over 16 flows, 64 and 1200 B, through whatever relays them. */
-  const echoes = async (server: string) => {
+  const echoes = (server: string) => {
     const flows = bed.spawn(bed.client, [...PEER, "flows", `${server}:7000`, "2000", "64,1200", "16", "10"]);
     return flows.waitFor((l) => l.done === true, 60_000);
   };
   const relay = (runtime: string, args: string[]) => startTproxy(bed, runtime, PORT, args);
-
 
   it("show prints what nft -c and ip accept, and up twice leaves one copy", () => {
     const args = ["rules", "show", "--port", String(PORT), "--iface", bed.routerClientLink, "--local"];
@@ -55,14 +54,18 @@ describe.skipIf(!run)("anysrc rules: the diversion installed, used and removed (
     expect(nft).toContain(`iifname "${bed.routerClientLink}" meta nfproto ipv4 meta l4proto udp tproxy ip to :${PORT} meta mark set 1 accept`);
     expect(nft).toContain("meta mark 2 return");
     expect(bed.run(bed.router, [ANYSRC, ...args, "--format", "ip6"]).trim().split("\n")).toEqual([
-      "rule add fwmark 1 lookup 100", "route replace local ::/0 dev lo table 100",
+      "rule add fwmark 1 lookup 100",
+      "route replace local ::/0 dev lo table 100",
     ]);
     const up = ["rules", "up", "--port", String(PORT), "--iface", bed.routerClientLink];
     bed.run(bed.router, [ANYSRC, ...up]);
     bed.run(bed.router, [ANYSRC, ...up]);
     expect(leftovers()).toMatchObject({ table: true, rules4: 1, rules6: 1 });
     expect(JSON.parse(bed.run(bed.router, [ANYSRC, "rules", "down", "--port", String(PORT), "--iface", bed.routerClientLink]))).toEqual({
-      event: "rules-down", table: true, rules: 2, routes: 2,
+      event: "rules-down",
+      table: true,
+      rules: 2,
+      routes: 2,
     });
     expect(leftovers()).toEqual(none);
   });

@@ -34,13 +34,32 @@ describe.skipIf(!run)("anysrc as a Type=notify service (sd_notify to $NOTIFY_SOC
     const path = join(dir, `notify-${n++}.sock`);
     const sink = bed.spawn(bed.router, [bin.notify_sink!, path, "60"]);
     await sink.waitFor((l) => l.ready === true);
-    return { path, sink, message: (match: RegExp) => sink.waitFor((l) => typeof l.message === "string" && match.test(l.message)).then((l) => l.message as string) };
+    return {
+      path,
+      sink,
+      message: (match: RegExp) => sink.waitFor((l) => typeof l.message === "string" && match.test(l.message)).then((l) => l.message as string),
+    };
   };
 
   for (const runtime of RUNTIMES) {
     it(`${runtime}: tproxy says READY=1 with its MAINPID once listening and STOPPING=1 at SIGTERM`, async () => {
       const systemd = await fakeSystemd();
-      const relay = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "tproxy", "--port", "15200", "--transport", "raw", "--mark", "2", "--stats", "json", "--stats-interval", "0"], {
+      const relay = bed.spawn(bed.router, [
+        ANYSRC,
+        "--runtime",
+        runtime,
+        "tproxy",
+        "--port",
+        "15200",
+        "--transport",
+        "raw",
+        "--mark",
+        "2",
+        "--stats",
+        "json",
+        "--stats-interval",
+        "0",
+      ], {
         NOTIFY_SOCKET: systemd.path,
       });
       const listening = await relay.waitFor((l) => l.event === "listening", 30_000);
@@ -54,8 +73,24 @@ describe.skipIf(!run)("anysrc as a Type=notify service (sd_notify to $NOTIFY_SOC
       const systemd = await fakeSystemd();
       const file = join(dir, `receivers-${runtime}.conf`);
       writeFileSync(file, `198.18.1.0/24: ${A.server4}:9400\n`);
-      const f = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "forward", "--listen", "0.0.0.0:2058", "--receivers", file, "--allow", "198.18.0.0/15",
-        "--transport", "raw", "--stats", "json", "--stats-interval", "0"], { NOTIFY_SOCKET: systemd.path });
+      const f = bed.spawn(bed.router, [
+        ANYSRC,
+        "--runtime",
+        runtime,
+        "forward",
+        "--listen",
+        "0.0.0.0:2058",
+        "--receivers",
+        file,
+        "--allow",
+        "198.18.0.0/15",
+        "--transport",
+        "raw",
+        "--stats",
+        "json",
+        "--stats-interval",
+        "0",
+      ], { NOTIFY_SOCKET: systemd.path });
       const listening = await f.waitFor((l) => l.event === "listening", 30_000);
       await systemd.message(/^READY=1\n/);
       const before = systemd.sink.lines.length;
@@ -86,10 +121,15 @@ describe.skipIf(!run)("anysrc as a Type=notify service (sd_notify to $NOTIFY_SOC
         return r.waitFor((l) => l.event === event && r.lines.filter((x) => x.event === event).indexOf(l) === seen);
       };
       expect(await hup(JSON.stringify({ "idle-timeout": "1s", "max-sessions": 500, dscp: "clear" }), "reloaded", 0)).toMatchObject({
-        idleTimeoutMs: 1000, maxSessions: 500, ipFields: { dscp: "clear" }, needsRestart: [],
+        idleTimeoutMs: 1000,
+        maxSessions: 500,
+        ipFields: { dscp: "clear" },
+        needsRestart: [],
       });
       expect((await hup("{ not json", "reload-failed", 0)).error).toContain("not valid JSON");
-      expect(await hup(JSON.stringify({ "idle-timeout": "1s", "max-sessions": 500, "socket-buffer": "8M" }), "reloaded", 1)).toMatchObject({ needsRestart: ["socket-buffer"] });
+      expect(await hup(JSON.stringify({ "idle-timeout": "1s", "max-sessions": 500, "socket-buffer": "8M" }), "reloaded", 1)).toMatchObject({
+        needsRestart: ["socket-buffer"],
+      });
       expect(await flows.waitFor((l) => l.done === true, 60_000)).toMatchObject({ received: 20000, corrupt: 0 });
       // The 1 s idle timeout of the reload closes the 32 sessions once the load stops.
       await new Promise((res) => setTimeout(res, 2500));

@@ -14,7 +14,7 @@ let tunCount = 0;
  * relay) and a TUN device name of its own; resolves once it listens, or throws with what it said.
  * @example const r = await startTproxy(bed, "deno", 15000, ["--transport", "raw"]);
  */
-export async function startTproxy(bed: Testbed, runtime: string, port: number, args: readonly string[]): Promise<JsonChild> {
+export function startTproxy(bed: Testbed, runtime: string, port: number, args: readonly string[]): Promise<JsonChild> {
   return startTproxyWith(bed, [ANYSRC, "--runtime", runtime], port, args);
 }
 
@@ -24,8 +24,7 @@ export async function startTproxy(bed: Testbed, runtime: string, port: number, a
  */
 export async function startTproxyWith(bed: Testbed, cli: readonly string[], port: number, args: readonly string[]): Promise<JsonChild> {
   const tun = `ast${process.pid % 1000}x${tunCount++}`;
-  const p = bed.spawn(bed.router, [...cli, "tproxy", "--port", String(port), "--stats", "json", "--stats-interval", "0",
-    "--mark", "2", "--tun", tun, ...args]);
+  const p = bed.spawn(bed.router, [...cli, "tproxy", "--port", String(port), "--stats", "json", "--stats-interval", "0", "--mark", "2", "--tun", tun, ...args]);
   const l = await p.waitFor((x) => x.event === "listening" || x.event === "error", 30_000);
   if (l.event !== "listening") throw new Error(`relay did not start: ${JSON.stringify(l)} ${p.stderr()}`);
   return p;

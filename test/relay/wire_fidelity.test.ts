@@ -12,7 +12,14 @@ const SENT = [0xb8, 0xba, 0xbb, 0x28, 0x4a, 0x89, 0x02, 0x01];
 const WANTED = SENT.map((_, k) => SENT[(k + 3) % SENT.length]!);
 const clearDscp = (tos: number) => tos & 3;
 
-interface Result { sent: number; serverTos: number; serverTtl: number; wanted: number; replyTos: number; replyTtl: number }
+interface Result {
+  sent: number;
+  serverTos: number;
+  serverTtl: number;
+  wanted: number;
+  replyTos: number;
+  replyTtl: number;
+}
 
 describe.skipIf(!run)("wire fidelity: DSCP/ECN and TTL through anysrc tproxy (client → TPROXY router → server)", () => {
   let bed: Testbed;

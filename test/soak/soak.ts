@@ -36,8 +36,24 @@ try {
   bed.enableTproxy(PORT);
   await bed.spawn(bed.server, [bin.udp_echo!, A.server4, "7000"]).waitFor((l) => l.ready === true);
   const startRelay = async () => {
-    const p = bed.spawn(bed.router, [`${REPO_ROOT}apps/relay/bin/anysrc`, "--runtime", RUNTIME, "tproxy", "--port", String(PORT), "--transport", TRANSPORT,
-      "--mark", "2", "--tun", `assoak${process.pid % 1000}`, "--stats", "json", "--stats-interval", "0"]);
+    const p = bed.spawn(bed.router, [
+      `${REPO_ROOT}apps/relay/bin/anysrc`,
+      "--runtime",
+      RUNTIME,
+      "tproxy",
+      "--port",
+      String(PORT),
+      "--transport",
+      TRANSPORT,
+      "--mark",
+      "2",
+      "--tun",
+      `assoak${process.pid % 1000}`,
+      "--stats",
+      "json",
+      "--stats-interval",
+      "0",
+    ]);
     const pid = (await p.waitFor((l) => l.event === "listening", 30_000)).pid as number;
     await sleep(300);
     return { p, pid };
@@ -53,7 +69,11 @@ try {
   await probe.p.exited(10_000);
   const capacity = Math.floor(1e6 / (2 * usPerDatagram)); // round trips/s one core can relay
   const rate = Math.floor(capacity / 2);
-  console.error(`soak: ${RUNTIME}/${TRANSPORT}: ${usPerDatagram.toFixed(1)} µs per relayed datagram → capacity ${capacity} round trips/s; offering ${rate}/s for ${MINUTES} min`);
+  console.error(
+    `soak: ${RUNTIME}/${TRANSPORT}: ${
+      usPerDatagram.toFixed(1)
+    } µs per relayed datagram → capacity ${capacity} round trips/s; offering ${rate}/s for ${MINUTES} min`,
+  );
 
   const { p: relay, pid } = await startRelay();
   const seconds = MINUTES * 60;
@@ -66,8 +86,15 @@ try {
     await sleep(Math.min(SAMPLE_S * 1000, seconds * 1000 - (Date.now() - started) + 10));
     const now = Date.now();
     const cpu = cpuSeconds(pid);
-    samples.push({ t: Math.round((now - started) / 1000), rssMiB: memoryMiB(pid).current, fds: openFds(pid), cpuPct: (100 * (cpu - lastCpu)) / ((now - lastAt) / 1000) });
-    console.error(`soak: t=${samples.at(-1)!.t}s rss=${samples.at(-1)!.rssMiB.toFixed(1)} MiB fds=${samples.at(-1)!.fds} cpu=${samples.at(-1)!.cpuPct.toFixed(0)}%`);
+    samples.push({
+      t: Math.round((now - started) / 1000),
+      rssMiB: memoryMiB(pid).current,
+      fds: openFds(pid),
+      cpuPct: (100 * (cpu - lastCpu)) / ((now - lastAt) / 1000),
+    });
+    console.error(
+      `soak: t=${samples.at(-1)!.t}s rss=${samples.at(-1)!.rssMiB.toFixed(1)} MiB fds=${samples.at(-1)!.fds} cpu=${samples.at(-1)!.cpuPct.toFixed(0)}%`,
+    );
     lastCpu = cpu;
     lastAt = now;
   }
@@ -83,8 +110,18 @@ try {
   const rssFlat = late <= early * 1.1 + 4;
   const unaccounted = final.unaccounted as { inbound: number; replies: number };
   const summary = {
-    runtime: RUNTIME, transport: TRANSPORT, minutes: MINUTES, usPerDatagram: Number(usPerDatagram.toFixed(1)), capacity, rate,
-    sent: result.sent, received: result.received, lost: result.lost, corrupt: result.corrupt, p50Us: result.p50_us, p99Us: result.p99_us,
+    runtime: RUNTIME,
+    transport: TRANSPORT,
+    minutes: MINUTES,
+    usPerDatagram: Number(usPerDatagram.toFixed(1)),
+    capacity,
+    rate,
+    sent: result.sent,
+    received: result.received,
+    lost: result.lost,
+    corrupt: result.corrupt,
+    p50Us: result.p50_us,
+    p99Us: result.p99_us,
     rssMiB: { first: samples[0]?.rssMiB, early: Number(early.toFixed(1)), late: Number(late.toFixed(1)), max: Math.max(...samples.map((x) => x.rssMiB)) },
     fds: { first: samples[0]?.fds, max: Math.max(...samples.map((x) => x.fds)) },
     cpuPct: Number((samples.reduce((a, x) => a + x.cpuPct, 0) / samples.length).toFixed(1)),

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, createTestbed, requirePrivileges, runtimeArgv, RUNTIMES, type Testbed, UDP_PEER, cpuSeconds } from "@anysrc/testbed";
+import { ADDRESSES as A, cpuSeconds, createTestbed, requirePrivileges, runtimeArgv, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
 
 const SCENARIOS = "test/sys/sys_scenarios.ts";
 const PEER = ["node", UDP_PEER];
 const run = requirePrivileges("sys conformance suite");
-
 
 describe.skipIf(!run)("sys on real sockets in network namespaces", () => {
   let bed: Testbed;
@@ -83,10 +82,12 @@ describe.skipIf(!run)("sys on real sockets in network namespaces", () => {
       }
     });
 
-    for (const [family, foreign, client] of [
-      ["IPv4", `${A.server4}:7000`, `${A.client4}:40000`],
-      ["IPv6", `[${A.server6}]:7000`, `[${A.client6}]:40000`],
-    ] as const) {
+    for (
+      const [family, foreign, client] of [
+        ["IPv4", `${A.server4}:7000`, `${A.client4}:40000`],
+        ["IPv6", `[${A.server6}]:7000`, `[${A.client6}]:40000`],
+      ] as const
+    ) {
       it(`an IP_TRANSPARENT socket bound to foreign ${family} ${foreign} reaches a client connected to exactly that address`, async () => {
         const receiver = peer(bed.client, ["recv-connected", client, foreign, "5", "5000"]);
         await receiver.waitFor((l) => l.ready === true);
@@ -123,7 +124,11 @@ describe.skipIf(!run)("sys on real sockets in network namespaces", () => {
       const r = scenario(bed.router, ["eaddrinuse", addr]);
       const done = await r.waitFor((l) => l.done === true);
       expect(done.error).toEqual({
-        name: "SystemError", code: "EADDRINUSE", errno: 98, syscall: "bind", address: addr,
+        name: "SystemError",
+        code: "EADDRINUSE",
+        errno: 98,
+        syscall: "bind",
+        address: addr,
         message: `bind ${addr}: EADDRINUSE (address already in use)`,
       });
     });

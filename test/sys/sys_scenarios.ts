@@ -14,11 +14,32 @@
  */
 import process from "node:process";
 import {
-  ALL_CHECKSUMS, SystemError, buildUdpPacket, formatSocketAddress, parseIpv4, parseIpv6, parseSocketAddress, parseUdp, socketAddress,
+  ALL_CHECKSUMS,
+  buildUdpPacket,
+  formatSocketAddress,
+  parseIpv4,
+  parseIpv6,
+  parseSocketAddress,
+  parseUdp,
+  socketAddress,
+  SystemError,
 } from "@anysrc/core";
 import {
-  adapter, bindSocket, closeFd, createRecvRing, createSendRing, getPoller, libc, localAddress, openTun, openUdpSocket, sendTo,
-  setInterfaceMtu, setInterfaceUp, getInterfaceMtu, interfaceIndex,
+  adapter,
+  bindSocket,
+  closeFd,
+  createRecvRing,
+  createSendRing,
+  getInterfaceMtu,
+  getPoller,
+  interfaceIndex,
+  libc,
+  localAddress,
+  openTun,
+  openUdpSocket,
+  sendTo,
+  setInterfaceMtu,
+  setInterfaceUp,
 } from "@anysrc/sys";
 
 const out = (o: Record<string, unknown>) => console.log(JSON.stringify({ runtime: adapter.runtime, ...o }));
@@ -43,9 +64,12 @@ function echo(addrText: string, count: number): void {
         tx.setDestination(i, rx.source(i)!);
         tx.setSingle(i, rx.payloadAddress(i), rx.length(i)); // the received bytes, sent from where they lie
       }
-      for (let sent = 0; sent < n; ) {
+      for (let sent = 0; sent < n;) {
         const k = tx.send(fd, sent, n - sent);
-        if (k < 0) { sendErrors++; break; }
+        if (k < 0) {
+          sendErrors++;
+          break;
+        }
         sent += k;
       }
       received += n;
@@ -81,12 +105,15 @@ function gatherEcho(aText: string, bText: string, count: number): void {
       tx.setSingle(i, rx.payloadAddress(i), rx.length(i));
     }
     if (fill > 0 && from.subarray(0, fill).some((fd) => fd !== from[0])) mixedRounds++;
-    for (let i = 0; i < fill; ) {
+    for (let i = 0; i < fill;) {
       let j = i;
       while (j < fill && from[j] === from[i]) j++;
-      for (let sent = i; sent < j; ) {
+      for (let sent = i; sent < j;) {
         const k = tx.send(from[i]!, sent, j - sent);
-        if (k < 0) { sendErrors++; break; }
+        if (k < 0) {
+          sendErrors++;
+          break;
+        }
         sent += k;
       }
       i = j;
@@ -130,11 +157,18 @@ function tproxy(port: number, count: number): void {
       for (let n = rx.receive(fd); n > 0; n = rx.receive(fd)) {
         for (let i = 0; i < n; i++) {
           const dst = rx.originalDestination(i);
-          seen.push({ from: formatSocketAddress(rx.source(i)!), origDst: dst ? formatSocketAddress(dst) : null, payload: new TextDecoder().decode(rx.payload(i)) });
+          seen.push({
+            from: formatSocketAddress(rx.source(i)!),
+            origDst: dst ? formatSocketAddress(dst) : null,
+            payload: new TextDecoder().decode(rx.payload(i)),
+          });
         }
       }
       if (seen.length >= count) {
-        for (const f of fds) { getPoller().remove(f); closeFd(f); }
+        for (const f of fds) {
+          getPoller().remove(f);
+          closeFd(f);
+        }
         out({ done: true, seen });
       }
     });
@@ -218,19 +252,38 @@ function idle(seconds: number): void {
   });
   out({ ready: true, registered: getPoller().registered });
   setTimeout(() => {
-    for (const fd of fds) { getPoller().remove(fd); closeFd(fd); }
+    for (const fd of fds) {
+      getPoller().remove(fd);
+      closeFd(fd);
+    }
     out({ done: true, registered: getPoller().registered, wakeups: getPoller().stats.wakeups });
     // Nothing else keeps the process alive: it must exit by itself now.
   }, seconds * 1000);
 }
 
 switch (mode) {
-  case "echo": echo(args[0]!, Number(args[1])); break;
-  case "gather-echo": gatherEcho(args[0]!, args[1]!, Number(args[2])); break;
-  case "tproxy": tproxy(Number(args[0]), Number(args[1])); break;
-  case "transparent-send": transparentSend(args[0]!, args[1]!, Number(args[2])); break;
-  case "tun": tun(args[0]!); break;
-  case "eaddrinuse": eaddrinuse(args[0]!); break;
-  case "idle": idle(Number(args[0])); break;
-  default: console.error(`sys_scenarios: unknown mode ${mode}`); process.exit(2);
+  case "echo":
+    echo(args[0]!, Number(args[1]));
+    break;
+  case "gather-echo":
+    gatherEcho(args[0]!, args[1]!, Number(args[2]));
+    break;
+  case "tproxy":
+    tproxy(Number(args[0]), Number(args[1]));
+    break;
+  case "transparent-send":
+    transparentSend(args[0]!, args[1]!, Number(args[2]));
+    break;
+  case "tun":
+    tun(args[0]!);
+    break;
+  case "eaddrinuse":
+    eaddrinuse(args[0]!);
+    break;
+  case "idle":
+    idle(Number(args[0]));
+    break;
+  default:
+    console.error(`sys_scenarios: unknown mode ${mode}`);
+    process.exit(2);
 }

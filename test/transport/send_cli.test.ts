@@ -26,8 +26,26 @@ describe.skipIf(!run)("anysrc send", () => {
           const dst = `${client}:${++port}`;
           const receiver = bed.spawn(bed.client, [...PEER, "recv-count", dst, src, "500", "1200", "10000"]);
           await receiver.waitFor((l) => l.ready === true);
-          const sender = bed.spawn(bed.router, [ANYSRC, "--runtime", runtime, "send", "--transport", transport, "--src", src, "--dst", dst,
-            "--count", "500", "--size", "1200", "--rate", "20000", "--tun", tun]);
+          const sender = bed.spawn(bed.router, [
+            ANYSRC,
+            "--runtime",
+            runtime,
+            "send",
+            "--transport",
+            transport,
+            "--src",
+            src,
+            "--dst",
+            dst,
+            "--count",
+            "500",
+            "--size",
+            "1200",
+            "--rate",
+            "20000",
+            "--tun",
+            tun,
+          ]);
           const line = await sender.waitFor((l) => typeof l.pps === "number");
           expect(line).toMatchObject({ transport, runtime, sent: 500, errors: {}, dropped: {} });
           expect(Object.keys(line)).toEqual(expect.arrayContaining(["transport", "runtime", "sent", "errors", "seconds", "pps"]));
@@ -39,8 +57,22 @@ describe.skipIf(!run)("anysrc send", () => {
   }
 
   it("--sources K spreads datagrams over K source ports and still batches", async () => {
-    const sender = bed.spawn(bed.router, [ANYSRC, "send", "--transport", "bindsrc", "--src", `${A.server4}:7000`, "--dst", `${A.client4}:9`,
-      "--count", "3200", "--size", "64", "--sources", "4"]);
+    const sender = bed.spawn(bed.router, [
+      ANYSRC,
+      "send",
+      "--transport",
+      "bindsrc",
+      "--src",
+      `${A.server4}:7000`,
+      "--dst",
+      `${A.client4}:9`,
+      "--count",
+      "3200",
+      "--size",
+      "64",
+      "--sources",
+      "4",
+    ]);
     const line = await sender.waitFor((l) => typeof l.pps === "number");
     expect(line).toMatchObject({ sent: 3200, sources: 4, batches: 400 }); // 4 sockets × one sendmmsg per batch of 32
   });
@@ -48,15 +80,40 @@ describe.skipIf(!run)("anysrc send", () => {
   it("a source owned by a local service is counted and the exit status says so", async () => {
     const holder = bed.spawn(bed.router, [...PEER, "recv-count", `${A.routerServerSide4}:5353`, `${A.client4}:1`, "1", "1", "4000"]);
     await holder.waitFor((l) => l.ready === true);
-    const sender = bed.spawn(bed.router, [ANYSRC, "send", "--transport", "bindsrc", "--src", `${A.routerServerSide4}:5353`, "--dst", `${A.client4}:9`,
-      "--count", "10", "--size", "8"]);
+    const sender = bed.spawn(bed.router, [
+      ANYSRC,
+      "send",
+      "--transport",
+      "bindsrc",
+      "--src",
+      `${A.routerServerSide4}:5353`,
+      "--dst",
+      `${A.client4}:9`,
+      "--count",
+      "10",
+      "--size",
+      "8",
+    ]);
     const code = await sender.exited();
     expect(code).toBe(1);
     expect(sender.stderr()).toContain("bind 198.19.2.1:5353: EADDRINUSE (address already in use)");
   });
 
   it("bad flags exit 2 with the usage", async () => {
-    const p = bed.spawn(bed.router, [ANYSRC, "send", "--transport", "carrier-pigeon", "--src", "1.2.3.4:5", "--dst", "1.2.3.4:6", "--count", "1", "--size", "1"]);
+    const p = bed.spawn(bed.router, [
+      ANYSRC,
+      "send",
+      "--transport",
+      "carrier-pigeon",
+      "--src",
+      "1.2.3.4:5",
+      "--dst",
+      "1.2.3.4:6",
+      "--count",
+      "1",
+      "--size",
+      "1",
+    ]);
     expect(await p.exited()).toBe(2);
     expect(p.stderr()).toContain('--transport must be raw, bindsrc or tun, got "carrier-pigeon"');
   });

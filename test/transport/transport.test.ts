@@ -25,14 +25,21 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
       bed.run(bed.router, ["ip", "-6", "route", "add", "2001:db8:210::/64", "dev", tun]);
       // First a datagram the kernel would drop for its checksum (a raw socket's: no offload marks it partial).
       bed.run(bed.router, [compileC(["udp_badsum"]).udp_badsum!, "198.18.210.7", "5000"]);
-      for (const [dst, size] of [["198.18.210.7:5000", "64"], ["198.18.210.7:5000", "3000"], ["[2001:db8:210::7]:5000", "64"], ["[2001:db8:210::7]:5000", "3000"]] as const) {
+      for (
+        const [dst, size] of [["198.18.210.7:5000", "64"], ["198.18.210.7:5000", "3000"], ["[2001:db8:210::7]:5000", "64"], [
+          "[2001:db8:210::7]:5000",
+          "3000",
+        ]] as const
+      ) {
         await bed.spawn(bed.router, [...PEER, "send-pattern", dst, size]).exited();
       }
       const done = await r.waitFor((l) => l.done === true);
       const got = done.got as { dst: string; size: number; intact: boolean }[];
       expect(got.map((g) => [g.dst, g.size, g.intact]).sort()).toEqual([
-        ["198.18.210.7:5000", 3000, true], ["198.18.210.7:5000", 64, true],
-        ["[2001:db8:210::7]:5000", 3000, true], ["[2001:db8:210::7]:5000", 64, true],
+        ["198.18.210.7:5000", 3000, true],
+        ["198.18.210.7:5000", 64, true],
+        ["[2001:db8:210::7]:5000", 3000, true],
+        ["[2001:db8:210::7]:5000", 64, true],
       ].sort());
       expect((done.received as { badChecksum: number }).badChecksum).toBe(1);
     });
@@ -45,7 +52,10 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
       await r.waitFor((l) => l.ready === true);
       bed.run(bed.router, ["ip", "route", "add", "198.18.211.0/24", "dev", tun]);
       // bindsrc with GSO: one UDP_SEGMENT send of 16 × 1000 B, which the stack hands the device whole (TUN_F_USO4).
-      const sender = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["send-batch", "bindsrc", `${A.server4}:7000`, "198.18.211.7:5000", "1000", "16", "on"]));
+      const sender = bed.spawn(
+        bed.router,
+        runtimeArgv(runtime, SCENARIOS, ["send-batch", "bindsrc", `${A.server4}:7000`, "198.18.211.7:5000", "1000", "16", "on"]),
+      );
       expect(((await sender.waitFor((l) => l.done === true)).stats as { coalesced: number }).coalesced).toBe(16);
       const done = await r.waitFor((l) => l.done === true);
       const got = done.got as { src: string; dst: string; size: number; intact: boolean }[];
@@ -57,10 +67,12 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
 
   for (const kind of KINDS) {
     describe.each(RUNTIMES)(`${kind} under %s`, (runtime) => {
-      for (const [family, src, clientHost, max] of [
-        ["IPv4", `${A.server4}:7000`, A.client4, 65507],
-        ["IPv6", `[${A.server6}]:7000`, `[${A.client6}]`, 65527],
-      ] as const) {
+      for (
+        const [family, src, clientHost, max] of [
+          ["IPv4", `${A.server4}:7000`, A.client4, 65507],
+          ["IPv6", `[${A.server6}]:7000`, `[${A.client6}]`, 65527],
+        ] as const
+      ) {
         it(`delivers ${family} datagrams of 0–${max} bytes with the exact source, every byte intact, no loss`, async () => {
           const sizes = [0, 1, 64, 1200, 1472, 3000, 9000, max];
           const count = 20;
@@ -82,10 +94,12 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
       }
 
       if (kind !== "raw") {
-        for (const [family, src, clientHost, max, segmentMax] of [
-          ["IPv4", `${A.server4}:7000`, A.client4, 65507, 1472],
-          ["IPv6", `[${A.server6}]:7000`, `[${A.client6}]`, 65527, 1452],
-        ] as const) {
+        for (
+          const [family, src, clientHost, max, segmentMax] of [
+            ["IPv4", `${A.server4}:7000`, A.client4, 65507, 1472],
+            ["IPv6", `[${A.server6}]:7000`, `[${A.client6}]`, 65527, 1452],
+          ] as const
+        ) {
           for (const offload of ["on", "off"] as const) {
             it(`offload ${offload}: one batch of ${family} runs (GSO where sizes allow, tails shorter than the segment, up to ${max} B) arrives whole, from the exact source`, async () => {
               // Descending sizes: each run's next datagram is shorter, so it may end that run as its short last segment.
@@ -95,7 +109,10 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
               const receiver = bed.spawn(bed.client, [...PEER, "recv-sizes", dst, src, sizes.join(","), String(count), "10000"]);
               await receiver.waitFor((l) => l.ready === true);
               const tun = `asg${process.pid % 10000}${port % 100}`;
-              const sender = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["send-batch", kind, src, dst, sizes.join(","), String(count), offload, tun]));
+              const sender = bed.spawn(
+                bed.router,
+                runtimeArgv(runtime, SCENARIOS, ["send-batch", kind, src, dst, sizes.join(","), String(count), offload, tun]),
+              );
               const sent = await sender.waitFor((l) => l.done === true, 60_000);
               const stats = sent.stats as { sent: number; coalesced: number; offloadFallbacks: number; dropped: Record<string, number> };
               expect(stats.dropped).toEqual({});
@@ -127,7 +144,10 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
           if (kind === "bindsrc") bed.run(bed.router, ["ip", "route", "add", ...route]);
           const tun = `asf${process.pid % 10000}${port % 100}`;
           try {
-            const sender = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["send-batch", kind, src, dst, sizes.join(","), String(count), "refuse", tun]));
+            const sender = bed.spawn(
+              bed.router,
+              runtimeArgv(runtime, SCENARIOS, ["send-batch", kind, src, dst, sizes.join(","), String(count), "refuse", tun]),
+            );
             const told = await sender.waitFor((l) => typeof l.fallback === "string");
             expect(told.fallback).toMatch(kind === "tun" ? /TUNSETOFFLOAD .*EINVAL/ : /refused \(EMSGSIZE\)/);
             const sent = await sender.waitFor((l) => l.done === true, 60_000);
@@ -181,7 +201,15 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
         await sender.waitFor((l) => l.done === true, 60_000);
         expect(await sender.exited()).toBe(0);
         const got = await capture.waitFor((l) => l.done === true, 60_000);
-        expect(got).toMatchObject({ whole: 10000, wholeDistinct: 10000, zeroIds: 0, dontFragment: 0, trains: 10000, trainsComplete: 10000, trainIdsAlsoWhole: 0 });
+        expect(got).toMatchObject({
+          whole: 10000,
+          wholeDistinct: 10000,
+          zeroIds: 0,
+          dontFragment: 0,
+          trains: 10000,
+          trainsComplete: 10000,
+          trainIdsAlsoWhole: 0,
+        });
       });
     }
   }

@@ -16,7 +16,7 @@
  * @module
  */
 import process from "node:process";
-import { type Datagram, SystemError, TransportError, type Transport, formatSocketAddress, parseIp, parseIpv4, parseSocketAddress, sameIp } from "@anysrc/core";
+import { type Datagram, formatSocketAddress, parseIp, parseIpv4, parseSocketAddress, sameIp, SystemError, type Transport, TransportError } from "@anysrc/core";
 import { adapter, bindSocket, lastError, libc, linux, openUdpSocket, receiveFrom, setIntOption } from "@anysrc/sys";
 import { createBindSourceTransport } from "@anysrc/transport-bindsrc";
 import { createRawTransport } from "@anysrc/transport-raw";
@@ -35,7 +35,10 @@ function open(kindName: string, tun: string | undefined, offload: "on" | "off" |
   if (kindName === "bindsrc") return createBindSourceTransport({ offload: offload !== "off", onOffloadFallback });
   if (kindName === "tun") {
     return createTunTransport({
-      name: tun ?? "astun0", mtu: 1500, offload: offload !== "off", onOffloadFallback,
+      name: tun ?? "astun0",
+      mtu: 1500,
+      offload: offload !== "off",
+      onOffloadFallback,
       ...(offload === "refuse" ? { offloadFlags: linux.TUN_F_CSUM | linux.TUN_F_USO4 | linux.TUN_F_USO6 | UNKNOWN_TUN_FLAG } : {}),
     });
   }
@@ -170,7 +173,7 @@ async function captureIds(srcIp: string, count: number, timeoutMs: number) {
       continue;
     }
     let train = trains.get(ip.header.identification);
-    if (!train) trains.set(ip.header.identification, (train = { offsets: [], last: false }));
+    if (!train) trains.set(ip.header.identification, train = { offsets: [], last: false });
     train.offsets.push(ip.header.fragmentOffset);
     if (!ip.header.moreFragments) {
       train.last = true;
@@ -180,7 +183,11 @@ async function captureIds(srcIp: string, count: number, timeoutMs: number) {
   libc.close(fd);
   const wholeSet = new Set(wholeIds);
   out({
-    done: true, whole: wholeIds.length, wholeDistinct: wholeSet.size, zeroIds: wholeIds.filter((id) => id === 0).length, dontFragment,
+    done: true,
+    whole: wholeIds.length,
+    wholeDistinct: wholeSet.size,
+    zeroIds: wholeIds.filter((id) => id === 0).length,
+    dontFragment,
     trains: trains.size,
     // Every train complete (a first and a last fragment, offsets distinct) and none sharing an ID with a whole packet.
     trainsComplete: [...trains.values()].filter((t) => t.last && t.offsets.includes(0) && new Set(t.offsets).size === t.offsets.length).length,

@@ -51,7 +51,9 @@ export const BENCH_SECTIONS = ["send", "sources", "relay", "saturate", "offload"
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 /** The plan for quick or full runs. */
-export function makePlan(o: { quick: boolean; transports: TransportKind[]; runtimes: Runtime[]; families: (4 | 6)[]; out: string; sections: BenchSection[] }): BenchPlan {
+export function makePlan(
+  o: { quick: boolean; transports: TransportKind[]; runtimes: Runtime[]; families: (4 | 6)[]; out: string; sections: BenchSection[] },
+): BenchPlan {
   return {
     ...o,
     reps: o.quick ? 1 : 3,

@@ -14,9 +14,40 @@ export interface BenchResults {
   readonly manySources: { kind: string; who: Contender; pps: number; sources: number }[];
   readonly fewSources: { kind: string; family: number; who: Contender; sources: number; runs: SendResult[]; ratios: number[] }[];
   readonly relay: { kind: string; family: number; who: Contender; runs: RelayResult[]; cpuRatios: number[]; rateRatios: number[] }[];
-  readonly saturate: { kind: string; who: Contender; family: number; flows: number; size: number; runs: SaturateResult[]; rateRatios: number[]; cpuRatios: number[] }[];
-  readonly offload: { test: "bulk" | "small" | "send"; kind: string; who: Contender; offload: "on" | "off" | "none"; family: number; flows: number; size: number; rates: number[]; ratios: number[]; lost: number; coalescedIn: number[]; coalescedOut: number[]; kernelDrops: Record<string, number> }[];
-  readonly forward: { kind: string; who: Contender; family: number; rate: "saturating" | "lossless"; runs: ForwardResult[]; copyRatios: number[]; cpuRatios: number[] }[];
+  readonly saturate: {
+    kind: string;
+    who: Contender;
+    family: number;
+    flows: number;
+    size: number;
+    runs: SaturateResult[];
+    rateRatios: number[];
+    cpuRatios: number[];
+  }[];
+  readonly offload: {
+    test: "bulk" | "small" | "send";
+    kind: string;
+    who: Contender;
+    offload: "on" | "off" | "none";
+    family: number;
+    flows: number;
+    size: number;
+    rates: number[];
+    ratios: number[];
+    lost: number;
+    coalescedIn: number[];
+    coalescedOut: number[];
+    kernelDrops: Record<string, number>;
+  }[];
+  readonly forward: {
+    kind: string;
+    who: Contender;
+    family: number;
+    rate: "saturating" | "lossless";
+    runs: ForwardResult[];
+    copyRatios: number[];
+    cpuRatios: number[];
+  }[];
   readonly sessions: { who: Contender; rssMiB: number; fds: number; received: number; sessions: number }[];
   readonly idle: { who: Contender; cpuPercent: number }[];
   readonly peers: Record<string, string>;
@@ -34,13 +65,23 @@ function offloadTable(r: BenchResults): string {
     send: "send-only: 1200 B to one destination, batch 32, source-checking sink",
   };
   const pct = (xs: number[]) => (xs.length ? `${Math.round(median(xs) * 100)} %` : "–");
-  const lines = ["### Offloads (`--offload on|off`): datagrams/s, median (min–max); ratio to the C program of the same cell (no offloads), same repetition", ""];
-  lines.push("| cell | family | who | transport | offload | datagrams/s | ÷ C | read coalesced | sent coalesced | lost | kernel drops |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---|");
+  const lines = [
+    "### Offloads (`--offload on|off`): datagrams/s, median (min–max); ratio to the C program of the same cell (no offloads), same repetition",
+    "",
+  ];
+  lines.push(
+    "| cell | family | who | transport | offload | datagrams/s | ÷ C | read coalesced | sent coalesced | lost | kernel drops |",
+    "|---|---|---|---|---|---:|---:|---:|---:|---:|---|",
+  );
   for (const x of r.offload) {
     const drops = Object.entries(x.kernelDrops).map(([n, v]) => `${n} ${v}`).join(", ") || "0";
-    lines.push(`| ${x.test} | IPv${x.family} | ${x.who} | ${x.kind} | ${x.offload} | ${summary(x.rates, k)} | ${x.who === "c" ? "1.00" : f2(median(x.ratios))} | ${pct(x.coalescedIn)} | ${pct(x.coalescedOut)} | ${x.lost} | ${drops} |`);
+    lines.push(
+      `| ${x.test} | IPv${x.family} | ${x.who} | ${x.kind} | ${x.offload} | ${summary(x.rates, k)} | ${x.who === "c" ? "1.00" : f2(median(x.ratios))} | ${
+        pct(x.coalescedIn)
+      } | ${pct(x.coalescedOut)} | ${x.lost} | ${drops} |`,
+    );
   }
-  lines.push("", ...Object.entries(title).filter(([t]) => r.offload.some((x) => x.test === t)).map(([t, text]) => `- ${text}`));
+  lines.push("", ...Object.entries(title).filter(([t]) => r.offload.some((x) => x.test === t)).map(([, text]) => `- ${text}`));
   return lines.join("\n");
 }
 
@@ -57,7 +98,13 @@ function forwardTable(r: BenchResults): string {
   for (const sat of cells) {
     const low = r.forward.find((x) => x.rate === "lossless" && x.who === sat.who && x.kind === sat.kind && x.family === sat.family);
     const c = sat.who === "c";
-    lines.push(`| ${sat.who} | ${sat.kind} | IPv${sat.family} | ${summary(sat.runs.map((y) => y.copiesPerSecond), k)} | ${c ? "1.00" : f2(median(sat.copyRatios))} | ${sat.runs.reduce((a, y) => a + y.lost, 0)} | ${low ? summary(low.runs.map((y) => y.cpuUsPerDatagram), f1) : "–"} | ${low ? f1(median(low.runs.map((y) => y.userUsPerDatagram))) : "–"} | ${low ? (c ? "1.00" : f2(median(low.cpuRatios))) : "–"} | ${low ? low.runs.reduce((a, y) => a + y.lost, 0) : "–"} |`);
+    lines.push(
+      `| ${sat.who} | ${sat.kind} | IPv${sat.family} | ${summary(sat.runs.map((y) => y.copiesPerSecond), k)} | ${c ? "1.00" : f2(median(sat.copyRatios))} | ${
+        sat.runs.reduce((a, y) => a + y.lost, 0)
+      } | ${low ? summary(low.runs.map((y) => y.cpuUsPerDatagram), f1) : "–"} | ${low ? f1(median(low.runs.map((y) => y.userUsPerDatagram))) : "–"} | ${
+        low ? (c ? "1.00" : f2(median(low.cpuRatios))) : "–"
+      } | ${low ? low.runs.reduce((a, y) => a + y.lost, 0) : "–"} |`,
+    );
   }
   return lines.join("\n");
 }
@@ -71,7 +118,11 @@ export function resultTables(r: BenchResults): string {
   }
   for (const s of r.send) {
     const delivered = s.runs.reduce((a, x) => a + x.delivered, 0) / s.runs.reduce((a, x) => a + x.count, 0);
-    lines.push(`| ${s.kind} | IPv${s.family} | ${s.size} B | ${s.who} | ${summary(s.runs.map((x) => x.pps), k)} | ${s.who === "c" ? "1.00" : f2(median(s.ratios))} | ${(delivered * 100).toFixed(1)} % |`);
+    lines.push(
+      `| ${s.kind} | IPv${s.family} | ${s.size} B | ${s.who} | ${summary(s.runs.map((x) => x.pps), k)} | ${s.who === "c" ? "1.00" : f2(median(s.ratios))} | ${
+        (delivered * 100).toFixed(1)
+      } % |`,
+    );
   }
   if (r.manySources.length) {
     lines.push("", "### Many sources: 1000 distinct source ports, 64 B, round-robin (`anysrc send --sources 1000`)", "");
@@ -79,20 +130,41 @@ export function resultTables(r: BenchResults): string {
     for (const m of r.manySources) lines.push(`| ${m.kind} | ${m.who} | ${k(m.pps)} | ${m.kind === "bindsrc" ? m.sources : 1} |`);
   }
   if (r.fewSources.length) {
-    lines.push("", `### A few sources: ${r.fewSources[0]!.sources} source ports round-robin, 64 B, batch 32 (\`anysrc send --sources ${r.fewSources[0]!.sources}\`), against the C sender of the same variant with as many, to an unconnected sink`, "");
+    lines.push(
+      "",
+      `### A few sources: ${r.fewSources[0]!.sources} source ports round-robin, 64 B, batch 32 (\`anysrc send --sources ${
+        r.fewSources[0]!.sources
+      }\`), against the C sender of the same variant with as many, to an unconnected sink`,
+      "",
+    );
     lines.push("| transport | family | sender | datagrams/s | ÷ C | delivered (any source) |", "|---|---|---|---:|---:|---:|");
     for (const x of r.fewSources) {
       const delivered = x.runs.reduce((a, y) => a + y.delivered, 0) / x.runs.reduce((a, y) => a + y.count, 0);
-      lines.push(`| ${x.kind} | IPv${x.family} | ${x.who} | ${summary(x.runs.map((y) => y.pps), k)} | ${f2(median(x.ratios))} | ${(delivered * 100).toFixed(1)} % |`);
+      lines.push(
+        `| ${x.kind} | IPv${x.family} | ${x.who} | ${summary(x.runs.map((y) => y.pps), k)} | ${f2(median(x.ratios))} | ${(delivered * 100).toFixed(1)} % |`,
+      );
     }
   }
   if (r.relay.length) {
-    lines.push("", `### End to end: TPROXY relay, ${r.plan.relayRate} datagrams/s offered over 64 flows for ${r.plan.relaySeconds} s, 256-byte payloads, echoed by the server`, "");
-    lines.push("| relay | transport | family | CPU µs per relayed datagram | ÷ C | relayed datagrams/s | RTT p50 µs | RTT p99 µs | lost | peak RSS MiB | fds |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    lines.push(
+      "",
+      `### End to end: TPROXY relay, ${r.plan.relayRate} datagrams/s offered over 64 flows for ${r.plan.relaySeconds} s, 256-byte payloads, echoed by the server`,
+      "",
+    );
+    lines.push(
+      "| relay | transport | family | CPU µs per relayed datagram | ÷ C | relayed datagrams/s | RTT p50 µs | RTT p99 µs | lost | peak RSS MiB | fds |",
+      "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    );
   }
   for (const x of r.relay) {
     const runs = x.runs;
-    lines.push(`| ${x.who} | ${x.kind} | IPv${x.family} | ${summary(runs.map((y) => y.cpuUsPerDatagram), f1)} | ${x.who === "c" ? "1.00" : f2(median(x.cpuRatios))} | ${k(median(runs.map((y) => y.datagramsPerSecond)))} | ${median(runs.map((y) => y.p50Us))} | ${median(runs.map((y) => y.p99Us))} | ${runs.reduce((a, y) => a + y.lost + y.corrupt, 0)} | ${f1(Math.max(...runs.map((y) => y.peakRssMiB)))} | ${Math.max(...runs.map((y) => y.fds))} |`);
+    lines.push(
+      `| ${x.who} | ${x.kind} | IPv${x.family} | ${summary(runs.map((y) => y.cpuUsPerDatagram), f1)} | ${x.who === "c" ? "1.00" : f2(median(x.cpuRatios))} | ${
+        k(median(runs.map((y) => y.datagramsPerSecond)))
+      } | ${median(runs.map((y) => y.p50Us))} | ${median(runs.map((y) => y.p99Us))} | ${runs.reduce((a, y) => a + y.lost + y.corrupt, 0)} | ${
+        f1(Math.max(...runs.map((y) => y.peakRssMiB)))
+      } | ${Math.max(...runs.map((y) => y.fds))} |`,
+    );
   }
   if (r.saturate.length) lines.push("", saturateTable(r));
   if (r.offload.length) lines.push("", offloadTable(r));
@@ -114,29 +186,56 @@ const ratio = (xs: readonly number[]) => (xs.length ? f2(median(xs)) : "–");
 function saturateTable(r: BenchResults): string {
   const lines: string[] = [];
   const p = r.plan;
-  lines.push(`### Saturating end to end: closed loop, ${p.saturateWindow} datagrams in flight, unpaced, ${p.saturateSeconds} s per run, echoed by the server`, "");
-  lines.push("Relayed datagrams/s count both directions; CPU is per relayed datagram, user + system (every thread of the relay); syscalls per relayed datagram counted with perf in the last repetition. Lost: datagrams never echoed, all repetitions; kernel drops: nstat drop counters of the client, router and server namespaces, their links' drop counters and the machine's softnet backlog drops, those that moved. The C relay does not fragment, so the 3000-byte cells have no ratio.", "");
-  lines.push("| family | flows | payload | relay | transport | relayed/s | ÷ C | CPU µs user + sys | CPU ÷ C | syscalls / datagram | RTT p50 / p99 µs | lost | kernel drops |",
-    "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+  lines.push(
+    `### Saturating end to end: closed loop, ${p.saturateWindow} datagrams in flight, unpaced, ${p.saturateSeconds} s per run, echoed by the server`,
+    "",
+  );
+  lines.push(
+    "Relayed datagrams/s count both directions; CPU is per relayed datagram, user + system (every thread of the relay); syscalls per relayed datagram counted with perf in the last repetition. Lost: datagrams never echoed, all repetitions; kernel drops: nstat drop counters of the client, router and server namespaces, their links' drop counters and the machine's softnet backlog drops, those that moved. The C relay does not fragment, so the 3000-byte cells have no ratio.",
+    "",
+  );
+  lines.push(
+    "| family | flows | payload | relay | transport | relayed/s | ÷ C | CPU µs user + sys | CPU ÷ C | syscalls / datagram | RTT p50 / p99 µs | lost | kernel drops |",
+    "|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+  );
   for (const x of r.saturate) {
     const user = median(x.runs.map((y) => y.userUsPerDatagram));
     const sys = median(x.runs.map((y) => y.systemUsPerDatagram));
     const counted = x.runs.find((y) => y.syscalls)?.syscalls;
-    const calls = counted ? `${f2(counted.total)} (${Object.entries(counted.byName).filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([n, v]) => `${n} ${f2(v)}`).join(", ")})` : "–";
+    const calls = counted
+      ? `${f2(counted.total)} (${
+        Object.entries(counted.byName).filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([n, v]) => `${n} ${f2(v)}`).join(", ")
+      })`
+      : "–";
     const drops: Record<string, number> = {};
     for (const y of x.runs) for (const [k2, v] of Object.entries(y.kernelDrops)) drops[k2] = (drops[k2] ?? 0) + v;
     const dropText = Object.entries(drops).map(([k2, v]) => `${k2} ${v}`).join(", ") || "0";
     const lost = x.runs.reduce((a, y) => a + y.lost, 0);
-    lines.push(`| IPv${x.family} | ${x.flows} | ${x.size} B | ${x.who} | ${x.who === "c" ? "raw" : x.kind} | ${summary(x.runs.map((y) => y.datagramsPerSecond), k)} | ${x.who === "c" ? "1.00" : ratio(x.rateRatios)} | ${f1(user + sys)} (${f1(user)} + ${f1(sys)}) | ${x.who === "c" ? "1.00" : ratio(x.cpuRatios)} | ${calls} | ${median(x.runs.map((y) => y.p50Us))} / ${median(x.runs.map((y) => y.p99Us))} | ${lost} | ${dropText} |`);
+    lines.push(
+      `| IPv${x.family} | ${x.flows} | ${x.size} B | ${x.who} | ${x.who === "c" ? "raw" : x.kind} | ${summary(x.runs.map((y) => y.datagramsPerSecond), k)} | ${
+        x.who === "c" ? "1.00" : ratio(x.rateRatios)
+      } | ${f1(user + sys)} (${f1(user)} + ${f1(sys)}) | ${x.who === "c" ? "1.00" : ratio(x.cpuRatios)} | ${calls} | ${median(x.runs.map((y) => y.p50Us))} / ${
+        median(x.runs.map((y) => y.p99Us))
+      } | ${lost} | ${dropText} |`,
+    );
   }
   lines.push("", "Summary per transport × runtime over every saturating cell (median cell, worst cell):", "");
-  lines.push("| relay | transport | relayed ÷ C, median cell | worst cell | CPU ÷ C, median cell | worst cell | lost (all cells) |", "|---|---|---:|---:|---:|---:|---:|");
-  for (const who of p.runtimes) for (const kind of p.transports) {
-    const cells = r.saturate.filter((x) => x.who === who && x.kind === kind && x.rateRatios.length);
-    if (!cells.length) continue;
-    const rates = cells.map((x) => median(x.rateRatios));
-    const cpus = cells.map((x) => median(x.cpuRatios));
-    lines.push(`| ${who} | ${kind} | ${f2(median(rates))} | ${f2(Math.min(...rates))} | ${f2(median(cpus))} | ${f2(Math.max(...cpus))} | ${cells.reduce((a, x) => a + x.runs.reduce((b, y) => b + y.lost, 0), 0)} |`);
+  lines.push(
+    "| relay | transport | relayed ÷ C, median cell | worst cell | CPU ÷ C, median cell | worst cell | lost (all cells) |",
+    "|---|---|---:|---:|---:|---:|---:|",
+  );
+  for (const who of p.runtimes) {
+    for (const kind of p.transports) {
+      const cells = r.saturate.filter((x) => x.who === who && x.kind === kind && x.rateRatios.length);
+      if (!cells.length) continue;
+      const rates = cells.map((x) => median(x.rateRatios));
+      const cpus = cells.map((x) => median(x.cpuRatios));
+      lines.push(
+        `| ${who} | ${kind} | ${f2(median(rates))} | ${f2(Math.min(...rates))} | ${f2(median(cpus))} | ${f2(Math.max(...cpus))} | ${
+          cells.reduce((a, x) => a + x.runs.reduce((b, y) => b + y.lost, 0), 0)
+        } |`,
+      );
+    }
   }
   return lines.join("\n");
 }
@@ -153,7 +252,9 @@ export function chartSvg(r: BenchResults): string {
       // Saturating: the median cell's relayed datagrams/s ÷ C.
       const saturateRatios = r.saturate.filter((x) => x.kind === kind && x.who === who && x.rateRatios.length).map((x) => median(x.rateRatios));
       rows.push({
-        label: `${kind} · ${who}`, send: sendRatios.length ? median(sendRatios) : 0, relay: relayRatios.length ? median(relayRatios) : 0,
+        label: `${kind} · ${who}`,
+        send: sendRatios.length ? median(sendRatios) : 0,
+        relay: relayRatios.length ? median(relayRatios) : 0,
         saturate: saturateRatios.length ? median(saturateRatios) : 0,
       });
     }
@@ -180,7 +281,9 @@ export function chartSvg(r: BenchResults): string {
   });
   const axisY = top + rows.length * (bars * barH + gap) + 5;
   for (const t of [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5].filter((v) => v <= max)) {
-    parts.push(`<line x1="${x(t)}" y1="${top - 4}" x2="${x(t)}" y2="${axisY}" stroke="${t === 1 ? "#333" : "#ddd"}" stroke-dasharray="${t === 1 ? "4 3" : ""}"/>`);
+    parts.push(
+      `<line x1="${x(t)}" y1="${top - 4}" x2="${x(t)}" y2="${axisY}" stroke="${t === 1 ? "#333" : "#ddd"}" stroke-dasharray="${t === 1 ? "4 3" : ""}"/>`,
+    );
     parts.push(`<text x="${x(t)}" y="${axisY + 14}" text-anchor="middle">${t}</text>`);
   }
   parts.push("</svg>");
@@ -200,16 +303,24 @@ export function findings(r: BenchResults): string {
   };
   for (const who of r.plan.runtimes) {
     if (!r.send.length || !r.relay.length) break;
-    const parts = r.plan.transports.map((kind) => `${kind} ${k(sendMedian(kind, who, 64))}/s at 64 B, ${k(sendMedian(kind, who, 1200))}/s at 1200 B, ${f1(relayCpu(kind, who))} µs CPU per relayed datagram`);
+    const parts = r.plan.transports.map((kind) =>
+      `${kind} ${k(sendMedian(kind, who, 64))}/s at 64 B, ${k(sendMedian(kind, who, 1200))}/s at 1200 B, ${f1(relayCpu(kind, who))} µs CPU per relayed datagram`
+    );
     out.push(`- **${who}:** ${parts.join("; ")}.`);
   }
-  const saturated = r.plan.runtimes.flatMap((who) => r.plan.transports.map((kind) => {
-    const cells = r.saturate.filter((x) => x.who === who && x.kind === kind && x.rateRatios.length).map((x) => median(x.rateRatios));
-    return cells.length ? `${kind} ${who} ${f2(median(cells))} (worst ${f2(Math.min(...cells))})` : "";
-  })).filter(Boolean);
+  const saturated = r.plan.runtimes.flatMap((who) =>
+    r.plan.transports.map((kind) => {
+      const cells = r.saturate.filter((x) => x.who === who && x.kind === kind && x.rateRatios.length).map((x) => median(x.rateRatios));
+      return cells.length ? `${kind} ${who} ${f2(median(cells))} (worst ${f2(Math.min(...cells))})` : "";
+    })
+  ).filter(Boolean);
   if (saturated.length) {
     const lost = r.saturate.filter((x) => x.who !== "c").reduce((a, x) => a + x.runs.reduce((b, y) => b + y.lost, 0), 0);
-    out.push(`- **Saturated (closed loop, ${r.plan.saturateWindow} in flight), relayed datagrams/s ÷ the C relay, median cell:** ${saturated.join("; ")}. Datagrams lost by anysrc in all saturating runs: ${lost}.`);
+    out.push(
+      `- **Saturated (closed loop, ${r.plan.saturateWindow} in flight), relayed datagrams/s ÷ the C relay, median cell:** ${
+        saturated.join("; ")
+      }. Datagrams lost by anysrc in all saturating runs: ${lost}.`,
+    );
   }
   const bulk = r.offload.filter((x) => x.test === "bulk" && x.offload === "on");
   if (bulk.length) {
@@ -218,15 +329,27 @@ export function findings(r: BenchResults): string {
     out.push(`- **Bulk flow with offloads, relayed datagrams/s ÷ the C relay:** ${cells.join("; ")}. Datagrams lost by anysrc in all offload cells: ${lost}.`);
   }
   const c = r.relay.filter((x) => x.who === "c");
-  if (c.length) out.push(`- **C relay of the same design:** ${f1(median(c.flatMap((x) => x.runs.map((y) => y.cpuUsPerDatagram))))} µs CPU per relayed datagram.`);
+  if (c.length) {
+    out.push(`- **C relay of the same design:** ${f1(median(c.flatMap((x) => x.runs.map((y) => y.cpuUsPerDatagram))))} µs CPU per relayed datagram.`);
+  }
   const v = r.relay.filter((x) => x.who === "v2ray");
-  if (r.relay.length) out.push(v.length
-    ? `- **v2ray dokodemo-door (TPROXY):** ${f1(median(v.flatMap((x) => x.runs.map((y) => y.cpuUsPerDatagram))))} µs CPU per relayed datagram.`
-    : `- **v2ray dokodemo-door:** absent on this machine, not compared.`);
+  if (r.relay.length) {
+    out.push(
+      v.length
+        ? `- **v2ray dokodemo-door (TPROXY):** ${f1(median(v.flatMap((x) => x.runs.map((y) => y.cpuUsPerDatagram))))} µs CPU per relayed datagram.`
+        : `- **v2ray dokodemo-door:** absent on this machine, not compared.`,
+    );
+  }
   const many = r.manySources;
   if (many.length) {
     const get = (kind: string, who: string) => many.find((m) => m.kind === kind && m.who === who)?.pps ?? Number.NaN;
-    out.push(`- **Many sources (1000 source ports):** raw keeps 1 socket and ${r.plan.runtimes.map((w) => `${k(get("raw", w))}/s on ${w}`).join(", ")}; bindsrc needs 1000 sockets (1000 fds, one bind each, one sendmmsg per source per batch) and reaches ${r.plan.runtimes.map((w) => `${k(get("bindsrc", w))}/s on ${w}`).join(", ")}.`);
+    out.push(
+      `- **Many sources (1000 source ports):** raw keeps 1 socket and ${
+        r.plan.runtimes.map((w) => `${k(get("raw", w))}/s on ${w}`).join(", ")
+      }; bindsrc needs 1000 sockets (1000 fds, one bind each, one sendmmsg per source per batch) and reaches ${
+        r.plan.runtimes.map((w) => `${k(get("bindsrc", w))}/s on ${w}`).join(", ")
+      }.`,
+    );
   }
   out.push(
     "- **When raw wins:** many distinct sources (one fd total, one sendmmsg per batch whatever the mix of sources), sources that a local service owns (bindsrc gets EADDRINUSE there; raw does not care), and no risk of a bound socket capturing later client traffic. It pays for building headers and checksums in TypeScript (tens of ns per packet) and for fragmenting itself above the MTU.",

@@ -2,7 +2,7 @@
  * The measurements of `anysrc bench`, each one run in the shared namespace testbed.
  * @module
  */
-import { ADDRESSES as A, REPO_ROOT, TRACED_SYSCALLS, type Testbed, countSyscalls, cpuSeconds, cpuTimes, memoryMiB, openFds } from "@anysrc/testbed";
+import { ADDRESSES as A, countSyscalls, cpuSeconds, cpuTimes, memoryMiB, openFds, REPO_ROOT, type Testbed, TRACED_SYSCALLS } from "@anysrc/testbed";
 import type { TransportKind } from "@anysrc/core";
 import { readFileSync, writeFileSync } from "node:fs";
 
@@ -31,18 +31,47 @@ export interface SendResult {
  * with several, an unconnected one counts them all (the same receiving work either way).
  */
 export async function sendOnce(
-  bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, family: 4 | 6, size: number, count: number, tun: string, port: number,
-  sources = 1, offload: "on" | "off" = "on",
+  bed: Testbed,
+  bin: Record<string, string>,
+  who: Contender,
+  kind: TransportKind,
+  family: 4 | 6,
+  size: number,
+  count: number,
+  tun: string,
+  port: number,
+  sources = 1,
+  offload: "on" | "off" = "on",
 ): Promise<SendResult> {
   const src = family === 4 ? A.server4 : A.server6;
   const dst = family === 4 ? A.client4 : A.client6;
   const srcPort = sources === 1 ? 7000 : 20000;
   const sink = bed.spawn(bed.client, [bin.udp_sink!, dst, String(port), "60", ...(sources === 1 ? [src, String(srcPort)] : [])]);
   await sink.waitFor((l) => l.ready === true);
-  const argv = who === "c"
-    ? [bin.send_baseline!, kind, src, String(srcPort), dst, String(port), String(count), String(size), "32", tun, String(sources)]
-    : [ANYSRC, "--runtime", who, "send", "--transport", kind, "--src", `${bracket(family, src)}:${srcPort}`, "--dst", `${bracket(family, dst)}:${port}`,
-      "--count", String(count), "--size", String(size), "--batch", "32", "--sources", String(sources), "--tun", tun, "--offload", offload];
+  const argv = who === "c" ? [bin.send_baseline!, kind, src, String(srcPort), dst, String(port), String(count), String(size), "32", tun, String(sources)] : [
+    ANYSRC,
+    "--runtime",
+    who,
+    "send",
+    "--transport",
+    kind,
+    "--src",
+    `${bracket(family, src)}:${srcPort}`,
+    "--dst",
+    `${bracket(family, dst)}:${port}`,
+    "--count",
+    String(count),
+    "--size",
+    String(size),
+    "--batch",
+    "32",
+    "--sources",
+    String(sources),
+    "--tun",
+    tun,
+    "--offload",
+    offload,
+  ];
   const sender = bed.spawn(bed.router, argv);
   const line = await sender.waitFor((l) => typeof l.pps === "number", 120_000);
   await sender.exited();
@@ -68,12 +97,35 @@ export interface RelayResult {
 
 /** The argv that starts a relay contender in the router namespace. */
 export function relayArgv(
-  bin: Record<string, string>, who: Contender, kind: TransportKind, tun: string, v2rayConfig: string | undefined, offload: "on" | "off" = "on",
+  bin: Record<string, string>,
+  who: Contender,
+  kind: TransportKind,
+  tun: string,
+  v2rayConfig: string | undefined,
+  offload: "on" | "off" = "on",
 ): string[] {
   if (who === "c") return [bin.tproxy_relay!, String(TPROXY_PORT), String(UPSTREAM_MARK)];
   if (who === "v2ray") return ["v2ray", "-config", v2rayConfig ?? ""];
-  return [ANYSRC, "--runtime", who, "tproxy", "--port", String(TPROXY_PORT), "--transport", kind, "--mark", String(UPSTREAM_MARK),
-    "--stats", "json", "--stats-interval", "0", "--tun", tun, "--offload", offload];
+  return [
+    ANYSRC,
+    "--runtime",
+    who,
+    "tproxy",
+    "--port",
+    String(TPROXY_PORT),
+    "--transport",
+    kind,
+    "--mark",
+    String(UPSTREAM_MARK),
+    "--stats",
+    "json",
+    "--stats-interval",
+    "0",
+    "--tun",
+    tun,
+    "--offload",
+    offload,
+  ];
 }
 
 /** Wait until a relay listens (anysrc and the C relay print an event, v2ray logs "started"). */
@@ -89,7 +141,9 @@ async function relayReady(p: ReturnType<Testbed["spawn"]>, who: Contender): Prom
  */
 export function writeV2rayConfig(path: string): string {
   const inbound = (listen: string) => ({
-    listen, port: TPROXY_PORT, protocol: "dokodemo-door",
+    listen,
+    port: TPROXY_PORT,
+    protocol: "dokodemo-door",
     settings: { network: "udp", followRedirect: true },
     streamSettings: { sockopt: { tproxy: "tproxy" } },
   });
@@ -106,7 +160,17 @@ export function writeV2rayConfig(path: string): string {
  * Start the relay, offer `rate` datagrams/s over 64 flows for `seconds` from the client namespace
  * (C load generator: connected sockets, every echo verified and timed), read what it cost.
  */
-export async function relayOnce(bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, family: 4 | 6, rate: number, seconds: number, tun: string, v2rayConfig?: string): Promise<RelayResult> {
+export async function relayOnce(
+  bed: Testbed,
+  bin: Record<string, string>,
+  who: Contender,
+  kind: TransportKind,
+  family: 4 | 6,
+  rate: number,
+  seconds: number,
+  tun: string,
+  v2rayConfig?: string,
+): Promise<RelayResult> {
   const relay = bed.spawn(bed.router, relayArgv(bin, who, kind, tun, v2rayConfig));
   try {
     await relayReady(relay, who);
@@ -168,8 +232,20 @@ export interface SaturateResult {
 
 /** Kernel counters whose movement means a datagram died in the router's stack. */
 const DROP_COUNTERS = [
-  "UdpRcvbufErrors", "UdpSndbufErrors", "UdpInErrors", "Udp6RcvbufErrors", "Udp6SndbufErrors", "Udp6InErrors",
-  "IpReasmFails", "Ip6ReasmFails", "IpReasmTimeout", "Ip6ReasmTimeout", "IpOutDiscards", "Ip6OutDiscards", "IpInDiscards", "Ip6InDiscards",
+  "UdpRcvbufErrors",
+  "UdpSndbufErrors",
+  "UdpInErrors",
+  "Udp6RcvbufErrors",
+  "Udp6SndbufErrors",
+  "Udp6InErrors",
+  "IpReasmFails",
+  "Ip6ReasmFails",
+  "IpReasmTimeout",
+  "Ip6ReasmTimeout",
+  "IpOutDiscards",
+  "Ip6OutDiscards",
+  "IpInDiscards",
+  "Ip6InDiscards",
 ] as const;
 
 /**
@@ -185,7 +261,10 @@ export function kernelDropCounters(bed: Testbed): Record<string, number> {
       if (name && (DROP_COUNTERS as readonly string[]).includes(name)) out[`${where}:${name}`] = Number(value);
     }
     // Links: a veth drops what its peer's backlog cannot take (tx_dropped), or what arrives unwanted.
-    const links = JSON.parse(bed.run(ns, ["ip", "-s", "-j", "link", "show"])) as { ifname: string; stats64?: { rx: { dropped: number }; tx: { dropped: number } } }[];
+    const links = JSON.parse(bed.run(ns, ["ip", "-s", "-j", "link", "show"])) as {
+      ifname: string;
+      stats64?: { rx: { dropped: number }; tx: { dropped: number } };
+    }[];
     for (const l of links) {
       if (!l.stats64 || l.ifname === "lo") continue;
       out[`${where}:${l.ifname}:rx_dropped`] = l.stats64.rx.dropped;
@@ -193,7 +272,10 @@ export function kernelDropCounters(bed: Testbed): Record<string, number> {
     }
   }
   // Per-CPU backlog overflows (netdev_max_backlog), machine-wide: column 2 of softnet_stat.
-  out["softnet:dropped"] = readFileSync("/proc/net/softnet_stat", "utf8").trim().split("\n").reduce((a, line) => a + Number.parseInt(line.split(/\s+/)[1] ?? "0", 16), 0);
+  out["softnet:dropped"] = readFileSync("/proc/net/softnet_stat", "utf8").trim().split("\n").reduce(
+    (a, line) => a + Number.parseInt(line.split(/\s+/)[1] ?? "0", 16),
+    0,
+  );
   return out;
 }
 
@@ -209,8 +291,16 @@ function counterDelta(before: Record<string, number>, after: Record<string, numb
  * `syscallSeconds`, perf counts the relay's syscalls during that long a stretch of the run.
  */
 export async function saturateOnce(
-  bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, cell: SaturateCell, window: number, seconds: number, tun: string,
-  syscallSeconds = 0, o: { readonly serverPort?: number; readonly offload?: "on" | "off" } = {},
+  bed: Testbed,
+  bin: Record<string, string>,
+  who: Contender,
+  kind: TransportKind,
+  cell: SaturateCell,
+  window: number,
+  seconds: number,
+  tun: string,
+  syscallSeconds = 0,
+  o: { readonly serverPort?: number; readonly offload?: "on" | "off" } = {},
 ): Promise<SaturateResult> {
   const relay = bed.spawn(bed.router, relayArgv(bin, who, kind, tun, undefined, o.offload));
   try {
@@ -218,7 +308,15 @@ export async function saturateOnce(
     const server = cell.family === 4 ? A.server4 : A.server6;
     const drops0 = kernelDropCounters(bed);
     const cpu0 = cpuTimes(relay.pid);
-    const load = bed.spawn(bed.client, [bin.relay_saturate!, server, String(o.serverPort ?? 7000), String(cell.flows), String(window), String(seconds), String(cell.size)]);
+    const load = bed.spawn(bed.client, [
+      bin.relay_saturate!,
+      server,
+      String(o.serverPort ?? 7000),
+      String(cell.flows),
+      String(window),
+      String(seconds),
+      String(cell.size),
+    ]);
     // Let the loop fill before counting syscalls, so the count sees the steady state.
     const counted = syscallSeconds > 0 ? sleep(300).then(() => countSyscalls(relay.pid, syscallSeconds)) : undefined;
     const r = await load.waitFor((l) => typeof l.sent === "number", (seconds + 30) * 1000);
@@ -254,7 +352,9 @@ export async function saturateOnce(
       kernelDrops: drops,
       ...(kernelDropped ? { relayKernelDropped: Object.values(kernelDropped).reduce((a, b) => a + b, 0) } : {}),
       ...(syscalls ? { syscalls } : {}),
-      ...(ours && both > 0 ? { coalescedIn: (final!.coalescedDatagrams as number) / both, coalescedOut: ((final!.coalescedForwarded as number) + transportCoalesced) / both } : {}),
+      ...(ours && both > 0
+        ? { coalescedIn: (final!.coalescedDatagrams as number) / both, coalescedOut: ((final!.coalescedForwarded as number) + transportCoalesced) / both }
+        : {}),
     };
   } finally {
     await relay.stop();
@@ -262,9 +362,17 @@ export async function saturateOnce(
 }
 
 /** Resident memory of a relay holding `sessions` sessions (one datagram from each of that many client sockets). */
-export async function manySessionsOnce(bed: Testbed, bin: Record<string, string>, who: Contender, sessions: number, tun: string): Promise<{ rssMiB: number; fds: number; received: number }> {
+export async function manySessionsOnce(
+  bed: Testbed,
+  bin: Record<string, string>,
+  who: Contender,
+  sessions: number,
+  tun: string,
+): Promise<{ rssMiB: number; fds: number; received: number }> {
   // Raise the soft fd limit toward what the sessions need (up to the hard limit this host allows).
-  const raise = (argv: string[]) => ["sh", "-c", `ulimit -n $(( $(ulimit -Hn) < ${sessions + 1024} ? $(ulimit -Hn) : ${sessions + 1024} )) && exec "$@"`, "sh", ...argv];
+  const raise = (
+    argv: string[],
+  ) => ["sh", "-c", `ulimit -n $(( $(ulimit -Hn) < ${sessions + 1024} ? $(ulimit -Hn) : ${sessions + 1024} )) && exec "$@"`, "sh", ...argv];
   const relay = bed.spawn(bed.router, raise(relayArgv(bin, who, "raw", tun, undefined)));
   try {
     await relayReady(relay, who);
@@ -311,8 +419,25 @@ export interface ForwardResult {
 function forwardArgv(bin: Record<string, string>, who: Contender, kind: TransportKind, family: 4 | 6, receivers: readonly string[], tun: string): string[] {
   const listen = family === 4 ? A.routerServerSide4 : A.routerServerSide6;
   if (who === "c") return [bin.forward_baseline!, listen, "2055", ...receivers.flatMap((r, i) => [r, String(9500 + i)])];
-  return [ANYSRC, "--runtime", who, "forward", "--listen", `${bracket(family, listen)}:2055`, ...receivers.flatMap((r, i) => ["--to", `${bracket(family, r)}:${9500 + i}`]),
-    "--allow", family === 4 ? "198.19.2.0/24" : "2001:db8:2::/64", "--transport", kind, "--stats", "json", "--stats-interval", "0", "--tun", tun];
+  return [
+    ANYSRC,
+    "--runtime",
+    who,
+    "forward",
+    "--listen",
+    `${bracket(family, listen)}:2055`,
+    ...receivers.flatMap((r, i) => ["--to", `${bracket(family, r)}:${9500 + i}`]),
+    "--allow",
+    family === 4 ? "198.19.2.0/24" : "2001:db8:2::/64",
+    "--transport",
+    kind,
+    "--stats",
+    "json",
+    "--stats-interval",
+    "0",
+    "--tun",
+    tun,
+  ];
 }
 
 /**
@@ -323,7 +448,16 @@ function forwardArgv(bin: Record<string, string>, who: Contender, kind: Transpor
  * what the forwarder's CPU spent meanwhile.
  */
 export async function forwardOnce(
-  bed: Testbed, bin: Record<string, string>, who: Contender, kind: TransportKind, family: 4 | 6, rate: number, seconds: number, size: number, receiverCount: number, tun: string,
+  bed: Testbed,
+  bin: Record<string, string>,
+  who: Contender,
+  kind: TransportKind,
+  family: 4 | 6,
+  rate: number,
+  seconds: number,
+  size: number,
+  receiverCount: number,
+  tun: string,
   warmRate = 15_000,
 ): Promise<ForwardResult> {
   const host = family === 4 ? A.client4 : A.client6;
@@ -356,7 +490,10 @@ export async function forwardOnce(
       user = cpu1.user - cpu0.user;
     });
     return {
-      sent: r.sent, delivered: r.delivered, copiesPerSecond: r.delivered / seconds, lost: Math.max(0, r.sent * receiverCount - r.delivered),
+      sent: r.sent,
+      delivered: r.delivered,
+      copiesPerSecond: r.delivered / seconds,
+      lost: Math.max(0, r.sent * receiverCount - r.delivered),
       cpuUsPerDatagram: r.sent > 0 ? (cpu * 1e6) / r.sent : Number.NaN,
       userUsPerDatagram: r.sent > 0 ? (user * 1e6) / r.sent : Number.NaN,
     };

@@ -7,7 +7,7 @@
  * from such a port, and IP_TRANSPARENT does not lift the rule.
  * @module
  */
-import { type CapabilityName, CapabilityError, type TransportKind } from "@anysrc/core";
+import { CapabilityError, type CapabilityName, type TransportKind } from "@anysrc/core";
 import { effectiveCapabilities, hasCapability } from "@anysrc/sys";
 
 /** What a run needs. */
@@ -31,7 +31,9 @@ export function requirementsOf(n: PrivilegeNeeds): Requirement[] {
   const out: Requirement[] = [];
   for (const t of n.transports) {
     if (t === "raw") out.push({ anyOf: ["CAP_NET_RAW"], neededFor: "--transport raw (an IPPROTO_RAW socket)" });
-    if (t === "bindsrc") out.push({ anyOf: ["CAP_NET_ADMIN", "CAP_NET_RAW"], neededFor: "--transport bindsrc (IP_TRANSPARENT sockets bound to foreign addresses)" });
+    if (t === "bindsrc") {
+      out.push({ anyOf: ["CAP_NET_ADMIN", "CAP_NET_RAW"], neededFor: "--transport bindsrc (IP_TRANSPARENT sockets bound to foreign addresses)" });
+    }
     if (t === "tun") out.push({ anyOf: ["CAP_NET_ADMIN"], neededFor: "--transport tun (creating and configuring a TUN device)" });
   }
   if (n.transparentListeners) out.push({ anyOf: ["CAP_NET_ADMIN", "CAP_NET_RAW"], neededFor: "the TPROXY listeners (IP_TRANSPARENT)" });
@@ -39,7 +41,8 @@ export function requirementsOf(n: PrivilegeNeeds): Requirement[] {
   if (n.lowPortSources) {
     out.push({
       anyOf: ["CAP_NET_BIND_SERVICE"],
-      neededFor: "--transport bindsrc replying from ports below 1024 (DNS, NTP, syslog: IP_TRANSPARENT does not lift the privileged-port rule; or add --fallback raw)",
+      neededFor:
+        "--transport bindsrc replying from ports below 1024 (DNS, NTP, syslog: IP_TRANSPARENT does not lift the privileged-port rule; or add --fallback raw)",
     });
   }
   return out;

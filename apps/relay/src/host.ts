@@ -24,13 +24,22 @@ interface BunHost {
 
 /** The part of node:child_process that runs nft and ip. */
 type NodeChildProcess = {
-  spawnSync(program: string, args: string[], options: { input?: string; encoding: "utf8" }): { status: number | null; stdout: string; stderr: string; error?: Error };
+  spawnSync(
+    program: string,
+    args: string[],
+    options: { input?: string; encoding: "utf8" },
+  ): { status: number | null; stdout: string; stderr: string; error?: Error };
 };
 /** node:fs, through Bun's or Node's synchronous module access (native on both, not a polyfill). */
 type NodeFs = { readFileSync(path: string, encoding: "utf8"): string; readdirSync(path: string): string[] };
 /** The part of node:http a Node relay serves /metrics with. */
 interface NodeHttp {
-  createServer(listener: (req: { url?: string; method?: string }, res: { writeHead(status: number, headers: Record<string, string>): void; end(body: string): void }) => void): {
+  createServer(
+    listener: (
+      req: { url?: string; method?: string },
+      res: { writeHead(status: number, headers: Record<string, string>): void; end(body: string): void },
+    ) => void,
+  ): {
     listen(port: number, hostname: string): void;
     close(): void;
   };

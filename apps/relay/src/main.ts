@@ -33,7 +33,12 @@ const print = (text: string): void => {
 // Each command's module is loaded only when it runs: a relay should not carry the benchmark's
 // child-process and file-system modules (on Deno, polyfills worth MiBs of resident memory).
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  packet: async () => ({ usage: (await import("./cli/packet_command.ts")).PACKET_USAGE, run: () => { throw new UsageError("packet", "expected a subcommand: build or decode"); } }),
+  packet: async () => ({
+    usage: (await import("./cli/packet_command.ts")).PACKET_USAGE,
+    run: () => {
+      throw new UsageError("packet", "expected a subcommand: build or decode");
+    },
+  }),
   "packet build": async () => {
     const m = await import("./cli/packet_command.ts");
     return { usage: m.BUILD_USAGE, run: (args) => print(m.packetBuild(args).join("\n")) };
@@ -76,7 +81,15 @@ async function loadBench(): Promise<Command> {
   } catch (e) {
     const why = e instanceof Error ? e.message.split("\n")[0] : String(e);
     const usage = "Usage: anysrc bench [options] (from a clone: git clone …; npm ci; apps/relay/bin/anysrc bench)";
-    return { usage, run: () => { throw new UsageError("bench", `the benchmark is not part of this install (${BENCH_PACKAGE}: ${why}); run it from a clone of the repository, where apps/bench has the testbed and the C baselines`); } };
+    return {
+      usage,
+      run: () => {
+        throw new UsageError(
+          "bench",
+          `the benchmark is not part of this install (${BENCH_PACKAGE}: ${why}); run it from a clone of the repository, where apps/bench has the testbed and the C baselines`,
+        );
+      },
+    };
   }
   return { usage: m.BENCH_USAGE, run: m.benchCommand };
 }

@@ -120,9 +120,26 @@ export function countKernelDrops(c: RelayCounters, socket: KernelDropClass, watc
 /** Fresh counters. */
 export function createRelayCounters(): RelayCounters {
   return {
-    received: 0, forwarded: 0, copies: 0, repliesReceived: 0, replies: 0, sessions: 0, sessionsCreated: 0, sessionsExpired: 0, sessionsEvicted: 0,
-    icmpErrors: 0, icmpErrorKinds: {}, fallback: 0, dropped: {}, errors: {}, kernelDropped: { listener: 0, upstream: 0 },
-    coalescedReads: 0, coalescedDatagrams: 0, coalescedForwarded: 0, offloadFallbacks: 0, receivers: [],
+    received: 0,
+    forwarded: 0,
+    copies: 0,
+    repliesReceived: 0,
+    replies: 0,
+    sessions: 0,
+    sessionsCreated: 0,
+    sessionsExpired: 0,
+    sessionsEvicted: 0,
+    icmpErrors: 0,
+    icmpErrorKinds: {},
+    fallback: 0,
+    dropped: {},
+    errors: {},
+    kernelDropped: { listener: 0, upstream: 0 },
+    coalescedReads: 0,
+    coalescedDatagrams: 0,
+    coalescedForwarded: 0,
+    offloadFallbacks: 0,
+    receivers: [],
   };
 }
 
@@ -176,7 +193,9 @@ export function statsSnapshot(mode: string, c: RelayCounters, transports: readon
     kernelDropped: { ...c.kernelDropped },
     receivers: c.receivers.map((r) => ({ ...r })),
     unaccounted: unaccounted(c),
-    transports: Object.fromEntries(transports.map((t) => [t.kind, { ...t.stats, dropped: { ...t.stats.dropped }, errors: { ...t.stats.errors }, reported: { ...t.stats.reported } }])),
+    transports: Object.fromEntries(
+      transports.map((t) => [t.kind, { ...t.stats, dropped: { ...t.stats.dropped }, errors: { ...t.stats.errors }, reported: { ...t.stats.reported } }]),
+    ),
   };
 }
 
@@ -202,9 +221,15 @@ const nested = (prefix: string, o: Record<string, number | undefined>) => {
  * @example "time=2026-12-02T17:00:00.000Z event=stats mode=tproxy received=10 forwarded=10 replies=10 … dropped=0 kernel_dropped=0 errors=0 raw.sent=10 raw.queued=0 raw.dropped=0 raw.errors=0"
  */
 export function statsLine(mode: string, c: RelayCounters, transports: readonly Transport[], lead = "event=stats", now: Date = new Date()): string {
-  const t = transports.map((x) => `${x.kind}.sent=${x.stats.sent} ${x.kind}.queued=${x.stats.queued} ${nested(`${x.kind}.dropped`, x.stats.dropped)} ${nested(`${x.kind}.errors`, x.stats.errors)}`).join(" ");
+  const t = transports.map((x) =>
+    `${x.kind}.sent=${x.stats.sent} ${x.kind}.queued=${x.stats.queued} ${nested(`${x.kind}.dropped`, x.stats.dropped)} ${
+      nested(`${x.kind}.errors`, x.stats.errors)
+    }`
+  ).join(" ");
   const extra = mode === "forward" ? `copies=${c.copies}` : `replies=${c.replies}`;
-  return `time=${now.toISOString()} ${lead} mode=${mode} received=${c.received} forwarded=${c.forwarded} ${extra} sessions=${c.sessions} created=${c.sessionsCreated} expired=${c.sessionsExpired} evicted=${c.sessionsEvicted} icmp=${c.icmpErrors} fallback=${c.fallback} ${nested("dropped", c.dropped)} ${nested("kernel_dropped", c.kernelDropped)} ${nested("errors", c.errors)} ${t}`.trimEnd();
+  return `time=${now.toISOString()} ${lead} mode=${mode} received=${c.received} forwarded=${c.forwarded} ${extra} sessions=${c.sessions} created=${c.sessionsCreated} expired=${c.sessionsExpired} evicted=${c.sessionsEvicted} icmp=${c.icmpErrors} fallback=${c.fallback} ${
+    nested("dropped", c.dropped)
+  } ${nested("kernel_dropped", c.kernelDropped)} ${nested("errors", c.errors)} ${t}`.trimEnd();
 }
 
 /** The process around the counters, for `process_*` and `anysrc_build_info`. */
@@ -245,12 +270,25 @@ export function prometheusText(mode: string, c: RelayCounters, transports: reado
   metric("sessions_expired_total", "counter", "Sessions closed after the idle timeout.", [[{}, c.sessionsExpired]]);
   metric("sessions_evicted_total", "counter", "Sessions evicted past the session cap.", [[{}, c.sessionsEvicted]]);
   metric("icmp_errors_total", "counter", "ICMP errors on upstream sockets.", [[{}, c.icmpErrors]]);
-  metric("icmp_error_kinds_total", "counter", "Error-queue entries of upstream sockets (IP_RECVERR), by kind.",
-    Object.entries(c.icmpErrorKinds).map(([k, v]) => [{ kind: k }, v]));
+  metric(
+    "icmp_error_kinds_total",
+    "counter",
+    "Error-queue entries of upstream sockets (IP_RECVERR), by kind.",
+    Object.entries(c.icmpErrorKinds).map(([k, v]) => [{ kind: k }, v]),
+  );
   metric("fallback_total", "counter", "Datagrams sent by the fallback transport.", [[{}, c.fallback]]);
-  metric("dropped_total", "counter", "Datagrams dropped by the relay, by reason.", [...INBOUND_DROPS, ...OUTBOUND_DROPS].map((r) => [{ reason: r }, c.dropped[r] ?? 0]));
-  metric("kernel_dropped_total", "counter", "Datagrams the kernel dropped on the relay's receiving sockets (receive buffer full), by socket class.",
-    KERNEL_DROP_CLASSES.map((k) => [{ socket: k }, c.kernelDropped[k]]));
+  metric(
+    "dropped_total",
+    "counter",
+    "Datagrams dropped by the relay, by reason.",
+    [...INBOUND_DROPS, ...OUTBOUND_DROPS].map((r) => [{ reason: r }, c.dropped[r] ?? 0]),
+  );
+  metric(
+    "kernel_dropped_total",
+    "counter",
+    "Datagrams the kernel dropped on the relay's receiving sockets (receive buffer full), by socket class.",
+    KERNEL_DROP_CLASSES.map((k) => [{ socket: k }, c.kernelDropped[k]]),
+  );
   if (c.receivers.length > 0) {
     const perReceiver = (name: string, help: string, value: (r: ReceiverCounters) => number) =>
       metric(name, "counter", help, c.receivers.map((r) => [{ receiver: r.receiver }, value(r)]));
@@ -263,14 +301,30 @@ export function prometheusText(mode: string, c: RelayCounters, transports: reado
   metric("errors_total", "counter", "Syscall failures met by the relay, by errno.", Object.entries(c.errors).map(([code, v]) => [{ errno: code }, v]));
   metric("transport_sent_total", "counter", "Datagrams handed to the kernel by a transport.", transports.map((t) => [{ transport: t.kind }, t.stats.sent]));
   metric("transport_queued", "gauge", "Datagrams waiting for writability.", transports.map((t) => [{ transport: t.kind }, t.stats.queued]));
-  metric("transport_dropped_total", "counter", "Datagrams a transport dropped, by reason.",
-    transports.flatMap((t) => Object.entries(t.stats.dropped).map(([r, v]): [Record<string, string>, number] => [{ transport: t.kind, reason: r }, v ?? 0])));
-  metric("transport_errors_total", "counter", "Failed syscalls of a transport, by errno.",
-    transports.flatMap((t) => Object.entries(t.stats.errors).map(([code, v]): [Record<string, string>, number] => [{ transport: t.kind, errno: code }, v])));
-  metric("transport_reported_total", "counter", "Errors the kernel reported on a transport's error queue (IP_RECVERR), by kind.",
-    transports.flatMap((t) => Object.entries(t.stats.reported).map(([k, v]): [Record<string, string>, number] => [{ transport: t.kind, kind: k }, v])));
+  metric(
+    "transport_dropped_total",
+    "counter",
+    "Datagrams a transport dropped, by reason.",
+    transports.flatMap((t) => Object.entries(t.stats.dropped).map(([r, v]): [Record<string, string>, number] => [{ transport: t.kind, reason: r }, v ?? 0])),
+  );
+  metric(
+    "transport_errors_total",
+    "counter",
+    "Failed syscalls of a transport, by errno.",
+    transports.flatMap((t) => Object.entries(t.stats.errors).map(([code, v]): [Record<string, string>, number] => [{ transport: t.kind, errno: code }, v])),
+  );
+  metric(
+    "transport_reported_total",
+    "counter",
+    "Errors the kernel reported on a transport's error queue (IP_RECVERR), by kind.",
+    transports.flatMap((t) => Object.entries(t.stats.reported).map(([k, v]): [Record<string, string>, number] => [{ transport: t.kind, kind: k }, v])),
+  );
   if (process) {
-    metric("build_info", "gauge", "anysrc version and the runtime running it.", [[{ version: process.version, runtime: process.runtime, runtime_version: process.runtimeVersion }, 1]]);
+    metric("build_info", "gauge", "anysrc version and the runtime running it.", [[{
+      version: process.version,
+      runtime: process.runtime,
+      runtime_version: process.runtimeVersion,
+    }, 1]]);
     // The standard process metrics, unprefixed as Prometheus clients name them.
     const standard = (name: string, type: "counter" | "gauge", help: string, value: number) => {
       if (Number.isNaN(value)) return;

@@ -5,7 +5,7 @@
  * @module
  */
 import { type Datagram, SystemError, type Transport, TransportError } from "@anysrc/core";
-import { type RelayCounters, type RelayDropReason, countRelayDrop } from "./relay_stats.ts";
+import { countRelayDrop, type RelayCounters, type RelayDropReason } from "./relay_stats.ts";
 
 /** Emits batches; counts what it could not send. */
 export interface ReplyEmitter {
@@ -41,7 +41,10 @@ function offer(t: Transport, d: Datagram, onGone: (e: TransportError) => void): 
  * @example const out = createReplyEmitter(bindsrc, raw, counters); out.emit(replies, "transport-refused");
  */
 export function createReplyEmitter(
-  primary: Transport, fallback: Transport | undefined, counters: RelayCounters, onGone: (e: TransportError) => void = () => {},
+  primary: Transport,
+  fallback: Transport | undefined,
+  counters: RelayCounters,
+  onGone: (e: TransportError) => void = () => {},
 ): ReplyEmitter {
   let told = false;
   const gone = (e: TransportError) => {

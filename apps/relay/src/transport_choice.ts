@@ -47,7 +47,12 @@ export function openTransport(kind: TransportKind, s: TransportSettings): Transp
       return createRawTransport({ ...mark, ...batch, ...sendBuffer, broadcast: s.broadcast === true, ...(s.mtu !== undefined ? { mtu: s.mtu } : {}) });
     case "bindsrc":
       return createBindSourceTransport({
-        ...mark, ...batch, ...sendBuffer, ...offload, broadcast: s.broadcast === true, ...(s.onReceive ? { onReceive: s.onReceive } : {}),
+        ...mark,
+        ...batch,
+        ...sendBuffer,
+        ...offload,
+        broadcast: s.broadcast === true,
+        ...(s.onReceive ? { onReceive: s.onReceive } : {}),
       });
     case "tun":
       return createTunTransport({ name: s.tun ?? "anysrc0", ...offload, ...(s.mtu !== undefined ? { mtu: s.mtu } : {}) });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createReassembler, decodePacket, parseHex } from "@anysrc/core";
-import { RUNTIMES, runCli } from "./run_cli.ts";
+import { runCli, RUNTIMES } from "./run_cli.ts";
 
 const V4 = ["--src", "198.19.2.2:7000", "--dst", "198.18.1.2:40000"];
 const V6 = ["--src", "[2001:db8:2::2]:7000", "--dst", "[2001:db8:1::2]:40000"];

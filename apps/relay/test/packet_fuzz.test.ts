@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { ALL_CHECKSUMS, buildUdpPacket, toHex } from "@anysrc/core";
 import { DECODE_USAGE, packetDecode } from "../src/cli/packet_command.ts";
 import { failureOf } from "../src/cli/failure.ts";
-import { RUNTIMES, runCli } from "./run_cli.ts";
+import { runCli, RUNTIMES } from "./run_cli.ts";
 
 const RUNS = Number(process.env.FC_RUNS ?? 100_000);
 
@@ -16,7 +16,9 @@ const RUNS = Number(process.env.FC_RUNS ?? 100_000);
 const validHex = fc
   .record({ v6: fc.boolean(), payload: fc.uint8Array({ maxLength: 64 }) })
   .map(({ v6, payload }) => {
-    const src = v6 ? { family: 6 as const, ip: new Uint8Array([0x20, 1, 0xd, 0xb8, ...Array(11).fill(0), 2]), port: 7000 } : { family: 4 as const, ip: new Uint8Array([198, 19, 2, 2]), port: 7000 };
+    const src = v6
+      ? { family: 6 as const, ip: new Uint8Array([0x20, 1, 0xd, 0xb8, ...Array(11).fill(0), 2]), port: 7000 }
+      : { family: 4 as const, ip: new Uint8Array([198, 19, 2, 2]), port: 7000 };
     const dst = { ...src, ip: src.ip.slice(), port: 40000 };
     dst.ip[dst.ip.length - 1] = 3;
     const buf = new Uint8Array((v6 ? 48 : 28) + payload.length);
@@ -25,7 +27,11 @@ const validHex = fc
   });
 
 /** Hex text mangled: digits replaced, cut, doubled, non-hex characters spliced in. */
-const mangledHex = fc.tuple(validHex, fc.array(fc.tuple(fc.nat(), fc.constantFrom("0", "f", "", "g", " ", "00", "ffff", "-", "\u00e9")), { maxLength: 6 }), fc.nat())
+const mangledHex = fc.tuple(
+  validHex,
+  fc.array(fc.tuple(fc.nat(), fc.constantFrom("0", "f", "", "g", " ", "00", "ffff", "-", "\u00e9")), { maxLength: 6 }),
+  fc.nat(),
+)
   .map(([hex, edits, cut]) => {
     let s = hex;
     for (const [at, text] of edits) {
@@ -64,7 +70,7 @@ describe(`anysrc packet decode fuzzing (${RUNS} cases)`, () => {
       { numRuns: RUNS },
     );
     // Every outcome is exercised: decoded, bad input, bad usage.
-    if (RUNS >= 1000) for (const n of seen) expect(n).toBeGreaterThan(RUNS / 100);
+    if (RUNS >= 1000) { for (const n of seen) expect(n).toBeGreaterThan(RUNS / 100); }
   });
 
   it("the real CLI agrees on both runtimes for a sample of mangled packets", () => {

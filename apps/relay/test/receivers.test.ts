@@ -43,13 +43,16 @@ describe("parsePrefix and parseReceiversFile", () => {
   });
 
   it("reads a samplicator config file as is, and anysrc lines beside it", () => {
-    const rules = parseReceiversFile([
-      "# NetFlow from the core routers",
-      "198.18.0.0/255.254.0.0: 198.19.7.10/2055/10,4 198.19.7.11/2055",
-      "2001:db8::/32: [2001:db8:7::10]:2055,plain   # trailing comment",
-      "",
-      "198.18.1.2: 198.19.7.12:2055",
-    ].join("\n"), "r.conf");
+    const rules = parseReceiversFile(
+      [
+        "# NetFlow from the core routers",
+        "198.18.0.0/255.254.0.0: 198.19.7.10/2055/10,4 198.19.7.11/2055",
+        "2001:db8::/32: [2001:db8:7::10]:2055,plain   # trailing comment",
+        "",
+        "198.18.1.2: 198.19.7.12:2055",
+      ].join("\n"),
+      "r.conf",
+    );
     expect(rules.map((r) => [r.prefix.prefix, r.receivers.map((x) => x.name)])).toEqual([
       [15, ["198.19.7.10:2055/10,ttl=4", "198.19.7.11:2055"]],
       [32, ["[2001:db8:7::10]:2055,plain"]],

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { requirePrivileges } from "@anysrc/testbed";
-import { LAUNCHER, RUNTIMES, runCli } from "./run_cli.ts";
+import { LAUNCHER, runCli, RUNTIMES } from "./run_cli.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "anysrc-cli-"));
 const badConfig = join(dir, "bad.json");
@@ -32,16 +32,28 @@ describe.each(RUNTIMES)("relay commands refuse bad flags and config with exit 2 
     [["tproxy", "--port", "15000", "--transport", "raw", "--bogus"], "Unknown option '--bogus'"],
     [["tproxy", "--port", "15000", "--transport", "raw", "--socket-buffer", "lots"], '--socket-buffer must be a byte count like 8388608 or 8M, got "lots"'],
     [["tproxy", "--port", "15000", "--transport", "raw", "--socket-buffer", "2G"], "--socket-buffer must be 1024-1073741824 bytes, got 2G"],
-    [["forward", "--listen", "0.0.0.0:2055", "--to", "198.18.1.2:9", "--allow", "198.18.0.0/15", "--transport", "raw", "--socket-buffer", "1.5M"], "--socket-buffer must be a byte count"],
+    [
+      ["forward", "--listen", "0.0.0.0:2055", "--to", "198.18.1.2:9", "--allow", "198.18.0.0/15", "--transport", "raw", "--socket-buffer", "1.5M"],
+      "--socket-buffer must be a byte count",
+    ],
     [["tproxy", "--config", badConfig], `--config ${badConfig}: unknown setting "colour"`],
     [["tproxy", "--config", notJson], `--config ${notJson}: not valid JSON`],
     [["tproxy", "--config", join(dir, "missing.json")], "cannot read"],
     [["forward", "--listen", "0.0.0.0:2055", "--to", "198.18.1.2:9", "--transport", "raw"], "refusing to start without --allow"],
     [["forward", "--listen", "0.0.0.0:2055", "--to", "198.18.1.2:9", "--allow", "198.18.0.0/40", "--transport", "raw"], 'Cannot parse network "198.18.0.0/40"'],
-    [["forward", "--listen", "0.0.0.0:2055", "--allow", "198.18.0.0/15", "--transport", "raw"], "at least one --to receiver (or a --receivers file) is required"],
-    [["forward", "--listen", "0.0.0.0:2055", "--to", "198.18.1.2:9/0", "--allow", "198.18.0.0/15", "--transport", "raw"], "--to: Cannot parse receiver \"198.18.1.2:9/0\": the sampling rate N must be 1-1000000"],
+    [
+      ["forward", "--listen", "0.0.0.0:2055", "--allow", "198.18.0.0/15", "--transport", "raw"],
+      "at least one --to receiver (or a --receivers file) is required",
+    ],
+    [
+      ["forward", "--listen", "0.0.0.0:2055", "--to", "198.18.1.2:9/0", "--allow", "198.18.0.0/15", "--transport", "raw"],
+      '--to: Cannot parse receiver "198.18.1.2:9/0": the sampling rate N must be 1-1000000',
+    ],
     [["forward", "--listen", "0.0.0.0:2055", "--to", "198.18.1.2:9,ttl=999", "--allow", "198.18.0.0/15", "--transport", "raw"], "ttl must be 1-255"],
-    [["forward", "--listen", "0.0.0.0:2055", "--receivers", badReceivers, "--allow", "198.18.0.0/15", "--transport", "raw"], `--receivers ${badReceivers}:2: no receivers for 198.18.0.0/15`],
+    [
+      ["forward", "--listen", "0.0.0.0:2055", "--receivers", badReceivers, "--allow", "198.18.0.0/15", "--transport", "raw"],
+      `--receivers ${badReceivers}:2: no receivers for 198.18.0.0/15`,
+    ],
     [["forward", "--listen", "0.0.0.0:2055", "--receivers", join(dir, "missing.conf"), "--allow", "198.18.0.0/15", "--transport", "raw"], "--receivers"],
     [["rules", "--port", "15000", "--iface", "eth1"], "expected one of up, down, show"],
     [["rules", "up", "--port", "15000"], "--iface is required"],
@@ -66,12 +78,28 @@ describe.skipIf(!canDrop).each(RUNTIMES)("relay commands name a missing capabili
   const tproxy = ["tproxy", "--port", "15999", "--listen", "127.0.0.1"];
   it.each([
     [["-net_raw,-net_admin"], [...tproxy, "--transport", "raw"], "--transport raw (an IPPROTO_RAW socket) needs CAP_NET_RAW"],
-    [["-net_raw,-net_admin"], [...tproxy, "--transport", "bindsrc"], "--transport bindsrc (IP_TRANSPARENT sockets bound to foreign addresses) needs CAP_NET_ADMIN"],
+    [
+      ["-net_raw,-net_admin"],
+      [...tproxy, "--transport", "bindsrc"],
+      "--transport bindsrc (IP_TRANSPARENT sockets bound to foreign addresses) needs CAP_NET_ADMIN",
+    ],
     [["-net_raw,-net_admin"], [...tproxy, "--transport", "tun"], "--transport tun (creating and configuring a TUN device) needs CAP_NET_ADMIN"],
     [["-net_admin"], [...tproxy, "--transport", "raw", "--mark", "2"], "--mark (SO_MARK) needs CAP_NET_ADMIN"],
-    [["-net_bind_service"], [...tproxy, "--transport", "bindsrc"], "--transport bindsrc replying from ports below 1024 (DNS, NTP, syslog: IP_TRANSPARENT does not lift the privileged-port rule; or add --fallback raw) needs CAP_NET_BIND_SERVICE"],
-    [["-net_raw"], ["send", "--transport", "raw", "--src", "198.18.0.1:1", "--dst", "127.0.0.1:9", "--count", "1", "--size", "1"], "--transport raw (an IPPROTO_RAW socket) needs CAP_NET_RAW"],
-    [["-net_raw,-net_admin"], ["forward", "--listen", "127.0.0.1:2099", "--to", "127.0.0.1:9", "--allow", "127.0.0.0/8", "--transport", "bindsrc"], "needs CAP_NET_ADMIN"],
+    [
+      ["-net_bind_service"],
+      [...tproxy, "--transport", "bindsrc"],
+      "--transport bindsrc replying from ports below 1024 (DNS, NTP, syslog: IP_TRANSPARENT does not lift the privileged-port rule; or add --fallback raw) needs CAP_NET_BIND_SERVICE",
+    ],
+    [
+      ["-net_raw"],
+      ["send", "--transport", "raw", "--src", "198.18.0.1:1", "--dst", "127.0.0.1:9", "--count", "1", "--size", "1"],
+      "--transport raw (an IPPROTO_RAW socket) needs CAP_NET_RAW",
+    ],
+    [
+      ["-net_raw,-net_admin"],
+      ["forward", "--listen", "127.0.0.1:2099", "--to", "127.0.0.1:9", "--allow", "127.0.0.0/8", "--transport", "bindsrc"],
+      "needs CAP_NET_ADMIN",
+    ],
   ])("without %s: %j", (drop, args, message) => {
     const r = spawnSync("setpriv", ["--bounding-set", drop[0]!, LAUNCHER, "--runtime", runtime, ...args], { encoding: "utf8", timeout: 60_000 });
     expect(r.status, r.stderr).toBe(1);

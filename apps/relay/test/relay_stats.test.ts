@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { countKernelDrops, createRelayCounters, logfmtValue, prometheusText, statsLine, statsSnapshot, unaccounted } from "../src/relay_stats.ts";
-import { UsageError, byteSizeFlag } from "../src/cli/usage_error.ts";
+import { byteSizeFlag, UsageError } from "../src/cli/usage_error.ts";
 
 describe("kernel drop counters", () => {
   it("count each socket's increase once, by class, whatever order the readings come in", () => {

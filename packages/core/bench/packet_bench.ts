@@ -5,7 +5,13 @@
  * @module
  */
 import {
-  ALL_CHECKSUMS, RAW_SOCKET_CHECKSUMS, type SocketAddress, type UdpPacketOptions, buildUdpHeaders, buildUdpPacket, parseSocketAddress,
+  ALL_CHECKSUMS,
+  buildUdpHeaders,
+  buildUdpPacket,
+  parseSocketAddress,
+  RAW_SOCKET_CHECKSUMS,
+  type SocketAddress,
+  type UdpPacketOptions,
 } from "../src/mod.ts";
 
 const g = globalThis as { Bun?: { version: string }; Deno?: { version: { deno: string } } };
@@ -73,7 +79,9 @@ const cases = [
 ] as const;
 
 console.log(`# @anysrc/core packet build on ${runtime}: ns per packet, median of 15 rounds`);
-console.log("| family | payload | headers + checksums (raw path) | whole packet, every checksum (tun path) | byte-wise DataView UDP checksum | DataView checksum alone ÷ whole raw path |");
+console.log(
+  "| family | payload | headers + checksums (raw path) | whole packet, every checksum (tun path) | byte-wise DataView UDP checksum | DataView checksum alone ÷ whole raw path |",
+);
 console.log("|---|---:|---:|---:|---:|---:|");
 for (const [family, s, d] of cases) {
   const src = parseSocketAddress(s);

@@ -1,9 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  isUnicast,
-  cidrContains, formatIp, formatSocketAddress, parseCidr, parseIp, parseSocketAddress, sameSocketAddress, socketAddress,
-} from "./address.ts";
+import { cidrContains, formatIp, formatSocketAddress, isUnicast, parseCidr, parseIp, parseSocketAddress, sameSocketAddress, socketAddress } from "./address.ts";
 import { AddressError } from "./errors.ts";
 import { ipv4Bytes, ipv6Bytes, port } from "./test_support.ts";
 
@@ -75,8 +72,18 @@ describe("SocketAddress", () => {
 
 describe("isUnicast", () => {
   it.each([
-    ["198.18.1.2", true], ["0.0.0.0", false], ["224.0.0.1", false], ["239.255.255.255", false], ["240.0.0.1", false], ["255.255.255.255", false],
-    ["2001:db8::1", true], ["::", false], ["ff02::1", false], ["ff0e::1:2", false], ["::1", true], ["::ffff:198.18.1.2", true],
+    ["198.18.1.2", true],
+    ["0.0.0.0", false],
+    ["224.0.0.1", false],
+    ["239.255.255.255", false],
+    ["240.0.0.1", false],
+    ["255.255.255.255", false],
+    ["2001:db8::1", true],
+    ["::", false],
+    ["ff02::1", false],
+    ["ff0e::1:2", false],
+    ["::1", true],
+    ["::ffff:198.18.1.2", true],
   ])("%s → %s", (text, unicast) => {
     expect(isUnicast(parseIp(text))).toBe(unicast);
   });

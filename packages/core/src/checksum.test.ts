@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { finishChecksum, foldChecksum, sumBytes, updateChecksum, udpChecksumValue } from "./checksum.ts";
+import { finishChecksum, foldChecksum, sumBytes, udpChecksumValue, updateChecksum } from "./checksum.ts";
 
 /** Reference: RFC 1071 byte-wise, no fast path. */
 function referenceSum(bytes: Uint8Array): number {

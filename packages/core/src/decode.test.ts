@@ -45,8 +45,13 @@ describe("decodePacket on arbitrary bytes", () => {
       fc.property(fc.uint8Array({ maxLength: 90 }), fc.constantFrom(0x45, 0x46, 0x60, -1), fc.boolean(), (bytes, first, fixLength) => {
         if (first >= 0 && bytes.length > 0) bytes[0] = first;
         if (fixLength && bytes.length >= 6) {
-          if (first === 0x60) { bytes[4] = 0; bytes[5] = Math.max(0, bytes.length - 40); }
-          else { bytes[2] = 0; bytes[3] = bytes.length; }
+          if (first === 0x60) {
+            bytes[4] = 0;
+            bytes[5] = Math.max(0, bytes.length - 40);
+          } else {
+            bytes[2] = 0;
+            bytes[3] = bytes.length;
+          }
         }
         try {
           expect(typeof decodePacket(bytes)).toBe("object");

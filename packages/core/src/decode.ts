@@ -4,7 +4,7 @@
  * @module
  */
 import { formatIp } from "./address.ts";
-import { formatMac, EtherType, parseEthernet } from "./ethernet.ts";
+import { EtherType, formatMac, parseEthernet } from "./ethernet.ts";
 import { WireError } from "./errors.ts";
 import { toHex } from "./hex.ts";
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, type ParsedIcmp, parseIcmp } from "./icmp.ts";
@@ -147,6 +147,8 @@ export function decodePacket(bytes: Uint8Array, options: { ethernet?: boolean } 
   // Frames shorter than 60 bytes are padded on the wire: trim to the IP packet's own length.
   let payload = eth.payload;
   if (eth.header.etherType === EtherType.Ipv4 && payload.length >= 4) payload = payload.subarray(0, Math.min(payload.length, (payload[2]! << 8) | payload[3]!));
-  if (eth.header.etherType === EtherType.Ipv6 && payload.length >= 6) payload = payload.subarray(0, Math.min(payload.length, 40 + ((payload[4]! << 8) | payload[5]!)));
+  if (eth.header.etherType === EtherType.Ipv6 && payload.length >= 6) {
+    payload = payload.subarray(0, Math.min(payload.length, 40 + ((payload[4]! << 8) | payload[5]!)));
+  }
   return { ethernet: link, ...decodeIp(payload) };
 }

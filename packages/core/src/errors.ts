@@ -182,7 +182,9 @@ export class CapabilityError extends Error {
   readonly capability: CapabilityName;
   readonly neededFor: string;
   constructor(capability: CapabilityName, neededFor: string) {
-    super(`${neededFor} needs ${capability}, which this process does not have: run as root, or grant it to the runtime binary (setcap ${capability.toLowerCase()}+ep …)`);
+    super(
+      `${neededFor} needs ${capability}, which this process does not have: run as root, or grant it to the runtime binary (setcap ${capability.toLowerCase()}+ep …)`,
+    );
     this.capability = capability;
     this.neededFor = neededFor;
   }

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { WireError } from "./errors.ts";
-import { EtherType, emitEthernet, formatMac, parseEthernet } from "./ethernet.ts";
+import { emitEthernet, EtherType, formatMac, parseEthernet } from "./ethernet.ts";
 import { PARSER_RUNS, ROUNDTRIP_RUNS } from "./test_support.ts";
 
 const mac = fc.uint8Array({ minLength: 6, maxLength: 6 });

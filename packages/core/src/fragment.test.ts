@@ -8,7 +8,7 @@ import { parseIpv6 } from "./ipv6.ts";
 import { ALL_CHECKSUMS, buildUdpPacket } from "./packet.ts";
 import { createReassembler } from "./reassembly.ts";
 import { parseUdp } from "./udp.ts";
-import { ROUNDTRIP_RUNS, ipv4Bytes, ipv6Bytes, sameBytes } from "./test_support.ts";
+import { ipv4Bytes, ipv6Bytes, ROUNDTRIP_RUNS, sameBytes } from "./test_support.ts";
 
 const PATTERN = Uint8Array.from({ length: 65536 }, (_, i) => i % 256);
 const pattern = (n: number) => PATTERN.subarray(0, n);
@@ -39,7 +39,10 @@ describe("fragmentation", () => {
 
   it("refuses to fragment a DF packet and MTUs with no room", () => {
     const buf = new Uint8Array(2000);
-    const n = buildUdpPacket(buf, 0, parseSocketAddress("198.19.2.2:1"), parseSocketAddress("198.18.1.2:2"), pattern(1600), { checksums: ALL_CHECKSUMS, dontFragment: true });
+    const n = buildUdpPacket(buf, 0, parseSocketAddress("198.19.2.2:1"), parseSocketAddress("198.18.1.2:2"), pattern(1600), {
+      checksums: ALL_CHECKSUMS,
+      dontFragment: true,
+    });
     expect(() => fragmentIpv4(buf.subarray(0, n), 1500)).toThrow("has Don't Fragment set");
     expect(() => fragmentIpv4(udpPacket("198.19.2.2:1", "198.18.1.2:2", pattern(100)), 40)).toThrow(WireError);
     expect(fragmentPacket(udpPacket("198.19.2.2:1", "198.18.1.2:2", pattern(10)), 1500, 0)).toHaveLength(1);
@@ -89,7 +92,8 @@ describe("reassembly", () => {
     expect(r.push(frags[0]!, 0)).toBeUndefined();
     // A forged fragment overlapping the first one's data.
     const evil = frags[1]!.slice();
-    evil[42] = 0; evil[43] = 8; // offset 8, more fragments
+    evil[42] = 0;
+    evil[43] = 8; // offset 8, more fragments
     expect(r.push(evil, 0)).toBeUndefined();
     expect(r.stats.overlapping).toBe(1);
     for (const f of frags.slice(1)) expect(r.push(f, 1)).toBeUndefined();
@@ -134,7 +138,8 @@ describe("reassembly", () => {
   it("rejects a datagram that would exceed 65535 bytes (ping of death)", () => {
     const frags = fragmentIpv4(udpPacket("198.19.2.2:7000", "198.18.1.2:40000", pattern(3000), 9), 1500);
     const last = frags[2]!.slice();
-    last[6] = 0x1f; last[7] = 0xff; // offset 65528
+    last[6] = 0x1f;
+    last[7] = 0xff; // offset 65528
     const r = createReassembler();
     expect(r.push(last, 0)).toBeUndefined();
     expect(r.stats.invalid).toBe(1);

@@ -6,7 +6,7 @@
 import { finishChecksum, sumBytes } from "./checksum.ts";
 import { WireError } from "./errors.ts";
 import { type ChecksumMode, IPV4_HEADER_LENGTH, parseIpv4 } from "./ipv4.ts";
-import { IPV6_FRAGMENT_HEADER_LENGTH, IPV6_HEADER_LENGTH, NextHeader, emitIpv6FragmentHeader, parseIpv6 } from "./ipv6.ts";
+import { emitIpv6FragmentHeader, IPV6_FRAGMENT_HEADER_LENGTH, IPV6_HEADER_LENGTH, NextHeader, parseIpv6 } from "./ipv6.ts";
 
 /** Smallest MTU every IPv4 link carries (RFC 791); below it fragments cannot carry 8 data bytes. */
 export const IPV4_MIN_MTU = 68;
@@ -16,13 +16,16 @@ export const IPV6_MIN_MTU = 1280;
 /** Keep only options whose "copied" bit is set, padded to 4 bytes: what later fragments carry. */
 function copiedOptions(options: Uint8Array): Uint8Array {
   const kept: number[] = [];
-  for (let i = 0; i < options.length; ) {
+  for (let i = 0; i < options.length;) {
     const type = options[i]!;
     if (type === 0) break; // End of option list.
-    if (type === 1) { i++; continue; } // No-operation.
+    if (type === 1) {
+      i++;
+      continue;
+    } // No-operation.
     const len = options[i + 1] ?? 0;
     if (len < 2 || i + len > options.length) break;
-    if (type & 0x80) for (let k = 0; k < len; k++) kept.push(options[i + k]!);
+    if (type & 0x80) { for (let k = 0; k < len; k++) kept.push(options[i + k]!); }
     i += len;
   }
   while (kept.length % 4 !== 0) kept.push(0);
@@ -111,7 +114,8 @@ export function fragmentIpv6(packet: Uint8Array, mtu: number, identification: nu
     out[5] = payloadLength & 0xff;
     emitIpv6FragmentHeader(
       { nextHeader: originalNext, fragmentOffset: at, moreFragments: at + size < fragmentable.length, identification },
-      out, unfragmentableEnd,
+      out,
+      unfragmentableEnd,
     );
     out.set(fragmentable.subarray(at, at + size), unfragmentableEnd + IPV6_FRAGMENT_HEADER_LENGTH);
     fragments.push(out);

@@ -9,7 +9,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseIp, parseSocketAddress, parseCidr } from "./address.ts";
+import { parseCidr, parseIp, parseSocketAddress } from "./address.ts";
 import { decodePacket } from "./decode.ts";
 import { AddressError, WireError } from "./errors.ts";
 import { parseEthernet } from "./ethernet.ts";
@@ -21,7 +21,7 @@ import { parseIpv6 } from "./ipv6.ts";
 import { ALL_CHECKSUMS, buildUdpPacket, udpHeadersLength } from "./packet.ts";
 import { createReassembler } from "./reassembly.ts";
 import { parseUdp } from "./udp.ts";
-import { PARSER_RUNS, ipv4Bytes, ipv6Bytes } from "./test_support.ts";
+import { ipv4Bytes, ipv6Bytes, PARSER_RUNS } from "./test_support.ts";
 
 /** A single case slower than this counts as a hang. */
 const HANG_MS = 250;
@@ -90,8 +90,12 @@ function mutate(packet: Uint8Array, edits: readonly Mutation[]): Uint8Array {
 const seedPacket: fc.Arbitrary<{ family: 4 | 6; packets: Uint8Array[] }> = fc
   .record({
     family: fc.constantFrom(4 as const, 6 as const),
-    src4: ipv4Bytes, dst4: ipv4Bytes, src6: ipv6Bytes, dst6: ipv6Bytes,
-    sport: fc.integer({ min: 1, max: 65535 }), dport: fc.integer({ min: 1, max: 65535 }),
+    src4: ipv4Bytes,
+    dst4: ipv4Bytes,
+    src6: ipv6Bytes,
+    dst6: ipv6Bytes,
+    sport: fc.integer({ min: 1, max: 65535 }),
+    dport: fc.integer({ min: 1, max: 65535 }),
     payload: fc.uint8Array({ maxLength: 1600 }),
     mtu: fc.option(fc.integer({ min: 1280, max: 1500 }), { nil: undefined }),
     wrap: fc.constantFrom("none", "icmp", "ethernet"),
@@ -139,7 +143,8 @@ const hexOf = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2,
 
 describe(`mutation fuzzing, ${PARSER_RUNS} cases per parser`, () => {
   const mutated = seedPacket.chain((seed) =>
-    fc.record({ seed: fc.constant(seed), which: fc.nat({ max: seed.packets.length - 1 }), edits: fc.array(mutation, { minLength: 1, maxLength: 6 }) }));
+    fc.record({ seed: fc.constant(seed), which: fc.nat({ max: seed.packets.length - 1 }), edits: fc.array(mutation, { minLength: 1, maxLength: 6 }) })
+  );
 
   const parsers: [string, (b: Uint8Array, family: 4 | 6) => unknown][] = [
     ["parseIpv4", (b) => parseIpv4(b)],

@@ -2,15 +2,20 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { WireError } from "./errors.ts";
 import { parseHex } from "./hex.ts";
-import { type IcmpMessage, emitIcmp, icmpLength, parseIcmp } from "./icmp.ts";
-import { PARSER_RUNS, ROUNDTRIP_RUNS, ipv6Bytes } from "./test_support.ts";
+import { emitIcmp, icmpLength, type IcmpMessage, parseIcmp } from "./icmp.ts";
+import { ipv6Bytes, PARSER_RUNS, ROUNDTRIP_RUNS } from "./test_support.ts";
 
 const data = fc.uint8Array({ maxLength: 64 });
 const u16 = fc.integer({ min: 0, max: 0xffff });
 const messageArb = (version: 4 | 6): fc.Arbitrary<IcmpMessage> =>
   fc.oneof(
     fc.record({ kind: fc.constantFrom("echo-request" as const, "echo-reply" as const), identifier: u16, sequence: u16, data }),
-    fc.record({ kind: fc.constant("destination-unreachable" as const), code: fc.integer({ min: 0, max: 15 }), nextHopMtu: version === 4 ? u16 : fc.constant(0), quoted: data }),
+    fc.record({
+      kind: fc.constant("destination-unreachable" as const),
+      code: fc.integer({ min: 0, max: 15 }),
+      nextHopMtu: version === 4 ? u16 : fc.constant(0),
+      quoted: data,
+    }),
     ...(version === 6 ? [fc.record({ kind: fc.constant("packet-too-big" as const), mtu: fc.integer({ min: 0, max: 0xffffffff }), quoted: data })] : []),
   );
 

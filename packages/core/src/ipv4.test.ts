@@ -2,8 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { WireError } from "./errors.ts";
 import { parseHex } from "./hex.ts";
-import { type Ipv4Header, Ipv4View, emitIpv4, ipv4HeaderLength, parseIpv4 } from "./ipv4.ts";
-import { PARSER_RUNS, ROUNDTRIP_RUNS, ipv4Bytes } from "./test_support.ts";
+import { emitIpv4, type Ipv4Header, ipv4HeaderLength, Ipv4View, parseIpv4 } from "./ipv4.ts";
+import { ipv4Bytes, PARSER_RUNS, ROUNDTRIP_RUNS } from "./test_support.ts";
 
 // 198.19.2.2:7000 → 198.18.1.2:40000 "hello"; tcpdump -vvv: no "bad cksum", "[udp sum ok]".
 const HELLO_V4 = "45000021000000004011eba2c6130202c61201021b589c40000d753f68656c6c6f";

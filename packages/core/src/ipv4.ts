@@ -33,25 +33,59 @@ export class Ipv4View {
     this.bytes[this.offset + at] = v >>> 8;
     this.bytes[this.offset + at + 1] = v & 0xff;
   }
-  get version(): number { return this.bytes[this.offset]! >>> 4; }
+  get version(): number {
+    return this.bytes[this.offset]! >>> 4;
+  }
   /** Header length in bytes (IHL × 4). */
-  get headerLength(): number { return (this.bytes[this.offset]! & 0x0f) * 4; }
-  get dscp(): number { return this.bytes[this.offset + 1]! >>> 2; }
-  get ecn(): number { return this.bytes[this.offset + 1]! & 3; }
-  get totalLength(): number { return this.u16(2); }
-  set totalLength(v: number) { this.setU16(2, v); }
-  get identification(): number { return this.u16(4); }
-  get dontFragment(): boolean { return (this.bytes[this.offset + 6]! & 0x40) !== 0; }
-  get moreFragments(): boolean { return (this.bytes[this.offset + 6]! & 0x20) !== 0; }
+  get headerLength(): number {
+    return (this.bytes[this.offset]! & 0x0f) * 4;
+  }
+  get dscp(): number {
+    return this.bytes[this.offset + 1]! >>> 2;
+  }
+  get ecn(): number {
+    return this.bytes[this.offset + 1]! & 3;
+  }
+  get totalLength(): number {
+    return this.u16(2);
+  }
+  set totalLength(v: number) {
+    this.setU16(2, v);
+  }
+  get identification(): number {
+    return this.u16(4);
+  }
+  get dontFragment(): boolean {
+    return (this.bytes[this.offset + 6]! & 0x40) !== 0;
+  }
+  get moreFragments(): boolean {
+    return (this.bytes[this.offset + 6]! & 0x20) !== 0;
+  }
   /** Fragment offset in bytes (the field counts 8-byte units). */
-  get fragmentOffset(): number { return (this.u16(6) & 0x1fff) * 8; }
-  get ttl(): number { return this.bytes[this.offset + 8]!; }
-  set ttl(v: number) { this.bytes[this.offset + 8] = v; }
-  get protocol(): number { return this.bytes[this.offset + 9]!; }
-  get checksum(): number { return this.u16(10); }
-  set checksum(v: number) { this.setU16(10, v); }
-  get src(): Uint8Array { return this.bytes.subarray(this.offset + 12, this.offset + 16); }
-  get dst(): Uint8Array { return this.bytes.subarray(this.offset + 16, this.offset + 20); }
+  get fragmentOffset(): number {
+    return (this.u16(6) & 0x1fff) * 8;
+  }
+  get ttl(): number {
+    return this.bytes[this.offset + 8]!;
+  }
+  set ttl(v: number) {
+    this.bytes[this.offset + 8] = v;
+  }
+  get protocol(): number {
+    return this.bytes[this.offset + 9]!;
+  }
+  get checksum(): number {
+    return this.u16(10);
+  }
+  set checksum(v: number) {
+    this.setU16(10, v);
+  }
+  get src(): Uint8Array {
+    return this.bytes.subarray(this.offset + 12, this.offset + 16);
+  }
+  get dst(): Uint8Array {
+    return this.bytes.subarray(this.offset + 16, this.offset + 20);
+  }
   /** True when the header checksum verifies (the sum over the header, field included, is 0xffff). */
   get checksumValid(): boolean {
     return finishChecksum(sumBytes(this.bytes, this.offset, this.offset + this.headerLength)) === 0;
@@ -168,8 +202,17 @@ export function emitIpv4(h: Ipv4Header, out: Uint8Array, offset: number, checksu
  * @example writeIpv4Header(buf, 0, 20, 0, 33, 0, 0x4000, 64, 17, src, dst)
  */
 export function writeIpv4Header(
-  out: Uint8Array, o: number, headerLength: number, tos: number, totalLength: number, identification: number,
-  flagsFragment: number, ttl: number, protocol: number, src: Uint8Array, dst: Uint8Array,
+  out: Uint8Array,
+  o: number,
+  headerLength: number,
+  tos: number,
+  totalLength: number,
+  identification: number,
+  flagsFragment: number,
+  ttl: number,
+  protocol: number,
+  src: Uint8Array,
+  dst: Uint8Array,
 ): void {
   out[o] = 0x40 | (headerLength >>> 2);
   out[o + 1] = tos & 0xff;
@@ -183,6 +226,12 @@ export function writeIpv4Header(
   out[o + 9] = protocol;
   out[o + 10] = 0;
   out[o + 11] = 0;
-  out[o + 12] = src[0]!; out[o + 13] = src[1]!; out[o + 14] = src[2]!; out[o + 15] = src[3]!;
-  out[o + 16] = dst[0]!; out[o + 17] = dst[1]!; out[o + 18] = dst[2]!; out[o + 19] = dst[3]!;
+  out[o + 12] = src[0]!;
+  out[o + 13] = src[1]!;
+  out[o + 14] = src[2]!;
+  out[o + 15] = src[3]!;
+  out[o + 16] = dst[0]!;
+  out[o + 17] = dst[1]!;
+  out[o + 18] = dst[2]!;
+  out[o + 19] = dst[3]!;
 }

@@ -2,10 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { WireError } from "./errors.ts";
 import { parseHex } from "./hex.ts";
-import {
-  type Ipv6FragmentHeader, type Ipv6Header, NextHeader, emitIpv6, emitIpv6FragmentHeader, parseIpv6, parseIpv6FragmentHeader,
-} from "./ipv6.ts";
-import { PARSER_RUNS, ROUNDTRIP_RUNS, ipv6Bytes } from "./test_support.ts";
+import { emitIpv6, emitIpv6FragmentHeader, type Ipv6FragmentHeader, type Ipv6Header, NextHeader, parseIpv6, parseIpv6FragmentHeader } from "./ipv6.ts";
+import { ipv6Bytes, PARSER_RUNS, ROUNDTRIP_RUNS } from "./test_support.ts";
 
 // [2001:db8:2::2]:7000 → [2001:db8:1::2]:40000 "hello"; tcpdump -vvv: "[udp sum ok]".
 const HELLO_V6 = "60000000000d114020010db800020000000000000000000220010db80001000000000000000000021b589c40000da8f068656c6c6f";
@@ -63,11 +61,19 @@ describe("IPv6", () => {
 
   it("walks Hop-by-Hop, Destination Options and Fragment headers to UDP", () => {
     const buf = new Uint8Array(40 + 8 + 16 + 8 + 8);
-    emitIpv6({ trafficClass: 0, flowLabel: 0, payloadLength: 40, nextHeader: NextHeader.HopByHop, hopLimit: 1, src: new Uint8Array(16), dst: new Uint8Array(16) }, buf, 0);
-    buf[40] = NextHeader.DestinationOptions; buf[41] = 0; // HBH, 8 bytes (PadN fill)
-    buf[42] = 1; buf[43] = 4;
-    buf[48] = NextHeader.Fragment; buf[49] = 1; // Dest opts, 16 bytes
-    buf[50] = 1; buf[51] = 12;
+    emitIpv6(
+      { trafficClass: 0, flowLabel: 0, payloadLength: 40, nextHeader: NextHeader.HopByHop, hopLimit: 1, src: new Uint8Array(16), dst: new Uint8Array(16) },
+      buf,
+      0,
+    );
+    buf[40] = NextHeader.DestinationOptions;
+    buf[41] = 0; // HBH, 8 bytes (PadN fill)
+    buf[42] = 1;
+    buf[43] = 4;
+    buf[48] = NextHeader.Fragment;
+    buf[49] = 1; // Dest opts, 16 bytes
+    buf[50] = 1;
+    buf[51] = 12;
     emitIpv6FragmentHeader({ nextHeader: 17, fragmentOffset: 0, moreFragments: false, identification: 9 }, buf, 64);
     buf.set([0, 1, 0, 2, 0, 8, 0, 0], 72);
     const p = parseIpv6(buf);

@@ -38,18 +38,34 @@ export class Ipv6View {
     this.bytes = bytes;
     this.offset = offset;
   }
-  get version(): number { return this.bytes[this.offset]! >>> 4; }
-  get trafficClass(): number { return ((this.bytes[this.offset]! & 0x0f) << 4) | (this.bytes[this.offset + 1]! >>> 4); }
+  get version(): number {
+    return this.bytes[this.offset]! >>> 4;
+  }
+  get trafficClass(): number {
+    return ((this.bytes[this.offset]! & 0x0f) << 4) | (this.bytes[this.offset + 1]! >>> 4);
+  }
   get flowLabel(): number {
     const b = this.bytes, o = this.offset;
     return ((b[o + 1]! & 0x0f) << 16) | (b[o + 2]! << 8) | b[o + 3]!;
   }
-  get payloadLength(): number { return (this.bytes[this.offset + 4]! << 8) | this.bytes[this.offset + 5]!; }
-  get nextHeader(): number { return this.bytes[this.offset + 6]!; }
-  get hopLimit(): number { return this.bytes[this.offset + 7]!; }
-  set hopLimit(v: number) { this.bytes[this.offset + 7] = v; }
-  get src(): Uint8Array { return this.bytes.subarray(this.offset + 8, this.offset + 24); }
-  get dst(): Uint8Array { return this.bytes.subarray(this.offset + 24, this.offset + 40); }
+  get payloadLength(): number {
+    return (this.bytes[this.offset + 4]! << 8) | this.bytes[this.offset + 5]!;
+  }
+  get nextHeader(): number {
+    return this.bytes[this.offset + 6]!;
+  }
+  get hopLimit(): number {
+    return this.bytes[this.offset + 7]!;
+  }
+  set hopLimit(v: number) {
+    this.bytes[this.offset + 7] = v;
+  }
+  get src(): Uint8Array {
+    return this.bytes.subarray(this.offset + 8, this.offset + 24);
+  }
+  get dst(): Uint8Array {
+    return this.bytes.subarray(this.offset + 24, this.offset + 40);
+  }
 }
 
 /** The fixed IPv6 header as a record. */
@@ -128,8 +144,10 @@ export function parseIpv6(bytes: Uint8Array): ParsedIpv6 {
   let fragment: Ipv6FragmentHeader | undefined;
   let fragmentHeaderOffset: number | undefined;
   while (!UPPER_LAYER.has(next)) {
-    if (next !== NextHeader.HopByHop && next !== NextHeader.Routing && next !== NextHeader.Fragment &&
-      next !== NextHeader.DestinationOptions && next !== NextHeader.Auth) {
+    if (
+      next !== NextHeader.HopByHop && next !== NextHeader.Routing && next !== NextHeader.Fragment &&
+      next !== NextHeader.DestinationOptions && next !== NextHeader.Auth
+    ) {
       throw new WireError("unknown-next-header", `unknown IPv6 next header ${next} at offset ${at}`);
     }
     if (next === NextHeader.HopByHop && at !== IPV6_HEADER_LENGTH) {
@@ -213,8 +231,15 @@ export function emitIpv6FragmentHeader(f: Ipv6FragmentHeader, out: Uint8Array, o
  * @example writeIpv6Header(buf, 0, 0, 0, 8 + n, 17, 64, src, dst)
  */
 export function writeIpv6Header(
-  out: Uint8Array, o: number, trafficClass: number, flowLabel: number, payloadLength: number,
-  nextHeader: number, hopLimit: number, src: Uint8Array, dst: Uint8Array,
+  out: Uint8Array,
+  o: number,
+  trafficClass: number,
+  flowLabel: number,
+  payloadLength: number,
+  nextHeader: number,
+  hopLimit: number,
+  src: Uint8Array,
+  dst: Uint8Array,
 ): void {
   out[o] = 0x60 | ((trafficClass >>> 4) & 0x0f);
   out[o + 1] = ((trafficClass & 0x0f) << 4) | ((flowLabel >>> 16) & 0x0f);

@@ -5,9 +5,9 @@ import { AddressError, WireError } from "./errors.ts";
 import { toHex } from "./hex.ts";
 import { parseIpv4 } from "./ipv4.ts";
 import { parseIpv6 } from "./ipv6.ts";
-import { ALL_CHECKSUMS, RAW_SOCKET_CHECKSUMS, buildUdpHeaders, buildUdpPacket, maxUdpPayload, udpHeadersLength } from "./packet.ts";
+import { ALL_CHECKSUMS, buildUdpHeaders, buildUdpPacket, maxUdpPayload, RAW_SOCKET_CHECKSUMS, udpHeadersLength } from "./packet.ts";
 import { parseUdp } from "./udp.ts";
-import { ROUNDTRIP_RUNS, ipv4Bytes, ipv6Bytes, port, sameBytes } from "./test_support.ts";
+import { ipv4Bytes, ipv6Bytes, port, ROUNDTRIP_RUNS, sameBytes } from "./test_support.ts";
 
 const hello = new TextEncoder().encode("hello");
 
@@ -31,23 +31,30 @@ describe("buildUdpPacket", () => {
 
   it("headers-only equals the whole packet when the payload lives in another buffer (two iovecs)", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.tuple(ipv4Bytes, ipv4Bytes), fc.tuple(ipv6Bytes, ipv6Bytes)), port, port, fc.uint8Array({ maxLength: 2000 }), fc.nat(3), ([s, d], sp, dp, payload, shift) => {
-        const src = socketAddress(s, sp), dst = socketAddress(d, dp);
-        const whole = new Uint8Array(48 + payload.length);
-        const n = buildUdpPacket(whole, 0, src, dst, payload, { checksums: ALL_CHECKSUMS, ttl: 9, tos: 0x2e });
-        const head = new Uint8Array(52);
-        const other = new Uint8Array(payload.length + 4);
-        other.set(payload, shift);
-        const h = buildUdpHeaders(head, 4, src, dst, other.subarray(shift, shift + payload.length), { checksums: ALL_CHECKSUMS, ttl: 9, tos: 0x2e });
-        expect(h).toBe(udpHeadersLength(src.family));
-        expect(n).toBe(h + payload.length);
-        expect(sameBytes(head.subarray(4, 4 + h), whole.subarray(0, h))).toBe(true);
-        // And the result verifies with the independent-path parsers.
-        const ip = src.family === 4 ? parseIpv4(whole.subarray(0, n)) : parseIpv6(whole.subarray(0, n));
-        const udp = parseUdp(ip.payload, src.ip, dst.ip);
-        expect(udp.checksumValid).toBe(true);
-        expect(sameBytes(udp.payload, payload)).toBe(true);
-      }),
+      fc.property(
+        fc.oneof(fc.tuple(ipv4Bytes, ipv4Bytes), fc.tuple(ipv6Bytes, ipv6Bytes)),
+        port,
+        port,
+        fc.uint8Array({ maxLength: 2000 }),
+        fc.nat(3),
+        ([s, d], sp, dp, payload, shift) => {
+          const src = socketAddress(s, sp), dst = socketAddress(d, dp);
+          const whole = new Uint8Array(48 + payload.length);
+          const n = buildUdpPacket(whole, 0, src, dst, payload, { checksums: ALL_CHECKSUMS, ttl: 9, tos: 0x2e });
+          const head = new Uint8Array(52);
+          const other = new Uint8Array(payload.length + 4);
+          other.set(payload, shift);
+          const h = buildUdpHeaders(head, 4, src, dst, other.subarray(shift, shift + payload.length), { checksums: ALL_CHECKSUMS, ttl: 9, tos: 0x2e });
+          expect(h).toBe(udpHeadersLength(src.family));
+          expect(n).toBe(h + payload.length);
+          expect(sameBytes(head.subarray(4, 4 + h), whole.subarray(0, h))).toBe(true);
+          // And the result verifies with the independent-path parsers.
+          const ip = src.family === 4 ? parseIpv4(whole.subarray(0, n)) : parseIpv6(whole.subarray(0, n));
+          const udp = parseUdp(ip.payload, src.ip, dst.ip);
+          expect(udp.checksumValid).toBe(true);
+          expect(sameBytes(udp.payload, payload)).toBe(true);
+        },
+      ),
       { numRuns: ROUNDTRIP_RUNS },
     );
   });

@@ -63,7 +63,12 @@ export function udpHeadersLength(family: 4 | 6): number {
  * @throws {AddressError} families differ. {@link WireError} payload over the family maximum.
  */
 export function buildUdpHeaders(
-  out: Uint8Array, offset: number, src: SocketAddress, dst: SocketAddress, payload: Uint8Array, options: UdpPacketOptions,
+  out: Uint8Array,
+  offset: number,
+  src: SocketAddress,
+  dst: SocketAddress,
+  payload: Uint8Array,
+  options: UdpPacketOptions,
 ): number {
   if (src.family !== dst.family) throw new AddressError(`Source and destination families differ (IPv${src.family} → IPv${dst.family})`);
   const n = payload.length;
@@ -76,8 +81,19 @@ export function buildUdpHeaders(
   let u: number;
   if (src.family === 4) {
     u = offset + IPV4_HEADER_LENGTH;
-    writeIpv4Header(out, offset, IPV4_HEADER_LENGTH, tos, IPV4_HEADER_LENGTH + udpLength, options.identification ?? 0,
-      options.dontFragment ? 0x4000 : 0, ttl, IPPROTO_UDP, src.ip, dst.ip);
+    writeIpv4Header(
+      out,
+      offset,
+      IPV4_HEADER_LENGTH,
+      tos,
+      IPV4_HEADER_LENGTH + udpLength,
+      options.identification ?? 0,
+      options.dontFragment ? 0x4000 : 0,
+      ttl,
+      IPPROTO_UDP,
+      src.ip,
+      dst.ip,
+    );
     if (options.checksums.ipv4Header === "compute") {
       const c = finishChecksum(sumBytes(out, offset, u));
       out[offset + 10] = c >>> 8;
@@ -113,7 +129,12 @@ export function udpChecksumFor(src: SocketAddress, dst: SocketAddress, payload: 
  * @example const len = buildUdpPacket(buf, 0, src, dst, payload, { checksums: ALL_CHECKSUMS });
  */
 export function buildUdpPacket(
-  out: Uint8Array, offset: number, src: SocketAddress, dst: SocketAddress, payload: Uint8Array, options: UdpPacketOptions,
+  out: Uint8Array,
+  offset: number,
+  src: SocketAddress,
+  dst: SocketAddress,
+  payload: Uint8Array,
+  options: UdpPacketOptions,
 ): number {
   const need = udpHeadersLength(src.family) + payload.length;
   if (out.length - offset < need) throw new WireError("too-big", `packet of ${need} bytes does not fit the ${out.length - offset}-byte buffer`);

@@ -69,7 +69,6 @@ interface Pending {
 
 const hexOf = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
-
 /**
  * Create a reassembler. Keys are (src, dst, protocol, id) for IPv4 and (src, dst, id) for IPv6.
  * @example
@@ -244,8 +243,12 @@ export function createReassembler(options: ReassemblerOptions = {}): Reassembler
   return {
     push,
     expire,
-    get pendingBytes() { return bytes; },
-    get pendingDatagrams() { return pending.size; },
+    get pendingBytes() {
+      return bytes;
+    },
+    get pendingDatagrams() {
+      return pending.size;
+    },
     stats,
   };
 }

@@ -37,7 +37,11 @@ export function touchRecency<K, E extends Recency>(map: Map<K, E>, key: K, entry
  * @example sweepIdle(sockets, Date.now(), 60_000, (key, s) => release(key, s), (s) => s.waiting);
  */
 export function sweepIdle<K, E extends Recency>(
-  map: Map<K, E>, now: number, idleMs: number, expire: (key: K, entry: E) => void, keep?: (entry: E) => boolean,
+  map: Map<K, E>,
+  now: number,
+  idleMs: number,
+  expire: (key: K, entry: E) => void,
+  keep?: (entry: E) => boolean,
 ): void {
   for (const [key, entry] of map) {
     if (now - entry.lastTouched < idleMs) break;

@@ -32,8 +32,12 @@ export function createSendQueue(limit: number): SendQueue {
   let head = 0;
   let bytes = 0;
   return {
-    get length() { return items.length - head; },
-    get bytes() { return bytes; },
+    get length() {
+      return items.length - head;
+    },
+    get bytes() {
+      return bytes;
+    },
     push(d) {
       if (items.length - head >= limit) return false;
       items.push({ src: d.src, dst: d.dst, payload: d.payload.slice() });

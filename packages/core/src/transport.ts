@@ -2,7 +2,7 @@
  * The contract every backend (raw, bindsrc, tun) implements, and the checks they share.
  * @module
  */
-import { type SocketAddress, formatSocketAddress } from "./address.ts";
+import { formatSocketAddress, type SocketAddress } from "./address.ts";
 import { TransportError } from "./errors.ts";
 import { maxUdpPayload } from "./packet.ts";
 

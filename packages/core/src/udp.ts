@@ -2,7 +2,7 @@
  * UDP header (RFC 768): view, record, parse/emit, checksum over the IPv4/IPv6 pseudo-header.
  * @module
  */
-import { pseudoHeaderSum, sumBytes, finishChecksum, udpChecksumValue } from "./checksum.ts";
+import { finishChecksum, pseudoHeaderSum, sumBytes, udpChecksumValue } from "./checksum.ts";
 import { WireError } from "./errors.ts";
 
 /** Length of a UDP header. */
@@ -25,10 +25,18 @@ export class UdpView {
   private u16(at: number): number {
     return (this.bytes[this.offset + at]! << 8) | this.bytes[this.offset + at + 1]!;
   }
-  get srcPort(): number { return this.u16(0); }
-  get dstPort(): number { return this.u16(2); }
-  get length(): number { return this.u16(4); }
-  get checksum(): number { return this.u16(6); }
+  get srcPort(): number {
+    return this.u16(0);
+  }
+  get dstPort(): number {
+    return this.u16(2);
+  }
+  get length(): number {
+    return this.u16(4);
+  }
+  get checksum(): number {
+    return this.u16(6);
+  }
 }
 
 /** The fields of a UDP header. `length` covers header and payload. */

@@ -2,10 +2,10 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { socketAddress } from "./address.ts";
 import { fragmentPacket } from "./fragment.ts";
-import { ALL_CHECKSUMS, RAW_SOCKET_CHECKSUMS, buildUdpPacket, udpChecksumFor } from "./packet.ts";
+import { ALL_CHECKSUMS, buildUdpPacket, RAW_SOCKET_CHECKSUMS, udpChecksumFor } from "./packet.ts";
 import { createReassembler } from "./reassembly.ts";
 import { UDP_FRAGMENT_HEADER_MAX, udpFragmentCount, writeUdpFragment } from "./udp_fragments.ts";
-import { ROUNDTRIP_RUNS, ipv4Bytes, ipv6Bytes } from "./test_support.ts";
+import { ipv4Bytes, ipv6Bytes, ROUNDTRIP_RUNS } from "./test_support.ts";
 
 /** Whole-packet comparisons of up to 9000 bytes are slow: fewer cases than the round trips. */
 const FRAGMENT_RUNS = Math.min(ROUNDTRIP_RUNS, 1000);
@@ -17,7 +17,15 @@ function patterned(size: number, step: number): Uint8Array {
 }
 
 /** Each fragment as one byte string: its header from writeUdpFragment, then its payload slice. */
-function zeroCopyFragments(family: 4 | 6, src: Uint8Array, dst: Uint8Array, payload: Uint8Array, mtu: number, id: number, checksums = RAW_SOCKET_CHECKSUMS): Uint8Array[] {
+function zeroCopyFragments(
+  family: 4 | 6,
+  src: Uint8Array,
+  dst: Uint8Array,
+  payload: Uint8Array,
+  mtu: number,
+  id: number,
+  checksums = RAW_SOCKET_CHECKSUMS,
+): Uint8Array[] {
   const s = socketAddress(src, 40000);
   const d = socketAddress(dst, 7000);
   const sum = udpChecksumFor(s, d, payload);
@@ -45,7 +53,13 @@ function copiedFragments(src: Uint8Array, dst: Uint8Array, payload: Uint8Array, 
 describe("UDP fragments without a copy", () => {
   it("IPv4: the same bytes as fragmenting the whole packet, every checksum policy", () => {
     fc.assert(
-      fc.property(ipv4Bytes, ipv4Bytes, fc.integer({ min: 0, max: 9000 }), fc.integer({ min: 68, max: 9000 }), fc.integer({ min: 1, max: 0xffff }), fc.boolean(),
+      fc.property(
+        ipv4Bytes,
+        ipv4Bytes,
+        fc.integer({ min: 0, max: 9000 }),
+        fc.integer({ min: 68, max: 9000 }),
+        fc.integer({ min: 1, max: 0xffff }),
+        fc.boolean(),
         (src, dst, size, mtu, id, compute) => {
           const payload = patterned(size, 7);
           const checksums = compute ? ALL_CHECKSUMS : RAW_SOCKET_CHECKSUMS;
@@ -53,21 +67,28 @@ describe("UDP fragments without a copy", () => {
           expect(count === 1).toBe(28 + size <= mtu);
           if (count === 1) return;
           expect(zeroCopyFragments(4, src, dst, payload, mtu, id, checksums)).toEqual(copiedFragments(src, dst, payload, mtu, id, checksums));
-        }),
+        },
+      ),
       { numRuns: FRAGMENT_RUNS },
     );
   });
 
   it("IPv6: the same bytes as fragmenting the whole packet (Fragment header, 32-bit ID)", () => {
     fc.assert(
-      fc.property(ipv6Bytes, ipv6Bytes, fc.integer({ min: 0, max: 9000 }), fc.integer({ min: 1280, max: 9000 }), fc.integer({ min: 1, max: 0x7fffffff }),
+      fc.property(
+        ipv6Bytes,
+        ipv6Bytes,
+        fc.integer({ min: 0, max: 9000 }),
+        fc.integer({ min: 1280, max: 9000 }),
+        fc.integer({ min: 1, max: 0x7fffffff }),
         (src, dst, size, mtu, id) => {
           const payload = patterned(size, 13);
           const count = udpFragmentCount(6, size, mtu);
           expect(count === 1).toBe(48 + size <= mtu);
           if (count === 1) return;
           expect(zeroCopyFragments(6, src, dst, payload, mtu, id)).toEqual(copiedFragments(src, dst, payload, mtu, id));
-        }),
+        },
+      ),
       { numRuns: FRAGMENT_RUNS },
     );
   });

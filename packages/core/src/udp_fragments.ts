@@ -10,7 +10,7 @@ import type { SocketAddress } from "./address.ts";
 import { finishChecksum, sumBytes } from "./checksum.ts";
 import { IPV4_HEADER_LENGTH, writeIpv4Header } from "./ipv4.ts";
 import { IPV6_FRAGMENT_HEADER_LENGTH, IPV6_HEADER_LENGTH, NextHeader, writeIpv6Header } from "./ipv6.ts";
-import { type UdpPacketOptions, udpChecksumFor } from "./packet.ts";
+import type { UdpPacketOptions } from "./packet.ts";
 import { IPPROTO_UDP, UDP_HEADER_LENGTH, writeUdpHeader } from "./udp.ts";
 
 /** Bytes of UDP datagram (header included) each fragment carries: a multiple of 8 (RFC 791, RFC 8200). */
@@ -39,12 +39,21 @@ export const UDP_FRAGMENT_HEADER_MAX = IPV6_HEADER_LENGTH + IPV6_FRAGMENT_HEADER
  * src → dst carrying `payload` at `out[offset]`, with IPv4 identification / IPv6 fragment ID
  * `identification` (the same for every fragment of the datagram). Returns the header length; the
  * payload slice the fragment carries is `payload[slice[0], slice[1])`. `udpChecksum` is the
- * datagram's UDP checksum ({@link udpChecksumFor}), needed by fragment 0 only.
+ * datagram's UDP checksum (`udpChecksumFor` in packet.ts), needed by fragment 0 only.
  * @example const h = writeUdpFragment(slot, 0, src, dst, payload, options, 1500, 1, id, sum, slice);
  */
 export function writeUdpFragment(
-  out: Uint8Array, offset: number, src: SocketAddress, dst: SocketAddress, payload: Uint8Array, options: UdpPacketOptions,
-  mtu: number, index: number, identification: number, udpChecksum: number, slice: Int32Array,
+  out: Uint8Array,
+  offset: number,
+  src: SocketAddress,
+  dst: SocketAddress,
+  payload: Uint8Array,
+  options: UdpPacketOptions,
+  mtu: number,
+  index: number,
+  identification: number,
+  udpChecksum: number,
+  slice: Int32Array,
 ): number {
   const family = src.family;
   const room = fragmentRoom(family, mtu);
@@ -56,7 +65,19 @@ export function writeUdpFragment(
   const tos = options.tos ?? 0;
   let h: number;
   if (family === 4) {
-    writeIpv4Header(out, offset, IPV4_HEADER_LENGTH, tos, IPV4_HEADER_LENGTH + to - from, identification, (more ? 0x2000 : 0) | (from >>> 3), ttl, IPPROTO_UDP, src.ip, dst.ip);
+    writeIpv4Header(
+      out,
+      offset,
+      IPV4_HEADER_LENGTH,
+      tos,
+      IPV4_HEADER_LENGTH + to - from,
+      identification,
+      (more ? 0x2000 : 0) | (from >>> 3),
+      ttl,
+      IPPROTO_UDP,
+      src.ip,
+      dst.ip,
+    );
     if (options.checksums.ipv4Header === "compute") {
       const c = finishChecksum(sumBytes(out, offset, offset + IPV4_HEADER_LENGTH));
       out[offset + 10] = c >>> 8;

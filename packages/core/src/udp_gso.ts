@@ -6,7 +6,7 @@
  */
 import type { SocketAddress } from "./address.ts";
 import { sameSocketAddress } from "./address.ts";
-import { foldChecksum, finishChecksum, pseudoHeaderSum, sumBytes } from "./checksum.ts";
+import { finishChecksum, foldChecksum, pseudoHeaderSum, sumBytes } from "./checksum.ts";
 import { WireError } from "./errors.ts";
 import { IPV4_HEADER_LENGTH, writeIpv4Header } from "./ipv4.ts";
 import { IPV6_HEADER_LENGTH, writeIpv6Header } from "./ipv6.ts";
@@ -64,7 +64,13 @@ export function gsoRunLength(ds: readonly Datagram[], from: number, to: number, 
  * @throws {WireError} the whole exceeds the family's UDP maximum.
  */
 export function writeUdpGsoHeaders(
-  out: Uint8Array, offset: number, src: SocketAddress, dst: SocketAddress, segmentSize: number, payloadLength: number, fields: IpFields,
+  out: Uint8Array,
+  offset: number,
+  src: SocketAddress,
+  dst: SocketAddress,
+  segmentSize: number,
+  payloadLength: number,
+  fields: IpFields,
 ): number {
   const { ttl, tos, identification } = fields;
   if (payloadLength > maxUdpPayload(src.family)) {
@@ -91,7 +97,14 @@ export function writeUdpGsoHeaders(
  * @example writeVirtioNetHeader(out, 0, 0, VIRTIO_NET_HDR_GSO_NONE, 0, 0, 0, 0)
  */
 export function writeVirtioNetHeader(
-  out: Uint8Array, o: number, flags: number, gsoType: number, headerLength: number, gsoSize: number, checksumStart: number, checksumOffset: number,
+  out: Uint8Array,
+  o: number,
+  flags: number,
+  gsoType: number,
+  headerLength: number,
+  gsoSize: number,
+  checksumStart: number,
+  checksumOffset: number,
 ): void {
   out[o] = flags;
   out[o + 1] = gsoType;

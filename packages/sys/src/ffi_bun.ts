@@ -5,7 +5,15 @@
 import type * as BunFfi from "bun:ffi";
 import { LIBC_SIGNATURES, type LibcAdapter, type LibcFunctions, type NeutralType } from "./libc_signatures.ts";
 
-const BUN_TYPES: Record<NeutralType, BunFfi.FFITypeOrString> = { i32: "i32", u32: "u32", usize: "usize", buf: "ptr", pointer: "ptr", null: "ptr", void: "void" };
+const BUN_TYPES: Record<NeutralType, BunFfi.FFITypeOrString> = {
+  i32: "i32",
+  u32: "u32",
+  usize: "usize",
+  buf: "ptr",
+  pointer: "ptr",
+  null: "ptr",
+  void: "void",
+};
 
 /** Bun's `process`, which hands out its built-in modules synchronously. */
 interface BunProcess {

@@ -6,7 +6,15 @@
 import { bufferAddresses } from "./buffer_addresses.ts";
 import { LIBC_SIGNATURES, type LibcAdapter, type LibcFunctions, type NeutralType } from "./libc_signatures.ts";
 
-const DENO_TYPES: Record<NeutralType, Deno.NativeType | "void"> = { i32: "i32", u32: "u32", usize: "usize", buf: "buffer", pointer: "pointer", null: "pointer", void: "void" };
+const DENO_TYPES: Record<NeutralType, Deno.NativeType | "void"> = {
+  i32: "i32",
+  u32: "u32",
+  usize: "usize",
+  buf: "buffer",
+  pointer: "pointer",
+  null: "pointer",
+  void: "void",
+};
 
 /** Open libc with Deno's FFI. */
 export function openDenoLibc(path: string): LibcAdapter {

@@ -2,7 +2,7 @@
  * libc, opened once per thread through the runtime's adapter, and errno read right after a call.
  * @module
  */
-import { SystemError, errnoName } from "@anysrc/core";
+import { errnoName, SystemError } from "@anysrc/core";
 import type { LibcAdapter, LibcFunctions } from "./libc_signatures.ts";
 import { detectRuntime } from "./runtime.ts";
 

@@ -12,13 +12,23 @@
  * registration left the idle waiter is stopped, so nothing keeps the process alive.
  * @module
  */
-import { SystemError, errnoName } from "@anysrc/core";
+import { errnoName, SystemError } from "@anysrc/core";
 import { adapter, check, errno, lastError, libc } from "./libc.ts";
 import { nextTurn } from "./runtime.ts";
 import type { WorkerLike } from "./libc_signatures.ts";
 import {
-  EFD_CLOEXEC, EFD_NONBLOCK, EINTR, EPOLLERR, EPOLLHUP, EPOLLET, EPOLLIN, EPOLLOUT, EPOLL_CLOEXEC, EPOLL_CTL_ADD,
-  EPOLL_CTL_DEL, EPOLL_CTL_MOD,
+  EFD_CLOEXEC,
+  EFD_NONBLOCK,
+  EINTR,
+  EPOLL_CLOEXEC,
+  EPOLL_CTL_ADD,
+  EPOLL_CTL_DEL,
+  EPOLL_CTL_MOD,
+  EPOLLERR,
+  EPOLLET,
+  EPOLLHUP,
+  EPOLLIN,
+  EPOLLOUT,
 } from "./linux_constants.ts";
 import { CONTROL_INTS, FAILED, MAX_EVENTS, OWNER, type PollerStart, type PollerWorkerMessage, SEQ, SLOT_AT, STOP, WORKER } from "./poller_protocol.ts";
 

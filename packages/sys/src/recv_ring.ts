@@ -7,10 +7,35 @@ import type { SocketAddress } from "@anysrc/core";
 import { adapter, errno, lastError, libc } from "./libc.ts";
 import { errnoName } from "@anysrc/core";
 import {
-  EAGAIN, ECONNREFUSED, EHOSTDOWN, EMSGSIZE, EHOSTUNREACH, ENETUNREACH, EPROTO, IP_ORIGDSTADDR, IP_RECVERR, IP_TOS, IP_TTL, IPV6_HOPLIMIT, IPV6_ORIGDSTADDR, IPV6_RECVERR, IPV6_TCLASS, MSG_DONTWAIT, MSG_ERRQUEUE, MSG_TRUNC,
-  SOL_IP, SOL_IPV6, SOL_SOCKET, SOL_UDP, SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6, SO_EE_ORIGIN_LOCAL, SO_RXQ_OVFL, UDP_GRO,
+  EAGAIN,
+  ECONNREFUSED,
+  EHOSTDOWN,
+  EHOSTUNREACH,
+  EMSGSIZE,
+  ENETUNREACH,
+  EPROTO,
+  IP_ORIGDSTADDR,
+  IP_RECVERR,
+  IP_TOS,
+  IP_TTL,
+  IPV6_HOPLIMIT,
+  IPV6_ORIGDSTADDR,
+  IPV6_RECVERR,
+  IPV6_TCLASS,
+  MSG_DONTWAIT,
+  MSG_ERRQUEUE,
+  MSG_TRUNC,
+  SO_EE_ORIGIN_ICMP,
+  SO_EE_ORIGIN_ICMP6,
+  SO_EE_ORIGIN_LOCAL,
+  SO_RXQ_OVFL,
+  SOL_IP,
+  SOL_IPV6,
+  SOL_SOCKET,
+  SOL_UDP,
+  UDP_GRO,
 } from "./linux_constants.ts";
-import { SOCKADDR_STORAGE_SIZE, decodeSockaddr } from "./sockaddr.ts";
+import { decodeSockaddr, SOCKADDR_STORAGE_SIZE } from "./sockaddr.ts";
 
 // x86-64 glibc layouts: struct mmsghdr is a msghdr (56 B) + msg_len (4 B) padded to 64.
 const MMSGHDR_SIZE = 64;
@@ -63,7 +88,16 @@ export function queuedErrorKind(e: QueuedError): string {
 export function isPendingIcmpError(errno: number): boolean {
   return errno === ECONNREFUSED || errno === EHOSTUNREACH || errno === ENETUNREACH || errno === EHOSTDOWN || errno === EPROTO || errno === EMSGSIZE;
 }
-const ICMP_UNREACH: Readonly<Record<number, string>> = { 0: "net-unreachable", 1: "host-unreachable", 2: "protocol-unreachable", 3: "port-unreachable", 4: "frag-needed", 9: "net-prohibited", 10: "host-prohibited", 13: "admin-prohibited" };
+const ICMP_UNREACH: Readonly<Record<number, string>> = {
+  0: "net-unreachable",
+  1: "host-unreachable",
+  2: "protocol-unreachable",
+  3: "port-unreachable",
+  4: "frag-needed",
+  9: "net-prohibited",
+  10: "host-prohibited",
+  13: "admin-prohibited",
+};
 const ICMP6_UNREACH: Readonly<Record<number, string>> = { 0: "no-route", 1: "admin-prohibited", 3: "address-unreachable", 4: "port-unreachable" };
 
 /** Sizes of a {@link RecvRing}. */
@@ -242,7 +276,7 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     const controlLength = words[(hdrAt + i * MMSGHDR_SIZE + 40) >>> 2]!;
     const start = controlAt + i * CONTROL_SIZE;
     // cmsg_len (size_t) @0, cmsg_level @8, cmsg_type @12, data @16, each 8-aligned.
-    for (let at = 0; at + 16 <= controlLength; ) {
+    for (let at = 0; at + 16 <= controlLength;) {
       const len = words[(start + at) >>> 2]!;
       if (len < 16) break;
       const level = words[(start + at + 8) >>> 2]!;

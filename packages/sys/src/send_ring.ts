@@ -9,7 +9,7 @@
 import type { SocketAddress } from "@anysrc/core";
 import { adapter, errno, libc } from "./libc.ts";
 import { IP_TOS, IP_TTL, IPV6_HOPLIMIT, IPV6_TCLASS, SOL_IP, SOL_IPV6, SOL_UDP, UDP_SEGMENT } from "./linux_constants.ts";
-import { SOCKADDR_STORAGE_SIZE, encodeSockaddr } from "./sockaddr.ts";
+import { encodeSockaddr, SOCKADDR_STORAGE_SIZE } from "./sockaddr.ts";
 
 const MMSGHDR_SIZE = 64;
 const IOVEC_SIZE = 16;

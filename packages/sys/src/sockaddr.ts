@@ -2,7 +2,7 @@
  * struct sockaddr_in / sockaddr_in6 ⇄ SocketAddress, in caller-owned memory.
  * @module
  */
-import { type SocketAddress, addressKeyOf, socketAddress } from "@anysrc/core";
+import { addressKeyOf, type SocketAddress, socketAddress } from "@anysrc/core";
 import { AF_INET, AF_INET6 } from "./linux_constants.ts";
 
 /** sizeof(struct sockaddr_in). */

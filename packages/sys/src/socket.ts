@@ -3,16 +3,55 @@
  * send/receive. Everything is non-blocking; readiness comes from the {@link Poller}.
  * @module
  */
-import { type SocketAddress, SystemError, formatSocketAddress } from "@anysrc/core";
+import { formatSocketAddress, type SocketAddress, SystemError } from "@anysrc/core";
 import { check, cString, errno, lastError, libc } from "./libc.ts";
 import {
-  AF_INET, AF_INET6, EACCES, EAGAIN, IPPROTO_IPV6, IPPROTO_RAW, IPPROTO_UDP, IPV6_FREEBIND, IPV6_RECVORIGDSTADDR,
-  IPV6_RECVERR, IPV6_TRANSPARENT, IPV6_V6ONLY, IP_FREEBIND, IP_RECVERR, IP_RECVORIGDSTADDR, IP_TRANSPARENT, SOCK_CLOEXEC, SOCK_DGRAM,
-  SOCK_NONBLOCK, SOCK_RAW, SOL_IP, SOL_IPV6, SOL_SOCKET, SO_BINDTODEVICE, SO_MARK, SO_RCVBUF, SO_RCVBUFFORCE,
-  SO_REUSEADDR, SO_REUSEPORT, SO_SNDBUF, SO_SNDBUFFORCE, IP_MTU, IPV6_MTU, SO_RXQ_OVFL, SO_MEMINFO, SK_MEMINFO_VARS, SK_MEMINFO_DROPS, IP_NODEFRAG, SOL_UDP, UDP_GRO,
-  IP_RECVTOS, IP_RECVTTL, IPV6_RECVTCLASS, IPV6_RECVHOPLIMIT, SO_BROADCAST,
+  AF_INET,
+  AF_INET6,
+  EACCES,
+  EAGAIN,
+  IP_FREEBIND,
+  IP_MTU,
+  IP_NODEFRAG,
+  IP_RECVERR,
+  IP_RECVORIGDSTADDR,
+  IP_RECVTOS,
+  IP_RECVTTL,
+  IP_TRANSPARENT,
+  IPPROTO_RAW,
+  IPPROTO_UDP,
+  IPV6_FREEBIND,
+  IPV6_MTU,
+  IPV6_RECVERR,
+  IPV6_RECVHOPLIMIT,
+  IPV6_RECVORIGDSTADDR,
+  IPV6_RECVTCLASS,
+  IPV6_TRANSPARENT,
+  IPV6_V6ONLY,
+  SK_MEMINFO_DROPS,
+  SK_MEMINFO_VARS,
+  SO_BINDTODEVICE,
+  SO_BROADCAST,
+  SO_MARK,
+  SO_MEMINFO,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SO_RXQ_OVFL,
+  SO_SNDBUF,
+  SO_SNDBUFFORCE,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOCK_RAW,
+  SOL_IP,
+  SOL_IPV6,
+  SOL_SOCKET,
+  SOL_UDP,
+  UDP_GRO,
 } from "./linux_constants.ts";
-import { SOCKADDR_STORAGE_SIZE, decodeSockaddr, encodeSockaddr } from "./sockaddr.ts";
+import { decodeSockaddr, encodeSockaddr, SOCKADDR_STORAGE_SIZE } from "./sockaddr.ts";
 
 /** Options of a UDP socket. Defaults: non-blocking, close-on-exec, nothing else. */
 export interface UdpSocketOptions {
@@ -267,7 +306,7 @@ export function sendTo(fd: number, payload: Uint8Array, dst?: SocketAddress): bo
  */
 export function receiveFrom(fd: number, buf: Uint8Array): { length: number; source: SocketAddress | undefined } | undefined {
   scratchLength[0] = SOCKADDR_STORAGE_SIZE;
-  const n = libc.recvfrom(fd, buf, buf.length, 0x40 /* MSG_DONTWAIT */, scratchAddress, scratchLength);
+  const n = libc.recvfrom(fd, buf, buf.length, 0x40, /* MSG_DONTWAIT */ scratchAddress, scratchLength);
   if (n < 0) {
     if (errno() === EAGAIN) return undefined;
     throw lastError("recvfrom", fd);
@@ -305,7 +344,9 @@ export function routeMtu(dst: SocketAddress): number | undefined {
     const len = encodeSockaddr(dst, scratchAddress, 0, dst.port === 0 ? 9 : dst.port);
     if (libc.connect(fd, scratchAddress, len) < 0) return undefined;
     scratchLength[0] = 4;
-    const r = dst.family === 4 ? libc.getsockopt(fd, SOL_IP, IP_MTU, intBytes, scratchLength) : libc.getsockopt(fd, SOL_IPV6, IPV6_MTU, intBytes, scratchLength);
+    const r = dst.family === 4
+      ? libc.getsockopt(fd, SOL_IP, IP_MTU, intBytes, scratchLength)
+      : libc.getsockopt(fd, SOL_IPV6, IPV6_MTU, intBytes, scratchLength);
     return r < 0 ? undefined : intValue[0];
   } finally {
     libc.close(fd);

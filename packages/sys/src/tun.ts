@@ -4,8 +4,24 @@
  */
 import { adapter, check, cString, errno, lastError, libc } from "./libc.ts";
 import {
-  AF_INET, IFF_MULTI_QUEUE, IFF_NO_PI, IFF_TUN, IFF_UP, IFF_VNET_HDR, IFNAMSIZ, O_CLOEXEC, O_NONBLOCK, O_RDWR, SIOCGIFFLAGS,
-  SIOCGIFMTU, SIOCSIFFLAGS, SIOCSIFMTU, SOCK_CLOEXEC, SOCK_DGRAM, TUNSETIFF, TUNSETOFFLOAD,
+  AF_INET,
+  IFF_MULTI_QUEUE,
+  IFF_NO_PI,
+  IFF_TUN,
+  IFF_UP,
+  IFF_VNET_HDR,
+  IFNAMSIZ,
+  O_CLOEXEC,
+  O_NONBLOCK,
+  O_RDWR,
+  SIOCGIFFLAGS,
+  SIOCGIFMTU,
+  SIOCSIFFLAGS,
+  SIOCSIFMTU,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  TUNSETIFF,
+  TUNSETOFFLOAD,
 } from "./linux_constants.ts";
 
 // struct ifreq: char ifr_name[16]; then a 24-byte union (flags: short, mtu: int, …).

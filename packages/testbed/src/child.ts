@@ -67,16 +67,31 @@ export function spawnJson(argv: readonly string[], env: Record<string, string> =
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for a line from ${describe()}`)), timeoutMs);
-        waiters.push({ match, resolve: (l) => { clearTimeout(timer); resolve(l); } });
-        if (exitCode !== undefined) { clearTimeout(timer); reject(new Error(`process exited (${exitCode}) before the expected line: ${describe()}`)); }
-        exitWaiters.push((c) => { clearTimeout(timer); reject(new Error(`process exited (${c}) before the expected line: ${describe()}`)); });
+        waiters.push({
+          match,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
+        if (exitCode !== undefined) {
+          clearTimeout(timer);
+          reject(new Error(`process exited (${exitCode}) before the expected line: ${describe()}`));
+        }
+        exitWaiters.push((c) => {
+          clearTimeout(timer);
+          reject(new Error(`process exited (${c}) before the expected line: ${describe()}`));
+        });
       });
     },
     exited(timeoutMs = 30_000) {
       if (exitCode !== undefined) return Promise.resolve(exitCode);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for exit of ${describe()}`)), timeoutMs);
-        exitWaiters.push((c) => { clearTimeout(timer); resolve(c); });
+        exitWaiters.push((c) => {
+          clearTimeout(timer);
+          resolve(c);
+        });
       });
     },
     async stop() {

@@ -3,7 +3,7 @@
  * open file descriptors.
  * @module
  */
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** CPU seconds (user + system, every thread) used so far by `pid`. */
 export function cpuSeconds(pid: number): number {
@@ -47,7 +47,14 @@ export function threadTimes(pid: number): ThreadTimes[] {
     const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ");
     const f = stat[1]!.split(" ");
     const n = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
-    return { tid, name: stat[0]!.split(" (")[1] ?? "", user: Number(f[11]) / 100, system: Number(f[12]) / 100, voluntary: n("voluntary_ctxt_switches"), involuntary: n("nonvoluntary_ctxt_switches") };
+    return {
+      tid,
+      name: stat[0]!.split(" (")[1] ?? "",
+      user: Number(f[11]) / 100,
+      system: Number(f[12]) / 100,
+      voluntary: n("voluntary_ctxt_switches"),
+      involuntary: n("nonvoluntary_ctxt_switches"),
+    };
   });
 }
 
@@ -63,7 +70,11 @@ export function threadReport(before: readonly ThreadTimes[], after: readonly Thr
     if (!a) continue;
     const cpu = ((b.user - a.user + b.system - a.system) * 1e6) / units;
     if (cpu < 0.01 && b.voluntary === a.voluntary) continue;
-    lines.push(`  thread ${b.tid} ${b.name}: ${cpu.toFixed(2)} µs/datagram, wake-ups ${((b.voluntary - a.voluntary) / seconds).toFixed(0)}/s (${((b.voluntary - a.voluntary) / units).toFixed(3)}/datagram), preempted ${((b.involuntary - a.involuntary) / seconds).toFixed(0)}/s`);
+    lines.push(
+      `  thread ${b.tid} ${b.name}: ${cpu.toFixed(2)} µs/datagram, wake-ups ${((b.voluntary - a.voluntary) / seconds).toFixed(0)}/s (${
+        ((b.voluntary - a.voluntary) / units).toFixed(3)
+      }/datagram), preempted ${((b.involuntary - a.involuntary) / seconds).toFixed(0)}/s`,
+    );
   }
   return lines;
 }

@@ -5,9 +5,9 @@
  */
 import { fileURLToPath } from "node:url";
 
-export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+export const REPO_ROOT: string = fileURLToPath(new URL("../../../", import.meta.url));
 /** The Node peer used on the far side of every namespace test. */
-export const UDP_PEER = fileURLToPath(new URL("./udp_peer.mjs", import.meta.url));
+export const UDP_PEER: string = fileURLToPath(new URL("./udp_peer.mjs", import.meta.url));
 /** The export condition under which every workspace package resolves to `src/*.ts` instead of `dist/`. */
 export const SOURCE_CONDITION = "anysrc-source";
 export const RUNTIMES = ["bun", "deno", "node"] as const;

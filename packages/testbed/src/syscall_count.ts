@@ -7,7 +7,20 @@ import { execFile, execFileSync, spawnSync } from "node:child_process";
 
 /** The syscalls counted by name; every other one is in `total` only. */
 export const TRACED_SYSCALLS = [
-  "recvmmsg", "recvmsg", "recvfrom", "sendmmsg", "sendmsg", "sendto", "write", "writev", "read", "epoll_wait", "epoll_pwait", "epoll_ctl", "futex", "getsockopt",
+  "recvmmsg",
+  "recvmsg",
+  "recvfrom",
+  "sendmmsg",
+  "sendmsg",
+  "sendto",
+  "write",
+  "writev",
+  "read",
+  "epoll_wait",
+  "epoll_pwait",
+  "epoll_ctl",
+  "futex",
+  "getsockopt",
 ] as const;
 
 /**
@@ -32,7 +45,13 @@ export function countSyscalls(pid: number, seconds: number): Promise<Record<stri
 
 /** Whether perf can count syscall tracepoints here. */
 export function canCountSyscalls(): Promise<boolean> {
-  return new Promise((resolve) => execFile("perf", ["stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "--", "true"], (e, _o, err) => resolve(!e && /raw_syscalls/.test(String(err)) && !/not supported/.test(String(err)))));
+  return new Promise((resolve) =>
+    execFile(
+      "perf",
+      ["stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "--", "true"],
+      (e, _o, err) => resolve(!e && /raw_syscalls/.test(String(err)) && !/not supported/.test(String(err))),
+    )
+  );
 }
 
 /** Environment that makes the runtimes name their JIT code for perf (Deno's perf map, Bun's jitdump). */
@@ -45,6 +64,9 @@ export function recordProfile(pid: number, seconds: number, file: string): void 
 
 /** The `top` hottest symbols of a recorded profile (self time, by DSO and symbol). */
 export function hottestSymbols(file: string, top: number): string {
-  const report = execFileSync("perf", ["report", "-i", file, "--no-children", "--sort", "dso,symbol", "--stdio", "-g", "none", "--percent-limit", "0.4"], { encoding: "utf8", maxBuffer: 64 << 20 });
+  const report = execFileSync("perf", ["report", "-i", file, "--no-children", "--sort", "dso,symbol", "--stdio", "-g", "none", "--percent-limit", "0.4"], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
   return report.split("\n").filter((l) => l && !l.startsWith("#")).slice(0, top).join("\n");
 }

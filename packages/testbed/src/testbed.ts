@@ -112,7 +112,10 @@ export function createTestbed(o: { readonly diversion?: boolean } = {}): Testbed
     },
     enableTproxy(port) {
       bed.disableTproxy();
-      inNs(router, ["nft", "-f", "-"], `
+      inNs(
+        router,
+        ["nft", "-f", "-"],
+        `
 table inet anysrc_tproxy {
   chain prerouting {
     type filter hook prerouting priority mangle; policy accept;
@@ -120,7 +123,8 @@ table inet anysrc_tproxy {
     iifname "${rc}" meta nfproto ipv6 meta l4proto udp tproxy ip6 to :${port} meta mark set 1 accept
   }
 }
-`);
+`,
+      );
     },
     setGro(on) {
       for (const [ns, link] of [[client, "c0"], [router, rc], [router, rs], [server, "s0"]] as const) {
@@ -205,7 +209,14 @@ table inet anysrc_tproxy {
       [router, ["ip", "-6", "addr", "add", `${A.routerServerSide6}/64`, "dev", rs, "nodad"]],
       [router, ["ip", "link", "set", rc, "up"]],
       [router, ["ip", "link", "set", rs, "up"]],
-      [router, ["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]],
+      [router, [
+        "sysctl",
+        "-qw",
+        "net.ipv4.ip_forward=1",
+        "net.ipv6.conf.all.forwarding=1",
+        "net.ipv4.conf.all.rp_filter=0",
+        "net.ipv4.conf.default.rp_filter=0",
+      ]],
       // The tun transport's IPv4 fragments are reassembled where they are injected (nf_defrag, loaded
       // for TPROXY), and the reassembly's per-source distance heuristic counts the server's own
       // incoming fragments, which share the spoofed source: under load it drops a few. Off, as the
@@ -235,7 +246,10 @@ table inet anysrc_tproxy {
       inNs(ns, ["ip", "neigh", "replace", v4, "lladdr", lladdr, "dev", link, "nud", "permanent"]);
       inNs(ns, ["ip", "-6", "neigh", "replace", v6, "lladdr", lladdr, "dev", link, "nud", "permanent"]);
     }
-    inNs(router, ["nft", "-f", "-"], `
+    inNs(
+      router,
+      ["nft", "-f", "-"],
+      `
 table inet anysrc_base {
   chain forward {
     type filter hook forward priority filter; policy accept;
@@ -243,7 +257,8 @@ table inet anysrc_base {
     iifname "${rs}" oifname "${rc}" meta l4proto udp drop
   }
 }
-`);
+`,
+    );
   } catch (e) {
     void bed.destroy();
     throw e;

@@ -50,7 +50,10 @@ let sendRetries = 0;
 const sendWithRetry = (socket, buf, port, host, attempt = 0) => {
   const retry = (err) => {
     if (!err) return;
-    if (attempt >= 100) { console.error(`udp_peer: send failed for good: ${err.message}`); return; }
+    if (attempt >= 100) {
+      console.error(`udp_peer: send failed for good: ${err.message}`);
+      return;
+    }
     sendRetries++;
     setTimeout(() => sendWithRetry(socket, buf, port, host, attempt + 1), 1);
   };
@@ -141,9 +144,15 @@ async function recvSizes(local, peer, sizesText, count, timeoutMs) {
   let corrupt = 0, unexpected = 0, duplicates = 0;
   s.on("message", (msg) => {
     const set = seen.get(msg.length);
-    if (!set) { unexpected++; return; }
+    if (!set) {
+      unexpected++;
+      return;
+    }
     const seq = verify(msg);
-    if (seq < 0) { corrupt++; return; }
+    if (seq < 0) {
+      corrupt++;
+      return;
+    }
     const key = msg.length >= 4 ? seq : set.size;
     if (set.has(key)) duplicates++;
     set.add(key);
@@ -168,7 +177,10 @@ async function recvCount(local, peer, count, size, timeoutMs) {
   s.on("message", (msg) => {
     let ok = msg.length === size;
     for (let i = 4; ok && i < size; i++) if (msg[i] !== (i & 0xff)) ok = false;
-    if (!ok) { corrupt++; return; }
+    if (!ok) {
+      corrupt++;
+      return;
+    }
     seqs.add(size >= 4 ? msg.readUInt32BE(0) : seqs.size);
   });
   out({ ready: true });
@@ -247,7 +259,15 @@ async function flows(dst, count, sizesText, nflows, perMs) {
   const total = () => seen.reduce((a, x) => a + x.size, 0);
   const deadline = Date.now() + 5000;
   while (total() < count && Date.now() < deadline) await sleep(20);
-  out({ done: true, sent: count, received: total(), corrupt, sendRetries, seconds: (Date.now() - t0) / 1000, flowsComplete: seen.filter((x, f) => x.size === Math.ceil((count - f) / nflows)).length });
+  out({
+    done: true,
+    sent: count,
+    received: total(),
+    corrupt,
+    sendRetries,
+    seconds: (Date.now() - t0) / 1000,
+    flowsComplete: seen.filter((x, f) => x.size === Math.ceil((count - f) / nflows)).length,
+  });
   for (const s of socks) s.close();
 }
 
@@ -256,7 +276,11 @@ async function coneClient(dst, waitMs) {
   const s = dgram.createSocket(d.type);
   await new Promise((r) => s.bind(0, r));
   const replies = [];
-  s.on("message", (msg, rinfo) => replies.push({ from: d.type === "udp6" ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`, text: msg.toString("latin1") }));
+  s.on(
+    "message",
+    (msg, rinfo) =>
+      replies.push({ from: d.type === "udp6" ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`, text: msg.toString("latin1") }),
+  );
   s.send(Buffer.from("hello"), d.port, d.host);
   await sleep(waitMs);
   out({ done: true, replies });
@@ -299,7 +323,10 @@ async function echoSizes(dst, sizesText, timeoutMs) {
     const body = pattern(size, size);
     const reply = new Promise((resolve) => {
       const timer = setTimeout(() => resolve(undefined), timeoutMs);
-      s.once("message", (msg) => { clearTimeout(timer); resolve(msg); });
+      s.once("message", (msg) => {
+        clearTimeout(timer);
+        resolve(msg);
+      });
     });
     sendWithRetry(s, body);
     const msg = await reply;
@@ -317,7 +344,10 @@ async function sequentialClients(dst, n, timeoutMs) {
     await new Promise((r) => s.connect(d.port, d.host, r));
     const got = new Promise((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
-      s.once("message", (msg) => { clearTimeout(timer); resolve(msg.toString() === `client ${i}`); });
+      s.once("message", (msg) => {
+        clearTimeout(timer);
+        resolve(msg.toString() === `client ${i}`);
+      });
     });
     s.send(Buffer.from(`client ${i}`));
     if (await got) replied++;
@@ -353,7 +383,10 @@ async function recvLog(local, count, timeoutMs) {
     const timer = setTimeout(resolve, timeoutMs);
     s.on("message", (msg, rinfo) => {
       out({ from: rinfo.family === "IPv6" ? `[${rinfo.address}]:${rinfo.port}` : `${rinfo.address}:${rinfo.port}`, payload: msg.toString() });
-      if (++received >= count) { clearTimeout(timer); resolve(); }
+      if (++received >= count) {
+        clearTimeout(timer);
+        resolve();
+      }
     });
   });
   out({ done: true, received });
@@ -375,7 +408,10 @@ async function recvAny(local, count, timeoutMs) {
       sources.add(`${rinfo.address}:${rinfo.port}`);
       // The sender wrote its own port: a datagram relayed with any other source shows here.
       if (!msg.toString().startsWith(`${rinfo.port}:`)) mismatched++;
-      if (received >= count) { clearTimeout(timer); resolve(); }
+      if (received >= count) {
+        clearTimeout(timer);
+        resolve();
+      }
     });
   });
   await done;
@@ -385,22 +421,58 @@ async function recvAny(local, count, timeoutMs) {
 }
 
 switch (mode) {
-  case "echo-sizes": await echoSizes(args[0], args[1], Number(args[2])); break;
-  case "sequential-clients": await sequentialClients(args[0], Number(args[1]), Number(args[2])); break;
-  case "many-sources": await manySources(args[0], args[1], Number(args[2]), Number(args[3])); break;
-  case "recv-log": await recvLog(args[0], Number(args[1]), Number(args[2])); break;
-  case "recv-any": await recvAny(args[0], Number(args[1]), Number(args[2])); break;
-  case "send-pattern": await sendPattern(args[0], Number(args[1])); break;
-  case "send-from": await sendFrom(args[0], args[1], Number(args[2]), Number(args[3])); break;
-  case "echo-server": await echoServer(args[0], args[1], args[2] === "--cone"); break;
-  case "burst-echo": await burstEcho(args[0], Number(args[1]), Number(args[2]), Number(args[3])); break;
-  case "flows": await flows(args[0], Number(args[1]), args[2], Number(args[3]), Number(args[4] ?? 20)); break;
-  case "cone-client": await coneClient(args[0], Number(args[1])); break;
-  case "recv-count": await recvCount(args[0], args[1], Number(args[2]), Number(args[3]), Number(args[4])); break;
-  case "recv-sizes": await recvSizes(args[0], args[1], args[2], Number(args[3]), Number(args[4])); break;
-  case "echo-client": await echoClient(args[0], Number(args[1]), Number(args[2]), Number(args[3] ?? 50), Number(args[4] ?? 1)); break;
-  case "send": await send(args[0], Number(args[1]), Number(args[2] ?? 0)); break;
-  case "recv-connected": await recvConnected(args[0], args[1], Number(args[2]), Number(args[3])); break;
-  case "ping-pong": await pingPong(args[0], Number(args[1])); break;
-  default: console.error(`udp_peer: unknown mode ${mode}`); process.exit(2);
+  case "echo-sizes":
+    await echoSizes(args[0], args[1], Number(args[2]));
+    break;
+  case "sequential-clients":
+    await sequentialClients(args[0], Number(args[1]), Number(args[2]));
+    break;
+  case "many-sources":
+    await manySources(args[0], args[1], Number(args[2]), Number(args[3]));
+    break;
+  case "recv-log":
+    await recvLog(args[0], Number(args[1]), Number(args[2]));
+    break;
+  case "recv-any":
+    await recvAny(args[0], Number(args[1]), Number(args[2]));
+    break;
+  case "send-pattern":
+    await sendPattern(args[0], Number(args[1]));
+    break;
+  case "send-from":
+    await sendFrom(args[0], args[1], Number(args[2]), Number(args[3]));
+    break;
+  case "echo-server":
+    await echoServer(args[0], args[1], args[2] === "--cone");
+    break;
+  case "burst-echo":
+    await burstEcho(args[0], Number(args[1]), Number(args[2]), Number(args[3]));
+    break;
+  case "flows":
+    await flows(args[0], Number(args[1]), args[2], Number(args[3]), Number(args[4] ?? 20));
+    break;
+  case "cone-client":
+    await coneClient(args[0], Number(args[1]));
+    break;
+  case "recv-count":
+    await recvCount(args[0], args[1], Number(args[2]), Number(args[3]), Number(args[4]));
+    break;
+  case "recv-sizes":
+    await recvSizes(args[0], args[1], args[2], Number(args[3]), Number(args[4]));
+    break;
+  case "echo-client":
+    await echoClient(args[0], Number(args[1]), Number(args[2]), Number(args[3] ?? 50), Number(args[4] ?? 1));
+    break;
+  case "send":
+    await send(args[0], Number(args[1]), Number(args[2] ?? 0));
+    break;
+  case "recv-connected":
+    await recvConnected(args[0], args[1], Number(args[2]), Number(args[3]));
+    break;
+  case "ping-pong":
+    await pingPong(args[0], Number(args[1]));
+    break;
+  default:
+    console.error(`udp_peer: unknown mode ${mode}`);
+    process.exit(2);
 }

@@ -5,8 +5,8 @@
  * to the best matching transparent socket), so sockets must live long enough to be read.
  * @module
  */
-import { type Recency, type SocketAddress, SystemError, addressKey, sameSocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
-import { READABLE, Ready, bindSocket, closeFd, getPoller, openUdpSocketMakingRoom, unrefTimer } from "@anysrc/sys";
+import { addressKey, type Recency, sameSocketAddress, type SocketAddress, sweepIdle, SystemError, touchRecency } from "@anysrc/core";
+import { bindSocket, closeFd, getPoller, openUdpSocketMakingRoom, READABLE, Ready, unrefTimer } from "@anysrc/sys";
 
 /** One cached socket. */
 export interface SourceSocket extends Recency {

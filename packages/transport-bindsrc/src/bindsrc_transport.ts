@@ -6,11 +6,28 @@
  * @module
  */
 import {
-  type Datagram, type SendQueue, SystemError, type Transport, type TransportStats, TransportError, countDrop, countError, countReported,
-  createSendQueue, createTransportStats, formatSocketAddress, gsoRunLength, sameIp, sendOneThrough, errnoName, UDP_GSO_MAX_SEGMENTS, udpHeadersLength, validateDatagram,
+  countDrop,
+  countError,
+  countReported,
+  createSendQueue,
+  createTransportStats,
+  type Datagram,
+  errnoName,
+  formatSocketAddress,
+  gsoRunLength,
+  sameIp,
+  sendOneThrough,
+  type SendQueue,
+  SystemError,
+  type Transport,
+  TransportError,
+  type TransportStats,
+  UDP_GSO_MAX_SEGMENTS,
+  udpHeadersLength,
+  validateDatagram,
 } from "@anysrc/core";
-import { type QueuedError, createRecvRing, isPendingIcmpError, createSendRing, linux, type RecvRing, createDrainWaiter, queuedErrorKind } from "@anysrc/sys";
-import { type BindSourceCacheStats, type SourceSocket, createBindSourceCache } from "./bind_source_cache.ts";
+import { createDrainWaiter, createRecvRing, createSendRing, isPendingIcmpError, linux, type QueuedError, queuedErrorKind, type RecvRing } from "@anysrc/sys";
+import { type BindSourceCacheStats, createBindSourceCache, type SourceSocket } from "./bind_source_cache.ts";
 
 /** Options of the bind-source transport. */
 export interface BindSourceTransportOptions {

@@ -7,12 +7,45 @@
  * @module
  */
 import {
-  type Datagram, RAW_SOCKET_CHECKSUMS, SystemError, type SocketAddress, addressKeyOf, type Transport, type TransportStats, TransportError, buildUdpPacket, countDrop,
-  countError, countReported, createSendQueue, createTransportStats, sendOneThrough, errnoName, fragmentPacket, udpHeadersLength, buildUdpHeaders,
-  validateDatagram, UDP_FRAGMENT_HEADER_MAX, udpChecksumFor, udpFragmentCount, writeUdpFragment, createPacketFields,
+  addressKeyOf,
+  buildUdpHeaders,
+  buildUdpPacket,
+  countDrop,
+  countError,
+  countReported,
+  createPacketFields,
+  createSendQueue,
+  createTransportStats,
+  type Datagram,
+  errnoName,
+  fragmentPacket,
+  RAW_SOCKET_CHECKSUMS,
+  sendOneThrough,
+  type SocketAddress,
+  SystemError,
+  type Transport,
+  TransportError,
+  type TransportStats,
+  UDP_FRAGMENT_HEADER_MAX,
+  udpChecksumFor,
+  udpFragmentCount,
+  udpHeadersLength,
+  validateDatagram,
+  writeUdpFragment,
 } from "@anysrc/core";
 import {
-  type RecvRing, WRITABLE, closeFd, createDrainWaiter, createRecvRing, createSendRing, getInterfaceMtu, getPoller, linux, openRawSocket, queuedErrorKind, routeMtu,
+  closeFd,
+  createDrainWaiter,
+  createRecvRing,
+  createSendRing,
+  getInterfaceMtu,
+  getPoller,
+  linux,
+  openRawSocket,
+  queuedErrorKind,
+  type RecvRing,
+  routeMtu,
+  WRITABLE,
 } from "@anysrc/sys";
 
 /** Options of the raw transport. */
@@ -233,7 +266,7 @@ export function createRawTransport(options: RawTransportOptions = {}): RawTransp
   };
 
   const sendLarge = (s: FamilySocket, d: Datagram, frags: Uint8Array[]): "sent" | "wait" | "dropped" => {
-    for (let k = 0; k < frags.length; ) {
+    for (let k = 0; k < frags.length;) {
       const m = Math.min(batch, frags.length - k);
       for (let x = 0; x < m; x++) {
         ring.setDestination(x, d.dst, 0);

@@ -9,15 +9,56 @@
  * @module
  */
 import {
-  ALL_CHECKSUMS, type Datagram, type Transport, type TransportStats, TransportError, WireError, buildUdpHeaders, countDrop,
-  countError, createReassembler, createSendQueue, createTransportStats, sendOneThrough, errnoName, UDP_FRAGMENT_HEADER_MAX,
-  parseIpv4, parseIpv6, parseUdp, socketAddress, udpChecksumFor, udpFragmentCount, validateDatagram, writeUdpFragment,
-  UDP_GSO_MAX_SEGMENTS, VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_UDP_L4, VIRTIO_NET_HDR_LENGTH, gsoRunLength, parseVirtioNetHeader, udpHeadersLength,
-  writeUdpGsoHeaders, writeVirtioNetHeader, createPacketFields,
+  ALL_CHECKSUMS,
+  buildUdpHeaders,
+  countDrop,
+  countError,
+  createPacketFields,
+  createReassembler,
+  createSendQueue,
+  createTransportStats,
+  type Datagram,
+  errnoName,
+  gsoRunLength,
+  parseIpv4,
+  parseIpv6,
+  parseUdp,
+  parseVirtioNetHeader,
+  sendOneThrough,
+  socketAddress,
+  type Transport,
+  TransportError,
+  type TransportStats,
+  UDP_FRAGMENT_HEADER_MAX,
+  UDP_GSO_MAX_SEGMENTS,
+  udpChecksumFor,
+  udpFragmentCount,
+  udpHeadersLength,
+  validateDatagram,
+  VIRTIO_NET_HDR_F_NEEDS_CSUM,
+  VIRTIO_NET_HDR_GSO_UDP_L4,
+  VIRTIO_NET_HDR_LENGTH,
+  WireError,
+  writeUdpFragment,
+  writeUdpGsoHeaders,
+  writeVirtioNetHeader,
 } from "@anysrc/core";
 import {
-  type Interest, adapter, closeFd, createGatherWrite, errno, getPoller, libc, linux, openTun, Ready, setInterfaceMtu, setInterfaceUp,
-  setTunOffload, createDrainWaiter, writeHeaderAndPayload,
+  adapter,
+  closeFd,
+  createDrainWaiter,
+  createGatherWrite,
+  errno,
+  getPoller,
+  type Interest,
+  libc,
+  linux,
+  openTun,
+  Ready,
+  setInterfaceMtu,
+  setInterfaceUp,
+  setTunOffload,
+  writeHeaderAndPayload,
 } from "@anysrc/sys";
 
 /** Options of the TUN transport. */
@@ -365,10 +406,10 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
           const d = inbox.shift();
           return d ? { value: d, done: false } : { value: undefined, done: true };
         },
-        async return() {
+        return() {
           receiving = false;
           if (!closed) updateRegistration();
-          return { value: undefined, done: true };
+          return Promise.resolve({ value: undefined, done: true });
         },
         [Symbol.asyncIterator]() {
           return iterator;
@@ -407,8 +448,11 @@ function parseDatagram(packet: Uint8Array, verify: boolean): Datagram | undefine
     const udp = parseUdp(ip.payload, ip.header.src, ip.header.dst);
     if (verify && udp.checksumValid === false) return "bad-checksum";
     return {
-      src: socketAddress(ip.header.src, udp.header.srcPort), dst: socketAddress(ip.header.dst, udp.header.dstPort), payload: udp.payload.slice(),
-      tos: (ip.header.dscp << 2) | ip.header.ecn, ttl: ip.header.ttl,
+      src: socketAddress(ip.header.src, udp.header.srcPort),
+      dst: socketAddress(ip.header.dst, udp.header.dstPort),
+      payload: udp.payload.slice(),
+      tos: (ip.header.dscp << 2) | ip.header.ecn,
+      ttl: ip.header.ttl,
     };
   }
   if (version === 6) {
@@ -417,8 +461,11 @@ function parseDatagram(packet: Uint8Array, verify: boolean): Datagram | undefine
     const udp = parseUdp(ip.payload, ip.header.src, ip.header.dst);
     if (verify && udp.checksumValid === false) return "bad-checksum";
     return {
-      src: socketAddress(ip.header.src, udp.header.srcPort), dst: socketAddress(ip.header.dst, udp.header.dstPort), payload: udp.payload.slice(),
-      tos: ip.header.trafficClass, ttl: ip.header.hopLimit,
+      src: socketAddress(ip.header.src, udp.header.srcPort),
+      dst: socketAddress(ip.header.dst, udp.header.dstPort),
+      payload: udp.payload.slice(),
+      tos: ip.header.trafficClass,
+      ttl: ip.header.hopLimit,
     };
   }
   return undefined;

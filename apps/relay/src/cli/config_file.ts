@@ -35,7 +35,9 @@ export function readConfig(command: string, path: string, known: Record<string, 
     const multiple = known[key];
     if (multiple) {
       const list = Array.isArray(value) ? value : [value];
-      if (!list.every((v) => typeof v === "string" || typeof v === "number")) throw new UsageError(command, `--config ${path}: "${key}" must be a string or a list of strings`);
+      if (!list.every((v) => typeof v === "string" || typeof v === "number")) {
+        throw new UsageError(command, `--config ${path}: "${key}" must be a string or a list of strings`);
+      }
       out[key] = list.map(String);
     } else {
       if (typeof value !== "string" && typeof value !== "number") throw new UsageError(command, `--config ${path}: "${key}" must be a string or a number`);

@@ -4,17 +4,17 @@
  */
 import { parseArgs } from "node:util";
 import { processId, readTextFile } from "../host.ts";
-import { AddressError, type Cidr, type SocketAddress, formatSocketAddress, parseCidr, sameSocketAddress } from "@anysrc/core";
+import { AddressError, type Cidr, formatSocketAddress, parseCidr, sameSocketAddress, type SocketAddress } from "@anysrc/core";
 import type { FlagValues } from "./config_file.ts";
-import { type ForwardRoutes, createForwardRoutes } from "../forward/forward_routes.ts";
-import { type PrefixRule, parseReceiver, parseReceiversFile } from "../forward/receivers.ts";
+import { createForwardRoutes, type ForwardRoutes } from "../forward/forward_routes.ts";
+import { parseReceiver, parseReceiversFile, type PrefixRule } from "../forward/receivers.ts";
 import { DEFAULT_FORWARD_BUFFER, startForwarder } from "../forward/forwarder.ts";
 import { createRelayCounters } from "../relay_stats.ts";
 import { logEvent, onReload, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
-import { SHARED_OPTIONS, ipFieldFlags, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
+import { ipFieldFlags, SHARED_OPTIONS, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
 import { createIpFieldPolicy } from "../ip_field_policy.ts";
 import { routeIsBroadcast } from "@anysrc/sys";
-import { UsageError, addressFlag } from "./usage_error.ts";
+import { addressFlag, UsageError } from "./usage_error.ts";
 
 export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR (--to RECEIVER [--to RECEIVER]… | --receivers FILE) --allow CIDR [--allow CIDR]…
                       --transport raw|bindsrc|tun [--fallback raw|bindsrc] [--mark N]
@@ -113,14 +113,25 @@ export async function forwardCommand(args: string[]): Promise<number> {
   // sockets; a TUN packet to one is never forwarded by the kernel, so tun cannot serve it.
   const broadcastReceivers = broadcastsOf(routes);
   if (broadcastReceivers.length > 0 && (transport.kind === "tun" || transport.fallback === "tun")) {
-    throw new UsageError(cmd, `--to ${formatSocketAddress(broadcastReceivers[0]!)} is a broadcast address: use --transport raw or bindsrc (the kernel does not forward a TUN packet to a broadcast address)`);
+    throw new UsageError(
+      cmd,
+      `--to ${
+        formatSocketAddress(broadcastReceivers[0]!)
+      } is a broadcast address: use --transport raw or bindsrc (the kernel does not forward a TUN packet to a broadcast address)`,
+    );
   }
   const counters = createRelayCounters();
   const { emitter, shutdown } = openRelayOutput(transport, stats, counters, { transparentListeners: false, broadcast: broadcastReceivers.length > 0 });
   let forwarder: ReturnType<typeof startForwarder>;
   try {
     forwarder = startForwarder({
-      listen, routes, emitter, counters, receiveBuffer, offload: transport.offload, ipFields: createIpFieldPolicy(ipFields),
+      listen,
+      routes,
+      emitter,
+      counters,
+      receiveBuffer,
+      offload: transport.offload,
+      ipFields: createIpFieldPolicy(ipFields),
       ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
       onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
     });
@@ -134,17 +145,37 @@ export async function forwardCommand(args: string[]): Promise<number> {
   onReload(stats.format, "keeping the receivers that run", () => {
     const next = readRoutes(cmd, withConfig(cmd, parsed.values, OPTIONS), current);
     const added = broadcastsOf(next).filter((b) => !broadcastReceivers.some((o) => sameSocketAddress(o, b)));
-    if (added.length > 0) throw new UsageError(cmd, `${formatSocketAddress(added[0]!)} is a broadcast address, which needs a restart (SO_BROADCAST is set at start)`);
+    if (added.length > 0) {
+      throw new UsageError(cmd, `${formatSocketAddress(added[0]!)} is a broadcast address, which needs a restart (SO_BROADCAST is set at start)`);
+    }
     forwarder.setRoutes(next);
     current = next;
     return { receivers: next.receivers.map((r) => r.spec.name) };
   });
   const announce = () =>
     logEvent(stats.format, "listening", {
-      pid: processId(), mode: "forward", listen: formatSocketAddress(listen), to: routes.receivers.map((r) => r.spec.name), allow: v.allow,
-      receiversFile: v.receivers, transport: transport.kind, offload: transport.offload, ipFields, broadcastReceivers: broadcastReceivers.map(formatSocketAddress),
+      pid: processId(),
+      mode: "forward",
+      listen: formatSocketAddress(listen),
+      to: routes.receivers.map((r) => r.spec.name),
+      allow: v.allow,
+      receiversFile: v.receivers,
+      transport: transport.kind,
+      offload: transport.offload,
+      ipFields,
+      broadcastReceivers: broadcastReceivers.map(formatSocketAddress),
     });
-  return runUntilSignal("forward", counters, emitter.transports, stats, () => forwarder.stopListening(), () => {}, shutdown, () => forwarder.refreshKernelDrops(), announce);
+  return runUntilSignal(
+    "forward",
+    counters,
+    emitter.transports,
+    stats,
+    () => forwarder.stopListening(),
+    () => {},
+    shutdown,
+    () => forwarder.refreshKernelDrops(),
+    announce,
+  );
 }
 
 /** Receivers whose address the kernel routes as broadcast. */

@@ -4,10 +4,18 @@
  */
 import { parseArgs } from "node:util";
 import {
-  ALL_CHECKSUMS, IPV4_MIN_MTU, IPV6_MIN_MTU, buildUdpPacket, decodePacket, fragmentPacket,
-  maxUdpPayload, parseHex, toHex, udpHeadersLength,
+  ALL_CHECKSUMS,
+  buildUdpPacket,
+  decodePacket,
+  fragmentPacket,
+  IPV4_MIN_MTU,
+  IPV6_MIN_MTU,
+  maxUdpPayload,
+  parseHex,
+  toHex,
+  udpHeadersLength,
 } from "@anysrc/core";
-import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
+import { addressFlag, intFlag, UsageError } from "./usage_error.ts";
 
 export const PACKET_USAGE = `Usage: anysrc packet <build|decode> [options]
 

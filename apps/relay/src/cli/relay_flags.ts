@@ -5,8 +5,8 @@
 import type { SocketAddress, TransportKind } from "@anysrc/core";
 import { type FlagValues, mergeFlags, readConfig } from "./config_file.ts";
 import { parseDuration } from "./durations.ts";
-import { type StatsSettings, checkMetricsAddress } from "./relay_runner.ts";
-import { UsageError, addressFlag, byteSizeFlag, intFlag } from "./usage_error.ts";
+import { checkMetricsAddress, type StatsSettings } from "./relay_runner.ts";
+import { addressFlag, byteSizeFlag, intFlag, UsageError } from "./usage_error.ts";
 import { isTransportKind } from "../transport_choice.ts";
 import type { IpFieldSettings } from "../ip_field_policy.ts";
 
@@ -95,7 +95,9 @@ export function transportFlags(command: string, v: FlagValues): TransportFlags {
   if (typeof kind !== "string") throw new UsageError(command, "--transport is required (raw, bindsrc or tun)");
   if (!isTransportKind(kind)) throw new UsageError(command, `--transport must be raw, bindsrc or tun, got "${kind}"`);
   const fb = v.fallback;
-  if (fb !== undefined && (typeof fb !== "string" || (fb !== "raw" && fb !== "bindsrc"))) throw new UsageError(command, `--fallback must be raw or bindsrc, got "${fb}"`);
+  if (fb !== undefined && (typeof fb !== "string" || (fb !== "raw" && fb !== "bindsrc"))) {
+    throw new UsageError(command, `--fallback must be raw or bindsrc, got "${fb}"`);
+  }
   if (fb === kind) throw new UsageError(command, `--fallback ${fb} is the same as --transport`);
   const mark = intFlag(command, "--mark", v.mark as string | undefined, 0, 0xffffffff);
   const mtu = intFlag(command, "--mtu", v.mtu as string | undefined, 68, 65535);

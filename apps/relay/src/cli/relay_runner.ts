@@ -4,11 +4,11 @@
  * print the final counters, exit 0.
  * @module
  */
-import { type Datagram, type SocketAddress, type Transport, type TransportKind, formatSocketAddress, isV4Mapped } from "@anysrc/core";
+import { type Datagram, formatSocketAddress, isV4Mapped, type SocketAddress, type Transport, type TransportKind } from "@anysrc/core";
 import { getPoller, notifyServiceManager, processCpuSeconds, readProcFile, unprivilegedPortStart } from "@anysrc/sys";
 import { requirePrivileges } from "../capability_check.ts";
-import { ANYSRC_VERSION, type ProcessFacts, type RelayCounters, logfmtValue, prometheusText, statsLine, statsSnapshot } from "../relay_stats.ts";
-import { type ReplyEmitter, createReplyEmitter } from "../reply_emitter.ts";
+import { ANYSRC_VERSION, logfmtValue, type ProcessFacts, prometheusText, type RelayCounters, statsLine, statsSnapshot } from "../relay_stats.ts";
+import { createReplyEmitter, type ReplyEmitter } from "../reply_emitter.ts";
 import { openTransport, type TransportSettings } from "../transport_choice.ts";
 import type { TransportFlags } from "./relay_flags.ts";
 import { UsageError } from "./usage_error.ts";
@@ -41,11 +41,15 @@ function openTransports(kind: TransportKind, fallback: TransportKind | undefined
  * event asks `shutdown` to stop when there is no fallback.
  */
 export function openRelayOutput(
-  t: TransportFlags, stats: StatsSettings, counters: RelayCounters,
+  t: TransportFlags,
+  stats: StatsSettings,
+  counters: RelayCounters,
   o: { readonly transparentListeners: boolean; readonly onReceive?: (d: Datagram) => void; readonly broadcast?: boolean },
 ): { emitter: ReplyEmitter; shutdown: ReturnType<typeof createShutdown> } {
   requirePrivileges({
-    transports: t.fallback ? [t.kind, t.fallback] : [t.kind], transparentListeners: o.transparentListeners, mark: t.mark !== undefined,
+    transports: t.fallback ? [t.kind, t.fallback] : [t.kind],
+    transparentListeners: o.transparentListeners,
+    mark: t.mark !== undefined,
     lowPortSources: t.kind === "bindsrc" && t.fallback !== "raw" && unprivilegedPortStart() > 1,
   });
   const { primary, fallback } = openTransports(t.kind, t.fallback, {
@@ -75,7 +79,8 @@ function warnFragmentDistance(format: "text" | "json"): void {
   if (value === undefined) return;
   if (value !== "0") {
     logEvent(format, "warning", {
-      warning: `net.ipv4.ipfrag_max_dist is ${value}: under load the kernel may drop some fragmented IPv4 replies of the tun transport (counted in nstat IpReasmFails); set it to 0 (sysctl -w net.ipv4.ipfrag_max_dist=0)`,
+      warning:
+        `net.ipv4.ipfrag_max_dist is ${value}: under load the kernel may drop some fragmented IPv4 replies of the tun transport (counted in nstat IpReasmFails); set it to 0 (sysctl -w net.ipv4.ipfrag_max_dist=0)`,
     });
   }
 }
@@ -182,8 +187,14 @@ function onTransportGone(format: "text" | "json", hasFallback: boolean, shutdown
  * are printed.
  */
 export function runUntilSignal(
-  mode: string, counters: RelayCounters, transports: readonly Transport[], stats: StatsSettings,
-  stopReading: () => void, closeAll: () => void, shutdown?: ReturnType<typeof createShutdown>, refresh: (final: boolean) => void = () => {},
+  mode: string,
+  counters: RelayCounters,
+  transports: readonly Transport[],
+  stats: StatsSettings,
+  stopReading: () => void,
+  closeAll: () => void,
+  shutdown?: ReturnType<typeof createShutdown>,
+  refresh: (final: boolean) => void = () => {},
   announce: () => void = () => {},
 ): Promise<number> {
   const print = () => {
@@ -193,10 +204,15 @@ export function runUntilSignal(
   };
   const timer = stats.intervalMs > 0 ? setInterval(print, stats.intervalMs) : undefined;
   const server = stats.metrics
-    ? serveHttp(stats.metrics.family === 4 ? stats.metrics.ip.join(".") : "::1", stats.metrics.port, (request) =>
-      new URL(request.url).pathname === "/metrics"
-        ? (refresh(false), new Response(prometheusText(mode, counters, transports, processFacts()), { headers: { "content-type": "text/plain; version=0.0.4" } }))
-        : new Response("not found\n", { status: 404 }))
+    ? serveHttp(
+      stats.metrics.family === 4 ? stats.metrics.ip.join(".") : "::1",
+      stats.metrics.port,
+      (request) =>
+        new URL(request.url).pathname === "/metrics"
+          ? (refresh(false),
+            new Response(prometheusText(mode, counters, transports, processFacts()), { headers: { "content-type": "text/plain; version=0.0.4" } }))
+          : new Response("not found\n", { status: 404 }),
+    )
     : undefined;
   return new Promise((resolve) => {
     let stopping = false;
@@ -212,8 +228,17 @@ export function runUntilSignal(
       server?.close();
       refresh(true);
       const { wakeups, busyPolls, dispatches } = getPoller().stats;
-      if (stats.format === "json") console.log(JSON.stringify({ event: "final", time: new Date().toISOString(), signal, ...statsSnapshot(mode, counters, transports), poller: { wakeups, busyPolls, dispatches } }));
-      else console.log(statsLine(mode, counters, transports, `event=final signal=${signal}`));
+      if (stats.format === "json") {
+        console.log(
+          JSON.stringify({
+            event: "final",
+            time: new Date().toISOString(),
+            signal,
+            ...statsSnapshot(mode, counters, transports),
+            poller: { wakeups, busyPolls, dispatches },
+          }),
+        );
+      } else console.log(statsLine(mode, counters, transports, `event=final signal=${signal}`));
       closeAll();
       resolve(status);
     };

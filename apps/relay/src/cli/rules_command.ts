@@ -4,9 +4,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type RulesOptions, rulesScript, ipBatch, nftRuleset } from "../rules/tproxy_rules.ts";
+import { ipBatch, nftRuleset, type RulesOptions, rulesScript } from "../rules/tproxy_rules.ts";
 import { rulesDown, rulesUp } from "../rules/apply_rules.ts";
-import { UsageError, intFlag } from "./usage_error.ts";
+import { intFlag, UsageError } from "./usage_error.ts";
 
 export const RULES_USAGE = `Usage: anysrc rules up|down|show --port P --iface IFACE [--mark N] [--table N] [--families 4,6]
                          [--local] [--relay-mark N] [--format sh|nft|ip4|ip6]
@@ -29,8 +29,14 @@ export const RULES_USAGE = `Usage: anysrc rules up|down|show --port P --iface IF
 Needs CAP_NET_ADMIN, nft (nftables) and ip (iproute2).`;
 
 const OPTIONS = {
-  port: { type: "string" }, iface: { type: "string" }, mark: { type: "string" }, table: { type: "string" }, families: { type: "string" },
-  local: { type: "boolean" }, "relay-mark": { type: "string" }, format: { type: "string" },
+  port: { type: "string" },
+  iface: { type: "string" },
+  mark: { type: "string" },
+  table: { type: "string" },
+  families: { type: "string" },
+  local: { type: "boolean" },
+  "relay-mark": { type: "string" },
+  format: { type: "string" },
 } as const;
 
 /**
@@ -42,7 +48,10 @@ export function rulesOptions(cmd: string, v: Record<string, string | boolean | u
   if (port === undefined) throw new UsageError(cmd, "--port is required");
   const iface = v.iface;
   if (typeof iface !== "string" || !/^[A-Za-z0-9_.:@-]{1,15}$/.test(iface)) {
-    throw new UsageError(cmd, iface === undefined ? "--iface is required (the client-facing interface)" : `--iface must be an interface name, got "${String(iface)}"`);
+    throw new UsageError(
+      cmd,
+      iface === undefined ? "--iface is required (the client-facing interface)" : `--iface must be an interface name, got "${String(iface)}"`,
+    );
   }
   const familiesText = (v.families as string | undefined) ?? "4,6";
   const families = [...new Set(familiesText.split(","))].map((f) => {
@@ -51,9 +60,16 @@ export function rulesOptions(cmd: string, v: Record<string, string | boolean | u
   }) as (4 | 6)[];
   const mark = intFlag(cmd, "--mark", v.mark as string | undefined, 1, 0xffffffff) ?? 1;
   const relayMark = intFlag(cmd, "--relay-mark", v["relay-mark"] as string | undefined, 1, 0xffffffff) ?? 2;
-  if (v.local === true && relayMark === mark) throw new UsageError(cmd, `--relay-mark must differ from --mark (${mark}): the relay's own packets would be diverted back to it`);
+  if (v.local === true && relayMark === mark) {
+    throw new UsageError(cmd, `--relay-mark must differ from --mark (${mark}): the relay's own packets would be diverted back to it`);
+  }
   return {
-    port, iface, mark, relayMark, families, local: v.local === true,
+    port,
+    iface,
+    mark,
+    relayMark,
+    families,
+    local: v.local === true,
     table: intFlag(cmd, "--table", v.table as string | undefined, 1, 0xfffffffe) ?? 100,
   };
 }

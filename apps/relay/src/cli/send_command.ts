@@ -4,12 +4,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type Datagram, type SocketAddress, maxUdpPayload, socketAddress } from "@anysrc/core";
+import { type Datagram, maxUdpPayload, type SocketAddress, socketAddress } from "@anysrc/core";
 import { monotonicNs } from "@anysrc/sys";
 import { requirePrivileges } from "../capability_check.ts";
 import { isTransportKind, openTransport } from "../transport_choice.ts";
 import { offloadFlag } from "./relay_flags.ts";
-import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
+import { addressFlag, intFlag, UsageError } from "./usage_error.ts";
 
 export const SEND_USAGE = `Usage: anysrc send --transport raw|bindsrc|tun --src ADDR --dst ADDR --count N --size S
                    [--batch B] [--sources K] [--rate PPS] [--tun NAME] [--mtu N] [--mark N] [--offload on|off]
@@ -40,9 +40,18 @@ export async function sendCommand(args: string[], runtime: string, print: (line:
     args,
     strict: true,
     options: {
-      transport: { type: "string" }, src: { type: "string" }, dst: { type: "string" }, count: { type: "string" },
-      size: { type: "string" }, batch: { type: "string" }, sources: { type: "string" }, rate: { type: "string" },
-      tun: { type: "string" }, mtu: { type: "string" }, mark: { type: "string" }, offload: { type: "string" },
+      transport: { type: "string" },
+      src: { type: "string" },
+      dst: { type: "string" },
+      count: { type: "string" },
+      size: { type: "string" },
+      batch: { type: "string" },
+      sources: { type: "string" },
+      rate: { type: "string" },
+      tun: { type: "string" },
+      mtu: { type: "string" },
+      mark: { type: "string" },
+      offload: { type: "string" },
     },
   });
   const offload = offloadFlag(cmd, values);
@@ -83,7 +92,7 @@ export async function sendCommand(args: string[], runtime: string, print: (line:
   });
   const datagrams: Datagram[] = [];
   const start = monotonicNs();
-  for (let seq = 0; seq < count; ) {
+  for (let seq = 0; seq < count;) {
     const n = Math.min(batch, count - seq);
     datagrams.length = n;
     for (let k = 0; k < n; k++) {
@@ -106,8 +115,22 @@ export async function sendCommand(args: string[], runtime: string, print: (line:
   const seconds = (monotonicNs() - start) / 1e9;
   const s = transport.stats;
   print(JSON.stringify({
-    transport: kind, runtime, sent: s.sent, errors: s.errors, seconds: Number(seconds.toFixed(6)), pps: Math.round(s.sent / seconds),
-    count, size, batch, sources, fragments: s.fragments, batches: s.batches, dropped: s.dropped, offload, coalesced: s.coalesced, offloadFallbacks: s.offloadFallbacks,
+    transport: kind,
+    runtime,
+    sent: s.sent,
+    errors: s.errors,
+    seconds: Number(seconds.toFixed(6)),
+    pps: Math.round(s.sent / seconds),
+    count,
+    size,
+    batch,
+    sources,
+    fragments: s.fragments,
+    batches: s.batches,
+    dropped: s.dropped,
+    offload,
+    coalesced: s.coalesced,
+    offloadFallbacks: s.offloadFallbacks,
   }));
   return s.sent === count ? 0 : 1;
 }

@@ -4,15 +4,15 @@
  */
 import { parseArgs } from "node:util";
 import { processId } from "../host.ts";
-import { type SocketAddress, formatSocketAddress, parseIp, socketAddress } from "@anysrc/core";
+import { formatSocketAddress, parseIp, type SocketAddress, socketAddress } from "@anysrc/core";
 import { createRelayCounters } from "../relay_stats.ts";
-import { DEFAULT_LISTENER_BUFFER, DEFAULT_UPSTREAM_BUFFER, type TproxyRelay, startTproxyRelay } from "../tproxy/tproxy_relay.ts";
+import { DEFAULT_LISTENER_BUFFER, DEFAULT_UPSTREAM_BUFFER, startTproxyRelay, type TproxyRelay } from "../tproxy/tproxy_relay.ts";
 import { parseDuration } from "./durations.ts";
 import { logEvent, onReload, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
-import { SHARED_OPTIONS, ipFieldFlags, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
-import { type IpFieldSettings, createIpFieldPolicy } from "../ip_field_policy.ts";
+import { ipFieldFlags, SHARED_OPTIONS, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
+import { createIpFieldPolicy, type IpFieldSettings } from "../ip_field_policy.ts";
 import type { FlagValues } from "./config_file.ts";
-import { UsageError, addressFlag, intFlag } from "./usage_error.ts";
+import { addressFlag, intFlag, UsageError } from "./usage_error.ts";
 import { rulesOptions } from "./rules_command.ts";
 import { rulesDown, rulesUp } from "../rules/apply_rules.ts";
 
@@ -89,7 +89,9 @@ function reloadOnHangup(cmd: string, cliValues: FlagValues, running: FlagValues,
     const r = reloadableSettings(cmd, next);
     const refused = relay.reconfigure({ idleTimeoutMs: r.idleTimeoutMs, maxSessions: r.maxSessions, ipFields: createIpFieldPolicy(r.ipFields) });
     if (refused) throw new UsageError(cmd, refused);
-    const needsRestart = Object.keys({ ...current, ...next }).filter((k) => !(RELOADABLE as readonly string[]).includes(k) && JSON.stringify(next[k]) !== JSON.stringify(current[k]));
+    const needsRestart = Object.keys({ ...current, ...next }).filter((k) =>
+      !(RELOADABLE as readonly string[]).includes(k) && JSON.stringify(next[k]) !== JSON.stringify(current[k])
+    );
     current = next;
     return { idleTimeoutMs: r.idleTimeoutMs, maxSessions: r.maxSessions, ipFields: r.ipFields, needsRestart };
   });
@@ -131,9 +133,17 @@ export async function tproxyCommand(args: string[]): Promise<number> {
     });
     try {
       relay = startTproxyRelay({
-        listen, idleTimeoutMs, maxSessions, nat, emitter, counters, ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
-        listenerBuffer: socketBuffer ?? DEFAULT_LISTENER_BUFFER, upstreamBuffer: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER,
-        offload: transport.offload, onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
+        listen,
+        idleTimeoutMs,
+        maxSessions,
+        nat,
+        emitter,
+        counters,
+        ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
+        listenerBuffer: socketBuffer ?? DEFAULT_LISTENER_BUFFER,
+        upstreamBuffer: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER,
+        offload: transport.offload,
+        onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
         ipFields: createIpFieldPolicy(ipFields),
       });
     } catch (e) {
@@ -144,11 +154,34 @@ export async function tproxyCommand(args: string[]): Promise<number> {
     reloadOnHangup(cmd, parsed.values, v, r, stats.format);
     const announce = () =>
       logEvent(stats.format, "listening", {
-        pid: processId(), mode: "tproxy", listen: listen.map(formatSocketAddress), transport: transport.kind, fallback: transport.fallback ?? null, nat, idleTimeoutMs, maxSessions, offload: transport.offload, ipFields,
-        socketBuffer: { listener: socketBuffer ?? DEFAULT_LISTENER_BUFFER, upstream: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER, listenerGranted: r.listenerBufferGranted },
+        pid: processId(),
+        mode: "tproxy",
+        listen: listen.map(formatSocketAddress),
+        transport: transport.kind,
+        fallback: transport.fallback ?? null,
+        nat,
+        idleTimeoutMs,
+        maxSessions,
+        offload: transport.offload,
+        ipFields,
+        socketBuffer: {
+          listener: socketBuffer ?? DEFAULT_LISTENER_BUFFER,
+          upstream: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER,
+          listenerGranted: r.listenerBufferGranted,
+        },
         ...(stats.metrics ? { metrics: formatSocketAddress(stats.metrics) } : {}),
       });
-    return runUntilSignal("tproxy", counters, emitter.transports, stats, () => r.stopListening(), () => r.close(), shutdown, (all) => r.refreshKernelDrops(all), announce);
+    return runUntilSignal(
+      "tproxy",
+      counters,
+      emitter.transports,
+      stats,
+      () => r.stopListening(),
+      () => r.close(),
+      shutdown,
+      (all) => r.refreshKernelDrops(all),
+      announce,
+    );
   };
   const rules = typeof v.rules === "string" ? rulesOptions(cmd, { port: String(port), iface: v.rules }) : undefined;
   if (rules && transport.mark === rules.mark) {
@@ -163,4 +196,3 @@ export async function tproxyCommand(args: string[]): Promise<number> {
     logEvent(stats.format, "rules-down", await rulesDown(rules));
   }
 }
-

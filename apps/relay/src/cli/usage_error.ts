@@ -3,7 +3,7 @@
  * (a packet, a file) exits 1 with one line.
  * @module
  */
-import { AddressError, type SocketAddress, parseSocketAddress } from "@anysrc/core";
+import { AddressError, parseSocketAddress, type SocketAddress } from "@anysrc/core";
 
 /**
  * A flag, flag value or argument the command cannot accept.

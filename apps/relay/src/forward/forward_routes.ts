@@ -4,7 +4,7 @@
  * that contains it). A reload builds a new set that keeps the state of receivers it still has.
  * @module
  */
-import { type Cidr, type SocketAddress, cidrContains, createPrefixTable } from "@anysrc/core";
+import { type Cidr, cidrContains, createPrefixTable, type SocketAddress } from "@anysrc/core";
 import type { ReceiverCounters } from "../relay_stats.ts";
 import type { PrefixRule, ReceiverSpec } from "./receivers.ts";
 
@@ -33,7 +33,12 @@ export interface ForwardRoutes {
  * also had (same canonical name) keep their counters and sampling position.
  * @example const routes = createForwardRoutes([parseReceiver("198.18.7.10:2055")], [], [parseCidr("198.18.0.0/15")]);
  */
-export function createForwardRoutes(always: readonly ReceiverSpec[], rules: readonly PrefixRule[], allow: readonly Cidr[], previous?: ForwardRoutes): ForwardRoutes {
+export function createForwardRoutes(
+  always: readonly ReceiverSpec[],
+  rules: readonly PrefixRule[],
+  allow: readonly Cidr[],
+  previous?: ForwardRoutes,
+): ForwardRoutes {
   const kept = new Map((previous?.receivers ?? []).map((r) => [r.spec.name, r]));
   const receivers: ReceiverState[] = [];
   const indexOf = new Map<string, number>();
@@ -41,9 +46,13 @@ export function createForwardRoutes(always: readonly ReceiverSpec[], rules: read
     let i = indexOf.get(spec.name);
     if (i === undefined) {
       i = receivers.length;
-      receivers.push(kept.get(spec.name) ?? {
-        spec, seen: 0, counters: { receiver: spec.name, copies: 0, sampledOut: 0, bytes: 0, icmpUnreachable: 0, errors: 0 },
-      });
+      receivers.push(
+        kept.get(spec.name) ?? {
+          spec,
+          seen: 0,
+          counters: { receiver: spec.name, copies: 0, sampledOut: 0, bytes: 0, icmpUnreachable: 0, errors: 0 },
+        },
+      );
       indexOf.set(spec.name, i);
     }
     return i;

@@ -5,14 +5,24 @@
  * Senders outside the allowed networks are dropped and counted.
  * @module
  */
-import { type SocketAddress, errnoName, formatSocketAddress } from "@anysrc/core";
+import { errnoName, formatSocketAddress, type SocketAddress } from "@anysrc/core";
 import { createDatagramBatch } from "../datagram_batch.ts";
-import { type IpFieldPolicy, createIpFieldPolicy } from "../ip_field_policy.ts";
+import { createIpFieldPolicy, type IpFieldPolicy } from "../ip_field_policy.ts";
 import {
-  READABLE, bindSocket, closeFd, createRecvRing, decodeSockaddr, enableUdpGro, getPoller, openUdpSocket, sockaddrIs, sockaddrKey, socketDropCount,
+  bindSocket,
+  closeFd,
+  createRecvRing,
+  decodeSockaddr,
+  enableUdpGro,
+  getPoller,
+  openUdpSocket,
+  READABLE,
+  sockaddrIs,
+  sockaddrKey,
+  socketDropCount,
 } from "@anysrc/sys";
 import type { ReplyEmitter } from "../reply_emitter.ts";
-import { type DropWatch, type RelayCounters, countCoalesced, countKernelDrops, countRelayDrop } from "../relay_stats.ts";
+import { countCoalesced, countKernelDrops, countRelayDrop, type DropWatch, type RelayCounters } from "../relay_stats.ts";
 import type { ForwardRoutes } from "./forward_routes.ts";
 import { createPlainSender } from "./plain_sender.ts";
 
@@ -59,8 +69,12 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   const ring = createRecvRing({ slots: 32, slotSize: 65536 });
   const fields = o.ipFields ?? createIpFieldPolicy();
   const fd = openUdpSocket({
-    family: o.listen.family, reuseAddress: true, receiveBuffer: o.receiveBuffer, receiveDropCount: true,
-    receiveTrafficClass: fields.readsClass, receiveHopLimit: fields.readsTtl,
+    family: o.listen.family,
+    reuseAddress: true,
+    receiveBuffer: o.receiveBuffer,
+    receiveDropCount: true,
+    receiveTrafficClass: fields.readsClass,
+    receiveHopLimit: fields.readsTtl,
   });
   const watch: DropWatch = { drops: 0 };
   try {
@@ -184,7 +198,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
 
   poller.add(fd, READABLE, () => {
     // A short batch means drained (anything newer is a new edge, reported by the poller).
-    for (let n = ring.slots; n === ring.slots; ) {
+    for (let n = ring.slots; n === ring.slots;) {
       n = ring.receive(fd);
       if (n > 0) countKernelDrops(c, "listener", watch, ring.dropCount(n - 1));
       copies.clear();

@@ -6,7 +6,7 @@
  * @module
  */
 import { addressKey, sameSocketAddress } from "@anysrc/core";
-import { type Poller, Ready, closeFd, createRecvRing, createSendRing, isPendingIcmpError, openUdpSocket } from "@anysrc/sys";
+import { closeFd, createRecvRing, createSendRing, isPendingIcmpError, openUdpSocket, type Poller, Ready } from "@anysrc/sys";
 import type { ReceiverState } from "./forward_routes.ts";
 
 /** Copies waiting for the end of the round. */
@@ -60,7 +60,7 @@ export function createPlainSender(poller: Poller, mark?: number): PlainSender {
     const fd = socketFor(family);
     let sent = 0;
     let retried = false;
-    for (let done = from; done < to; ) {
+    for (let done = from; done < to;) {
       const k = ring.send(fd, done, to - done);
       if (k > 0) {
         done += k;
@@ -84,7 +84,7 @@ export function createPlainSender(poller: Poller, mark?: number): PlainSender {
   const flush = (): number => {
     let sent = 0;
     // Messages go per family run (each family has its own socket), order kept within each.
-    for (let from = 0; from < count; ) {
+    for (let from = 0; from < count;) {
       let to = from + 1;
       while (to < count && families[to] === families[from]) to++;
       sent += sendFamily(families[from] as 4 | 6, from, to);

@@ -58,7 +58,9 @@ export function parseReceiver(text: string): ReceiverSpec {
     address = socketAddress(ip, integer(theirs[2]!, "the port", 0, 65535, text));
     if (theirs[3] !== undefined) every = integer(theirs[3], "the sampling rate N", 1, 1_000_000, text);
   } else {
-    throw new AddressError(`Cannot parse receiver "${text}": expected ADDR:PORT[/N] (e.g. 198.18.7.10:2055/10, [2001:db8::7]:2055) or samplicator's HOST/PORT[/N]`);
+    throw new AddressError(
+      `Cannot parse receiver "${text}": expected ADDR:PORT[/N] (e.g. 198.18.7.10:2055/10, [2001:db8::7]:2055) or samplicator's HOST/PORT[/N]`,
+    );
   }
   if (address.port === 0) throw new AddressError(`Cannot parse receiver "${text}": port 0`);
   for (const o of options) {

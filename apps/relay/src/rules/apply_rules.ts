@@ -4,7 +4,7 @@
  * @module
  */
 import { type ProgramResult, runProgram } from "../host.ts";
-import { NFT_TABLE, type RulesOptions, ipBatch, nftRuleset } from "./tproxy_rules.ts";
+import { ipBatch, NFT_TABLE, nftRuleset, type RulesOptions } from "./tproxy_rules.ts";
 
 /** A host tool (nft, ip) refused a change; `message` quotes its command line and what it said. */
 export class ProgramError extends Error {

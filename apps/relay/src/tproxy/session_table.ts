@@ -3,8 +3,8 @@
  * game or STUN client sees a full-cone NAT), idle expiry, and a cap with least-recently-used eviction.
  * @module
  */
-import { type Recency, type SocketAddress, errnoName, sameSocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
-import { READABLE, closeFd, decodeSockaddr, enableUdpGro, getPoller, openUdpSocketMakingRoom, sockaddrIs, unrefTimer } from "@anysrc/sys";
+import { errnoName, type Recency, sameSocketAddress, type SocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
+import { closeFd, decodeSockaddr, enableUdpGro, getPoller, openUdpSocketMakingRoom, READABLE, sockaddrIs, unrefTimer } from "@anysrc/sys";
 
 /**
  * One client's mapping. A session is its client's address (family, ip, port) plus what the relay
@@ -127,10 +127,11 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
 
   let idleTimeoutMs = o.idleTimeoutMs;
   let maxSessions = o.maxSessions;
-  const sweep = () => sweepIdle(sessions, Date.now(), idleTimeoutMs, (_key, s) => {
-    release(s);
-    o.onExpired();
-  });
+  const sweep = () =>
+    sweepIdle(sessions, Date.now(), idleTimeoutMs, (_key, s) => {
+      release(s);
+      o.onExpired();
+    });
   const startSweeping = () => {
     const t = setInterval(sweep, Math.max(100, Math.min(idleTimeoutMs / 4, 5000)));
     unrefTimer(t);
@@ -143,7 +144,10 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
     o.onEvicted();
   };
   const socketOptions = {
-    receiveErrors: true, receiveDropCount: true, receiveTrafficClass: o.readClass === true, receiveHopLimit: o.readTtl === true,
+    receiveErrors: true,
+    receiveDropCount: true,
+    receiveTrafficClass: o.readClass === true,
+    receiveHopLimit: o.readTtl === true,
     ...(o.mark !== undefined ? { mark: o.mark } : {}),
     ...(o.receiveBuffer !== undefined ? { receiveBuffer: o.receiveBuffer } : {}),
   } as const;
@@ -174,8 +178,20 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
         }
       }
       const s: Session = {
-        family: client.family, ip: client.ip.slice(), port: client.port, key, fd, lastActive: now, lastTouched: now, contacted: undefined, drops: 0,
-        remote: undefined, remoteKey: 0, batchCount: 0, batchStart: 0, gso: true,
+        family: client.family,
+        ip: client.ip.slice(),
+        port: client.port,
+        key,
+        fd,
+        lastActive: now,
+        lastTouched: now,
+        contacted: undefined,
+        drops: 0,
+        remote: undefined,
+        remoteKey: 0,
+        batchCount: 0,
+        batchStart: 0,
+        gso: true,
       };
       poller.add(fd, READABLE, onReadable, s);
       sessions.set(key, s);

@@ -7,16 +7,31 @@
  * transport → kernel.
  * @module
  */
-import { type SocketAddress, SystemError, addressKey as keyOf, errnoName, formatSocketAddress, isUnicast, sameIp, sameSocketAddress } from "@anysrc/core";
+import { addressKey as keyOf, errnoName, formatSocketAddress, isUnicast, sameIp, sameSocketAddress, type SocketAddress, SystemError } from "@anysrc/core";
 import {
-  type QueuedError, READABLE, type RecvRing, Ready, queuedErrorKind, bindSocket, closeFd, createRecvRing, decodeSockaddr, enableUdpGro, getPoller, openUdpSocket, receiveBufferSize, sendTo, sockaddrIs,
-  sockaddrKey, socketDropCount,
+  bindSocket,
+  closeFd,
+  createRecvRing,
+  decodeSockaddr,
+  enableUdpGro,
+  getPoller,
+  openUdpSocket,
+  type QueuedError,
+  queuedErrorKind,
+  READABLE,
+  Ready,
+  receiveBufferSize,
+  type RecvRing,
+  sendTo,
+  sockaddrIs,
+  sockaddrKey,
+  socketDropCount,
 } from "@anysrc/sys";
 import { createDatagramBatch } from "../datagram_batch.ts";
-import { type IpFieldPolicy, createIpFieldPolicy } from "../ip_field_policy.ts";
+import { createIpFieldPolicy, type IpFieldPolicy } from "../ip_field_policy.ts";
 import type { ReplyEmitter } from "../reply_emitter.ts";
-import { type DropWatch, type RelayCounters, countCoalesced, countIcmpErrorKind, countKernelDrops, countRelayDrop, countRelayError } from "../relay_stats.ts";
-import { type Session, type SessionTable, createRemoteRecords, createSessionTable } from "./session_table.ts";
+import { countCoalesced, countIcmpErrorKind, countKernelDrops, countRelayDrop, countRelayError, type DropWatch, type RelayCounters } from "../relay_stats.ts";
+import { createRemoteRecords, createSessionTable, type Session, type SessionTable } from "./session_table.ts";
 import { createUpstreamBatch } from "./upstream_batch.ts";
 
 /** Settings of the relay. */
@@ -156,7 +171,8 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   };
 
   const upstream = createUpstreamBatch(
-    { slots: clientRing.slots, restricted: o.nat === "restricted", offload: o.offload, segmentMtu: 1500, onOffloadFallback: o.onOffloadFallback }, c,
+    { slots: clientRing.slots, restricted: o.nat === "restricted", offload: o.offload, segmentMtu: 1500, onOffloadFallback: o.onOffloadFallback },
+    c,
   );
 
   const onListenerReadable = (l: Listener, ring: RecvRing) => {
@@ -164,7 +180,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     const fd = l.fd;
     // A short batch means the socket is drained: skip the recvmmsg that would only say EAGAIN. If
     // more arrived meanwhile, that arrival is a new edge and the poller reports it.
-    for (let n = ring.slots; n === ring.slots; ) {
+    for (let n = ring.slots; n === ring.slots;) {
       n = ring.receive(fd);
       if (n > 0) countKernelDrops(c, "listener", l, ring.dropCount(n - 1));
       const now = Date.now();
@@ -298,8 +314,14 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   const listeners: Listener[] = [];
   for (const addr of o.listen) {
     const fd = openUdpSocket({
-      family: addr.family, transparent: true, receiveOriginalDestination: true, reuseAddress: true, receiveBuffer: o.listenerBuffer, receiveDropCount: true,
-      receiveTrafficClass: opened.readsClass, receiveHopLimit: opened.readsTtl,
+      family: addr.family,
+      transparent: true,
+      receiveOriginalDestination: true,
+      reuseAddress: true,
+      receiveBuffer: o.listenerBuffer,
+      receiveDropCount: true,
+      receiveTrafficClass: opened.readsClass,
+      receiveHopLimit: opened.readsTtl,
     });
     try {
       bindSocket(fd, addr);
@@ -369,7 +391,9 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
     refreshKernelDrops,
     listenerBufferGranted: listeners[0] ? receiveBufferSize(listeners[0].fd) / 2 : 0,
     reconfigure(r) {
-      if (r.ipFields.readsClass && !opened.readsClass) return "reading the traffic class (--dscp/--ecn keep) needs a restart: the sockets were opened without IP_RECVTOS";
+      if (r.ipFields.readsClass && !opened.readsClass) {
+        return "reading the traffic class (--dscp/--ecn keep) needs a restart: the sockets were opened without IP_RECVTOS";
+      }
       if (r.ipFields.readsTtl && !opened.readsTtl) return "--ttl keep needs a restart: the sockets were opened without IP_RECVTTL";
       fields = r.ipFields;
       sessions.setLimits(r.idleTimeoutMs, r.maxSessions);

@@ -7,9 +7,9 @@
  * kernel cuts it), and a read the kernel coalesced (UDP_GRO) leaves as it came, one GSO message.
  * @module
  */
-import { UDP_GSO_MAX_SEGMENTS, errnoName } from "@anysrc/core";
-import { type RecvRing, createSendRing, isPendingIcmpError, linux } from "@anysrc/sys";
-import { type RelayCounters, countRelayDrop } from "../relay_stats.ts";
+import { errnoName, UDP_GSO_MAX_SEGMENTS } from "@anysrc/core";
+import { createSendRing, isPendingIcmpError, linux, type RecvRing } from "@anysrc/sys";
+import { countRelayDrop, type RelayCounters } from "../relay_stats.ts";
 import type { Session } from "./session_table.ts";
 
 /** One receive batch's datagrams bound upstream. */
@@ -65,7 +65,7 @@ export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): 
   /** sendmmsg messages [0, count) of the send ring on `s`'s socket; false when a GSO send was refused before any went. */
   const sendMessages = (s: Session, count: number): boolean => {
     let retried = false;
-    for (let done = 0; done < count; ) {
+    for (let done = 0; done < count;) {
       const k = ring.send(s.fd, done, count - done);
       if (k > 0) {
         retried = false;
@@ -126,7 +126,7 @@ export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): 
     const gso = o.offload && s.gso;
     let m = 0;
     let j = from;
-    for (; j < to; ) {
+    for (; j < to;) {
       const i = order[j]!;
       const dstAt = batchDstAt[i]!;
       const length = recv.length(i);
@@ -227,7 +227,7 @@ export function createUpstreamBatch(o: UpstreamBatchOptions, c: RelayCounters): 
         const s = touched[k]!;
         const end = s.batchStart + s.batchCount;
         s.batchCount = 0;
-        for (let j = s.batchStart; j < end; ) {
+        for (let j = s.batchStart; j < end;) {
           const start = j;
           const sent = sendMessages(s, layOut(recv, s, start, end));
           j = laidTo;
