@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ADDRESSES as A, createTestbed, REPO_ROOT, requirePrivileges, type Runtime, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
@@ -56,6 +56,17 @@ describe.skipIf(!run)("packed tarballs installed outside the clone", () => {
       expect(readdirSync(join(root, "src")).filter((f) => f.endsWith(".test.ts")), name).toEqual([]);
     }
   });
+
+  for (const name of ["core", "sys", "transport-raw", "transport-bindsrc", "transport-tun"]) {
+    it(`the example in packages/${name}/README.md runs as written against the installed package`, () => {
+      const readme = readFileSync(`${REPO_ROOT}packages/${name}/README.md`, "utf8");
+      const code = /```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+      expect(code, "a ts code block").toBeTruthy();
+      const file = join(app, `readme_${name}.ts`);
+      writeFileSync(file, code!);
+      for (const runtime of RUNTIMES) bed.run(bed.router, scriptArgv(runtime, file, []));
+    });
+  }
 
   for (const runtime of RUNTIMES) {
     for (const transport of ["raw", "bindsrc", "tun"] as const) {

@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
-import type { TransportKind } from "@anysrc/core";
+import type { TransportKind } from "@anysrc/relay/extension";
 import { ADDRESSES as A, canCountSyscalls, compileC, createTestbed, missingPrivileges, type Runtime, RUNTIMES } from "@anysrc/testbed";
 import { BENCH_SECTIONS, type BenchPlan, makePlan } from "./bench_plan.ts";
 import { type BenchResults, chartSvg, findings, resultTables } from "./bench_report.ts";

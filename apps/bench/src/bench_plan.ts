@@ -2,7 +2,7 @@
  * What `anysrc bench` measures, from its flags.
  * @module
  */
-import type { TransportKind } from "@anysrc/core";
+import type { TransportKind } from "@anysrc/relay/extension";
 import type { Runtime } from "@anysrc/testbed";
 
 /** The bench plan. */

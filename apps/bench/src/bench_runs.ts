@@ -3,7 +3,7 @@
  * @module
  */
 import { ADDRESSES as A, countSyscalls, cpuSeconds, cpuTimes, memoryMiB, openFds, REPO_ROOT, type Testbed, TRACED_SYSCALLS } from "@anysrc/testbed";
-import type { TransportKind } from "@anysrc/core";
+import type { TransportKind } from "@anysrc/relay/extension";
 import { readFileSync, writeFileSync } from "node:fs";
 
 /** Who does the work in a run: a runtime running anysrc, or a baseline. */

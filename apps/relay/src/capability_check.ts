@@ -7,7 +7,8 @@
  * from such a port, and IP_TRANSPARENT does not lift the rule.
  * @module
  */
-import { CapabilityError, type CapabilityName, type TransportKind } from "@anysrc/core";
+import { CapabilityError, type CapabilityName } from "@anysrc/core";
+import type { TransportKind } from "./transport_choice.ts";
 import { effectiveCapabilities, hasCapability } from "@anysrc/sys";
 
 /** What a run needs. */

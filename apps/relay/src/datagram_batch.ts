@@ -16,7 +16,7 @@ export interface DatagramBatch {
 
 /**
  * An empty batch.
- * @example const b = createDatagramBatch(); b.add(server, client, payload); emitter.emit(b.list, "transport-refused"); b.clear();
+ * @example const b = createDatagramBatch(); b.add(server, client, payload); outbound.emit(b.list, "transport-refused"); b.clear();
  */
 export function createDatagramBatch(): DatagramBatch {
   // Every record has all five fields from the start: one shape for the transports' loops.

@@ -4,6 +4,6 @@
  * the process access (output, signals, exit) every part of the CLI goes through.
  * @module
  */
-export { TRANSPORT_KINDS } from "./transport_choice.ts";
+export { TRANSPORT_KINDS, type TransportKind } from "./transport_choice.ts";
 export { UsageError } from "./cli/usage_error.ts";
 export { exitProcess, onSignal, processId, writeStderr, writeStdout } from "./host.ts";

@@ -3,12 +3,15 @@
  * `--transport raw|bindsrc|tun` into a backend.
  * @module
  */
-import type { Datagram, Transport, TransportKind } from "@anysrc/core";
+import type { Datagram, Transport } from "@anysrc/core";
 import { createBindSourceTransport } from "@anysrc/transport-bindsrc";
 import { createRawTransport } from "@anysrc/transport-raw";
 import { createTunTransport } from "@anysrc/transport-tun";
 
-export const TRANSPORT_KINDS: readonly TransportKind[] = ["raw", "bindsrc", "tun"];
+/** The backends this CLI knows by name (core's TransportKind is open: any backend names itself). */
+export const TRANSPORT_KINDS = ["raw", "bindsrc", "tun"] as const;
+/** One of {@link TRANSPORT_KINDS}. */
+export type TransportKind = (typeof TRANSPORT_KINDS)[number];
 
 /** Settings any backend may use; each takes what applies to it. */
 export interface TransportSettings {

@@ -1,6 +1,7 @@
 /**
  * A bounded FIFO of datagrams waiting for a socket to become writable. Payloads are copied on the
- * way in, because the caller may reuse its buffer as soon as `send` returns.
+ * way in, because the caller may reuse its buffer as soon as `send` returns; TOS and TTL stay with
+ * them, so a datagram that waited leaves as it would have.
  * @module
  */
 import type { Datagram } from "./transport.ts";
@@ -40,7 +41,7 @@ export function createSendQueue(limit: number): SendQueue {
     },
     push(d) {
       if (items.length - head >= limit) return false;
-      items.push({ src: d.src, dst: d.dst, payload: d.payload.slice() });
+      items.push({ src: d.src, dst: d.dst, payload: d.payload.slice(), tos: d.tos, ttl: d.ttl });
       bytes += d.payload.length;
       return true;
     },

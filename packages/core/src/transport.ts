@@ -1,13 +1,16 @@
 /**
- * The contract every backend (raw, bindsrc, tun) implements, and the checks they share.
+ * The contract every backend implements, and the checks they share.
  * @module
  */
 import { formatSocketAddress, type SocketAddress } from "./address.ts";
 import { TransportError } from "./errors.ts";
 import { maxUdpPayload } from "./packet.ts";
 
-/** Which backend emits the datagram. */
-export type TransportKind = "raw" | "bindsrc" | "tun";
+/**
+ * Which backend emits the datagram: its own name ("raw", "bindsrc", "tun" are anysrc's). Core
+ * defines the contract, not the list of its implementers.
+ */
+export type TransportKind = string;
 
 /** One UDP datagram to emit: the receiver must see `src` exactly as given. */
 export interface Datagram {
@@ -23,8 +26,11 @@ export interface Datagram {
   readonly ttl?: number | undefined;
 }
 
-/** Why an accepted datagram never reached the kernel. */
-export type DropReason = "queue-full" | "address-in-use" | "send-error" | "too-big" | "stray" | "closed" | "device-gone";
+/**
+ * Why an accepted datagram never reached the kernel: the reasons every backend shares, or one of a
+ * backend's own (bindsrc's "address-in-use" and "stray", tun's "device-gone").
+ */
+export type DropReason = "queue-full" | "send-error" | "too-big" | "closed" | (string & Record<never, never>);
 
 /** Counters every transport keeps; plain numbers so they serialise as JSON. */
 export interface TransportStats {

@@ -33,7 +33,11 @@ function zeroCopyFragments(
   const out: Uint8Array[] = [];
   for (let k = 0, n = udpFragmentCount(family, payload.length, mtu); k < n; k++) {
     const header = new Uint8Array(UDP_FRAGMENT_HEADER_MAX);
-    const h = writeUdpFragment(header, 0, s, d, payload, { checksums, ttl: 61, tos: 0xb8 }, mtu, k, id, sum, slice);
+    const h = writeUdpFragment(header, 0, { src: s, dst: d, payload }, { checksums, ttl: 61, tos: 0xb8, identification: id }, {
+      mtu,
+      index: k,
+      udpChecksum: sum,
+    }, slice);
     const f = new Uint8Array(h + slice[1]! - slice[0]!);
     f.set(header.subarray(0, h));
     f.set(payload.subarray(slice[0], slice[1]), h);

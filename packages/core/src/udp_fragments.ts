@@ -35,26 +35,34 @@ export function udpFragmentCount(family: 4 | 6, payloadLength: number, mtu: numb
 export const UDP_FRAGMENT_HEADER_MAX = IPV6_HEADER_LENGTH + IPV6_FRAGMENT_HEADER_LENGTH + UDP_HEADER_LENGTH;
 
 /**
- * Write the headers of fragment `index` (0-based, below {@link udpFragmentCount}) of the UDP datagram
- * src → dst carrying `payload` at `out[offset]`, with IPv4 identification / IPv6 fragment ID
- * `identification` (the same for every fragment of the datagram). Returns the header length; the
- * payload slice the fragment carries is `payload[slice[0], slice[1])`. `udpChecksum` is the
- * datagram's UDP checksum (`udpChecksumFor` in packet.ts), needed by fragment 0 only.
- * @example const h = writeUdpFragment(slot, 0, src, dst, payload, options, 1500, 1, id, sum, slice);
+/** Which fragment of a datagram to write; one record per transport, its `index` set fragment by fragment. */
+export interface FragmentCut {
+  /** The MTU the datagram is cut at. */
+  mtu: number;
+  /** 0-based, below {@link udpFragmentCount}. */
+  index: number;
+  /** The datagram's UDP checksum (`udpChecksumFor` in packet.ts): fragment 0 carries the UDP header. */
+  udpChecksum: number;
+}
+
+/**
+ * Write the headers of fragment `cut.index` of the UDP datagram `d` at `out[offset]`, with IPv4
+ * identification / IPv6 fragment ID `options.identification` (the same for every fragment of the
+ * datagram). Returns the header length; the payload slice the fragment carries is
+ * `d.payload[slice[0], slice[1])`.
+ * @example const h = writeUdpFragment(slot, 0, d, options, { mtu: 1500, index: 1, udpChecksum: sum }, slice);
  */
 export function writeUdpFragment(
   out: Uint8Array,
   offset: number,
-  src: SocketAddress,
-  dst: SocketAddress,
-  payload: Uint8Array,
+  d: { readonly src: SocketAddress; readonly dst: SocketAddress; readonly payload: Uint8Array },
   options: UdpPacketOptions,
-  mtu: number,
-  index: number,
-  identification: number,
-  udpChecksum: number,
+  cut: FragmentCut,
   slice: Int32Array,
 ): number {
+  const { src, dst, payload } = d;
+  const { mtu, index } = cut;
+  const identification = options.identification ?? 0;
   const family = src.family;
   const room = fragmentRoom(family, mtu);
   const datagram = UDP_HEADER_LENGTH + payload.length;
@@ -99,7 +107,7 @@ export function writeUdpFragment(
     h = IPV6_HEADER_LENGTH + IPV6_FRAGMENT_HEADER_LENGTH;
   }
   if (index === 0) {
-    writeUdpHeader(out, offset + h, src.port, dst.port, datagram, udpChecksum);
+    writeUdpHeader(out, offset + h, src.port, dst.port, datagram, cut.udpChecksum);
     h += UDP_HEADER_LENGTH;
     slice[0] = 0;
   } else slice[0] = from - UDP_HEADER_LENGTH;

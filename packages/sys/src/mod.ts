@@ -12,6 +12,7 @@ export * from "./clock.ts";
 export * from "./drain_waiter.ts";
 export * from "./gather_write.ts";
 export * from "./poller.ts";
+export * from "./queued_transport.ts";
 export * from "./recv_ring.ts";
 export * from "./runtime.ts";
 export * from "./send_ring.ts";

@@ -9,25 +9,16 @@ import {
   countDrop,
   countError,
   countReported,
-  createSendQueue,
   createTransportStats,
   type Datagram,
-  errnoName,
-  formatSocketAddress,
-  gsoRunLength,
   sameIp,
-  sendOneThrough,
-  type SendQueue,
   SystemError,
   type Transport,
-  TransportError,
-  type TransportStats,
   UDP_GSO_MAX_SEGMENTS,
-  udpHeadersLength,
-  validateDatagram,
 } from "@anysrc/core";
-import { createDrainWaiter, createRecvRing, createSendRing, isPendingIcmpError, linux, type QueuedError, queuedErrorKind, type RecvRing } from "@anysrc/sys";
+import { createQueuedTransport, createRecvRing, createSendRing, type QueuedError, queuedErrorKind, type RecvRing } from "@anysrc/sys";
 import { type BindSourceCacheStats, createBindSourceCache, type SourceSocket } from "./bind_source_cache.ts";
+import { createBindSourceEmit } from "./bindsrc_emit.ts";
 
 /** Options of the bind-source transport. */
 export interface BindSourceTransportOptions {
@@ -74,17 +65,27 @@ export interface BindSourceTransport extends Transport {
  */
 export function createBindSourceTransport(options: BindSourceTransportOptions = {}): BindSourceTransport {
   const batch = options.batch ?? 32;
-  const stats: TransportStats = createTransportStats();
-  const ring = createSendRing({ slots: batch, headerSize: 8, iovecs: UDP_GSO_MAX_SEGMENTS });
-  const offload = options.offload !== false;
-  const segmentMtu = options.segmentMtu ?? 1500;
-  // Datagrams in each message of the ring: 1, or a GSO run's length.
-  const perMessage = new Int32Array(batch);
-  let told = false;
-  const queues = new Map<number, SendQueue>();
+  const stats = createTransportStats();
+  const emit = createBindSourceEmit({
+    ring: createSendRing({ slots: batch, headerSize: 8, iovecs: UDP_GSO_MAX_SEGMENTS }),
+    batch,
+    stats,
+    offload: options.offload !== false,
+    segmentMtu: options.segmentMtu ?? 1500,
+    onOffloadFallback: options.onOffloadFallback,
+  });
   let strayRing: RecvRing | undefined;
-  let closed = false;
-  const drain = createDrainWaiter();
+  const onQueuedError = (e: QueuedError) => countReported(stats, queuedErrorKind(e));
+  /** One batch of strays; a pending socket error (an ICMP error's ECONNREFUSED) is taken from the error queue instead. */
+  const receiveStrays = (s: SourceSocket): number => {
+    try {
+      return strayRing!.receive(s.fd);
+    } catch (e) {
+      if (!(e instanceof SystemError)) throw e;
+      strayRing!.receiveErrors(s.fd, onQueuedError);
+      return strayRing!.receive(s.fd);
+    }
+  };
 
   const cache = createBindSourceCache({
     ...(options.capacity !== undefined ? { capacity: options.capacity } : {}),
@@ -106,180 +107,24 @@ export function createBindSourceTransport(options: BindSourceTransportOptions = 
         }
       }
     },
-    onWritable(s) {
-      const q = queues.get(s.fd);
-      while (q && q.length > 0) {
-        const chunk = q.head(batch);
-        const done = emitRun(s, chunk, 0, chunk.length);
-        q.drop(done);
-        if (done < chunk.length) break;
-      }
-      if (!q || q.length === 0) {
-        queues.delete(s.fd);
-        cache.setWaiting(s, false);
-      }
-      updateQueued();
-      if (queues.size === 0) drain.drained();
-    },
+    onWritable: (s) => engine.flush(s),
     onRecovered: (code) => countError(stats, code),
-    onClose(s) {
-      const q = queues.get(s.fd);
-      if (q) countDrop(stats, "closed", q.clear());
-      queues.delete(s.fd);
-      updateQueued();
-    },
+    onClose: (s) => engine.forget(s),
   });
 
-  const onQueuedError = (e: QueuedError) => countReported(stats, queuedErrorKind(e));
-  /** One batch of strays; a pending socket error (an ICMP error's ECONNREFUSED) is taken from the error queue instead. */
-  const receiveStrays = (s: SourceSocket): number => {
-    try {
-      return strayRing!.receive(s.fd);
-    } catch (e) {
-      if (!(e instanceof SystemError)) throw e;
-      strayRing!.receiveErrors(s.fd, onQueuedError);
-      return strayRing!.receive(s.fd);
-    }
-  };
-
-  const updateQueued = () => {
-    let n = 0;
-    for (const q of queues.values()) n += q.length;
-    stats.queued = n;
-  };
-
-  /** sendmmsg `ds[from, to)` (one source) on `s`; returns the index of the first datagram not taken. */
-  const emitRun = (s: SourceSocket, ds: readonly Datagram[], from: number, to: number): number => {
-    let i = from;
-    let retried = false;
-    while (i < to) {
-      let m = 0;
-      let j = i;
-      while (j < to && m < batch) {
-        const d = ds[j]!;
-        const n = offload && s.gso ? gsoRunLength(ds, j, to, segmentMtu - udpHeadersLength(d.src.family)) : 1;
-        ring.setDestination(m, d.dst);
-        if (n === 1) ring.setSingle(m, ring.addressOf(d.payload), d.payload.length);
-        else {
-          for (let k = 0; k < n; k++) {
-            const p = ds[j + k]!.payload;
-            ring.setIovec(m, k, ring.addressOf(p), p.length);
-          }
-          ring.setIovecCount(m, n);
-        }
-        ring.setSegmentSize(m, n === 1 ? 0 : d.payload.length);
-        // The datagram's own class and TTL as cmsgs (a run shares them); the socket's default TOS is 0.
-        ring.setIpFields(m, d.src.family, d.tos ? d.tos : -1, d.ttl ?? -1);
-        perMessage[m++] = n;
-        j += n;
-      }
-      const sent = ring.send(s.fd, 0, m);
-      if (sent > 0) {
-        retried = false;
-        stats.batches++;
-        for (let k = 0; k < sent; k++) {
-          const n = perMessage[k]!;
-          stats.sent += n;
-          if (n > 1) stats.coalesced += n;
-          for (let x = 0; x < n; x++) stats.bytes += ds[i + x]!.payload.length;
-          i += n;
-        }
-        continue;
-      }
-      const e = -sent;
-      countError(stats, errnoName(e));
-      if (e === linux.EAGAIN || e === linux.ENOBUFS) return i;
-      if (perMessage[0]! > 1) {
-        // The kernel refused the GSO send (EMSGSIZE: a segment over the route MTU; EINVAL: an old kernel; EIO:
-        // no checksum offload on the way out): this socket sends plainly from now on; nothing was lost.
-        s.gso = false;
-        stats.offloadFallbacks++;
-        if (!told) {
-          told = true;
-          options.onOffloadFallback?.(`bindsrc: a GSO send from ${formatSocketAddress(s.source)} was refused (${errnoName(e)}); that socket sends plainly`);
-        }
-        continue;
-      }
-      // An ICMP error reported earlier (IP_RECVERR sets the socket's pending error) fails the next
-      // send and is cleared by it: that datagram was not the cause, so it gets one more try.
-      if (!retried && isPendingIcmpError(e)) {
-        retried = true;
-        continue;
-      }
-      retried = false;
-      countDrop(stats, "send-error");
-      i++;
-    }
-    return to;
-  };
-
-  const enqueue = (s: SourceSocket, ds: readonly Datagram[], from: number, to: number) => {
-    let q = queues.get(s.fd);
-    if (!q) {
-      q = createSendQueue(options.queueLimit ?? 1024);
-      queues.set(s.fd, q);
-    }
-    for (let k = from; k < to; k++) if (!q.push(ds[k]!)) countDrop(stats, "queue-full");
-    cache.setWaiting(s, true);
-    updateQueued();
-  };
-
-  // Per-batch scratch, reused: which datagrams have been taken, and one source's datagrams at a time.
-  const taken: boolean[] = [];
-  const group: Datagram[] = [];
-
-  const sendBatch = (ds: readonly Datagram[]) => {
-    if (closed) throw new TransportError("closed", "bindsrc transport is closed");
-    for (const d of ds) validateDatagram(d);
-    const now = Date.now();
-    let firstError: SystemError | undefined;
-    taken.length = ds.length;
-    taken.fill(false);
-    // One group per source (first-appearance order; order within a source kept): one sendmmsg each,
-    // even when sources alternate datagram by datagram. Each group's socket is acquired just before
-    // it is used, so an eviction (cap, or out of descriptors) can only close a socket already done with.
-    for (let i = 0; i < ds.length; i++) {
-      if (taken[i]) continue;
-      const src = ds[i]!.src;
-      group.length = 0;
-      for (let j = i; j < ds.length; j++) {
-        const other = ds[j]!.src;
-        // Records are mostly shared (a remote's, a sender's): identity settles most comparisons.
-        if (taken[j] || (other !== src && (other.port !== src.port || !sameIp(other.ip, src.ip)))) continue;
-        group.push(ds[j]!);
-        taken[j] = true;
-      }
-      let s: SourceSocket;
-      try {
-        s = cache.acquire(src, now);
-      } catch (e) {
-        if (!(e instanceof SystemError)) throw e;
-        countError(stats, e.code);
-        countDrop(stats, e.code === "EADDRINUSE" ? "address-in-use" : "send-error", group.length);
-        firstError ??= e;
-        continue;
-      }
-      if (queues.has(s.fd)) enqueue(s, group, 0, group.length);
-      else {
-        const done = emitRun(s, group, 0, group.length);
-        if (done < group.length) enqueue(s, group, done, group.length);
-      }
-    }
-    group.length = 0;
-    if (firstError) throw firstError;
-  };
-
-  return {
+  const engine = createQueuedTransport<SourceSocket>({
     kind: "bindsrc",
+    label: "bindsrc transport",
     stats,
-    sockets: cache.stats,
-    send: sendOneThrough(sendBatch),
-    sendBatch,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await drain.wait(queues.size > 0, options.closeTimeoutMs ?? 2000);
-      cache.close();
-    },
-  };
+    queueLimit: options.queueLimit ?? 1024,
+    closeTimeoutMs: options.closeTimeoutMs ?? 2000,
+    // Records are mostly shared (a remote's, a sender's): identity settles most comparisons.
+    sameLane: (a, b) => a.src === b.src || (a.src.port === b.src.port && sameIp(a.src.ip, b.src.ip)),
+    laneFor: (d) => cache.acquire(d.src, Date.now()),
+    dropReasonFor: (e) => (e.code === "EADDRINUSE" ? "address-in-use" : "send-error"),
+    emit,
+    watchWritable: (s, on) => cache.setWaiting(s, on),
+    release: () => cache.close(),
+  });
+  return { ...engine.transport, kind: "bindsrc", sockets: cache.stats };
 }

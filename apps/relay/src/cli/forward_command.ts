@@ -121,13 +121,13 @@ export async function forwardCommand(args: string[]): Promise<number> {
     );
   }
   const counters = createRelayCounters();
-  const { emitter, shutdown } = openRelayOutput(transport, stats, counters, { transparentListeners: false, broadcast: broadcastReceivers.length > 0 });
+  const { outbound, shutdown } = openRelayOutput(transport, stats, counters, { transparentListeners: false, broadcast: broadcastReceivers.length > 0 });
   let forwarder: ReturnType<typeof startForwarder>;
   try {
     forwarder = startForwarder({
       listen,
       routes,
-      emitter,
+      outbound,
       counters,
       receiveBuffer,
       offload: transport.offload,
@@ -136,7 +136,7 @@ export async function forwardCommand(args: string[]): Promise<number> {
       onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
     });
   } catch (e) {
-    await Promise.all(emitter.transports.map((t) => t.close()));
+    await Promise.all(outbound.transports.map((t) => t.close()));
     throw e;
   }
   // SIGHUP: read the config and receivers files again; the new set applies from the next receive
@@ -168,7 +168,7 @@ export async function forwardCommand(args: string[]): Promise<number> {
   return runUntilSignal(
     "forward",
     counters,
-    emitter.transports,
+    outbound.transports,
     stats,
     () => forwarder.stopListening(),
     () => {},

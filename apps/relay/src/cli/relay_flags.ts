@@ -2,12 +2,12 @@
  * Flags shared by `tproxy` and `forward`, and their checks.
  * @module
  */
-import type { SocketAddress, TransportKind } from "@anysrc/core";
+import type { SocketAddress } from "@anysrc/core";
 import { type FlagValues, mergeFlags, readConfig } from "./config_file.ts";
 import { parseDuration } from "./durations.ts";
 import { checkMetricsAddress, type StatsSettings } from "./relay_runner.ts";
 import { addressFlag, byteSizeFlag, intFlag, UsageError } from "./usage_error.ts";
-import { isTransportKind } from "../transport_choice.ts";
+import { isTransportKind, type TransportKind } from "../transport_choice.ts";
 import type { IpFieldSettings } from "../ip_field_policy.ts";
 
 /** parseArgs option specs of the shared flags. */

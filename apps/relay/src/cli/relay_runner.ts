@@ -4,12 +4,12 @@
  * print the final counters, exit 0.
  * @module
  */
-import { type Datagram, formatSocketAddress, isV4Mapped, type SocketAddress, type Transport, type TransportKind } from "@anysrc/core";
+import { type Datagram, formatSocketAddress, isV4Mapped, type SocketAddress, type Transport } from "@anysrc/core";
 import { getPoller, notifyServiceManager, processCpuSeconds, readProcFile, unprivilegedPortStart } from "@anysrc/sys";
 import { requirePrivileges } from "../capability_check.ts";
 import { ANYSRC_VERSION, logfmtValue, type ProcessFacts, prometheusText, type RelayCounters, statsLine, statsSnapshot } from "../relay_stats.ts";
-import { createReplyEmitter, type ReplyEmitter } from "../reply_emitter.ts";
-import { openTransport, type TransportSettings } from "../transport_choice.ts";
+import { createOutbound, type Outbound } from "../outbound.ts";
+import { openTransport, type TransportKind, type TransportSettings } from "../transport_choice.ts";
 import type { TransportFlags } from "./relay_flags.ts";
 import { UsageError } from "./usage_error.ts";
 import { envVar, onSignal, processId, processUsage, runtimeVersion, serveHttp } from "../host.ts";
@@ -37,7 +37,7 @@ function openTransports(kind: TransportKind, fallback: TransportKind | undefined
 
 /**
  * Everything tproxy and forward share before they listen: check the capabilities the run needs,
- * open the transports (primary, optional fallback), and wrap them in the emitter, whose TUN-gone
+ * open the transports (primary, optional fallback), and wrap them in the outbound, whose TUN-gone
  * event asks `shutdown` to stop when there is no fallback.
  */
 export function openRelayOutput(
@@ -45,7 +45,7 @@ export function openRelayOutput(
   stats: StatsSettings,
   counters: RelayCounters,
   o: { readonly transparentListeners: boolean; readonly onReceive?: (d: Datagram) => void; readonly broadcast?: boolean },
-): { emitter: ReplyEmitter; shutdown: ReturnType<typeof createShutdown> } {
+): { outbound: Outbound; shutdown: ReturnType<typeof createShutdown> } {
   requirePrivileges({
     transports: t.fallback ? [t.kind, t.fallback] : [t.kind],
     transparentListeners: o.transparentListeners,
@@ -62,9 +62,9 @@ export function openRelayOutput(
     onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
   });
   const shutdown = createShutdown();
-  const emitter = createReplyEmitter(primary, fallback, counters, onTransportGone(stats.format, fallback !== undefined, shutdown));
+  const outbound = createOutbound(primary, fallback, counters, onTransportGone(stats.format, fallback !== undefined, shutdown));
   if (t.kind === "tun" || t.fallback === "tun") warnFragmentDistance(stats.format);
-  return { emitter, shutdown };
+  return { outbound, shutdown };
 }
 
 /**

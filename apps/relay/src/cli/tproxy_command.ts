@@ -126,7 +126,7 @@ export async function tproxyCommand(args: string[]): Promise<number> {
   const relayUntilSignal = async (): Promise<number> => {
     const counters = createRelayCounters();
     let relay: ReturnType<typeof startTproxyRelay> | undefined;
-    const { emitter, shutdown } = openRelayOutput(transport, stats, counters, {
+    const { outbound, shutdown } = openRelayOutput(transport, stats, counters, {
       transparentListeners: true,
       // Datagrams the kernel hands to a bound source socket are client traffic to that address.
       onReceive: (d) => relay?.fromClient(d.src, d.dst, d.payload),
@@ -137,7 +137,7 @@ export async function tproxyCommand(args: string[]): Promise<number> {
         idleTimeoutMs,
         maxSessions,
         nat,
-        emitter,
+        outbound,
         counters,
         ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
         listenerBuffer: socketBuffer ?? DEFAULT_LISTENER_BUFFER,
@@ -147,7 +147,7 @@ export async function tproxyCommand(args: string[]): Promise<number> {
         ipFields: createIpFieldPolicy(ipFields),
       });
     } catch (e) {
-      await Promise.all(emitter.transports.map((t) => t.close()));
+      await Promise.all(outbound.transports.map((t) => t.close()));
       throw e;
     }
     const r = relay;
@@ -174,7 +174,7 @@ export async function tproxyCommand(args: string[]): Promise<number> {
     return runUntilSignal(
       "tproxy",
       counters,
-      emitter.transports,
+      outbound.transports,
       stats,
       () => r.stopListening(),
       () => r.close(),

@@ -21,7 +21,7 @@ import {
   sockaddrKey,
   socketDropCount,
 } from "@anysrc/sys";
-import type { ReplyEmitter } from "../reply_emitter.ts";
+import type { Outbound } from "../outbound.ts";
 import { countCoalesced, countKernelDrops, countRelayDrop, type DropWatch, type RelayCounters } from "../relay_stats.ts";
 import type { ForwardRoutes } from "./forward_routes.ts";
 import { createPlainSender } from "./plain_sender.ts";
@@ -31,7 +31,7 @@ export interface ForwarderOptions {
   readonly listen: SocketAddress;
   /** Receivers and allowed senders; {@link Forwarder.setRoutes} swaps them while running. */
   readonly routes: ForwardRoutes;
-  readonly emitter: ReplyEmitter;
+  readonly outbound: Outbound;
   readonly counters: RelayCounters;
   /** Receive buffer of the listening socket, bytes. */
   readonly receiveBuffer: number;
@@ -61,7 +61,7 @@ const MAX_SENDERS = 4096;
 
 /**
  * Start forwarding.
- * @example startForwarder({ listen, routes: createForwardRoutes(receivers, [], allow), emitter, counters, receiveBuffer, offload: true, onOffloadFallback });
+ * @example startForwarder({ listen, routes: createForwardRoutes(receivers, [], allow), outbound, counters, receiveBuffer, offload: true, onOffloadFallback });
  */
 export function startForwarder(o: ForwarderOptions): Forwarder {
   const c = o.counters;
@@ -237,7 +237,7 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
       fanOut();
       if (routes.sampling) countSampled(accepted);
       c.copies += plain.flush();
-      c.copies += o.emitter.emit(copies.list, "copy-refused");
+      c.copies += o.outbound.emit(copies.list, "copy-refused");
     }
   });
 

@@ -3,7 +3,7 @@
  * original destination; each goes upstream through the client's session socket. Replies read from
  * session sockets go back to the client through the chosen transport with the remote's own address
  * and port as source. Follow one datagram: `onListenerReadable` → UpstreamBatch (one sendmmsg per
- * session); `onUpstreamReadable` → `flushReplies` at the poll round's end → ReplyEmitter.emit →
+ * session); `onUpstreamReadable` → `flushReplies` at the poll round's end → Outbound.emit →
  * transport → kernel.
  * @module
  */
@@ -29,7 +29,7 @@ import {
 } from "@anysrc/sys";
 import { createDatagramBatch } from "../datagram_batch.ts";
 import { createIpFieldPolicy, type IpFieldPolicy } from "../ip_field_policy.ts";
-import type { ReplyEmitter } from "../reply_emitter.ts";
+import type { Outbound } from "../outbound.ts";
 import { countCoalesced, countIcmpErrorKind, countKernelDrops, countRelayDrop, countRelayError, type DropWatch, type RelayCounters } from "../relay_stats.ts";
 import { createRemoteRecords, createSessionTable, type Session, type SessionTable } from "./session_table.ts";
 import { createUpstreamBatch } from "./upstream_batch.ts";
@@ -43,7 +43,7 @@ export interface TproxyRelayOptions {
   readonly mark?: number;
   /** "full": replies from any remote (endpoint-independent filtering); "restricted": only from remotes the client sent to. */
   readonly nat: "full" | "restricted";
-  readonly emitter: ReplyEmitter;
+  readonly outbound: Outbound;
   readonly counters: RelayCounters;
   /** Receive buffers in bytes (SO_RCVBUFFORCE when privileged, else capped by net.core.rmem_max). */
   readonly listenerBuffer: number;
@@ -100,7 +100,7 @@ export interface TproxyRelay {
 
 /**
  * Start listening and relaying.
- * @example const relay = startTproxyRelay({ listen, idleTimeoutMs: 120_000, maxSessions: 65536, nat: "full", emitter, counters });
+ * @example const relay = startTproxyRelay({ listen, idleTimeoutMs: 120_000, maxSessions: 65536, nat: "full", outbound, counters });
  */
 export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   const c = o.counters;
@@ -249,7 +249,7 @@ export function startTproxyRelay(o: TproxyRelayOptions): TproxyRelay {
   const flushReplies = () => {
     gathered = 0;
     if (replies.list.length === 0) return;
-    c.replies += o.emitter.emit(replies.list, "transport-refused");
+    c.replies += o.outbound.emit(replies.list, "transport-refused");
     replies.clear();
   };
   const stopFlushing = poller.afterRound(flushReplies);

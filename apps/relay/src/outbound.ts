@@ -1,14 +1,15 @@
 /**
- * Hands datagrams to the chosen transport, and to the fallback transport when the first fails one
- * (bind-source EADDRINUSE: a local service owns that source address; the TUN device gone). Shared
- * by tproxy and forward, and the one place that decides what "accepted" means for the counters.
+ * The way out for every datagram the relay and the forwarder send (tproxy's replies, forward's
+ * copies): the chosen transport, and the fallback transport when the first fails one (bind-source
+ * EADDRINUSE: a local service owns that source address; the TUN device gone). The one place that
+ * decides what "accepted" means for the counters.
  * @module
  */
 import { type Datagram, SystemError, type Transport, TransportError } from "@anysrc/core";
 import { countRelayDrop, type RelayCounters, type RelayDropReason } from "./relay_stats.ts";
 
 /** Emits batches; counts what it could not send. */
-export interface ReplyEmitter {
+export interface Outbound {
   /**
    * Offer `batch`; returns how many the primary transport accepted — sent, queued, or dropped and
    * counted by the transport itself. The rest were refused before reaching any transport (a
@@ -38,14 +39,14 @@ function offer(t: Transport, d: Datagram, onGone: (e: TransportError) => void): 
 /**
  * Wrap a primary transport and an optional fallback. `onGone` hears once that the primary's TUN
  * device disappeared (it has stopped for good).
- * @example const out = createReplyEmitter(bindsrc, raw, counters); out.emit(replies, "transport-refused");
+ * @example const out = createOutbound(bindsrc, raw, counters); out.emit(replies, "transport-refused");
  */
-export function createReplyEmitter(
+export function createOutbound(
   primary: Transport,
   fallback: Transport | undefined,
   counters: RelayCounters,
   onGone: (e: TransportError) => void = () => {},
-): ReplyEmitter {
+): Outbound {
   let told = false;
   const gone = (e: TransportError) => {
     if (told) return;

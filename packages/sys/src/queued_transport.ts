@@ -1,0 +1,230 @@
+/**
+ * The lifecycle every backend shares, in one place: validation, the closed and stopped states,
+ * grouping a batch by the lane it leaves through (a family's raw socket, a source's bound socket,
+ * the TUN device), a bounded queue per lane while the kernel says EAGAIN, waiting for the lane to
+ * become writable and draining it then, and `close()` that waits for the queues before releasing.
+ * A backend supplies only how a run of datagrams reaches the wire ({@link BackendSteps.emit}).
+ * @module
+ */
+import {
+  countDrop,
+  countError,
+  createSendQueue,
+  type Datagram,
+  type DropReason,
+  sendOneThrough,
+  type SendQueue,
+  SystemError,
+  type Transport,
+  TransportError,
+  type TransportStats,
+  validateDatagram,
+} from "@anysrc/core";
+import { createDrainWaiter } from "./drain_waiter.ts";
+import { getPoller, WRITABLE } from "./poller.ts";
+
+/** A path to the kernel that can say "not now": a socket or a device. */
+export interface Lane {
+  readonly fd: number;
+}
+
+/** What a backend brings to {@link createQueuedTransport}. */
+export interface BackendSteps<L extends Lane> {
+  /** "raw", "bindsrc", "tun", …: the transport's kind. */
+  readonly kind: string;
+  /** How errors name the transport, e.g. "tun transport anysrc0". */
+  readonly label: string;
+  readonly stats: TransportStats;
+  /** Datagrams held per lane while it is not writable; past it they are dropped ("queue-full"). */
+  readonly queueLimit: number;
+  /** How long `close()` waits for the queues to drain. */
+  readonly closeTimeoutMs: number;
+  /** True when `a` and `b` leave through the same lane; checked before any lane is opened. */
+  sameLane(a: Datagram, b: Datagram): boolean;
+  /** The lane of a group whose first datagram is `d`, opened if need be; throws a SystemError when it cannot be. */
+  laneFor(d: Datagram): L;
+  /** Why a group is dropped when its lane could not be opened; default "send-error". */
+  dropReasonFor?(e: SystemError): DropReason;
+  /**
+   * Put `run[from..]` (all of one lane) on the wire: the index of the first datagram not handed to
+   * the kernel (run.length when all were), stopping where the lane would block (EAGAIN, ENOBUFS).
+   */
+  emit(lane: L, run: readonly Datagram[], from: number): number;
+  /**
+   * Start or stop waiting for `lane` to become writable, calling {@link QueuedTransport.flush} when
+   * it is. Default: the poller, writable interest only (a backend whose fd the poller also reads
+   * for it keeps one registration of its own).
+   */
+  watchWritable?(lane: L, on: boolean): void;
+  /** Close the backend's sockets or device, once the queues have drained (or the wait ran out). */
+  release(): void;
+}
+
+/** The engine's handle: the finished Transport, and what the backend's callbacks call. */
+export interface QueuedTransport<L extends Lane> {
+  readonly transport: Transport;
+  /** `lane` is writable: send what waits on it. */
+  flush(lane: L): void;
+  /** Stop for good (a device that vanished): every queued datagram dropped as `reason`, later sends throw `error`. */
+  stop(error: TransportError, reason: DropReason): void;
+  /** `lane` is gone (its socket closed by a cache): what waited on it is dropped as "closed". */
+  forget(lane: L): void;
+  readonly stopped: TransportError | undefined;
+}
+
+/**
+ * Wrap a backend's emit step in the shared lifecycle.
+ * @example const engine = createQueuedTransport({ kind: "raw", label: "raw transport", stats, …, emit, release });
+ */
+export function createQueuedTransport<L extends Lane>(steps: BackendSteps<L>): QueuedTransport<L> {
+  const { stats } = steps;
+  const queues = new Map<L, SendQueue>();
+  const drain = createDrainWaiter();
+  const poller = getPoller();
+  const watch = steps.watchWritable ?? ((lane: L, on: boolean) => (on ? poller.add(lane.fd, WRITABLE, onWritable, lane) : poller.remove(lane.fd)));
+  let closed = false;
+  let stopped: { error: TransportError; reason: DropReason } | undefined;
+  // Per batch, reused: which datagrams are grouped already, and one lane's datagrams at a time.
+  const taken: boolean[] = [];
+  const group: Datagram[] = [];
+
+  function onWritable(_events: number, lane: L): void {
+    flush(lane);
+  }
+
+  function enqueue(lane: L, run: readonly Datagram[], from: number): void {
+    let q = queues.get(lane);
+    if (!q) {
+      q = createSendQueue(steps.queueLimit);
+      queues.set(lane, q);
+      watch(lane, true);
+    }
+    for (let k = from; k < run.length; k++) {
+      if (q.push(run[k]!)) stats.queued++;
+      else countDrop(stats, "queue-full");
+    }
+  }
+
+  function sendRun(lane: L, run: readonly Datagram[]): void {
+    // Behind what already waits on this lane, to keep its order.
+    const done = queues.has(lane) ? 0 : steps.emit(lane, run, 0);
+    if (stopped) {
+      countDrop(stats, stopped.reason, run.length - done);
+      throw stopped.error;
+    }
+    if (done < run.length) enqueue(lane, run, done);
+  }
+
+  function flush(lane: L): void {
+    const q = queues.get(lane);
+    while (q && q.length > 0 && !stopped) {
+      const chunk = q.head(64);
+      const done = steps.emit(lane, chunk, 0);
+      if (stopped) return; // stop() counted the queue, this chunk included
+      q.drop(done);
+      stats.queued -= done;
+      if (done < chunk.length) return; // still blocked: stay watched
+    }
+    queues.delete(lane);
+    watch(lane, false);
+    if (queues.size === 0) drain.drained();
+  }
+
+  /** The lane of `d`'s group, or undefined with the group counted as dropped and the error kept. */
+  function openLane(d: Datagram, n: number, failures: SystemError[]): L | undefined {
+    try {
+      return steps.laneFor(d);
+    } catch (e) {
+      if (!(e instanceof SystemError)) throw e;
+      countError(stats, e.code);
+      countDrop(stats, steps.dropReasonFor?.(e) ?? "send-error", n);
+      failures.push(e);
+      return undefined;
+    }
+  }
+
+  function sendBatch(ds: readonly Datagram[]): void {
+    if (closed) throw new TransportError("closed", `${steps.label} is closed`);
+    for (const d of ds) validateDatagram(d);
+    if (stopped) {
+      countDrop(stats, stopped.reason, ds.length);
+      throw stopped.error;
+    }
+    if (ds.length === 0) return;
+    const failures: SystemError[] = [];
+    let one = true;
+    for (let i = 1; i < ds.length && one; i++) one = steps.sameLane(ds[0]!, ds[i]!);
+    if (one) {
+      const lane = openLane(ds[0]!, ds.length, failures);
+      if (lane) sendRun(lane, ds);
+    } else sendGroups(ds, failures);
+    if (failures.length > 0) throw failures[0];
+  }
+
+  /**
+   * One group per lane, in first-appearance order (order within a lane kept): one emit each, even
+   * when lanes alternate datagram by datagram. Each group's lane is opened just before it is used,
+   * so an eviction (a cap, or out of descriptors) can only close a lane already done with.
+   */
+  function sendGroups(ds: readonly Datagram[], failures: SystemError[]): void {
+    taken.length = ds.length;
+    taken.fill(false);
+    for (let i = 0; i < ds.length; i++) {
+      if (taken[i]) continue;
+      group.length = 0;
+      for (let j = i; j < ds.length; j++) {
+        if (taken[j] || !steps.sameLane(ds[i]!, ds[j]!)) continue;
+        group.push(ds[j]!);
+        taken[j] = true;
+      }
+      const lane = openLane(ds[i]!, group.length, failures);
+      if (lane) sendRun(lane, group);
+    }
+    group.length = 0;
+  }
+
+  function clearQueues(reason: DropReason): void {
+    for (const [lane, q] of queues) {
+      const left = q.clear();
+      if (left > 0) countDrop(stats, reason, left);
+      watch(lane, false);
+    }
+    queues.clear();
+    stats.queued = 0;
+  }
+
+  const transport: Transport = {
+    kind: steps.kind,
+    stats,
+    send: sendOneThrough(sendBatch),
+    sendBatch,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await drain.wait(queues.size > 0, steps.closeTimeoutMs);
+      clearQueues("closed");
+      steps.release();
+    },
+  };
+  return {
+    transport,
+    flush,
+    stop(error, reason) {
+      stopped = { error, reason };
+      clearQueues(reason);
+      drain.drained();
+    },
+    forget(lane) {
+      const q = queues.get(lane);
+      if (!q) return;
+      const left = q.clear();
+      if (left > 0) countDrop(stats, "closed", left);
+      stats.queued -= left;
+      queues.delete(lane);
+      if (queues.size === 0) drain.drained();
+    },
+    get stopped() {
+      return stopped?.error;
+    },
+  };
+}
