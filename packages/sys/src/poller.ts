@@ -124,240 +124,267 @@ function control(epfd: number, op: number, fd: number, interest: Interest | unde
   return libc.epoll_ctl(epfd, op, fd, eventBytes);
 }
 
-function createPoller(): Poller {
-  const registrations = new Map<number, Registration>();
-  const stats: PollerStats = { wakeups: 0, busyPolls: 0, dispatches: 0, handlerErrors: 0 };
-  let epollFd = -1;
-  let wakeFd = -1;
-  let running = false;
-  let worker: WorkerLike | undefined;
-  let shared: Int32Array | undefined;
-  let generation = 0;
-  let queued: Registration[] = [];
-  let roundEnds: (() => void)[] = [];
+/** The poller's state: one record, so that its parts can be module-level functions. */
+interface PollerState {
+  readonly registrations: Map<number, Registration>;
+  readonly stats: PollerStats;
+  epollFd: number;
+  wakeFd: number;
+  running: boolean;
+  worker: WorkerLike | undefined;
+  shared: Int32Array | undefined;
+  /** Bumped by every start and stop: a pump of an earlier generation stops at its next check. */
+  generation: number;
+  /** Registrations reported in this round, each once. */
+  queued: Registration[];
+  roundEnds: (() => void)[];
+  onError: (error: unknown, fd: number) => void;
+}
 
-  const poller: Poller = {
-    add<T>(fd: number, interest: Interest, onReady: ReadyHandler<T>, context?: T) {
-      if (registrations.has(fd)) throw new RangeError(`poller: fd ${fd} is already registered`);
-      if (!running) start();
-      const reg: Registration = { fd, interest, onReady: onReady as ReadyHandler<unknown>, context, pending: 0 };
-      if (control(epollFd, EPOLL_CTL_ADD, fd, interest) < 0) {
-        const error = lastError("epoll_ctl ADD", fd);
-        if (registrations.size === 0) stop();
-        throw error;
-      }
-      registrations.set(fd, reg);
-    },
-    modify(fd, interest) {
-      const reg = registrations.get(fd);
-      if (!reg) throw new RangeError(`poller: fd ${fd} is not registered`);
-      if (reg.interest.readable === interest.readable && reg.interest.writable === interest.writable) return;
-      reg.interest = interest;
-      // MOD re-evaluates readiness: an fd already writable reports it at once.
-      check(control(epollFd, EPOLL_CTL_MOD, fd, interest), "epoll_ctl MOD", fd);
-    },
-    remove(fd) {
-      if (!registrations.delete(fd)) return;
-      // ENOENT/EBADF here only mean the fd is already gone; nothing else is possible for DEL.
-      control(epollFd, EPOLL_CTL_DEL, fd, undefined);
-      if (registrations.size === 0) stop();
-    },
-    get registered() {
-      return registrations.size;
-    },
-    stats,
-    afterRound(f) {
-      roundEnds = [...roundEnds, f];
-      return () => {
-        roundEnds = roundEnds.filter((g) => g !== f);
-      };
-    },
+function createPoller(): Poller {
+  const p: PollerState = {
+    registrations: new Map(),
+    stats: { wakeups: 0, busyPolls: 0, dispatches: 0, handlerErrors: 0 },
+    epollFd: -1,
+    wakeFd: -1,
+    running: false,
+    worker: undefined,
+    shared: undefined,
+    generation: 0,
+    queued: [],
+    roundEnds: [],
     onError(error, fd) {
       const message = error instanceof Error ? error.message : String(error);
       console.error(`anysrc poller: handler for fd ${fd} failed: ${message}`);
     },
   };
-
-  function start(): void {
-    epollFd = check(libc.epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
-    wakeFd = check(libc.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "eventfd");
-    check(control(epollFd, EPOLL_CTL_ADD, wakeFd, READABLE), "epoll_ctl ADD", wakeFd);
-    running = true;
-    const mine = ++generation;
-    if (adapter.epollWaitOffThread) {
-      void pumpOffThread(adapter.epollWaitOffThread, epollFd, wakeFd, mine);
-      return;
-    }
-    const sab = new SharedArrayBuffer(CONTROL_INTS * 4);
-    shared = new Int32Array(sab);
-    const url = new URL(POLLER_WORKER, import.meta.url).href;
-    const w: WorkerLike = adapter.startWorker ? adapter.startWorker(url) : (new Worker(url, { type: "module" }) as unknown as WorkerLike);
-    const started: PollerStart = { control: sab, epollFd, wakeFd };
-    w.onmessage = (e) => {
-      if ("ready" in (e.data as PollerWorkerMessage)) w.postMessage(started);
-    };
-    worker = w;
-    void pump(shared, mine);
-  }
-
-  function stop(): void {
-    if (!running) return;
-    running = false;
-    generation++;
-    const w = worker;
-    const s = shared;
-    worker = undefined;
-    shared = undefined;
-    if (s) {
-      Atomics.store(s, STOP, 1);
-      Atomics.notify(s, OWNER); // a Worker asleep while we owned epoll
-      Atomics.notify(s, SEQ); // releases our own waitAsync
-    }
-    // Wake epoll_wait: eventfd counts are 8-byte host-order integers.
-    const one = new Uint8Array(8);
-    one[0] = 1;
-    libc.write(wakeFd, one, 8);
-    const ep = epollFd;
-    const wake = wakeFd;
-    epollFd = -1;
-    wakeFd = -1;
-    // The off-thread pump closes its fds once its epoll_wait returned. A Worker: close them once it
-    // has left epoll_wait (it reports back), then end it. (A late "ready" means it never started;
-    // "stopped" that it left epoll_wait. Either way it is idle.)
-    if (w) {
-      w.onmessage = () => {
-        w.terminate();
-        libc.close(ep);
-        libc.close(wake);
+  return {
+    add<T>(fd: number, interest: Interest, onReady: ReadyHandler<T>, context?: T) {
+      if (p.registrations.has(fd)) throw new RangeError(`poller: fd ${fd} is already registered`);
+      if (!p.running) start(p);
+      const reg: Registration = { fd, interest, onReady: onReady as ReadyHandler<unknown>, context, pending: 0 };
+      if (control(p.epollFd, EPOLL_CTL_ADD, fd, interest) < 0) {
+        const error = lastError("epoll_ctl ADD", fd);
+        if (p.registrations.size === 0) stop(p);
+        throw error;
+      }
+      p.registrations.set(fd, reg);
+    },
+    modify(fd, interest) {
+      const reg = p.registrations.get(fd);
+      if (!reg) throw new RangeError(`poller: fd ${fd} is not registered`);
+      if (reg.interest.readable === interest.readable && reg.interest.writable === interest.writable) return;
+      reg.interest = interest;
+      // MOD re-evaluates readiness: an fd already writable reports it at once.
+      check(control(p.epollFd, EPOLL_CTL_MOD, fd, interest), "epoll_ctl MOD", fd);
+    },
+    remove(fd) {
+      if (!p.registrations.delete(fd)) return;
+      // ENOENT/EBADF here only mean the fd is already gone; nothing else is possible for DEL.
+      control(p.epollFd, EPOLL_CTL_DEL, fd, undefined);
+      if (p.registrations.size === 0) stop(p);
+    },
+    get registered() {
+      return p.registrations.size;
+    },
+    stats: p.stats,
+    afterRound(f) {
+      p.roundEnds = [...p.roundEnds, f];
+      return () => {
+        p.roundEnds = p.roundEnds.filter((g) => g !== f);
       };
-    }
+    },
+    get onError() {
+      return p.onError;
+    },
+    set onError(f) {
+      p.onError = f;
+    },
+  };
+}
+
+/** Open epoll and the wake eventfd, and start the idle waiter: Deno's off-thread call, or a Worker. */
+function start(p: PollerState): void {
+  p.epollFd = check(libc.epoll_create1(EPOLL_CLOEXEC), "epoll_create1");
+  p.wakeFd = check(libc.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), "eventfd");
+  check(control(p.epollFd, EPOLL_CTL_ADD, p.wakeFd, READABLE), "epoll_ctl ADD", p.wakeFd);
+  p.running = true;
+  const mine = ++p.generation;
+  if (adapter.epollWaitOffThread) {
+    void pumpOffThread(p, adapter.epollWaitOffThread, p.epollFd, p.wakeFd, mine);
+    return;
   }
+  const sab = new SharedArrayBuffer(CONTROL_INTS * 4);
+  p.shared = new Int32Array(sab);
+  const url = new URL(POLLER_WORKER, import.meta.url).href;
+  const w: WorkerLike = adapter.startWorker ? adapter.startWorker(url) : (new Worker(url, { type: "module" }) as unknown as WorkerLike);
+  const started: PollerStart = { control: sab, epollFd: p.epollFd, wakeFd: p.wakeFd };
+  w.onmessage = (e) => {
+    if ("ready" in (e.data as PollerWorkerMessage)) w.postMessage(started);
+  };
+  p.worker = w;
+  void pump(p, p.shared, mine);
+}
 
-  /** Most consecutive failed off-thread waits (EINTR from a signal, say) before the poller gives up. */
-  const MAX_WAIT_FAILURES = 100;
+/** The last fd left: stop the idle waiter and close epoll once it has let go. */
+function stop(p: PollerState): void {
+  if (!p.running) return;
+  p.running = false;
+  p.generation++;
+  const w = p.worker;
+  const s = p.shared;
+  p.worker = undefined;
+  p.shared = undefined;
+  if (s) {
+    Atomics.store(s, STOP, 1);
+    Atomics.notify(s, OWNER); // a Worker asleep while we owned epoll
+    Atomics.notify(s, SEQ); // releases our own waitAsync
+  }
+  // Wake epoll_wait: eventfd counts are 8-byte host-order integers.
+  const one = new Uint8Array(8);
+  one[0] = 1;
+  libc.write(p.wakeFd, one, 8);
+  const ep = p.epollFd;
+  const wake = p.wakeFd;
+  p.epollFd = -1;
+  p.wakeFd = -1;
+  // The off-thread pump closes its fds once its epoll_wait returned. A Worker: close them once it
+  // has left epoll_wait (it reports back), then end it. (A late "ready" means it never started;
+  // "stopped" that it left epoll_wait. Either way it is idle.)
+  if (w) {
+    w.onmessage = () => {
+      w.terminate();
+      libc.close(ep);
+      libc.close(wake);
+    };
+  }
+}
 
-  /** The idle wait without a Worker: epoll_wait on the runtime's own thread, then poll while busy. */
-  async function pumpOffThread(wait: NonNullable<typeof adapter.epollWaitOffThread>, ep: number, wake: number, mine: number): Promise<void> {
-    // Its own buffer: a wait left pending by a stop may still be written while a new one polls.
-    const events = new Uint8Array(EPOLL_EVENT_SIZE * MAX_EVENTS);
-    const view = new DataView(events.buffer);
-    let failures = 0;
-    try {
-      while (generation === mine) {
-        const n = await wait(ep, events, MAX_EVENTS);
-        if (generation !== mine) return;
-        if (n < 0) {
-          // errno stayed on the other thread: only a run of failures is worth reporting.
-          if (++failures >= MAX_WAIT_FAILURES) {
-            poller.onError(new SystemError({ syscall: "epoll_wait", errno: 0, code: "UNKNOWN" }), ep);
-            return;
-          }
-          continue;
+/** Most consecutive failed off-thread waits (EINTR from a signal, say) before the poller gives up. */
+const MAX_WAIT_FAILURES = 100;
+
+/** The idle wait without a Worker: epoll_wait on the runtime's own thread, then poll while busy. */
+async function pumpOffThread(p: PollerState, wait: NonNullable<typeof adapter.epollWaitOffThread>, ep: number, wake: number, mine: number): Promise<void> {
+  // Its own buffer: a wait left pending by a stop may still be written while a new one polls.
+  const events = new Uint8Array(EPOLL_EVENT_SIZE * MAX_EVENTS);
+  const view = new DataView(events.buffer);
+  let failures = 0;
+  try {
+    while (p.generation === mine) {
+      const n = await wait(ep, events, MAX_EVENTS);
+      if (p.generation !== mine) return;
+      if (n < 0) {
+        // errno stayed on the other thread: only a run of failures is worth reporting.
+        if (++failures >= MAX_WAIT_FAILURES) {
+          p.onError(new SystemError({ syscall: "epoll_wait", errno: 0, code: "UNKNOWN" }), ep);
+          return;
         }
-        failures = 0;
-        stats.wakeups++;
-        dispatchAll(gatherEvents(view, n));
-        await pollWhileBusy(mine);
-      }
-    } finally {
-      if (generation !== mine) {
-        libc.close(ep);
-        libc.close(wake);
-      }
-    }
-  }
-
-  async function pump(s: Int32Array, mine: number): Promise<void> {
-    let read = 0;
-    while (generation === mine) {
-      const published = Atomics.load(s, SEQ);
-      if (published === read) {
-        const wait = Atomics.waitAsync(s, SEQ, published);
-        if (wait.async) await wait.value;
         continue;
       }
-      read = published;
-      if (generation !== mine) return;
-      const failed = Atomics.load(s, FAILED);
-      if (failed !== 0) {
-        poller.onError(new SystemError({ syscall: "epoll_wait", errno: failed, code: errnoName(failed) }), epollFd);
-        return;
-      }
-      stats.wakeups++;
-      let count = 0;
-      for (let i = 0, n = s[SLOT_AT]!; i < n; i++) count = gather(count, s[SLOT_AT + 1 + 2 * i]!, s[SLOT_AT + 2 + 2 * i]!);
-      dispatchAll(count);
-      // The Worker handed epoll over: poll it here while traffic keeps coming, then hand it back.
-      await pollWhileBusy(mine);
-      if (generation !== mine) return;
-      Atomics.store(s, OWNER, WORKER);
-      Atomics.notify(s, OWNER);
+      failures = 0;
+      p.stats.wakeups++;
+      dispatchAll(p, gatherEvents(p, view, n));
+      await pollWhileBusy(p, mine);
+    }
+  } finally {
+    if (p.generation !== mine) {
+      libc.close(ep);
+      libc.close(wake);
     }
   }
+}
 
-  const busyEvents = new Uint8Array(EPOLL_EVENT_SIZE * MAX_EVENTS);
-  const busyView = new DataView(busyEvents.buffer);
-
-  /** Wait in epoll_wait on the main thread until nothing arrives for LINGER_MS, yielding every SLICE_MS. */
-  async function pollWhileBusy(mine: number): Promise<void> {
-    let sliceStart = Date.now();
-    while (generation === mine) {
-      const n = libc.epoll_wait(epollFd, busyEvents, MAX_EVENTS, LINGER_MS);
-      if (n < 0 && errno() === EINTR) continue;
-      // Idle (0), or epoll failed: the idle waiter's own epoll_wait reports a lasting failure.
-      if (n <= 0) return;
-      stats.busyPolls++;
-      dispatchAll(gatherEvents(busyView, n));
-      if (Date.now() - sliceStart >= SLICE_MS) {
-        await nextTurn();
-        sliceStart = Date.now();
-      }
+/** The Worker's side of the idle wait: take what it published, dispatch, poll while busy, hand epoll back. */
+async function pump(p: PollerState, s: Int32Array, mine: number): Promise<void> {
+  let read = 0;
+  while (p.generation === mine) {
+    const published = Atomics.load(s, SEQ);
+    if (published === read) {
+      const wait = Atomics.waitAsync(s, SEQ, published);
+      if (wait.async) await wait.value;
+      continue;
     }
-  }
-
-  /** Queue the registrations of `n` packed epoll_events (u32 events @0, fd @4); returns how many. */
-  function gatherEvents(view: DataView, n: number): number {
+    read = published;
+    if (p.generation !== mine) return;
+    const failed = Atomics.load(s, FAILED);
+    if (failed !== 0) {
+      p.onError(new SystemError({ syscall: "epoll_wait", errno: failed, code: errnoName(failed) }), p.epollFd);
+      return;
+    }
+    p.stats.wakeups++;
     let count = 0;
-    for (let i = 0; i < n; i++) count = gather(count, view.getInt32(i * EPOLL_EVENT_SIZE + 4, true), view.getUint32(i * EPOLL_EVENT_SIZE, true));
-    return count;
+    for (let i = 0, n = s[SLOT_AT]!; i < n; i++) count = gather(p, count, s[SLOT_AT + 1 + 2 * i]!, s[SLOT_AT + 2 + 2 * i]!);
+    dispatchAll(p, count);
+    // The Worker handed epoll over: poll it here while traffic keeps coming, then hand it back.
+    await pollWhileBusy(p, mine);
+    if (p.generation !== mine) return;
+    Atomics.store(s, OWNER, WORKER);
+    Atomics.notify(s, OWNER);
   }
+}
 
-  /** Queue `fd`'s registration once however often it was reported; returns the new queue length. */
-  function gather(count: number, fd: number, events: number): number {
-    const reg = registrations.get(fd);
-    if (!reg) return count; // the wake eventfd, or unregistered since
-    if (reg.pending === 0) queued[count++] = reg;
-    reg.pending |= events;
-    return count;
-  }
+const busyEvents = new Uint8Array(EPOLL_EVENT_SIZE * MAX_EVENTS);
+const busyView = new DataView(busyEvents.buffer);
 
-  function dispatchAll(count: number): void {
-    for (let i = 0; i < count; i++) dispatch(queued[i]!);
-    if (queued.length > 4096) queued = [];
-    for (const f of roundEnds) {
-      try {
-        f();
-      } catch (e) {
-        stats.handlerErrors++;
-        poller.onError(e, -1);
-      }
+/** Wait in epoll_wait on the main thread until nothing arrives for LINGER_MS, yielding every SLICE_MS. */
+async function pollWhileBusy(p: PollerState, mine: number): Promise<void> {
+  let sliceStart = Date.now();
+  while (p.generation === mine) {
+    const n = libc.epoll_wait(p.epollFd, busyEvents, MAX_EVENTS, LINGER_MS);
+    if (n < 0 && errno() === EINTR) continue;
+    // Idle (0), or epoll failed: the idle waiter's own epoll_wait reports a lasting failure.
+    if (n <= 0) return;
+    p.stats.busyPolls++;
+    dispatchAll(p, gatherEvents(p, busyView, n));
+    if (Date.now() - sliceStart >= SLICE_MS) {
+      await nextTurn();
+      sliceStart = Date.now();
     }
   }
+}
 
-  function dispatch(reg: Registration): void {
-    const events = reg.pending;
-    reg.pending = 0;
-    // Unregistered (or replaced by a new fd of the same number) since it was queued: not for it.
-    if (registrations.get(reg.fd) !== reg) return;
-    stats.dispatches++;
+/** Queue the registrations of `n` packed epoll_events (u32 events @0, fd @4); returns how many. */
+function gatherEvents(p: PollerState, view: DataView, n: number): number {
+  let count = 0;
+  for (let i = 0; i < n; i++) count = gather(p, count, view.getInt32(i * EPOLL_EVENT_SIZE + 4, true), view.getUint32(i * EPOLL_EVENT_SIZE, true));
+  return count;
+}
+
+/** Queue `fd`'s registration once however often it was reported; returns the new queue length. */
+function gather(p: PollerState, count: number, fd: number, events: number): number {
+  const reg = p.registrations.get(fd);
+  if (!reg) return count; // the wake eventfd, or unregistered since
+  if (reg.pending === 0) p.queued[count++] = reg;
+  reg.pending |= events;
+  return count;
+}
+
+/** Run the handlers of a round's `count` queued registrations, then the round-end hooks. */
+function dispatchAll(p: PollerState, count: number): void {
+  for (let i = 0; i < count; i++) dispatch(p, p.queued[i]!);
+  if (p.queued.length > 4096) p.queued = [];
+  for (const f of p.roundEnds) {
     try {
-      reg.onReady(events, reg.context);
+      f();
     } catch (e) {
-      stats.handlerErrors++;
-      poller.onError(e, reg.fd);
+      p.stats.handlerErrors++;
+      p.onError(e, -1);
     }
   }
-  return poller;
+}
+
+function dispatch(p: PollerState, reg: Registration): void {
+  const events = reg.pending;
+  reg.pending = 0;
+  // Unregistered (or replaced by a new fd of the same number) since it was queued: not for it.
+  if (p.registrations.get(reg.fd) !== reg) return;
+  p.stats.dispatches++;
+  try {
+    reg.onReady(events, reg.context);
+  } catch (e) {
+    p.stats.handlerErrors++;
+    p.onError(e, reg.fd);
+  }
 }
 
 let instance: Poller | undefined;

@@ -3,8 +3,9 @@
  * game or STUN client sees a full-cone NAT), idle expiry, and a cap with least-recently-used eviction.
  * @module
  */
-import { errnoName, type Recency, sameSocketAddress, type SocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
-import { closeFd, decodeSockaddr, enableUdpGro, getPoller, openUdpSocketMakingRoom, READABLE, sockaddrIs, unrefTimer } from "@anysrc/sys";
+import { errnoName, type Recency, type SocketAddress, sweepIdle, touchRecency } from "@anysrc/core";
+import { closeFd, enableUdpGro, getPoller, openUdpSocketMakingRoom, READABLE, type ReadyHandler, unrefTimer } from "@anysrc/sys";
+import type { ReplyPath } from "./reply_path.ts";
 
 /**
  * One client's mapping. A session is its client's address (family, ip, port) plus what the relay
@@ -26,6 +27,8 @@ export interface Session extends SocketAddress, Recency {
   batchStart: number;
   /** GSO sends upstream allowed; cleared for good when the kernel refuses one. */
   gso: boolean;
+  /** Where this session's replies go: the poller hands the session to {@link SessionTableOptions.onUpstreamReadable}, which finds its relay here. */
+  readonly replies: ReplyPath;
 }
 
 /** Options of the table. */
@@ -35,8 +38,10 @@ export interface SessionTableOptions {
   readonly mark?: number;
   /** SO_RCVBUF(FORCE) of each upstream socket, bytes. */
   readonly receiveBuffer?: number;
-  /** Called with a session's upstream socket when it is readable. */
-  readonly onUpstreamReadable: (s: Session, events: number) => void;
+  /** Registered with the poller for every upstream socket, the session as its context. */
+  readonly onUpstreamReadable: ReadyHandler<Session>;
+  /** The reply path every session of this table belongs to. */
+  readonly replies: ReplyPath;
   readonly onExpired: () => void;
   readonly onEvicted: () => void;
   /** Out of file descriptors (EMFILE/ENFILE, a low `ulimit -n`): a session was evicted to make room. */
@@ -52,7 +57,7 @@ export interface SessionTableOptions {
   readonly readTtl?: boolean;
 }
 
-/** The table. */
+/** The sessions of one relay, by key. */
 export interface SessionTable {
   /** The session stored under `key`, if any; the caller confirms it is the same client. */
   lookup(key: number): Session | undefined;
@@ -73,40 +78,6 @@ export interface SessionTable {
   /** Visit every session (not on the per-datagram path). */
   forEach(f: (s: Session) => void): void;
   close(): void;
-}
-
-/** Most remote records remembered; past it the cache starts over (the records are only a cache). */
-const MAX_REMOTES = 65536;
-
-/**
- * Decoded remote addresses by key, shared by every session: 10 000 clients of one server need one
- * record for it, not 10 000. Lookups confirm the address (IPv6 keys are hashes).
- */
-export interface RemoteRecords {
-  /** The record of the sockaddr at `bytes[offset]`, whose key is `key`. */
-  at(bytes: Uint8Array, offset: number, key: number): SocketAddress;
-  /** The shared record equal to `a`. */
-  of(a: SocketAddress, key: number): SocketAddress;
-}
-
-/** Create the shared remote records. */
-export function createRemoteRecords(): RemoteRecords {
-  const records = new Map<number, SocketAddress>();
-  const store = (key: number, a: SocketAddress) => {
-    if (records.size >= MAX_REMOTES) records.clear();
-    records.set(key, a);
-    return a;
-  };
-  return {
-    at(bytes, offset, key) {
-      const r = records.get(key);
-      return r !== undefined && sockaddrIs(bytes, offset, r) ? r : store(key, decodeSockaddr(bytes, offset)!);
-    },
-    of(a, key) {
-      const r = records.get(key);
-      return r !== undefined && sameSocketAddress(r, a) ? r : store(key, a);
-    },
-  };
 }
 
 /**
@@ -159,7 +130,6 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
     return true;
   };
 
-  const onReadable = (events: number, s: Session) => o.onUpstreamReadable(s, events);
   let gro = o.gro === true;
 
   return {
@@ -192,8 +162,9 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
         batchCount: 0,
         batchStart: 0,
         gso: true,
+        replies: o.replies,
       };
-      poller.add(fd, READABLE, onReadable, s);
+      poller.add(fd, READABLE, o.onUpstreamReadable, s);
       sessions.set(key, s);
       return s;
     },
