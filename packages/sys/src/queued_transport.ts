@@ -72,159 +72,174 @@ export interface QueuedTransport<L extends Lane> {
   readonly stopped: TransportError | undefined;
 }
 
+/** The engine's state: one record per transport, which the functions below work on. */
+interface Engine<L extends Lane> {
+  readonly steps: BackendSteps<L>;
+  readonly stats: TransportStats;
+  readonly queues: Map<L, SendQueue>;
+  readonly drain: ReturnType<typeof createDrainWaiter>;
+  readonly watch: (lane: L, on: boolean) => void;
+  closed: boolean;
+  stopped: { error: TransportError; reason: DropReason } | undefined;
+  // Per batch, reused: which datagrams are grouped already, and one lane's datagrams at a time.
+  readonly taken: boolean[];
+  readonly group: Datagram[];
+}
+
 /**
  * Wrap a backend's emit step in the shared lifecycle.
  * @example const engine = createQueuedTransport({ kind: "raw", label: "raw transport", stats, …, emit, release });
  */
 export function createQueuedTransport<L extends Lane>(steps: BackendSteps<L>): QueuedTransport<L> {
-  const { stats } = steps;
-  const queues = new Map<L, SendQueue>();
-  const drain = createDrainWaiter();
   const poller = getPoller();
-  const watch = steps.watchWritable ?? ((lane: L, on: boolean) => (on ? poller.add(lane.fd, WRITABLE, onWritable, lane) : poller.remove(lane.fd)));
-  let closed = false;
-  let stopped: { error: TransportError; reason: DropReason } | undefined;
-  // Per batch, reused: which datagrams are grouped already, and one lane's datagrams at a time.
-  const taken: boolean[] = [];
-  const group: Datagram[] = [];
-
-  function onWritable(_events: number, lane: L): void {
-    flush(lane);
-  }
-
-  function enqueue(lane: L, run: readonly Datagram[], from: number): void {
-    let q = queues.get(lane);
-    if (!q) {
-      q = createSendQueue(steps.queueLimit);
-      queues.set(lane, q);
-      watch(lane, true);
-    }
-    for (let k = from; k < run.length; k++) {
-      if (q.push(run[k]!)) stats.queued++;
-      else countDrop(stats, "queue-full");
-    }
-  }
-
-  function sendRun(lane: L, run: readonly Datagram[]): void {
-    // Behind what already waits on this lane, to keep its order.
-    const done = queues.has(lane) ? 0 : steps.emit(lane, run, 0);
-    if (stopped) {
-      countDrop(stats, stopped.reason, run.length - done);
-      throw stopped.error;
-    }
-    if (done < run.length) enqueue(lane, run, done);
-  }
-
-  function flush(lane: L): void {
-    const q = queues.get(lane);
-    while (q && q.length > 0 && !stopped) {
-      const chunk = q.head(64);
-      const done = steps.emit(lane, chunk, 0);
-      if (stopped) return; // stop() counted the queue, this chunk included
-      q.drop(done);
-      stats.queued -= done;
-      if (done < chunk.length) return; // still blocked: stay watched
-    }
-    queues.delete(lane);
-    watch(lane, false);
-    if (queues.size === 0) drain.drained();
-  }
-
-  /** The lane of `d`'s group, or undefined with the group counted as dropped and the error kept. */
-  function openLane(d: Datagram, n: number, failures: SystemError[]): L | undefined {
-    try {
-      return steps.laneFor(d);
-    } catch (e) {
-      if (!(e instanceof SystemError)) throw e;
-      countError(stats, e.code);
-      countDrop(stats, steps.dropReasonFor?.(e) ?? "send-error", n);
-      failures.push(e);
-      return undefined;
-    }
-  }
-
-  function sendBatch(ds: readonly Datagram[]): void {
-    if (closed) throw new TransportError("closed", `${steps.label} is closed`);
-    for (const d of ds) validateDatagram(d);
-    if (stopped) {
-      countDrop(stats, stopped.reason, ds.length);
-      throw stopped.error;
-    }
-    if (ds.length === 0) return;
-    const failures: SystemError[] = [];
-    let one = true;
-    for (let i = 1; i < ds.length && one; i++) one = steps.sameLane(ds[0]!, ds[i]!);
-    if (one) {
-      const lane = openLane(ds[0]!, ds.length, failures);
-      if (lane) sendRun(lane, ds);
-    } else sendGroups(ds, failures);
-    if (failures.length > 0) throw failures[0];
-  }
-
-  /**
-   * One group per lane, in first-appearance order (order within a lane kept): one emit each, even
-   * when lanes alternate datagram by datagram. Each group's lane is opened just before it is used,
-   * so an eviction (a cap, or out of descriptors) can only close a lane already done with.
-   */
-  function sendGroups(ds: readonly Datagram[], failures: SystemError[]): void {
-    taken.length = ds.length;
-    taken.fill(false);
-    for (let i = 0; i < ds.length; i++) {
-      if (taken[i]) continue;
-      group.length = 0;
-      for (let j = i; j < ds.length; j++) {
-        if (taken[j] || !steps.sameLane(ds[i]!, ds[j]!)) continue;
-        group.push(ds[j]!);
-        taken[j] = true;
-      }
-      const lane = openLane(ds[i]!, group.length, failures);
-      if (lane) sendRun(lane, group);
-    }
-    group.length = 0;
-  }
-
-  function clearQueues(reason: DropReason): void {
-    for (const [lane, q] of queues) {
-      const left = q.clear();
-      if (left > 0) countDrop(stats, reason, left);
-      watch(lane, false);
-    }
-    queues.clear();
-    stats.queued = 0;
-  }
-
+  const onWritable = (_events: number, lane: L) => flush(e, lane);
+  const e: Engine<L> = {
+    steps,
+    stats: steps.stats,
+    queues: new Map(),
+    drain: createDrainWaiter(),
+    watch: steps.watchWritable ?? ((lane, on) => (on ? poller.add(lane.fd, WRITABLE, onWritable, lane) : poller.remove(lane.fd))),
+    closed: false,
+    stopped: undefined,
+    taken: [],
+    group: [],
+  };
+  const sendBatch = (ds: readonly Datagram[]) => send(e, ds);
   const transport: Transport = {
     kind: steps.kind,
-    stats,
+    stats: e.stats,
     send: sendOneThrough(sendBatch),
     sendBatch,
     async close() {
-      if (closed) return;
-      closed = true;
-      await drain.wait(queues.size > 0, steps.closeTimeoutMs);
-      clearQueues("closed");
+      if (e.closed) return;
+      e.closed = true;
+      await e.drain.wait(e.queues.size > 0, steps.closeTimeoutMs);
+      clearQueues(e, "closed");
       steps.release();
     },
   };
   return {
     transport,
-    flush,
+    flush: (lane) => flush(e, lane),
     stop(error, reason) {
-      stopped = { error, reason };
-      clearQueues(reason);
-      drain.drained();
+      e.stopped = { error, reason };
+      clearQueues(e, reason);
+      e.drain.drained();
     },
     forget(lane) {
-      const q = queues.get(lane);
+      const q = e.queues.get(lane);
       if (!q) return;
       const left = q.clear();
-      if (left > 0) countDrop(stats, "closed", left);
-      stats.queued -= left;
-      queues.delete(lane);
-      if (queues.size === 0) drain.drained();
+      if (left > 0) countDrop(e.stats, "closed", left);
+      e.stats.queued -= left;
+      e.queues.delete(lane);
+      if (e.queues.size === 0) e.drain.drained();
     },
     get stopped() {
-      return stopped?.error;
+      return e.stopped?.error;
     },
   };
+}
+
+function send<L extends Lane>(e: Engine<L>, ds: readonly Datagram[]): void {
+  if (e.closed) throw new TransportError("closed", `${e.steps.label} is closed`);
+  for (const d of ds) validateDatagram(d);
+  if (e.stopped) {
+    countDrop(e.stats, e.stopped.reason, ds.length);
+    throw e.stopped.error;
+  }
+  if (ds.length === 0) return;
+  const failures: SystemError[] = [];
+  let one = true;
+  for (let i = 1; i < ds.length && one; i++) one = e.steps.sameLane(ds[0]!, ds[i]!);
+  if (one) {
+    const lane = openLane(e, ds[0]!, ds.length, failures);
+    if (lane) sendRun(e, lane, ds);
+  } else sendGroups(e, ds, failures);
+  if (failures.length > 0) throw failures[0];
+}
+
+/**
+ * One group per lane, in first-appearance order (order within a lane kept): one emit each, even
+ * when lanes alternate datagram by datagram. Each group's lane is opened just before it is used,
+ * so an eviction (a cap, or out of descriptors) can only close a lane already done with.
+ */
+function sendGroups<L extends Lane>(e: Engine<L>, ds: readonly Datagram[], failures: SystemError[]): void {
+  const { taken, group } = e;
+  taken.length = ds.length;
+  taken.fill(false);
+  for (let i = 0; i < ds.length; i++) {
+    if (taken[i]) continue;
+    group.length = 0;
+    for (let j = i; j < ds.length; j++) {
+      if (taken[j] || !e.steps.sameLane(ds[i]!, ds[j]!)) continue;
+      group.push(ds[j]!);
+      taken[j] = true;
+    }
+    const lane = openLane(e, ds[i]!, group.length, failures);
+    if (lane) sendRun(e, lane, group);
+  }
+  group.length = 0;
+}
+
+/** The lane of `d`'s group of `n`, or undefined with the group counted as dropped and the error kept. */
+function openLane<L extends Lane>(e: Engine<L>, d: Datagram, n: number, failures: SystemError[]): L | undefined {
+  try {
+    return e.steps.laneFor(d);
+  } catch (error) {
+    if (!(error instanceof SystemError)) throw error;
+    countError(e.stats, error.code);
+    countDrop(e.stats, e.steps.dropReasonFor?.(error) ?? "send-error", n);
+    failures.push(error);
+    return undefined;
+  }
+}
+
+function sendRun<L extends Lane>(e: Engine<L>, lane: L, run: readonly Datagram[]): void {
+  // Behind what already waits on this lane, to keep its order.
+  const done = e.queues.has(lane) ? 0 : e.steps.emit(lane, run, 0);
+  if (e.stopped) {
+    countDrop(e.stats, e.stopped.reason, run.length - done);
+    throw e.stopped.error;
+  }
+  if (done < run.length) enqueue(e, lane, run, done);
+}
+
+function enqueue<L extends Lane>(e: Engine<L>, lane: L, run: readonly Datagram[], from: number): void {
+  let q = e.queues.get(lane);
+  if (!q) {
+    q = createSendQueue(e.steps.queueLimit);
+    e.queues.set(lane, q);
+    e.watch(lane, true);
+  }
+  for (let k = from; k < run.length; k++) {
+    if (q.push(run[k]!)) e.stats.queued++;
+    else countDrop(e.stats, "queue-full");
+  }
+}
+
+/** `lane` is writable: send what waits on it, and stop watching once nothing does. */
+function flush<L extends Lane>(e: Engine<L>, lane: L): void {
+  const q = e.queues.get(lane);
+  while (q && q.length > 0 && !e.stopped) {
+    const chunk = q.head(64);
+    const done = e.steps.emit(lane, chunk, 0);
+    if (e.stopped) return; // stop() counted the queue, this chunk included
+    q.drop(done);
+    e.stats.queued -= done;
+    if (done < chunk.length) return; // still blocked: stay watched
+  }
+  e.queues.delete(lane);
+  e.watch(lane, false);
+  if (e.queues.size === 0) e.drain.drained();
+}
+
+function clearQueues<L extends Lane>(e: Engine<L>, reason: DropReason): void {
+  for (const [lane, q] of e.queues) {
+    const left = q.clear();
+    if (left > 0) countDrop(e.stats, reason, left);
+    e.watch(lane, false);
+  }
+  e.queues.clear();
+  e.stats.queued = 0;
 }

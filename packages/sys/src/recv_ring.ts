@@ -36,6 +36,7 @@ import {
   UDP_GRO,
 } from "./linux_constants.ts";
 import { decodeSockaddr, SOCKADDR_STORAGE_SIZE } from "./sockaddr.ts";
+import { u64Writer } from "./native_words.ts";
 
 // x86-64 glibc layouts: struct mmsghdr is a msghdr (56 B) + msg_len (4 B) padded to 64.
 const MMSGHDR_SIZE = 64;
@@ -180,75 +181,25 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
   const slots = options.slots ?? 32;
   const slotSize = options.slotSize ?? 65536;
   const headroom = ((options.headroom ?? 0) + 7) & ~7;
-  const stride = (headroom + slotSize + 7) & ~7;
+  const { memory, words, base, nameAt, controlAt, slotAt, stride, slotViews, vectors } = layOut(slots, slotSize, headroom);
   const hdrAt = 0;
-  const iovAt = hdrAt + slots * MMSGHDR_SIZE;
-  const nameAt = iovAt + slots * IOVEC_SIZE;
-  const controlAt = nameAt + slots * SOCKADDR_STORAGE_SIZE;
-  const slotAt = controlAt + slots * CONTROL_SIZE;
-  const memory = new Uint8Array(new ArrayBuffer(slotAt + slots * stride));
-  const words = new Uint32Array(memory.buffer);
-  const base = adapter.addressOf(memory);
-  const slotViews = Array.from({ length: slots }, (_, i) => memory.subarray(slotAt + i * stride, slotAt + i * stride + headroom + slotSize));
-
-  // Pointers are written once: the ring never moves. Per call only namelen and controllen are reset.
-  const put64 = (byteOffset: number, value: number) => {
-    words[byteOffset >>> 2] = value % 0x100000000;
-    words[(byteOffset >>> 2) + 1] = Math.floor(value / 0x100000000);
-  };
-  for (let i = 0; i < slots; i++) {
-    const h = hdrAt + i * MMSGHDR_SIZE;
-    put64(h + 0, base + nameAt + i * SOCKADDR_STORAGE_SIZE); // msg_name
-    words[(h + 8) >>> 2] = SOCKADDR_STORAGE_SIZE; // msg_namelen
-    put64(h + 16, base + iovAt + i * IOVEC_SIZE); // msg_iov
-    put64(h + 24, 1); // msg_iovlen
-    put64(h + 32, base + controlAt + i * CONTROL_SIZE); // msg_control
-    put64(h + 40, CONTROL_SIZE); // msg_controllen
-    const v = iovAt + i * IOVEC_SIZE;
-    put64(v, base + slotAt + i * stride + headroom); // iov_base
-    put64(v + 8, slotSize); // iov_len
-  }
-  // One view per starting slot: recvmmsg takes its vector as a buffer (see libc_signatures.ts).
-  const vectors = Array.from({ length: slots }, (_, i) => memory.subarray(hdrAt + i * MMSGHDR_SIZE, hdrAt + slots * MMSGHDR_SIZE));
-  // The kernel rewrites msg_namelen and msg_controllen of the slots it fills; they get their full
-  // sizes back before the next recvmmsg into them. [dirtyFrom, dirtyTo) holds every slot that may
-  // need it (a superset: resetting a clean slot is harmless), so a receive resets only what earlier
-  // receives wrote — a few slots per call, not the whole ring, when sessions gather into it.
-  let dirtyFrom = 0;
-  let dirtyTo = 0;
-  const prepare = (from: number, to: number) => {
-    const lo = Math.max(from, dirtyFrom);
-    const hi = Math.min(to, dirtyTo);
-    if (lo >= hi) return;
-    for (let i = lo; i < hi; i++) {
-      const w = (hdrAt + i * MMSGHDR_SIZE) >>> 2;
-      words[w + 2] = SOCKADDR_STORAGE_SIZE;
-      words[w + 10] = CONTROL_SIZE;
-      words[w + 11] = 0;
-    }
-    if (hi === dirtyTo) dirtyTo = lo; // the tail is clean (lo ≥ dirtyFrom), or all of it
-    else if (lo === dirtyFrom) dirtyFrom = hi;
-  };
-  const written = (from: number, n: number) => {
-    if (n <= 0) return;
-    if (dirtyFrom >= dirtyTo) {
-      dirtyFrom = from;
-      dirtyTo = from + n;
-    } else {
-      dirtyFrom = Math.min(dirtyFrom, from);
-      dirtyTo = Math.max(dirtyTo, from + n);
-    }
-  };
-
+  // The kernel rewrites msg_namelen and msg_controllen of the slots it fills: they get their full
+  // sizes back before the next recvmmsg into them, only where an earlier receive wrote.
+  const dirty = createDirtyRange((i) => {
+    const w = (hdrAt + i * MMSGHDR_SIZE) >>> 2;
+    words[w + 2] = SOCKADDR_STORAGE_SIZE;
+    words[w + 10] = CONTROL_SIZE;
+    words[w + 11] = 0;
+  });
   const receive = (fd: number, from = 0, count = slots - from): number => {
-    prepare(from, from + count);
-    scanned = -1;
+    dirty.reset(from, from + count);
+    meta.slot = -1;
     const n = libc.recvmmsg(fd, vectors[from]!, count, MSG_DONTWAIT, null);
     if (n < 0) {
       if (errno() === EAGAIN) return 0;
       throw lastError("recvmmsg", fd);
     }
-    written(from, n);
+    dirty.mark(from, n);
     return n;
   };
 
@@ -257,60 +208,15 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
 
   // One walk over a slot's cmsg chain answers every accessor: the last slot walked is remembered
   // (a coalesced read is asked once per datagram in it, a reply for its class and TTL besides).
-  let scanned = -1;
-  let dstAt = -1;
-  let drops = 0;
-  let segment = 0;
-  let tclass = -1;
-  let hops = -1;
-  let errorAt = -1;
+  const meta: SlotMeta = { slot: -1, dstAt: -1, drops: 0, segment: 0, tclass: -1, hops: -1, errorAt: -1 };
   const scan = (i: number): void => {
-    if (i === scanned) return;
-    scanned = i;
-    dstAt = -1;
-    drops = 0;
-    segment = 0;
-    tclass = -1;
-    hops = -1;
-    errorAt = -1;
-    const controlLength = words[(hdrAt + i * MMSGHDR_SIZE + 40) >>> 2]!;
-    const start = controlAt + i * CONTROL_SIZE;
-    // cmsg_len (size_t) @0, cmsg_level @8, cmsg_type @12, data @16, each 8-aligned.
-    for (let at = 0; at + 16 <= controlLength;) {
-      const len = words[(start + at) >>> 2]!;
-      if (len < 16) break;
-      const level = words[(start + at + 8) >>> 2]!;
-      const type = words[(start + at + 12) >>> 2]!;
-      const data = start + at + 16;
-      if (level === SOL_IP) {
-        if (type === IP_ORIGDSTADDR) dstAt = data;
-        else if (type === IP_TOS) tclass = memory[data]!; // one byte
-        else if (type === IP_TTL) hops = words[data >>> 2]!;
-        else if (type === IP_RECVERR) errorAt = data;
-      } else if (level === SOL_IPV6) {
-        if (type === IPV6_ORIGDSTADDR) dstAt = data;
-        else if (type === IPV6_TCLASS) tclass = words[data >>> 2]! & 0xff;
-        else if (type === IPV6_HOPLIMIT) hops = words[data >>> 2]!;
-        else if (type === IPV6_RECVERR) errorAt = data;
-      } else if (level === SOL_SOCKET && type === SO_RXQ_OVFL) drops = words[data >>> 2]!;
-      else if (level === SOL_UDP && type === UDP_GRO) segment = words[data >>> 2]!;
-      at += (len + 7) & ~7;
-    }
+    if (i === meta.slot) return;
+    scanControl(meta, memory, words, words[(hdrAt + i * MMSGHDR_SIZE + 40) >>> 2]!, controlAt + i * CONTROL_SIZE);
+    meta.slot = i;
     // A coalesced read of one datagram says its own length: one datagram all the same.
-    if (segment >= length(i)) segment = 0;
+    if (meta.segment >= length(i)) meta.segment = 0;
   };
-  const originalDestinationOffset = (i: number): number => {
-    scan(i);
-    return dstAt;
-  };
-  const dropCount = (i: number): number => {
-    scan(i);
-    return drops;
-  };
-  const segmentSize = (i: number): number => {
-    scan(i);
-    return segment;
-  };
+  const segmentSize = (i: number): number => (scan(i), meta.segment);
   const datagramCount = (i: number): number => {
     const size = segmentSize(i);
     return size === 0 ? 1 : Math.ceil(length(i) / size);
@@ -322,46 +228,26 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     const at = headroom + k * size;
     return slotViews[i]!.subarray(at, Math.min(at + size, end));
   };
-  const originalDestination = (i: number): SocketAddress | undefined => {
-    const at = originalDestinationOffset(i);
-    return at < 0 ? undefined : decodeSockaddr(memory, at);
-  };
+  const originalDestination = (i: number): SocketAddress | undefined => (scan(i), meta.dstAt < 0 ? undefined : decodeSockaddr(memory, meta.dstAt));
 
   const receiveErrors = (fd: number, onError?: (e: QueuedError) => void): number => {
     let total = 0;
     for (;;) {
-      prepare(0, slots);
-      scanned = -1;
+      dirty.reset(0, slots);
+      meta.slot = -1;
       const n = libc.recvmmsg(fd, vectors[0]!, slots, MSG_DONTWAIT | MSG_ERRQUEUE, null);
       if (n <= 0) return total;
-      written(0, n);
+      dirty.mark(0, n);
       total += n;
       if (!onError) continue;
       for (let i = 0; i < n; i++) {
         scan(i);
-        if (errorAt < 0) continue;
-        // struct sock_extended_err: ee_errno u32, ee_origin u8, ee_type u8, ee_code u8, pad, ee_info u32, ee_data u32.
-        const origin = memory[errorAt + 4]!;
-        onError({
-          origin: origin === SO_EE_ORIGIN_LOCAL ? "local" : origin === SO_EE_ORIGIN_ICMP ? "icmp" : origin === SO_EE_ORIGIN_ICMP6 ? "icmp6" : "other",
-          code: errnoName(words[errorAt >>> 2]!),
-          icmpType: memory[errorAt + 5]!,
-          icmpCode: memory[errorAt + 6]!,
-          info: words[(errorAt + 8) >>> 2]!,
-          destination: words[(hdrAt + i * MMSGHDR_SIZE + 8) >>> 2]! > 0 ? decodeSockaddr(memory, nameAt + i * SOCKADDR_STORAGE_SIZE) : undefined,
-        });
+        if (meta.errorAt < 0) continue;
+        const hasName = words[(hdrAt + i * MMSGHDR_SIZE + 8) >>> 2]! > 0;
+        onError(decodeQueuedError(memory, words, meta.errorAt, hasName ? decodeSockaddr(memory, nameAt + i * SOCKADDR_STORAGE_SIZE) : undefined));
       }
     }
   };
-  const trafficClass = (i: number): number => {
-    scan(i);
-    return tclass;
-  };
-  const hopLimit = (i: number): number => {
-    scan(i);
-    return hops;
-  };
-
   return {
     slots,
     slotSize,
@@ -375,15 +261,142 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     source: (i) => decodeSockaddr(memory, nameAt + i * SOCKADDR_STORAGE_SIZE),
     sourceOffset: (i) => nameAt + i * SOCKADDR_STORAGE_SIZE,
     originalDestination,
-    originalDestinationOffset,
-    dropCount,
+    originalDestinationOffset: (i) => (scan(i), meta.dstAt),
+    dropCount: (i) => (scan(i), meta.drops),
     segmentSize,
     datagramCount,
     datagram,
     receiveErrors,
-    trafficClass,
-    hopLimit,
+    trafficClass: (i) => (scan(i), meta.tclass),
+    hopLimit: (i) => (scan(i), meta.hops),
     payloadAddress: (i) => base + slotAt + i * stride + headroom,
     baseAddress: base,
+  };
+}
+
+/**
+ * The ring's one ArrayBuffer: mmsghdrs, iovecs, sockaddrs, control buffers, then the slots. The
+ * pointers are written once (the ring never moves); per call only namelen and controllen are reset.
+ */
+function layOut(slots: number, slotSize: number, headroom: number) {
+  const stride = (headroom + slotSize + 7) & ~7;
+  const hdrAt = 0;
+  const iovAt = hdrAt + slots * MMSGHDR_SIZE;
+  const nameAt = iovAt + slots * IOVEC_SIZE;
+  const controlAt = nameAt + slots * SOCKADDR_STORAGE_SIZE;
+  const slotAt = controlAt + slots * CONTROL_SIZE;
+  const memory = new Uint8Array(new ArrayBuffer(slotAt + slots * stride));
+  const words = new Uint32Array(memory.buffer);
+  const base = adapter.addressOf(memory);
+  const put64 = u64Writer(words);
+  for (let i = 0; i < slots; i++) {
+    const h = hdrAt + i * MMSGHDR_SIZE;
+    put64(h + 0, base + nameAt + i * SOCKADDR_STORAGE_SIZE); // msg_name
+    words[(h + 8) >>> 2] = SOCKADDR_STORAGE_SIZE; // msg_namelen
+    put64(h + 16, base + iovAt + i * IOVEC_SIZE); // msg_iov
+    put64(h + 24, 1); // msg_iovlen
+    put64(h + 32, base + controlAt + i * CONTROL_SIZE); // msg_control
+    put64(h + 40, CONTROL_SIZE); // msg_controllen
+    const v = iovAt + i * IOVEC_SIZE;
+    put64(v, base + slotAt + i * stride + headroom); // iov_base
+    put64(v + 8, slotSize); // iov_len
+  }
+  return {
+    memory,
+    words,
+    base,
+    nameAt,
+    controlAt,
+    slotAt,
+    stride,
+    slotViews: Array.from({ length: slots }, (_, i) => memory.subarray(slotAt + i * stride, slotAt + i * stride + headroom + slotSize)),
+    // One view per starting slot: recvmmsg takes its vector as a buffer (see libc_signatures.ts).
+    vectors: Array.from({ length: slots }, (_, i) => memory.subarray(hdrAt + i * MMSGHDR_SIZE, hdrAt + slots * MMSGHDR_SIZE)),
+  };
+}
+
+/** What the cmsg chain of one slot says. */
+interface SlotMeta {
+  /** The slot these are for (-1: none yet). */
+  slot: number;
+  dstAt: number;
+  drops: number;
+  segment: number;
+  tclass: number;
+  hops: number;
+  errorAt: number;
+}
+
+/** Walk the control messages at `memory[start]` (`controlLength` bytes) into `m`. */
+function scanControl(m: SlotMeta, memory: Uint8Array, words: Uint32Array, controlLength: number, start: number): void {
+  m.dstAt = -1;
+  m.drops = 0;
+  m.segment = 0;
+  m.tclass = -1;
+  m.hops = -1;
+  m.errorAt = -1;
+  // cmsg_len (size_t) @0, cmsg_level @8, cmsg_type @12, data @16, each 8-aligned.
+  for (let at = 0; at + 16 <= controlLength;) {
+    const len = words[(start + at) >>> 2]!;
+    if (len < 16) break;
+    const level = words[(start + at + 8) >>> 2]!;
+    const type = words[(start + at + 12) >>> 2]!;
+    const data = start + at + 16;
+    if (level === SOL_IP) {
+      if (type === IP_ORIGDSTADDR) m.dstAt = data;
+      else if (type === IP_TOS) m.tclass = memory[data]!; // one byte
+      else if (type === IP_TTL) m.hops = words[data >>> 2]!;
+      else if (type === IP_RECVERR) m.errorAt = data;
+    } else if (level === SOL_IPV6) {
+      if (type === IPV6_ORIGDSTADDR) m.dstAt = data;
+      else if (type === IPV6_TCLASS) m.tclass = words[data >>> 2]! & 0xff;
+      else if (type === IPV6_HOPLIMIT) m.hops = words[data >>> 2]!;
+      else if (type === IPV6_RECVERR) m.errorAt = data;
+    } else if (level === SOL_SOCKET && type === SO_RXQ_OVFL) m.drops = words[data >>> 2]!;
+    else if (level === SOL_UDP && type === UDP_GRO) m.segment = words[data >>> 2]!;
+    at += (len + 7) & ~7;
+  }
+}
+
+/** The struct sock_extended_err at `memory[at]` (ee_errno u32, ee_origin u8, ee_type u8, ee_code u8, pad, ee_info u32, ee_data u32). */
+function decodeQueuedError(memory: Uint8Array, words: Uint32Array, at: number, destination: SocketAddress | undefined): QueuedError {
+  const origin = memory[at + 4]!;
+  return {
+    origin: origin === SO_EE_ORIGIN_LOCAL ? "local" : origin === SO_EE_ORIGIN_ICMP ? "icmp" : origin === SO_EE_ORIGIN_ICMP6 ? "icmp6" : "other",
+    code: errnoName(words[at >>> 2]!),
+    icmpType: memory[at + 5]!,
+    icmpCode: memory[at + 6]!,
+    info: words[(at + 8) >>> 2]!,
+    destination,
+  };
+}
+
+/**
+ * Which slots the kernel may have written since they were last reset: [from, to), a superset
+ * (resetting a clean slot is harmless), so a receive resets only what earlier receives wrote — a
+ * few slots per call, not the whole ring, when sessions gather into it.
+ */
+function createDirtyRange(resetSlot: (i: number) => void): { reset(from: number, to: number): void; mark(from: number, n: number): void } {
+  let dirtyFrom = 0;
+  let dirtyTo = 0;
+  return {
+    reset(from, to) {
+      const lo = Math.max(from, dirtyFrom);
+      const hi = Math.min(to, dirtyTo);
+      if (lo >= hi) return;
+      for (let i = lo; i < hi; i++) resetSlot(i);
+      if (hi === dirtyTo) dirtyTo = lo; // the tail is clean (lo ≥ dirtyFrom), or all of it
+      else if (lo === dirtyFrom) dirtyFrom = hi;
+    },
+    mark(from, n) {
+      if (n <= 0) return;
+      if (dirtyFrom >= dirtyTo) {
+        dirtyFrom = from;
+        dirtyTo = from + n;
+      } else {
+        dirtyFrom = Math.min(dirtyFrom, from);
+        dirtyTo = Math.max(dirtyTo, from + n);
+      }
+    },
   };
 }

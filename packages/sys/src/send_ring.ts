@@ -10,6 +10,7 @@ import type { SocketAddress } from "@anysrc/core";
 import { adapter, errno, libc } from "./libc.ts";
 import { IP_TOS, IP_TTL, IPV6_HOPLIMIT, IPV6_TCLASS, SOL_IP, SOL_IPV6, SOL_UDP, UDP_SEGMENT } from "./linux_constants.ts";
 import { encodeSockaddr, SOCKADDR_STORAGE_SIZE } from "./sockaddr.ts";
+import { u64Writer } from "./native_words.ts";
 
 const MMSGHDR_SIZE = 64;
 const IOVEC_SIZE = 16;
@@ -78,56 +79,8 @@ export function createSendRing(options: SendRingOptions = {}): SendRing {
   const slots = options.slots ?? 32;
   const headerSize = ((options.headerSize ?? 64) + 7) & ~7;
   const perMessage = Math.max(2, options.iovecs ?? 2);
-  const iovStride = perMessage * IOVEC_SIZE;
+  const { memory, words, base, iovAt, iovStride, nameAt, slotAt, headers, vectors, put64, control } = layOutSendRing(slots, headerSize, perMessage);
   const hdrAt = 0;
-  const iovAt = slots * MMSGHDR_SIZE;
-  const nameAt = iovAt + slots * iovStride;
-  const controlAt = nameAt + slots * SOCKADDR_STORAGE_SIZE;
-  const slotAt = controlAt + slots * CONTROL_SIZE;
-  const memory = new Uint8Array(new ArrayBuffer(slotAt + slots * headerSize));
-  const words = new Uint32Array(memory.buffer);
-  const base = adapter.addressOf(memory);
-  const headers = Array.from({ length: slots }, (_, i) => memory.subarray(slotAt + i * headerSize, slotAt + (i + 1) * headerSize));
-  // One view per starting message: sendmmsg takes its vector as a buffer (see libc_signatures.ts).
-  const vectors = Array.from({ length: slots }, (_, i) => memory.subarray(hdrAt + i * MMSGHDR_SIZE, hdrAt + slots * MMSGHDR_SIZE));
-
-  const put64 = (byteOffset: number, value: number) => {
-    words[byteOffset >>> 2] = value % 0x100000000;
-    words[(byteOffset >>> 2) + 1] = Math.floor(value / 0x100000000);
-  };
-  for (let i = 0; i < slots; i++) {
-    const h = hdrAt + i * MMSGHDR_SIZE;
-    put64(h + 0, base + nameAt + i * SOCKADDR_STORAGE_SIZE);
-    put64(h + 16, base + iovAt + i * iovStride);
-    put64(h + 24, 1);
-    const v = iovAt + i * iovStride;
-    put64(v, base + slotAt + i * headerSize);
-    // msg_controllen (0 until a segment size, class or TTL is set) says how much of the control slot is sent.
-    put64(h + 32, base + controlAt + i * CONTROL_SIZE);
-  }
-  const segmentSizes = new Uint16Array(slots);
-  const classes = new Int16Array(slots).fill(-1);
-  const hopLimits = new Int16Array(slots).fill(-1);
-  const families = new Uint8Array(slots).fill(4);
-
-  const putCmsg = (at: number, level: number, type: number, dataLength: number, value: number): number => {
-    put64(at, 16 + dataLength); // cmsg_len = CMSG_LEN(dataLength)
-    words[(at + 8) >>> 2] = level;
-    words[(at + 12) >>> 2] = type;
-    words[(at + 16) >>> 2] = value; // host (little-endian) order: a u16 is its first two bytes
-    return at + CMSG_SPACE;
-  };
-  /** Write message `i`'s control messages from its remembered values; controllen says how many. */
-  const layOutControl = (i: number) => {
-    const c = controlAt + i * CONTROL_SIZE;
-    let at = c;
-    if (segmentSizes[i]! > 0) at = putCmsg(at, SOL_UDP, UDP_SEGMENT, 2, segmentSizes[i]!);
-    const v6 = families[i] === 6;
-    if (classes[i]! >= 0) at = putCmsg(at, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_TCLASS : IP_TOS, 4, classes[i]!);
-    if (hopLimits[i]! >= 0) at = putCmsg(at, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_HOPLIMIT : IP_TTL, 4, hopLimits[i]!);
-    put64(hdrAt + i * MMSGHDR_SIZE + 40, at - c);
-  };
-
   const slotDst: (SocketAddress | undefined)[] = new Array<SocketAddress | undefined>(slots).fill(undefined);
   const slotPort = new Int32Array(slots);
 
@@ -187,21 +140,94 @@ export function createSendRing(options: SendRingOptions = {}): SendRing {
       put64(hdrAt + i * MMSGHDR_SIZE + 24, count);
     },
     setSegmentSize(i, size) {
-      if (segmentSizes[i] === size) return;
-      segmentSizes[i] = size;
-      layOutControl(i);
+      if (control.segmentSizes[i] === size) return;
+      control.segmentSizes[i] = size;
+      control.layOut(i);
     },
     setIpFields(i, family, trafficClass, hopLimit) {
-      if (classes[i] === trafficClass && hopLimits[i] === hopLimit && (families[i] === family || (trafficClass < 0 && hopLimit < 0))) return;
-      classes[i] = trafficClass;
-      hopLimits[i] = hopLimit;
-      families[i] = family;
-      layOutControl(i);
+      const c = control;
+      if (c.classes[i] === trafficClass && c.hopLimits[i] === hopLimit && (c.families[i] === family || (trafficClass < 0 && hopLimit < 0))) return;
+      c.classes[i] = trafficClass;
+      c.hopLimits[i] = hopLimit;
+      c.families[i] = family;
+      c.layOut(i);
     },
     send(fd, from, count) {
       const n = libc.sendmmsg(fd, vectors[from]!, count, 0);
       return n >= 0 ? n : -errno();
     },
     addressOf: (view) => adapter.addressOf(view),
+  };
+}
+
+/** The ring's one ArrayBuffer: mmsghdrs, iovecs, sockaddrs, control buffers, then the header slots; pointers written once. */
+function layOutSendRing(slots: number, headerSize: number, perMessage: number) {
+  const iovStride = perMessage * IOVEC_SIZE;
+  const hdrAt = 0;
+  const iovAt = slots * MMSGHDR_SIZE;
+  const nameAt = iovAt + slots * iovStride;
+  const controlAt = nameAt + slots * SOCKADDR_STORAGE_SIZE;
+  const slotAt = controlAt + slots * CONTROL_SIZE;
+  const memory = new Uint8Array(new ArrayBuffer(slotAt + slots * headerSize));
+  const words = new Uint32Array(memory.buffer);
+  const base = adapter.addressOf(memory);
+  const put64 = u64Writer(words);
+  for (let i = 0; i < slots; i++) {
+    const h = hdrAt + i * MMSGHDR_SIZE;
+    put64(h + 0, base + nameAt + i * SOCKADDR_STORAGE_SIZE);
+    put64(h + 16, base + iovAt + i * iovStride);
+    put64(h + 24, 1);
+    const v = iovAt + i * iovStride;
+    put64(v, base + slotAt + i * headerSize);
+    // msg_controllen (0 until a segment size, class or TTL is set) says how much of the control slot is sent.
+    put64(h + 32, base + controlAt + i * CONTROL_SIZE);
+  }
+  return {
+    memory,
+    words,
+    base,
+    iovAt,
+    iovStride,
+    nameAt,
+    slotAt,
+    put64,
+    headers: Array.from({ length: slots }, (_, i) => memory.subarray(slotAt + i * headerSize, slotAt + (i + 1) * headerSize)),
+    // One view per starting message: sendmmsg takes its vector as a buffer (see libc_signatures.ts).
+    vectors: Array.from({ length: slots }, (_, i) => memory.subarray(hdrAt + i * MMSGHDR_SIZE, hdrAt + slots * MMSGHDR_SIZE)),
+    control: createControlSlots(slots, words, controlAt, put64),
+  };
+}
+
+/**
+ * Each message's control messages — UDP_SEGMENT, and the class and TTL as IP_TOS/IPV6_TCLASS and
+ * IP_TTL/IPV6_HOPLIMIT — remembered per slot and written only when they change.
+ */
+function createControlSlots(slots: number, words: Uint32Array, controlAt: number, put64: (at: number, value: number) => void) {
+  const segmentSizes = new Uint16Array(slots);
+  const classes = new Int16Array(slots).fill(-1);
+  const hopLimits = new Int16Array(slots).fill(-1);
+  const families = new Uint8Array(slots).fill(4);
+  const putCmsg = (at: number, level: number, type: number, dataLength: number, value: number): number => {
+    put64(at, 16 + dataLength); // cmsg_len = CMSG_LEN(dataLength)
+    words[(at + 8) >>> 2] = level;
+    words[(at + 12) >>> 2] = type;
+    words[(at + 16) >>> 2] = value; // host (little-endian) order: a u16 is its first two bytes
+    return at + CMSG_SPACE;
+  };
+  return {
+    segmentSizes,
+    classes,
+    hopLimits,
+    families,
+    /** Write message `i`'s control messages from its remembered values; controllen says how many. */
+    layOut(i: number) {
+      const c = controlAt + i * CONTROL_SIZE;
+      let at = c;
+      if (segmentSizes[i]! > 0) at = putCmsg(at, SOL_UDP, UDP_SEGMENT, 2, segmentSizes[i]!);
+      const v6 = families[i] === 6;
+      if (classes[i]! >= 0) at = putCmsg(at, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_TCLASS : IP_TOS, 4, classes[i]!);
+      if (hopLimits[i]! >= 0) at = putCmsg(at, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_HOPLIMIT : IP_TTL, 4, hopLimits[i]!);
+      put64(MMSGHDR_SIZE * i + 40, at - c);
+    },
   };
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import { errnoName, formatSocketAddress, type SocketAddress } from "@anysrc/core";
-import { createDatagramBatch } from "../datagram_batch.ts";
+import { createDatagramBatch, type DatagramBatch } from "../datagram_batch.ts";
 import { createIpFieldPolicy, type IpFieldPolicy } from "../ip_field_policy.ts";
 import {
   bindSocket,
@@ -17,6 +17,7 @@ import {
   getPoller,
   openUdpSocket,
   READABLE,
+  type RecvRing,
   sockaddrIs,
   sockaddrKey,
   socketDropCount,
@@ -24,7 +25,7 @@ import {
 import type { Outbound } from "../outbound.ts";
 import { countCoalesced, countKernelDrops, countRelayDrop, type DropWatch, type RelayCounters } from "../relay_stats.ts";
 import type { ForwardRoutes } from "./forward_routes.ts";
-import { createPlainSender } from "./plain_sender.ts";
+import { createPlainSender, type PlainSender } from "./plain_sender.ts";
 
 /** Settings of the forwarder. */
 export interface ForwarderOptions {
@@ -59,6 +60,39 @@ export interface Forwarder {
 /** Most sender records remembered; they are only a cache of decoded addresses. */
 const MAX_SENDERS = 4096;
 
+/** One forwarder's state: the record its handler gets from the poller, and every step below works on. */
+interface ForwardState {
+  readonly o: ForwarderOptions;
+  readonly c: RelayCounters;
+  readonly fd: number;
+  readonly ring: RecvRing;
+  readonly watch: DropWatch;
+  readonly fields: IpFieldPolicy;
+  routes: ForwardRoutes;
+  /** Decoded senders, whether they are allowed and their receivers, by key: a Map lookup per datagram; a reload clears it. */
+  readonly senders: Map<number, { readonly address: SocketAddress; readonly allowed: boolean; readonly targets: Int32Array }>;
+  readonly copies: DatagramBatch;
+  readonly plain: PlainSender;
+  // The batch's accepted datagrams: slot, sender, receivers, class, TTL, and where its segments
+  // start in `payloads` (one view each, shared by all its receivers) and, with sampling, in `taken`
+  // (whether some receiver took it).
+  readonly acceptedSlot: Int32Array;
+  readonly acceptedSender: SocketAddress[];
+  readonly acceptedTargets: Int32Array[];
+  readonly acceptedTos: Int16Array;
+  readonly acceptedTtl: Int16Array;
+  readonly acceptedBase: Int32Array;
+  readonly payloads: Uint8Array[];
+  taken: Uint8Array;
+  // Per receiver, the accepted datagrams it gets this batch, as linked lists in typed arrays
+  // (first, last, next entry), so copies leave receiver by receiver whatever the number of receivers.
+  first: Int32Array;
+  last: Int32Array;
+  entryOf: Int32Array;
+  nextEntry: Int32Array;
+  readonly touched: number[];
+}
+
 /**
  * Start forwarding.
  * @example startForwarder({ listen, routes: createForwardRoutes(receivers, [], allow), outbound, counters, receiveBuffer, offload: true, onOffloadFallback });
@@ -68,6 +102,56 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   const poller = getPoller();
   const ring = createRecvRing({ slots: 32, slotSize: 65536 });
   const fields = o.ipFields ?? createIpFieldPolicy();
+  const fd = openForwardSocket(o, fields);
+  c.receivers = o.routes.receivers.map((r) => r.counters);
+  const f: ForwardState = {
+    o,
+    c,
+    fd,
+    ring,
+    watch: { drops: 0 },
+    fields,
+    routes: o.routes,
+    senders: new Map(),
+    copies: createDatagramBatch(),
+    plain: createPlainSender(poller, o.mark),
+    acceptedSlot: new Int32Array(ring.slots),
+    acceptedSender: [],
+    acceptedTargets: [],
+    acceptedTos: new Int16Array(ring.slots),
+    acceptedTtl: new Int16Array(ring.slots),
+    acceptedBase: new Int32Array(ring.slots),
+    payloads: [],
+    taken: new Uint8Array(ring.slots * 64),
+    first: new Int32Array(o.routes.receivers.length).fill(-1),
+    last: new Int32Array(o.routes.receivers.length),
+    entryOf: new Int32Array(256),
+    nextEntry: new Int32Array(256),
+    touched: [],
+  };
+  poller.add(fd, READABLE, readSenders, f);
+  return {
+    stopListening() {
+      poller.remove(fd);
+      countKernelDrops(c, "listener", f.watch, socketDropCount(fd));
+      closeFd(fd);
+      f.plain.close();
+    },
+    setRoutes(next) {
+      f.routes = next;
+      f.senders.clear();
+      f.first = new Int32Array(next.receivers.length).fill(-1);
+      f.last = new Int32Array(next.receivers.length);
+      c.receivers = next.receivers.map((r) => r.counters);
+    },
+    refreshKernelDrops() {
+      countKernelDrops(c, "listener", f.watch, socketDropCount(fd));
+    },
+  };
+}
+
+/** The listening socket, bound, with GRO where asked and granted. */
+function openForwardSocket(o: ForwarderOptions, fields: IpFieldPolicy): number {
   const fd = openUdpSocket({
     family: o.listen.family,
     reuseAddress: true,
@@ -76,189 +160,145 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
     receiveTrafficClass: fields.readsClass,
     receiveHopLimit: fields.readsTtl,
   });
-  const watch: DropWatch = { drops: 0 };
   try {
     bindSocket(fd, o.listen);
   } catch (e) {
     closeFd(fd);
     throw e;
   }
-  if (o.offload) {
-    const e = enableUdpGro(fd);
-    if (e !== 0) {
-      c.offloadFallbacks++;
-      o.onOffloadFallback(`listener ${formatSocketAddress(o.listen)}: UDP_GRO refused (${errnoName(e)}); reading datagrams one by one`);
+  const e = o.offload ? enableUdpGro(fd) : 0;
+  if (e !== 0) {
+    o.counters.offloadFallbacks++;
+    o.onOffloadFallback(`listener ${formatSocketAddress(o.listen)}: UDP_GRO refused (${errnoName(e)}); reading datagrams one by one`);
+  }
+  return fd;
+}
+
+/** The poller's handler: every batch waiting on the socket, read, fanned out, sent. */
+function readSenders(_events: number, f: ForwardState): void {
+  const { ring, c } = f;
+  // A short batch means drained (anything newer is a new edge, reported by the poller).
+  for (let n = ring.slots; n === ring.slots;) {
+    n = ring.receive(f.fd);
+    if (n > 0) countKernelDrops(c, "listener", f.watch, ring.dropCount(n - 1));
+    f.copies.clear();
+    let accepted = 0;
+    let datagrams = 0;
+    for (let i = 0; i < n; i++) {
+      const taken = accept(f, i, accepted, datagrams);
+      if (taken === 0) continue;
+      accepted++;
+      datagrams += taken;
+    }
+    if (datagrams > f.taken.length) f.taken = new Uint8Array(datagrams * 2);
+    groupByReceiver(f, accepted);
+    fanOut(f);
+    if (f.routes.sampling) countSampled(f, accepted);
+    c.copies += f.plain.flush();
+    c.copies += f.o.outbound.emit(f.copies.list, "copy-refused");
+  }
+}
+
+/** Slot `i` as accepted datagram number `a` (its segments from `base` on); returns its datagrams, or 0 when refused (counted). */
+function accept(f: ForwardState, i: number, a: number, base: number): number {
+  const { ring, c } = f;
+  const datagrams = ring.datagramCount(i);
+  c.received += datagrams;
+  countCoalesced(c, datagrams);
+  const sender = senderOf(f, ring.sourceOffset(i));
+  const ttl = f.fields.ttlOf(ring.hopLimit(i));
+  const refused = !sender.allowed ? "sender-not-allowed" : sender.targets.length === 0 ? "no-receiver" : ttl === 0 ? "ttl-expired" : undefined;
+  if (refused) {
+    countRelayDrop(c, refused, datagrams);
+    return 0;
+  }
+  if (!f.routes.sampling) c.forwarded += datagrams;
+  f.acceptedTos[a] = f.fields.classOf(ring.trafficClass(i));
+  f.acceptedTtl[a] = ttl;
+  f.acceptedSlot[a] = i;
+  f.acceptedBase[a] = base;
+  for (let k = 0; k < datagrams; k++) f.payloads[base + k] = ring.datagram(i, k);
+  f.acceptedTargets[a] = sender.targets;
+  f.acceptedSender[a] = sender.address;
+  return datagrams;
+}
+
+function senderOf(f: ForwardState, at: number) {
+  const memory = f.ring.memory;
+  const key = sockaddrKey(memory, at);
+  let sender = f.senders.get(key);
+  if (!sender || !sockaddrIs(memory, at, sender.address)) {
+    if (f.senders.size >= MAX_SENDERS) f.senders.clear();
+    const address = decodeSockaddr(memory, at)!;
+    sender = { address, allowed: f.routes.allows(address), targets: f.routes.targetsOf(address) };
+    f.senders.set(key, sender);
+  }
+  return sender;
+}
+
+/** Group the batch's accepted datagrams by receiver. */
+function groupByReceiver(f: ForwardState, accepted: number): void {
+  let entries = 0;
+  for (let a = 0; a < accepted; a++) {
+    const targets = f.acceptedTargets[a]!;
+    for (let t = 0; t < targets.length; t++) {
+      const r = targets[t]!;
+      if (entries === f.entryOf.length) {
+        f.entryOf = grow(f.entryOf);
+        f.nextEntry = grow(f.nextEntry);
+      }
+      f.entryOf[entries] = a;
+      f.nextEntry[entries] = -1;
+      if (f.first[r] === -1) {
+        f.first[r] = entries;
+        f.touched.push(r);
+      } else f.nextEntry[f.last[r]!] = entries;
+      f.last[r] = entries++;
     }
   }
-  let routes = o.routes;
-  c.receivers = routes.receivers.map((r) => r.counters);
-  // Decoded senders, whether they are allowed and their receivers, by key: the per-datagram path
-  // is a Map lookup, and a reload clears it.
-  const senders = new Map<number, { readonly address: SocketAddress; readonly allowed: boolean; readonly targets: Int32Array }>();
-  const copies = createDatagramBatch();
-  const plain = createPlainSender(poller, o.mark);
-  const acceptedSlot = new Int32Array(ring.slots);
-  const acceptedSender: SocketAddress[] = [];
-  const acceptedTargets: Int32Array[] = [];
-  const acceptedTos = new Int16Array(ring.slots);
-  const acceptedTtl = new Int16Array(ring.slots);
-  // Per receiver, the accepted datagrams it gets this batch, as linked lists in typed arrays
-  // (first, last, next entry), so copies leave receiver by receiver whatever the number of receivers.
-  let first = new Int32Array(routes.receivers.length).fill(-1);
-  let last = new Int32Array(routes.receivers.length);
-  let entryOf = new Int32Array(256);
-  let nextEntry = new Int32Array(256);
-  const touched: number[] = [];
-  // The batch's accepted datagrams one by one: accepted datagram a's segment k is at acceptedBase[a] + k,
-  // in `payloads` (one view each, shared by all its receivers) and, with sampling, in `taken`
-  // (whether some receiver took it).
-  const acceptedBase = new Int32Array(ring.slots);
-  const payloads: Uint8Array[] = [];
-  let taken = new Uint8Array(ring.slots * 64);
+}
 
-  const senderOf = (at: number) => {
-    const memory = ring.memory;
-    const key = sockaddrKey(memory, at);
-    let sender = senders.get(key);
-    if (!sender || !sockaddrIs(memory, at, sender.address)) {
-      if (senders.size >= MAX_SENDERS) senders.clear();
-      const address = decodeSockaddr(memory, at)!;
-      sender = { address, allowed: routes.allows(address), targets: routes.targetsOf(address) };
-      senders.set(key, sender);
-    }
-    return sender;
-  };
-
-  /** Group the batch's accepted datagrams by receiver; returns how many entries. */
-  const groupByReceiver = (accepted: number) => {
-    let entries = 0;
-    for (let a = 0; a < accepted; a++) {
-      const targets = acceptedTargets[a]!;
-      for (let t = 0; t < targets.length; t++) {
-        const r = targets[t]!;
-        if (entries === entryOf.length) {
-          entryOf = grow(entryOf);
-          nextEntry = grow(nextEntry);
-        }
-        entryOf[entries] = a;
-        nextEntry[entries] = -1;
-        if (first[r] === -1) {
-          first[r] = entries;
-          touched.push(r);
-        } else nextEntry[last[r]!] = entries;
-        last[r] = entries++;
-      }
-    }
-  };
-
-  /** Copies receiver by receiver: each receiver's copies of one sender are consecutive (one GSO run). */
-  const fanOut = () => {
-    const receivers = routes.receivers;
-    for (const r of touched) {
-      const state = receivers[r]!;
-      const { address: dst, every, plain: isPlain } = state.spec;
-      const ttlOverride = state.spec.ttl ?? -1;
-      for (let e = first[r]!; e !== -1; e = nextEntry[e]!) {
-        const a = entryOf[e]!;
-        const i = acceptedSlot[a]!;
-        const tos = acceptedTos[a]!;
-        const ttl = ttlOverride >= 0 ? ttlOverride : acceptedTtl[a]!;
-        for (let k = 0, count = ring.datagramCount(i), at = acceptedBase[a]!; k < count; k++) {
-          if (every > 1 && state.seen++ % every !== 0) {
-            state.counters.sampledOut++;
-            continue;
-          }
-          if (routes.sampling) taken[at + k] = 1;
-          const payload = payloads[at + k]!;
-          if (isPlain) {
-            plain.add(state, payload, tos, ttl);
-            continue;
-          }
-          state.counters.copies++;
-          state.counters.bytes += payload.length;
-          copies.add(acceptedSender[a]!, dst, payload, tos, ttl);
-        }
-      }
-      first[r] = -1;
-    }
-    touched.length = 0;
-  };
-
-  /** With sampling, a datagram no receiver took is dropped `sampled-out`; the rest are forwarded. */
-  const countSampled = (accepted: number) => {
-    for (let a = 0; a < accepted; a++) {
-      const i = acceptedSlot[a]!;
-      for (let k = 0, count = ring.datagramCount(i), at = acceptedBase[a]!; k < count; k++) {
-        if (taken[at + k] === 1) c.forwarded++;
-        else countRelayDrop(c, "sampled-out");
-        taken[at + k] = 0;
-      }
-    }
-  };
-
-  poller.add(fd, READABLE, () => {
-    // A short batch means drained (anything newer is a new edge, reported by the poller).
-    for (let n = ring.slots; n === ring.slots;) {
-      n = ring.receive(fd);
-      if (n > 0) countKernelDrops(c, "listener", watch, ring.dropCount(n - 1));
-      copies.clear();
-      let accepted = 0;
-      let acceptedDatagrams = 0;
-      for (let i = 0; i < n; i++) {
-        const datagrams = ring.datagramCount(i);
-        c.received += datagrams;
-        countCoalesced(c, datagrams);
-        const sender = senderOf(ring.sourceOffset(i));
-        if (!sender.allowed) {
-          countRelayDrop(c, "sender-not-allowed", datagrams);
+/** Copies receiver by receiver: each receiver's copies of one sender are consecutive (one GSO run). */
+function fanOut(f: ForwardState): void {
+  const { ring, routes } = f;
+  for (const r of f.touched) {
+    const state = routes.receivers[r]!;
+    const { address: dst, every, plain: isPlain } = state.spec;
+    const ttlOverride = state.spec.ttl ?? -1;
+    for (let e = f.first[r]!; e !== -1; e = f.nextEntry[e]!) {
+      const a = f.entryOf[e]!;
+      const tos = f.acceptedTos[a]!;
+      const ttl = ttlOverride >= 0 ? ttlOverride : f.acceptedTtl[a]!;
+      for (let k = 0, count = ring.datagramCount(f.acceptedSlot[a]!), at = f.acceptedBase[a]!; k < count; k++) {
+        if (every > 1 && state.seen++ % every !== 0) {
+          state.counters.sampledOut++;
           continue;
         }
-        if (sender.targets.length === 0) {
-          countRelayDrop(c, "no-receiver", datagrams);
+        if (routes.sampling) f.taken[at + k] = 1;
+        const payload = f.payloads[at + k]!;
+        if (isPlain) {
+          f.plain.add(state, payload, tos, ttl);
           continue;
         }
-        const ttl = fields.ttlOf(ring.hopLimit(i));
-        if (ttl === 0) {
-          countRelayDrop(c, "ttl-expired", datagrams);
-          continue;
-        }
-        if (!routes.sampling) c.forwarded += datagrams;
-        acceptedTos[accepted] = fields.classOf(ring.trafficClass(i));
-        acceptedTtl[accepted] = ttl;
-        acceptedSlot[accepted] = i;
-        acceptedBase[accepted] = acceptedDatagrams;
-        for (let k = 0; k < datagrams; k++) payloads[acceptedDatagrams + k] = ring.datagram(i, k);
-        acceptedDatagrams += datagrams;
-        acceptedTargets[accepted] = sender.targets;
-        acceptedSender[accepted++] = sender.address;
+        state.counters.copies++;
+        state.counters.bytes += payload.length;
+        f.copies.add(f.acceptedSender[a]!, dst, payload, tos, ttl);
       }
-      if (acceptedDatagrams > taken.length) taken = new Uint8Array(acceptedDatagrams * 2);
-      groupByReceiver(accepted);
-      fanOut();
-      if (routes.sampling) countSampled(accepted);
-      c.copies += plain.flush();
-      c.copies += o.outbound.emit(copies.list, "copy-refused");
     }
-  });
+    f.first[r] = -1;
+  }
+  f.touched.length = 0;
+}
 
-  return {
-    stopListening() {
-      poller.remove(fd);
-      countKernelDrops(c, "listener", watch, socketDropCount(fd));
-      closeFd(fd);
-      plain.close();
-    },
-    setRoutes(next) {
-      routes = next;
-      senders.clear();
-      first = new Int32Array(next.receivers.length).fill(-1);
-      last = new Int32Array(next.receivers.length);
-      c.receivers = next.receivers.map((r) => r.counters);
-    },
-    refreshKernelDrops() {
-      countKernelDrops(c, "listener", watch, socketDropCount(fd));
-    },
-  };
+/** With sampling, a datagram no receiver took is dropped `sampled-out`; the rest are forwarded. */
+function countSampled(f: ForwardState, accepted: number): void {
+  for (let a = 0; a < accepted; a++) {
+    for (let k = 0, count = f.ring.datagramCount(f.acceptedSlot[a]!), at = f.acceptedBase[a]!; k < count; k++) {
+      if (f.taken[at + k] === 1) f.c.forwarded++;
+      else countRelayDrop(f.c, "sampled-out");
+      f.taken[at + k] = 0;
+    }
+  }
 }
 
 /** The same entries in an array twice as long. */
