@@ -253,13 +253,25 @@ export const ANYSRC_VERSION = "0.1.0";
  */
 export function prometheusText(mode: string, c: RelayCounters, transports: readonly Transport[], process?: ProcessFacts): string {
   const lines: string[] = [];
-  const metric = (name: string, type: "counter" | "gauge", help: string, samples: [Record<string, string>, number][]) => {
+  const metric: MetricWriter = (name, type, help, samples) => {
     lines.push(`# HELP anysrc_${name} ${help}`, `# TYPE anysrc_${name} ${type}`);
     for (const [labels, value] of samples) {
       const l = Object.entries({ mode, ...labels }).map(([k, v]) => `${k}="${v}"`).join(",");
       lines.push(`anysrc_${name}{${l}} ${value}`);
     }
   };
+  relayMetrics(metric, c);
+  if (c.receivers.length > 0) receiverMetrics(metric, c.receivers);
+  metric("errors_total", "counter", "Syscall failures met by the relay, by errno.", Object.entries(c.errors).map(([code, v]) => [{ errno: code }, v]));
+  transportMetrics(metric, transports);
+  if (process) processMetrics(metric, lines, process);
+  return `${lines.join("\n")}\n`;
+}
+
+/** One metric family: its samples as (labels, value); `mode` is added to every sample's labels. */
+type MetricWriter = (name: string, type: "counter" | "gauge", help: string, samples: [Record<string, string>, number][]) => void;
+
+function relayMetrics(metric: MetricWriter, c: RelayCounters): void {
   metric("received_total", "counter", "Datagrams read from clients or senders.", [[{}, c.received]]);
   metric("forwarded_total", "counter", "Datagrams sent upstream or to receivers.", [[{}, c.forwarded]]);
   metric("copies_total", "counter", "Copies accepted by the transport (forward).", [[{}, c.copies]]);
@@ -289,16 +301,19 @@ export function prometheusText(mode: string, c: RelayCounters, transports: reado
     "Datagrams the kernel dropped on the relay's receiving sockets (receive buffer full), by socket class.",
     KERNEL_DROP_CLASSES.map((k) => [{ socket: k }, c.kernelDropped[k]]),
   );
-  if (c.receivers.length > 0) {
-    const perReceiver = (name: string, help: string, value: (r: ReceiverCounters) => number) =>
-      metric(name, "counter", help, c.receivers.map((r) => [{ receiver: r.receiver }, value(r)]));
-    perReceiver("receiver_copies_total", "Copies sent to a receiver (forward).", (r) => r.copies);
-    perReceiver("receiver_sampled_out_total", "Datagrams a receiver's 1-in-N sampling passed over.", (r) => r.sampledOut);
-    perReceiver("receiver_bytes_total", "Payload bytes of a receiver's copies.", (r) => r.bytes);
-    perReceiver("receiver_icmp_errors_total", "ICMP errors reported for a receiver (plain receivers).", (r) => r.icmpUnreachable);
-    perReceiver("receiver_errors_total", "Failed sends to a receiver.", (r) => r.errors);
-  }
-  metric("errors_total", "counter", "Syscall failures met by the relay, by errno.", Object.entries(c.errors).map(([code, v]) => [{ errno: code }, v]));
+}
+
+function receiverMetrics(metric: MetricWriter, receivers: readonly ReceiverCounters[]): void {
+  const perReceiver = (name: string, help: string, value: (r: ReceiverCounters) => number) =>
+    metric(name, "counter", help, receivers.map((r) => [{ receiver: r.receiver }, value(r)]));
+  perReceiver("receiver_copies_total", "Copies sent to a receiver (forward).", (r) => r.copies);
+  perReceiver("receiver_sampled_out_total", "Datagrams a receiver's 1-in-N sampling passed over.", (r) => r.sampledOut);
+  perReceiver("receiver_bytes_total", "Payload bytes of a receiver's copies.", (r) => r.bytes);
+  perReceiver("receiver_icmp_errors_total", "ICMP errors reported for a receiver (plain receivers).", (r) => r.icmpUnreachable);
+  perReceiver("receiver_errors_total", "Failed sends to a receiver.", (r) => r.errors);
+}
+
+function transportMetrics(metric: MetricWriter, transports: readonly Transport[]): void {
   metric("transport_sent_total", "counter", "Datagrams handed to the kernel by a transport.", transports.map((t) => [{ transport: t.kind }, t.stats.sent]));
   metric("transport_queued", "gauge", "Datagrams waiting for writability.", transports.map((t) => [{ transport: t.kind }, t.stats.queued]));
   metric(
@@ -319,21 +334,21 @@ export function prometheusText(mode: string, c: RelayCounters, transports: reado
     "Errors the kernel reported on a transport's error queue (IP_RECVERR), by kind.",
     transports.flatMap((t) => Object.entries(t.stats.reported).map(([k, v]): [Record<string, string>, number] => [{ transport: t.kind, kind: k }, v])),
   );
-  if (process) {
-    metric("build_info", "gauge", "anysrc version and the runtime running it.", [[{
-      version: process.version,
-      runtime: process.runtime,
-      runtime_version: process.runtimeVersion,
-    }, 1]]);
-    // The standard process metrics, unprefixed as Prometheus clients name them.
-    const standard = (name: string, type: "counter" | "gauge", help: string, value: number) => {
-      if (Number.isNaN(value)) return;
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
-    };
-    standard("process_cpu_seconds_total", "counter", "User and system CPU time spent, seconds.", process.cpuSeconds);
-    standard("process_resident_memory_bytes", "gauge", "Resident memory, bytes.", process.residentBytes);
-    standard("process_open_fds", "gauge", "Open file descriptors.", process.openFds);
-    standard("process_start_time_seconds", "gauge", "Start time of the process since the epoch, seconds.", process.startTimeSeconds);
-  }
-  return `${lines.join("\n")}\n`;
+}
+
+function processMetrics(metric: MetricWriter, lines: string[], process: ProcessFacts): void {
+  metric("build_info", "gauge", "anysrc version and the runtime running it.", [[{
+    version: process.version,
+    runtime: process.runtime,
+    runtime_version: process.runtimeVersion,
+  }, 1]]);
+  // The standard process metrics, unprefixed as Prometheus clients name them.
+  const standard = (name: string, type: "counter" | "gauge", help: string, value: number) => {
+    if (Number.isNaN(value)) return;
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${value}`);
+  };
+  standard("process_cpu_seconds_total", "counter", "User and system CPU time spent, seconds.", process.cpuSeconds);
+  standard("process_resident_memory_bytes", "gauge", "Resident memory, bytes.", process.residentBytes);
+  standard("process_open_fds", "gauge", "Open file descriptors.", process.openFds);
+  standard("process_start_time_seconds", "gauge", "Start time of the process since the epoch, seconds.", process.startTimeSeconds);
 }

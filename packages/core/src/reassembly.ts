@@ -69,6 +69,17 @@ interface Pending {
 
 const hexOf = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
+/** A reassembler's state: its limits, what it holds, what it counted. */
+interface Reassembly {
+  readonly maxBytes: number;
+  readonly maxDatagrams: number;
+  readonly timeoutMs: number;
+  /** Map keeps insertion order: the first entry is always the oldest, which makes expiry and eviction O(1). */
+  readonly pending: Map<string, Pending>;
+  readonly stats: ReassemblyStats;
+  bytes: number;
+}
+
 /**
  * Create a reassembler. Keys are (src, dst, protocol, id) for IPv4 and (src, dst, id) for IPv6.
  * @example
@@ -76,179 +87,192 @@ const hexOf = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2,
  * for (const f of fragments) whole = r.push(f, Date.now()) ?? whole;
  */
 export function createReassembler(options: ReassemblerOptions = {}): Reassembler {
-  const maxBytes = options.maxBytes ?? 4 * 1024 * 1024;
-  const maxDatagrams = options.maxDatagrams ?? 1024;
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  // Map keeps insertion order: the first entry is always the oldest, which makes expiry and eviction O(1).
-  const pending = new Map<string, Pending>();
-  const stats: ReassemblyStats = { reassembled: 0, timedOut: 0, overlapping: 0, evicted: 0, invalid: 0, duplicates: 0 };
-  let bytes = 0;
-
-  const freePieces = (p: Pending) => {
-    for (const piece of p.pieces) bytes -= piece.data.length;
-    p.pieces.length = 0;
+  const r: Reassembly = {
+    maxBytes: options.maxBytes ?? 4 * 1024 * 1024,
+    maxDatagrams: options.maxDatagrams ?? 1024,
+    timeoutMs: options.timeoutMs ?? 30_000,
+    pending: new Map(),
+    stats: { reassembled: 0, timedOut: 0, overlapping: 0, evicted: 0, invalid: 0, duplicates: 0 },
+    bytes: 0,
   };
-  const release = (key: string, p: Pending) => {
-    pending.delete(key);
-    freePieces(p);
-  };
-
-  const expire = (now: number) => {
-    for (const [key, p] of pending) {
-      if (now - p.created < timeoutMs) break;
-      if (!p.poisoned && p.received > 0) stats.timedOut++;
-      release(key, p);
-    }
-  };
-
-  const admit = (key: string, p: Pending, offset: number, data: Uint8Array, more: boolean, limit: number): boolean => {
-    if (p.poisoned) {
-      stats.overlapping++;
-      return false;
-    }
-    const end = offset + data.length;
-    if ((more && data.length % 8 !== 0) || end > limit || (p.total !== undefined && (end > p.total || (!more && end !== p.total)))) {
-      stats.invalid++;
-      release(key, p);
-      return false;
-    }
-    for (const piece of p.pieces) {
-      const pEnd = piece.offset + piece.data.length;
-      if (offset < pEnd && piece.offset < end) {
-        if (piece.offset === offset && sameIp(piece.data, data)) {
-          stats.duplicates++;
-          return false;
-        }
-        stats.overlapping++;
-        // Keep the entry as a tombstone so the rest of this datagram is dropped too, until it expires.
-        freePieces(p);
-        p.poisoned = true;
-        return false;
-      }
-    }
-    if (!more) {
-      for (const piece of p.pieces) {
-        if (piece.offset + piece.data.length > end) {
-          stats.invalid++;
-          release(key, p);
-          return false;
-        }
-      }
-      p.total = end;
-    }
-    while (bytes + data.length > maxBytes && pending.size > 0) {
-      const [oldKey, old] = pending.entries().next().value as [string, Pending];
-      stats.evicted++;
-      release(oldKey, old);
-      if (oldKey === key) return false;
-    }
-    const copy = data.slice();
-    p.pieces.push({ offset, data: copy });
-    p.received += copy.length;
-    bytes += copy.length;
-    return true;
-  };
-
-  const entry = (key: string, now: number): Pending => {
-    let p = pending.get(key);
-    if (!p) {
-      if (pending.size >= maxDatagrams) {
-        const [oldKey, old] = pending.entries().next().value as [string, Pending];
-        stats.evicted++;
-        release(oldKey, old);
-      }
-      p = { created: now, pieces: [], received: 0, poisoned: false };
-      pending.set(key, p);
-    }
-    return p;
-  };
-
-  const joinData = (p: Pending): Uint8Array => {
-    const data = new Uint8Array(p.total!);
-    for (const piece of p.pieces) data.set(piece.data, piece.offset);
-    return data;
-  };
-
-  const push = (packet: Uint8Array, now: number): Uint8Array | undefined => {
-    expire(now);
-    const version = (packet[0] ?? 0) >>> 4;
-    if (version === 4) {
-      const ip = parseIpv4(packet);
-      const h = ip.header;
-      if (!h.moreFragments && h.fragmentOffset === 0) return packet.subarray(0, ip.totalLength);
-      const key = `4 ${hexOf(h.src)} ${hexOf(h.dst)} ${h.protocol} ${h.identification}`;
-      const p = entry(key, now);
-      if (!admit(key, p, h.fragmentOffset, ip.payload, h.moreFragments, 65535 - ip.headerLength)) return undefined;
-      if (h.fragmentOffset === 0) p.head = packet.slice(0, ip.headerLength);
-      if (p.total === undefined || p.received !== p.total || !p.head) return undefined;
-      const head = p.head;
-      const data = joinData(p);
-      release(key, p);
-      const out = new Uint8Array(head.length + data.length);
-      out.set(head, 0);
-      out.set(data, head.length);
-      out[2] = out.length >>> 8;
-      out[3] = out.length & 0xff;
-      out[6] = out[6]! & 0x40; // Keep DF, clear MF and the offset.
-      out[7] = 0;
-      out[10] = 0;
-      out[11] = 0;
-      const c = finishChecksum(sumBytes(out, 0, head.length));
-      out[10] = c >>> 8;
-      out[11] = c & 0xff;
-      stats.reassembled++;
-      return out;
-    }
-    if (version === 6) {
-      const ip = parseIpv6(packet);
-      const frag = ip.fragment;
-      if (!frag || ip.fragmentHeaderOffset === undefined) return packet.subarray(0, ip.totalLength);
-      // An atomic fragment (offset 0, no more) is a whole packet in a Fragment header (RFC 6946).
-      const key = `6 ${hexOf(ip.header.src)} ${hexOf(ip.header.dst)} ${frag.identification}`;
-      const dataStart = ip.fragmentHeaderOffset + IPV6_FRAGMENT_HEADER_LENGTH;
-      const data = packet.subarray(dataStart, ip.totalLength);
-      const p = entry(key, now);
-      if (!admit(key, p, frag.fragmentOffset, data, frag.moreFragments, 65535 - (ip.fragmentHeaderOffset - IPV6_HEADER_LENGTH))) {
-        return undefined;
-      }
-      if (frag.fragmentOffset === 0) {
-        p.head = packet.slice(0, ip.fragmentHeaderOffset);
-        const before = ip.extensions.filter((e) => e.offset < ip.fragmentHeaderOffset!);
-        p.nextFieldAt = before.length === 0 ? 6 : before[before.length - 1]!.offset;
-        p.innerNext = frag.nextHeader;
-      }
-      if (p.total === undefined || p.received !== p.total || !p.head) return undefined;
-      const head = p.head;
-      const joined = joinData(p);
-      const nextFieldAt = p.nextFieldAt!;
-      const innerNext = p.innerNext!;
-      release(key, p);
-      const out = new Uint8Array(head.length + joined.length);
-      out.set(head, 0);
-      out.set(joined, head.length);
-      out[nextFieldAt] = innerNext;
-      const payloadLength = out.length - IPV6_HEADER_LENGTH;
-      if (payloadLength > 0xffff) {
-        stats.invalid++;
-        return undefined;
-      }
-      out[4] = payloadLength >>> 8;
-      out[5] = payloadLength & 0xff;
-      stats.reassembled++;
-      return out;
-    }
-    throw new WireError("bad-version", `not an IP packet: version ${version}`);
-  };
-
   return {
-    push,
-    expire,
+    push: (packet, now) => push(r, packet, now),
+    expire: (now) => expire(r, now),
     get pendingBytes() {
-      return bytes;
+      return r.bytes;
     },
     get pendingDatagrams() {
-      return pending.size;
+      return r.pending.size;
     },
-    stats,
+    stats: r.stats,
   };
+}
+
+function push(r: Reassembly, packet: Uint8Array, now: number): Uint8Array | undefined {
+  expire(r, now);
+  const version = (packet[0] ?? 0) >>> 4;
+  if (version === 4) return pushIpv4(r, packet, now);
+  if (version === 6) return pushIpv6(r, packet, now);
+  throw new WireError("bad-version", `not an IP packet: version ${version}`);
+}
+
+function pushIpv4(r: Reassembly, packet: Uint8Array, now: number): Uint8Array | undefined {
+  const ip = parseIpv4(packet);
+  const h = ip.header;
+  if (!h.moreFragments && h.fragmentOffset === 0) return packet.subarray(0, ip.totalLength);
+  const key = `4 ${hexOf(h.src)} ${hexOf(h.dst)} ${h.protocol} ${h.identification}`;
+  const p = entry(r, key, now);
+  if (!admit(r, key, p, h.fragmentOffset, ip.payload, h.moreFragments, 65535 - ip.headerLength)) return undefined;
+  if (h.fragmentOffset === 0) p.head = packet.slice(0, ip.headerLength);
+  if (p.total === undefined || p.received !== p.total || !p.head) return undefined;
+  const head = p.head;
+  const data = joinData(p);
+  release(r, key, p);
+  const out = new Uint8Array(head.length + data.length);
+  out.set(head, 0);
+  out.set(data, head.length);
+  out[2] = out.length >>> 8;
+  out[3] = out.length & 0xff;
+  out[6] = out[6]! & 0x40; // Keep DF, clear MF and the offset.
+  out[7] = 0;
+  out[10] = 0;
+  out[11] = 0;
+  const c = finishChecksum(sumBytes(out, 0, head.length));
+  out[10] = c >>> 8;
+  out[11] = c & 0xff;
+  r.stats.reassembled++;
+  return out;
+}
+
+function pushIpv6(r: Reassembly, packet: Uint8Array, now: number): Uint8Array | undefined {
+  const ip = parseIpv6(packet);
+  const frag = ip.fragment;
+  if (!frag || ip.fragmentHeaderOffset === undefined) return packet.subarray(0, ip.totalLength);
+  // An atomic fragment (offset 0, no more) is a whole packet in a Fragment header (RFC 6946).
+  const key = `6 ${hexOf(ip.header.src)} ${hexOf(ip.header.dst)} ${frag.identification}`;
+  const dataStart = ip.fragmentHeaderOffset + IPV6_FRAGMENT_HEADER_LENGTH;
+  const data = packet.subarray(dataStart, ip.totalLength);
+  const p = entry(r, key, now);
+  if (!admit(r, key, p, frag.fragmentOffset, data, frag.moreFragments, 65535 - (ip.fragmentHeaderOffset - IPV6_HEADER_LENGTH))) {
+    return undefined;
+  }
+  if (frag.fragmentOffset === 0) {
+    p.head = packet.slice(0, ip.fragmentHeaderOffset);
+    const before = ip.extensions.filter((e) => e.offset < ip.fragmentHeaderOffset!);
+    p.nextFieldAt = before.length === 0 ? 6 : before[before.length - 1]!.offset;
+    p.innerNext = frag.nextHeader;
+  }
+  if (p.total === undefined || p.received !== p.total || !p.head) return undefined;
+  const head = p.head;
+  const joined = joinData(p);
+  const nextFieldAt = p.nextFieldAt!;
+  const innerNext = p.innerNext!;
+  release(r, key, p);
+  const out = new Uint8Array(head.length + joined.length);
+  out.set(head, 0);
+  out.set(joined, head.length);
+  out[nextFieldAt] = innerNext;
+  const payloadLength = out.length - IPV6_HEADER_LENGTH;
+  if (payloadLength > 0xffff) {
+    r.stats.invalid++;
+    return undefined;
+  }
+  out[4] = payloadLength >>> 8;
+  out[5] = payloadLength & 0xff;
+  r.stats.reassembled++;
+  return out;
+}
+
+function freePieces(r: Reassembly, p: Pending): void {
+  for (const piece of p.pieces) r.bytes -= piece.data.length;
+  p.pieces.length = 0;
+}
+
+function release(r: Reassembly, key: string, p: Pending): void {
+  r.pending.delete(key);
+  freePieces(r, p);
+}
+
+function evictOldest(r: Reassembly): string {
+  const [oldKey, old] = r.pending.entries().next().value as [string, Pending];
+  r.stats.evicted++;
+  release(r, oldKey, old);
+  return oldKey;
+}
+
+function expire(r: Reassembly, now: number): void {
+  for (const [key, p] of r.pending) {
+    if (now - p.created < r.timeoutMs) break;
+    if (!p.poisoned && p.received > 0) r.stats.timedOut++;
+    release(r, key, p);
+  }
+}
+
+function entry(r: Reassembly, key: string, now: number): Pending {
+  let p = r.pending.get(key);
+  if (!p) {
+    if (r.pending.size >= r.maxDatagrams) evictOldest(r);
+    p = { created: now, pieces: [], received: 0, poisoned: false };
+    r.pending.set(key, p);
+  }
+  return p;
+}
+
+/** Hold fragment data [offset, offset + data.length) of `p`; false when it was dropped (and counted). */
+function admit(r: Reassembly, key: string, p: Pending, offset: number, data: Uint8Array, more: boolean, limit: number): boolean {
+  const stats = r.stats;
+  if (p.poisoned) {
+    stats.overlapping++;
+    return false;
+  }
+  const end = offset + data.length;
+  if ((more && data.length % 8 !== 0) || end > limit || (p.total !== undefined && (end > p.total || (!more && end !== p.total)))) {
+    stats.invalid++;
+    release(r, key, p);
+    return false;
+  }
+  const overlap = findOverlap(p, offset, data);
+  if (overlap === "duplicate") {
+    stats.duplicates++;
+    return false;
+  }
+  if (overlap === "overlap") {
+    stats.overlapping++;
+    // Keep the entry as a tombstone so the rest of this datagram is dropped too, until it expires.
+    freePieces(r, p);
+    p.poisoned = true;
+    return false;
+  }
+  if (!more) {
+    if (p.pieces.some((piece) => piece.offset + piece.data.length > end)) {
+      stats.invalid++;
+      release(r, key, p);
+      return false;
+    }
+    p.total = end;
+  }
+  while (r.bytes + data.length > r.maxBytes && r.pending.size > 0) {
+    if (evictOldest(r) === key) return false;
+  }
+  const copy = data.slice();
+  p.pieces.push({ offset, data: copy });
+  p.received += copy.length;
+  r.bytes += copy.length;
+  return true;
+}
+
+/** Whether data at `offset` overlaps a held piece: not at all, as an exact duplicate, or otherwise. */
+function findOverlap(p: Pending, offset: number, data: Uint8Array): "none" | "duplicate" | "overlap" {
+  const end = offset + data.length;
+  for (const piece of p.pieces) {
+    const pEnd = piece.offset + piece.data.length;
+    if (offset < pEnd && piece.offset < end) return piece.offset === offset && sameIp(piece.data, data) ? "duplicate" : "overlap";
+  }
+  return "none";
+}
+
+function joinData(p: Pending): Uint8Array {
+  const data = new Uint8Array(p.total!);
+  for (const piece of p.pieces) data.set(piece.data, piece.offset);
+  return data;
 }

@@ -183,14 +183,7 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
   const headroom = ((options.headroom ?? 0) + 7) & ~7;
   const { memory, words, base, nameAt, controlAt, slotAt, stride, slotViews, vectors } = layOut(slots, slotSize, headroom);
   const hdrAt = 0;
-  // The kernel rewrites msg_namelen and msg_controllen of the slots it fills: they get their full
-  // sizes back before the next recvmmsg into them, only where an earlier receive wrote.
-  const dirty = createDirtyRange((i) => {
-    const w = (hdrAt + i * MMSGHDR_SIZE) >>> 2;
-    words[w + 2] = SOCKADDR_STORAGE_SIZE;
-    words[w + 10] = CONTROL_SIZE;
-    words[w + 11] = 0;
-  });
+  const dirty = lengthResetter(words);
   const receive = (fd: number, from = 0, count = slots - from): number => {
     dirty.reset(from, from + count);
     meta.slot = -1;
@@ -230,24 +223,8 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
   };
   const originalDestination = (i: number): SocketAddress | undefined => (scan(i), meta.dstAt < 0 ? undefined : decodeSockaddr(memory, meta.dstAt));
 
-  const receiveErrors = (fd: number, onError?: (e: QueuedError) => void): number => {
-    let total = 0;
-    for (;;) {
-      dirty.reset(0, slots);
-      meta.slot = -1;
-      const n = libc.recvmmsg(fd, vectors[0]!, slots, MSG_DONTWAIT | MSG_ERRQUEUE, null);
-      if (n <= 0) return total;
-      dirty.mark(0, n);
-      total += n;
-      if (!onError) continue;
-      for (let i = 0; i < n; i++) {
-        scan(i);
-        if (meta.errorAt < 0) continue;
-        const hasName = words[(hdrAt + i * MMSGHDR_SIZE + 8) >>> 2]! > 0;
-        onError(decodeQueuedError(memory, words, meta.errorAt, hasName ? decodeSockaddr(memory, nameAt + i * SOCKADDR_STORAGE_SIZE) : undefined));
-      }
-    }
-  };
+  const errorQueue: ErrorQueueReader = { slots, memory, words, nameAt, vectors, dirty, meta, scan };
+  const receiveErrors = (fd: number, onError?: (e: QueuedError) => void): number => drainErrorQueue(errorQueue, fd, onError);
   return {
     slots,
     slotSize,
@@ -272,6 +249,52 @@ export function createRecvRing(options: RecvRingOptions = {}): RecvRing {
     payloadAddress: (i) => base + slotAt + i * stride + headroom,
     baseAddress: base,
   };
+}
+
+/**
+ * The kernel rewrites msg_namelen and msg_controllen of the slots it fills: they get their full
+ * sizes back before the next recvmmsg into them, only where an earlier receive wrote.
+ */
+function lengthResetter(words: Uint32Array): ReturnType<typeof createDirtyRange> {
+  return createDirtyRange((i) => {
+    const w = (i * MMSGHDR_SIZE) >>> 2;
+    words[w + 2] = SOCKADDR_STORAGE_SIZE;
+    words[w + 10] = CONTROL_SIZE;
+    words[w + 11] = 0;
+  });
+}
+
+/** What reading a socket's error queue into the ring needs of it. */
+interface ErrorQueueReader {
+  readonly slots: number;
+  readonly memory: Uint8Array;
+  readonly words: Uint32Array;
+  readonly nameAt: number;
+  readonly vectors: readonly Uint8Array[];
+  readonly dirty: ReturnType<typeof createDirtyRange>;
+  readonly meta: SlotMeta;
+  readonly scan: (i: number) => void;
+}
+
+/** {@link RecvRing.receiveErrors}: recvmmsg(MSG_ERRQUEUE) until the queue is empty. */
+function drainErrorQueue(q: ErrorQueueReader, fd: number, onError?: (e: QueuedError) => void): number {
+  const { slots, memory, words, meta } = q;
+  let total = 0;
+  for (;;) {
+    q.dirty.reset(0, slots);
+    meta.slot = -1;
+    const n = libc.recvmmsg(fd, q.vectors[0]!, slots, MSG_DONTWAIT | MSG_ERRQUEUE, null);
+    if (n <= 0) return total;
+    q.dirty.mark(0, n);
+    total += n;
+    if (!onError) continue;
+    for (let i = 0; i < n; i++) {
+      q.scan(i);
+      if (meta.errorAt < 0) continue;
+      const hasName = words[(i * MMSGHDR_SIZE + 8) >>> 2]! > 0;
+      onError(decodeQueuedError(memory, words, meta.errorAt, hasName ? decodeSockaddr(memory, q.nameAt + i * SOCKADDR_STORAGE_SIZE) : undefined));
+    }
+  }
 }
 
 /**

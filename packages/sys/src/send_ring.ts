@@ -81,36 +81,13 @@ export function createSendRing(options: SendRingOptions = {}): SendRing {
   const perMessage = Math.max(2, options.iovecs ?? 2);
   const { memory, words, base, iovAt, iovStride, nameAt, slotAt, headers, vectors, put64, control } = layOutSendRing(slots, headerSize, perMessage);
   const hdrAt = 0;
-  const slotDst: (SocketAddress | undefined)[] = new Array<SocketAddress | undefined>(slots).fill(undefined);
-  const slotPort = new Int32Array(slots);
+  const destinations = destinationSetters(slots, memory, words, base + nameAt, nameAt, put64);
 
   return {
     slots,
     headerSize,
     headers,
-    setDestination(i, dst, port) {
-      // A slot keeps the sockaddr it was last given: the same record (and port) again — a session's
-      // replies, a sender's stream — costs no encoding. Address records are not mutated once made.
-      const p = port ?? dst.port;
-      if (slotDst[i] === dst && slotPort[i] === p) return;
-      const h = hdrAt + i * MMSGHDR_SIZE;
-      put64(h, base + nameAt + i * SOCKADDR_STORAGE_SIZE);
-      words[(h + 8) >>> 2] = encodeSockaddr(dst, memory, nameAt + i * SOCKADDR_STORAGE_SIZE, p);
-      slotDst[i] = dst;
-      slotPort[i] = p;
-    },
-    setDestinationAt(i, address, length) {
-      const h = hdrAt + i * MMSGHDR_SIZE;
-      put64(h, address);
-      words[(h + 8) >>> 2] = length;
-      slotDst[i] = undefined;
-    },
-    clearDestination(i) {
-      const h = hdrAt + i * MMSGHDR_SIZE;
-      put64(h, 0);
-      words[(h + 8) >>> 2] = 0;
-      slotDst[i] = undefined;
-    },
+    ...destinations,
     setHeaderAndPayload(i, headerLength, payloadAddress, payloadLength) {
       const v = iovAt + i * iovStride;
       put64(v, base + slotAt + i * headerSize);
@@ -157,6 +134,47 @@ export function createSendRing(options: SendRingOptions = {}): SendRing {
       return n >= 0 ? n : -errno();
     },
     addressOf: (view) => adapter.addressOf(view),
+  };
+}
+
+/**
+ * The destination setters of a send ring whose sockaddrs lie at `nameAt` in `memory` (native
+ * address `nameBase`).
+ */
+function destinationSetters(
+  slots: number,
+  memory: Uint8Array,
+  words: Uint32Array,
+  nameBase: number,
+  nameAt: number,
+  put64: (at: number, value: number) => void,
+): Pick<SendRing, "setDestination" | "setDestinationAt" | "clearDestination"> {
+  const slotDst: (SocketAddress | undefined)[] = new Array<SocketAddress | undefined>(slots).fill(undefined);
+  const slotPort = new Int32Array(slots);
+  return {
+    setDestination(i, dst, port) {
+      // A slot keeps the sockaddr it was last given: the same record (and port) again — a session's
+      // replies, a sender's stream — costs no encoding. Address records are not mutated once made.
+      const p = port ?? dst.port;
+      if (slotDst[i] === dst && slotPort[i] === p) return;
+      const h = i * MMSGHDR_SIZE;
+      put64(h, nameBase + i * SOCKADDR_STORAGE_SIZE);
+      words[(h + 8) >>> 2] = encodeSockaddr(dst, memory, nameAt + i * SOCKADDR_STORAGE_SIZE, p);
+      slotDst[i] = dst;
+      slotPort[i] = p;
+    },
+    setDestinationAt(i, address, length) {
+      const h = i * MMSGHDR_SIZE;
+      put64(h, address);
+      words[(h + 8) >>> 2] = length;
+      slotDst[i] = undefined;
+    },
+    clearDestination(i) {
+      const h = i * MMSGHDR_SIZE;
+      put64(h, 0);
+      words[(h + 8) >>> 2] = 0;
+      slotDst[i] = undefined;
+    },
   };
 }
 

@@ -67,51 +67,108 @@ export interface BindSourceCache {
   close(): void;
 }
 
+/** The cache's settings, sockets and counters. */
+interface CacheState {
+  readonly options: BindSourceCacheOptions;
+  readonly capacity: number;
+  readonly idleMs: number;
+  /** Map order ≈ recency (see @anysrc/core recency): the first entry is the least recently used. */
+  readonly sockets: Map<number, SourceSocket>;
+  /** Sources whose bind failed lately, and why. */
+  readonly failures: Map<number, { until: number; error: SystemError }>;
+  readonly stats: BindSourceCacheStats;
+  readonly poller: ReturnType<typeof getPoller>;
+  readonly socketOptions: ReturnType<typeof socketOptionsOf>;
+  readonly onReady: (events: number, s: SourceSocket) => void;
+  /** Out of descriptors (a low `ulimit -n`), the least recently used idle socket makes room. */
+  readonly makeRoom: (code: string) => boolean;
+}
+
 /**
  * Create the cache.
  * @example const cache = createBindSourceCache({ onReadable, onWritable });
  */
 export function createBindSourceCache(options: BindSourceCacheOptions): BindSourceCache {
-  const capacity = options.capacity ?? 1024;
   const idleMs = options.idleTimeoutMs ?? 60_000;
-  // Map order ≈ recency (see @anysrc/core recency): the first entry is the least recently used.
-  const sockets = new Map<number, SourceSocket>();
-  const failures = new Map<number, { until: number; error: SystemError }>();
-  const stats: BindSourceCacheStats = { open: 0, opened: 0, evicted: 0, evictedForFds: 0, expired: 0, bindFailures: 0 };
-  const poller = getPoller();
-
-  const release = (key: number, s: SourceSocket) => {
-    sockets.delete(key);
-    options.onClose?.(s);
-    poller.remove(s.fd);
-    closeFd(s.fd);
-    stats.open = sockets.size;
-  };
-
-  const sweep = () => {
-    const now = Date.now();
-    // Sockets with queued sends wait for writability, not for expiry.
-    sweepIdle(sockets, now, idleMs, (key, s) => {
-      stats.expired++;
-      release(key, s);
-    }, (s) => s.waiting);
-    for (const [key, f] of failures) if (f.until <= now) failures.delete(key);
-  };
-  const timer = setInterval(sweep, Math.max(250, Math.min(idleMs / 2, 30_000)));
-  unrefTimer(timer);
-
-  /** Close the least recently used socket that has nothing queued; false when there is none. */
-  const evictOne = (): boolean => {
-    for (const [key, s] of sockets) {
-      if (s.waiting) continue;
-      stats.evicted++;
-      release(key, s);
+  const st: CacheState = {
+    options,
+    capacity: options.capacity ?? 1024,
+    idleMs,
+    sockets: new Map(),
+    failures: new Map(),
+    stats: { open: 0, opened: 0, evicted: 0, evictedForFds: 0, expired: 0, bindFailures: 0 },
+    poller: getPoller(),
+    socketOptions: socketOptionsOf(options),
+    onReady: (events, s) => {
+      if (events & Ready.error) options.onError(s);
+      if (events & Ready.writable) options.onWritable(s);
+      if (events & Ready.readable) options.onReadable(s);
+    },
+    makeRoom: (code) => {
+      if (!evictOne(st)) return false;
+      st.stats.evictedForFds++;
+      options.onRecovered?.(code);
       return true;
-    }
-    return false;
+    },
   };
+  const timer = setInterval(() => sweep(st), Math.max(250, Math.min(idleMs / 2, 30_000)));
+  unrefTimer(timer);
+  return {
+    acquire(source, now) {
+      const key = addressKey(source);
+      const s = st.sockets.get(key);
+      if (s && sameSocketAddress(s.source, source)) {
+        touchRecency(st.sockets, key, s, now);
+        return s;
+      }
+      if (s) release(st, key, s); // a hash collision (IPv6): the newcomer takes the slot
+      return open(st, source, key, now);
+    },
+    setWaiting(s, waiting) {
+      if (s.waiting === waiting) return;
+      s.waiting = waiting;
+      st.poller.modify(s.fd, { readable: true, writable: waiting });
+    },
+    stats: st.stats,
+    close() {
+      clearInterval(timer);
+      for (const [key, s] of [...st.sockets]) release(st, key, s);
+      st.failures.clear();
+    },
+  };
+}
 
-  const socketOptions = {
+function release(st: CacheState, key: number, s: SourceSocket): void {
+  st.sockets.delete(key);
+  st.options.onClose?.(s);
+  st.poller.remove(s.fd);
+  closeFd(s.fd);
+  st.stats.open = st.sockets.size;
+}
+
+function sweep(st: CacheState): void {
+  const now = Date.now();
+  // Sockets with queued sends wait for writability, not for expiry.
+  sweepIdle(st.sockets, now, st.idleMs, (key, s) => {
+    st.stats.expired++;
+    release(st, key, s);
+  }, (s) => s.waiting);
+  for (const [key, f] of st.failures) if (f.until <= now) st.failures.delete(key);
+}
+
+/** Close the least recently used socket that has nothing queued; false when there is none. */
+function evictOne(st: CacheState): boolean {
+  for (const [key, s] of st.sockets) {
+    if (s.waiting) continue;
+    st.stats.evicted++;
+    release(st, key, s);
+    return true;
+  }
+  return false;
+}
+
+function socketOptionsOf(options: BindSourceCacheOptions) {
+  return {
     transparent: true,
     freebind: true,
     reuseAddress: true,
@@ -122,66 +179,28 @@ export function createBindSourceCache(options: BindSourceCacheOptions): BindSour
     ...(options.mark !== undefined ? { mark: options.mark } : {}),
     ...(options.sendBuffer !== undefined ? { sendBuffer: options.sendBuffer } : {}),
   } as const;
+}
 
-  // Out of descriptors (a low `ulimit -n`), the least recently used idle socket makes room.
-  const makeRoom = (code: string) => {
-    if (!evictOne()) return false;
-    stats.evictedForFds++;
-    options.onRecovered?.(code);
-    return true;
-  };
-
-  const onReady = (events: number, s: SourceSocket) => {
-    if (events & Ready.error) options.onError(s);
-    if (events & Ready.writable) options.onWritable(s);
-    if (events & Ready.readable) options.onReadable(s);
-  };
-
-  const open = (source: SocketAddress, key: number, now: number): SourceSocket => {
-    const failed = failures.get(key);
-    if (failed && failed.until > now) throw failed.error;
-    // Make room first, so the cap is never exceeded, even for a moment.
-    if (sockets.size >= capacity) evictOne();
-    const fd = openUdpSocketMakingRoom({ family: source.family, ...socketOptions }, makeRoom);
-    try {
-      bindSocket(fd, source);
-    } catch (e) {
-      closeFd(fd);
-      if (e instanceof SystemError) {
-        stats.bindFailures++;
-        failures.set(key, { until: now + 1000, error: e });
-      }
-      throw e;
+function open(st: CacheState, source: SocketAddress, key: number, now: number): SourceSocket {
+  const failed = st.failures.get(key);
+  if (failed && failed.until > now) throw failed.error;
+  // Make room first, so the cap is never exceeded, even for a moment.
+  if (st.sockets.size >= st.capacity) evictOne(st);
+  const fd = openUdpSocketMakingRoom({ family: source.family, ...st.socketOptions }, st.makeRoom);
+  try {
+    bindSocket(fd, source);
+  } catch (e) {
+    closeFd(fd);
+    if (e instanceof SystemError) {
+      st.stats.bindFailures++;
+      st.failures.set(key, { until: now + 1000, error: e });
     }
-    const s: SourceSocket = { fd, source, lastActive: now, lastTouched: now, waiting: false, gso: true };
-    poller.add(fd, READABLE, onReady, s);
-    sockets.set(key, s);
-    stats.opened++;
-    stats.open = sockets.size;
-    return s;
-  };
-
-  return {
-    acquire(source, now) {
-      const key = addressKey(source);
-      const s = sockets.get(key);
-      if (s && sameSocketAddress(s.source, source)) {
-        touchRecency(sockets, key, s, now);
-        return s;
-      }
-      if (s) release(key, s); // a hash collision (IPv6): the newcomer takes the slot
-      return open(source, key, now);
-    },
-    setWaiting(s, waiting) {
-      if (s.waiting === waiting) return;
-      s.waiting = waiting;
-      poller.modify(s.fd, { readable: true, writable: waiting });
-    },
-    stats,
-    close() {
-      clearInterval(timer);
-      for (const [key, s] of [...sockets]) release(key, s);
-      failures.clear();
-    },
-  };
+    throw e;
+  }
+  const s: SourceSocket = { fd, source, lastActive: now, lastTouched: now, waiting: false, gso: true };
+  st.poller.add(fd, READABLE, st.onReady, s);
+  st.sockets.set(key, s);
+  st.stats.opened++;
+  st.stats.open = st.sockets.size;
+  return s;
 }

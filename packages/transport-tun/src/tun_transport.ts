@@ -70,56 +70,32 @@ export interface TunTransport extends Transport {
  */
 export function createTunTransport(options: TunTransportOptions): TunTransport {
   const mtu = options.mtu ?? 1500;
-  const device = openTun(options.name, { multiQueue: options.multiQueue === true, vnetHeader: options.offload !== false });
   const stats = createTransportStats();
   let gso = false;
   let told = false;
+  let name = options.name;
   /** Offloads refused: plain packets from now on (still behind a zero virtio_net_hdr), counted, told once. */
-  const fallBack = (reason: string) => {
+  const fallBack = (reason: string, deviceName = name) => {
+    name = deviceName;
     gso = false;
     stats.offloadFallbacks++;
     if (told) return;
     told = true;
-    options.onOffloadFallback?.(`tun ${device.name}: ${reason}; writing plain packets`);
+    options.onOffloadFallback?.(`tun ${name}: ${reason}; writing plain packets`);
   };
-  try {
-    if (device.vnetHeader) {
-      const e = setTunOffload(device.fd, options.offloadFlags ?? linux.TUN_F_CSUM | linux.TUN_F_USO4 | linux.TUN_F_USO6);
-      if (e === 0) gso = true;
-      else fallBack(`TUNSETOFFLOAD with UDP segmentation refused (${errnoName(e)}; needs Linux 6.2)`);
-    }
-    setInterfaceMtu(device.name, mtu);
-    if (options.up !== false) setInterfaceUp(device.name);
-  } catch (e) {
-    closeFd(device.fd);
-    throw e;
-  }
+  const device = openConfiguredDevice(options, mtu, fallBack);
+  name = device.name;
+  gso = device.gso;
   const lane: TunLane = { fd: device.fd };
   const vnet = device.vnetHeader ? VIRTIO_NET_HDR_LENGTH : 0;
-  const poller = getPoller();
-
-  // One registration for both directions: readable while someone receives, writable while datagrams wait.
-  let registered = false;
-  let writable = false;
-  const updateRegistration = () => {
-    const want: Interest = { readable: receiver.wanted, writable };
-    if (!want.readable && !want.writable) {
-      if (registered) poller.remove(lane.fd);
-      registered = false;
-    } else if (!registered) {
-      poller.add(lane.fd, want, onReady);
-      registered = true;
-    } else poller.modify(lane.fd, want);
-  };
-  const receiver = createTunReceiver(lane.fd, vnet, updateRegistration);
-  function onReady(events: number): void {
+  const registration = createRegistration(lane.fd, () => receiver.wanted, (events) => {
     if (events & Ready.writable) engine.flush(lane);
     if (events & Ready.readable && !engine.stopped) receiver.readPackets();
-  }
-
+  });
+  const receiver = createTunReceiver(lane.fd, vnet, registration.update);
   const engine = createQueuedTransport<TunLane>({
     kind: "tun",
-    label: `tun transport ${device.name}`,
+    label: `tun transport ${name}`,
     stats,
     queueLimit: options.queueLimit ?? 4096,
     closeTimeoutMs: options.closeTimeoutMs ?? 2000,
@@ -136,30 +112,76 @@ export function createTunTransport(options: TunTransportOptions): TunTransport {
       // A TUN fd never reattaches: from now on every datagram offered is dropped as "device-gone".
       gone: (e) =>
         engine.stop(
-          new TransportError("device-gone", `TUN device ${device.name} is gone (${errnoName(e)}: it was deleted while in use); the tun transport has stopped`),
+          new TransportError("device-gone", `TUN device ${name} is gone (${errnoName(e)}: it was deleted while in use); the tun transport has stopped`),
           "device-gone",
         ),
     }),
-    watchWritable(_lane, on) {
-      writable = on;
-      updateRegistration();
-    },
+    watchWritable: (_lane, on) => registration.setWritable(on),
     release() {
       receiver.end();
-      writable = false;
-      updateRegistration();
+      registration.setWritable(false);
       closeFd(lane.fd);
     },
   });
   return {
     ...engine.transport,
     kind: "tun",
-    name: device.name,
+    name,
     mtu,
     get offloading() {
       return gso;
     },
     received: receiver.stats,
     receive: () => receiver.datagrams(),
+  };
+}
+
+/** The device open, offloads asked for (`gso`: accepted), MTU set, up; closed again if any step fails. */
+function openConfiguredDevice(
+  options: TunTransportOptions,
+  mtu: number,
+  refused: (reason: string, deviceName: string) => void,
+): ReturnType<typeof openTun> & { gso: boolean } {
+  const device = openTun(options.name, { multiQueue: options.multiQueue === true, vnetHeader: options.offload !== false });
+  let gso = false;
+  try {
+    if (device.vnetHeader) {
+      const e = setTunOffload(device.fd, options.offloadFlags ?? linux.TUN_F_CSUM | linux.TUN_F_USO4 | linux.TUN_F_USO6);
+      if (e === 0) gso = true;
+      else refused(`TUNSETOFFLOAD with UDP segmentation refused (${errnoName(e)}; needs Linux 6.2)`, device.name);
+    }
+    setInterfaceMtu(device.name, mtu);
+    if (options.up !== false) setInterfaceUp(device.name);
+  } catch (e) {
+    closeFd(device.fd);
+    throw e;
+  }
+  return { ...device, gso };
+}
+
+/**
+ * One poller registration for both directions of the device: readable while someone receives
+ * (`reading()`), writable while datagrams wait.
+ */
+function createRegistration(fd: number, reading: () => boolean, onReady: (events: number) => void): { update(): void; setWritable(on: boolean): void } {
+  const poller = getPoller();
+  let registered = false;
+  let writable = false;
+  const update = () => {
+    const want: Interest = { readable: reading(), writable };
+    if (!want.readable && !want.writable) {
+      if (registered) poller.remove(fd);
+      registered = false;
+    } else if (!registered) {
+      poller.add(fd, want, onReady);
+      registered = true;
+    } else poller.modify(fd, want);
+  };
+  return {
+    update,
+    setWritable(on) {
+      writable = on;
+      update();
+    },
   };
 }

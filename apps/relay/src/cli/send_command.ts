@@ -4,10 +4,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type Datagram, maxUdpPayload, type SocketAddress, socketAddress } from "@anysrc/core";
+import { type Datagram, maxUdpPayload, type SocketAddress, socketAddress, type Transport } from "@anysrc/core";
 import { monotonicNs } from "@anysrc/sys";
 import { requirePrivileges } from "../capability_check.ts";
-import { isTransportKind, openTransport } from "../transport_choice.ts";
+import { isTransportKind, openTransport, type TransportKind } from "../transport_choice.ts";
 import { offloadFlag } from "./relay_flags.ts";
 import { addressFlag, intFlag, UsageError } from "./usage_error.ts";
 
@@ -33,8 +33,65 @@ handed to the kernel, 1 otherwise.`;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What `anysrc send` was asked to do. */
+interface SendPlan {
+  readonly kind: TransportKind;
+  readonly src: SocketAddress;
+  readonly dst: SocketAddress;
+  readonly count: number;
+  readonly size: number;
+  readonly batch: number;
+  readonly sources: number;
+  readonly rate: number | undefined;
+  readonly mtu: number | undefined;
+  readonly mark: number | undefined;
+  readonly tun: string | undefined;
+  readonly offload: boolean;
+}
+
+/** One batch slot: a payload buffer and a datagram record, reused so that the loop allocates nothing. */
+type Slot = { src: SocketAddress; readonly dst: SocketAddress; readonly payload: Uint8Array; readonly view: DataView };
+
 /** Run `anysrc send`; returns the exit status. */
 export async function sendCommand(args: string[], runtime: string, print: (line: string) => void): Promise<number> {
+  const plan = parseSendArgs(args);
+  const { kind, batch, offload, mtu, mark, tun, count } = plan;
+  requirePrivileges({ transports: [kind], mark: mark !== undefined });
+  const transport = openTransport(kind, {
+    batch,
+    offload,
+    onOffloadFallback: (reason) => console.error(`anysrc send: ${reason}`),
+    ...(mtu !== undefined ? { mtu } : {}),
+    ...(mark !== undefined ? { mark } : {}),
+    ...(tun !== undefined ? { tun } : {}),
+  });
+  const start = monotonicNs();
+  await sendAll(transport, plan, start);
+  await transport.close();
+  const seconds = (monotonicNs() - start) / 1e9;
+  const s = transport.stats;
+  print(JSON.stringify({
+    transport: kind,
+    runtime,
+    sent: s.sent,
+    errors: s.errors,
+    seconds: Number(seconds.toFixed(6)),
+    pps: Math.round(s.sent / seconds),
+    count,
+    size: plan.size,
+    batch,
+    sources: plan.sources,
+    fragments: s.fragments,
+    batches: s.batches,
+    dropped: s.dropped,
+    offload,
+    coalesced: s.coalesced,
+    offloadFallbacks: s.offloadFallbacks,
+  }));
+  return s.sent === count ? 0 : 1;
+}
+
+function parseSendArgs(args: string[]): SendPlan {
   const cmd = "send";
   const { values } = parseArgs({
     args,
@@ -65,33 +122,40 @@ export async function sendCommand(args: string[], runtime: string, print: (line:
   if (count === undefined) throw new UsageError(cmd, "--count is required");
   const size = intFlag(cmd, "--size", values.size, 0, maxUdpPayload(src.family));
   if (size === undefined) throw new UsageError(cmd, "--size is required");
-  const batch = intFlag(cmd, "--batch", values.batch, 1, 1024) ?? 32;
-  const sources = intFlag(cmd, "--sources", values.sources, 1, 65536 - src.port) ?? 1;
-  const rate = intFlag(cmd, "--rate", values.rate, 1, 1e9);
-  const mtu = intFlag(cmd, "--mtu", values.mtu, src.family === 4 ? 68 : 1280, 65535);
-  const mark = intFlag(cmd, "--mark", values.mark, 0, 0xffffffff);
-
-  requirePrivileges({ transports: [kind], mark: mark !== undefined });
-  const transport = openTransport(kind, {
-    batch,
+  return {
+    kind,
+    src,
+    dst,
+    count,
+    size,
+    batch: intFlag(cmd, "--batch", values.batch, 1, 1024) ?? 32,
+    sources: intFlag(cmd, "--sources", values.sources, 1, 65536 - src.port) ?? 1,
+    rate: intFlag(cmd, "--rate", values.rate, 1, 1e9),
+    mtu: intFlag(cmd, "--mtu", values.mtu, src.family === 4 ? 68 : 1280, 65535),
+    mark: intFlag(cmd, "--mark", values.mark, 0, 0xffffffff),
+    tun: values.tun,
     offload,
-    onOffloadFallback: (reason) => console.error(`anysrc send: ${reason}`),
-    ...(mtu !== undefined ? { mtu } : {}),
-    ...(mark !== undefined ? { mark } : {}),
-    ...(values.tun !== undefined ? { tun: values.tun } : {}),
-  });
-  const srcs = Array.from({ length: sources }, (_, k) => socketAddress(src.ip, src.port + k));
-  // One payload buffer and one datagram record per batch slot, reused: the loop allocates nothing.
-  // Bytes 0–3 carry the sequence number.
-  type Slot = { src: SocketAddress; readonly dst: SocketAddress; readonly payload: Uint8Array; readonly view: DataView };
-  const memory = new ArrayBuffer(Math.max(8, ((size + 7) & ~7) * batch));
-  const slots: Slot[] = Array.from({ length: batch }, (_, k) => {
-    const payload = new Uint8Array(memory, ((size + 7) & ~7) * k, size);
+  };
+}
+
+/** `batch` slots over one buffer; bytes 0–3 of each payload carry the sequence number. */
+function sendSlots(p: SendPlan): Slot[] {
+  const { size, batch, src, dst } = p;
+  const stride = (size + 7) & ~7;
+  const memory = new ArrayBuffer(Math.max(8, stride * batch));
+  return Array.from({ length: batch }, (_, k) => {
+    const payload = new Uint8Array(memory, stride * k, size);
     for (let i = 0; i < size; i++) payload[i] = i & 0xff;
     return { src, dst, payload, view: new DataView(memory, payload.byteOffset, Math.max(4, size)) };
   });
+}
+
+/** `count` datagrams, a batch at a time, waiting for the queue to drain and for the pace. */
+async function sendAll(transport: Transport, p: SendPlan, start: number): Promise<void> {
+  const { count, batch, size, sources, rate } = p;
+  const srcs = Array.from({ length: sources }, (_, k) => socketAddress(p.src.ip, p.src.port + k));
+  const slots = sendSlots(p);
   const datagrams: Datagram[] = [];
-  const start = monotonicNs();
   for (let seq = 0; seq < count;) {
     const n = Math.min(batch, count - seq);
     datagrams.length = n;
@@ -111,26 +175,4 @@ export async function sendCommand(args: string[], runtime: string, print: (line:
       if (ahead >= 1) await sleep(Math.floor(ahead));
     }
   }
-  await transport.close();
-  const seconds = (monotonicNs() - start) / 1e9;
-  const s = transport.stats;
-  print(JSON.stringify({
-    transport: kind,
-    runtime,
-    sent: s.sent,
-    errors: s.errors,
-    seconds: Number(seconds.toFixed(6)),
-    pps: Math.round(s.sent / seconds),
-    count,
-    size,
-    batch,
-    sources,
-    fragments: s.fragments,
-    batches: s.batches,
-    dropped: s.dropped,
-    offload,
-    coalesced: s.coalesced,
-    offloadFallbacks: s.offloadFallbacks,
-  }));
-  return s.sent === count ? 0 : 1;
 }

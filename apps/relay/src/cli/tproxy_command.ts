@@ -97,8 +97,40 @@ function reloadOnHangup(cmd: string, cliValues: FlagValues, running: FlagValues,
   });
 }
 
+/** What `anysrc tproxy` was asked to do: flags and config file, checked. */
+interface TproxyPlan extends ReturnType<typeof reloadableSettings> {
+  /** The command line's flags alone (a reload reads the config file again under them). */
+  readonly cliValues: FlagValues;
+  /** Flags and config file together. */
+  readonly values: FlagValues;
+  readonly port: number;
+  readonly listen: SocketAddress[];
+  readonly transport: ReturnType<typeof transportFlags>;
+  readonly stats: ReturnType<typeof statsFlags>;
+  readonly socketBuffer: number | undefined;
+  readonly nat: "full" | "restricted";
+}
+
 /** Run `anysrc tproxy` until a signal; returns the exit status. */
 export async function tproxyCommand(args: string[]): Promise<number> {
+  const cmd = "tproxy";
+  const plan = parseTproxyArgs(args);
+  const { values: v, transport, stats } = plan;
+  const rules = typeof v.rules === "string" ? rulesOptions(cmd, { port: String(plan.port), iface: v.rules }) : undefined;
+  if (rules && transport.mark === rules.mark) {
+    throw new UsageError(cmd, `--mark ${transport.mark} is the diversion's mark: upstream packets would be delivered back to the relay (use --mark 2)`);
+  }
+  if (!rules) return relayUntilSignal(plan);
+  await rulesUp(rules);
+  logEvent(stats.format, "rules-up", { iface: rules.iface, port: rules.port, mark: rules.mark, table: rules.table });
+  try {
+    return await relayUntilSignal(plan);
+  } finally {
+    logEvent(stats.format, "rules-down", await rulesDown(rules));
+  }
+}
+
+function parseTproxyArgs(args: string[]): TproxyPlan {
   const cmd = "tproxy";
   const parsed = parseArgs({ args, strict: true, options: OPTIONS });
   const v = withConfig(cmd, parsed.values, OPTIONS);
@@ -117,82 +149,76 @@ export async function tproxyCommand(args: string[]): Promise<number> {
   });
   const transport = transportFlags(cmd, v);
   const stats = statsFlags(cmd, v);
-  const { idleTimeoutMs, maxSessions, ipFields } = reloadableSettings(cmd, v);
+  const reloadable = reloadableSettings(cmd, v);
   const socketBuffer = socketBufferFlag(cmd, v);
   const nat = (v.nat as string | undefined) ?? "full";
   if (nat !== "full" && nat !== "restricted") throw new UsageError(cmd, `--nat must be full or restricted, got "${nat}"`);
+  return { ...reloadable, cliValues: parsed.values, values: v, port, listen, transport, stats, socketBuffer, nat };
+}
 
-  // The relay itself, from its transports to the final counters.
-  const relayUntilSignal = async (): Promise<number> => {
-    const counters = createRelayCounters();
-    let relay: ReturnType<typeof startTproxyRelay> | undefined;
-    const { outbound, shutdown } = openRelayOutput(transport, stats, counters, {
-      transparentListeners: true,
-      // Datagrams the kernel hands to a bound source socket are client traffic to that address.
-      onReceive: (d) => relay?.fromClient(d.src, d.dst, d.payload),
-    });
-    try {
-      relay = startTproxyRelay({
-        listen,
-        idleTimeoutMs,
-        maxSessions,
-        nat,
-        outbound,
-        counters,
-        ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
-        listenerBuffer: socketBuffer ?? DEFAULT_LISTENER_BUFFER,
-        upstreamBuffer: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER,
-        offload: transport.offload,
-        onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
-        ipFields: createIpFieldPolicy(ipFields),
-      });
-    } catch (e) {
-      await Promise.all(outbound.transports.map((t) => t.close()));
-      throw e;
-    }
-    const r = relay;
-    reloadOnHangup(cmd, parsed.values, v, r, stats.format);
-    const announce = () =>
-      logEvent(stats.format, "listening", {
-        pid: processId(),
-        mode: "tproxy",
-        listen: listen.map(formatSocketAddress),
-        transport: transport.kind,
-        fallback: transport.fallback ?? null,
-        nat,
-        idleTimeoutMs,
-        maxSessions,
-        offload: transport.offload,
-        ipFields,
-        socketBuffer: {
-          listener: socketBuffer ?? DEFAULT_LISTENER_BUFFER,
-          upstream: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER,
-          listenerGranted: r.listenerBufferGranted,
-        },
-        ...(stats.metrics ? { metrics: formatSocketAddress(stats.metrics) } : {}),
-      });
-    return runUntilSignal(
-      "tproxy",
-      counters,
-      outbound.transports,
-      stats,
-      () => r.stopListening(),
-      () => r.close(),
-      shutdown,
-      (all) => r.refreshKernelDrops(all),
-      announce,
-    );
-  };
-  const rules = typeof v.rules === "string" ? rulesOptions(cmd, { port: String(port), iface: v.rules }) : undefined;
-  if (rules && transport.mark === rules.mark) {
-    throw new UsageError(cmd, `--mark ${transport.mark} is the diversion's mark: upstream packets would be delivered back to the relay (use --mark 2)`);
-  }
-  if (!rules) return relayUntilSignal();
-  await rulesUp(rules);
-  logEvent(stats.format, "rules-up", { iface: rules.iface, port: rules.port, mark: rules.mark, table: rules.table });
+/** The relay itself, from its transports to the final counters. */
+async function relayUntilSignal(p: TproxyPlan): Promise<number> {
+  const { transport, stats, socketBuffer } = p;
+  const counters = createRelayCounters();
+  let relay: TproxyRelay | undefined;
+  const { outbound, shutdown } = openRelayOutput(transport, stats, counters, {
+    transparentListeners: true,
+    // Datagrams the kernel hands to a bound source socket are client traffic to that address.
+    onReceive: (d) => relay?.fromClient(d.src, d.dst, d.payload),
+  });
   try {
-    return await relayUntilSignal();
-  } finally {
-    logEvent(stats.format, "rules-down", await rulesDown(rules));
+    relay = startTproxyRelay({
+      listen: p.listen,
+      idleTimeoutMs: p.idleTimeoutMs,
+      maxSessions: p.maxSessions,
+      nat: p.nat,
+      outbound,
+      counters,
+      ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
+      listenerBuffer: socketBuffer ?? DEFAULT_LISTENER_BUFFER,
+      upstreamBuffer: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER,
+      offload: transport.offload,
+      onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
+      ipFields: createIpFieldPolicy(p.ipFields),
+    });
+  } catch (e) {
+    await Promise.all(outbound.transports.map((t) => t.close()));
+    throw e;
   }
+  const r = relay;
+  reloadOnHangup("tproxy", p.cliValues, p.values, r, stats.format);
+  return runUntilSignal(
+    "tproxy",
+    counters,
+    outbound.transports,
+    stats,
+    () => r.stopListening(),
+    () => r.close(),
+    shutdown,
+    (all) => r.refreshKernelDrops(all),
+    () => announce(p, r),
+  );
+}
+
+/** The `listening` event: what runs, with which settings. */
+function announce(p: TproxyPlan, r: TproxyRelay): void {
+  const { transport, stats, socketBuffer } = p;
+  logEvent(stats.format, "listening", {
+    pid: processId(),
+    mode: "tproxy",
+    listen: p.listen.map(formatSocketAddress),
+    transport: transport.kind,
+    fallback: transport.fallback ?? null,
+    nat: p.nat,
+    idleTimeoutMs: p.idleTimeoutMs,
+    maxSessions: p.maxSessions,
+    offload: transport.offload,
+    ipFields: p.ipFields,
+    socketBuffer: {
+      listener: socketBuffer ?? DEFAULT_LISTENER_BUFFER,
+      upstream: socketBuffer ?? DEFAULT_UPSTREAM_BUFFER,
+      listenerGranted: r.listenerBufferGranted,
+    },
+    ...(stats.metrics ? { metrics: formatSocketAddress(stats.metrics) } : {}),
+  });
 }

@@ -80,41 +80,95 @@ export interface SessionTable {
   close(): void;
 }
 
+/** The table's sessions, limits and sweep timer. */
+interface TableState {
+  readonly o: SessionTableOptions;
+  /** Map order ≈ recency (see @anysrc/core recency): the front is the least recently used. */
+  readonly sessions: Map<number, Session>;
+  readonly poller: ReturnType<typeof getPoller>;
+  readonly socketOptions: ReturnType<typeof upstreamSocketOptions>;
+  /** Out of descriptors, the oldest session gives its socket up (while there is one). */
+  readonly makeRoom: (code: string) => boolean;
+  idleTimeoutMs: number;
+  maxSessions: number;
+  timer: ReturnType<typeof setInterval> | undefined;
+  /** UDP_GRO still asked for (cleared when the kernel refuses it). */
+  gro: boolean;
+}
+
 /**
  * Create the table.
  * @example const table = createSessionTable({ idleTimeoutMs: 120_000, maxSessions: 65536, … });
  */
 export function createSessionTable(o: SessionTableOptions): SessionTable {
-  // Map order ≈ recency (see @anysrc/core recency): the front is the least recently used.
-  const sessions = new Map<number, Session>();
-  const poller = getPoller();
-
-  const release = (s: Session) => {
-    o.onClosing?.(s);
-    sessions.delete(s.key);
-    poller.remove(s.fd);
-    closeFd(s.fd);
+  const st: TableState = {
+    o,
+    sessions: new Map(),
+    poller: getPoller(),
+    socketOptions: upstreamSocketOptions(o),
+    makeRoom: (code) => {
+      if (st.sessions.size === 0) return false;
+      o.onOutOfDescriptors(code);
+      evictOldest(st);
+      return true;
+    },
+    idleTimeoutMs: o.idleTimeoutMs,
+    maxSessions: o.maxSessions,
+    timer: undefined,
+    gro: o.gro === true,
   };
+  startSweeping(st);
+  const sessions = st.sessions;
+  return {
+    lookup: (key) => sessions.get(key),
+    touch: (s, now) => touchRecency(sessions, s.key, s, now),
+    create: (client, key, now) => createSession(st, client, key, now),
+    get size() {
+      return sessions.size;
+    },
+    setLimits(idle, max) {
+      st.maxSessions = max;
+      while (sessions.size > st.maxSessions) evictOldest(st);
+      if (idle === st.idleTimeoutMs) return;
+      st.idleTimeoutMs = idle;
+      startSweeping(st);
+    },
+    forEach(f) {
+      for (const s of sessions.values()) f(s);
+    },
+    close() {
+      clearInterval(st.timer);
+      for (const s of [...sessions.values()]) release(st, s);
+    },
+  };
+}
 
-  let idleTimeoutMs = o.idleTimeoutMs;
-  let maxSessions = o.maxSessions;
+function release(st: TableState, s: Session): void {
+  st.o.onClosing?.(s);
+  st.sessions.delete(s.key);
+  st.poller.remove(s.fd);
+  closeFd(s.fd);
+}
+
+function evictOldest(st: TableState): void {
+  release(st, st.sessions.values().next().value as Session);
+  st.o.onEvicted();
+}
+
+/** (Re)start the idle sweep at a period that suits the idle timeout. */
+function startSweeping(st: TableState): void {
+  if (st.timer !== undefined) clearInterval(st.timer);
   const sweep = () =>
-    sweepIdle(sessions, Date.now(), idleTimeoutMs, (_key, s) => {
-      release(s);
-      o.onExpired();
+    sweepIdle(st.sessions, Date.now(), st.idleTimeoutMs, (_key, s) => {
+      release(st, s);
+      st.o.onExpired();
     });
-  const startSweeping = () => {
-    const t = setInterval(sweep, Math.max(100, Math.min(idleTimeoutMs / 4, 5000)));
-    unrefTimer(t);
-    return t;
-  };
-  let timer = startSweeping();
+  st.timer = setInterval(sweep, Math.max(100, Math.min(st.idleTimeoutMs / 4, 5000)));
+  unrefTimer(st.timer);
+}
 
-  const evictOldest = () => {
-    release(sessions.values().next().value as Session);
-    o.onEvicted();
-  };
-  const socketOptions = {
+function upstreamSocketOptions(o: SessionTableOptions) {
+  return {
     receiveErrors: true,
     receiveDropCount: true,
     receiveTrafficClass: o.readClass === true,
@@ -122,69 +176,39 @@ export function createSessionTable(o: SessionTableOptions): SessionTable {
     ...(o.mark !== undefined ? { mark: o.mark } : {}),
     ...(o.receiveBuffer !== undefined ? { receiveBuffer: o.receiveBuffer } : {}),
   } as const;
-  // Out of descriptors, the oldest session gives its socket up (while there is one).
-  const makeRoom = (code: string) => {
-    if (sessions.size === 0) return false;
-    o.onOutOfDescriptors(code);
-    evictOldest();
-    return true;
-  };
+}
 
-  let gro = o.gro === true;
-
-  return {
-    lookup: (key) => sessions.get(key),
-    touch: (s, now) => touchRecency(sessions, s.key, s, now),
-    create(client, key, now) {
-      const found = sessions.get(key);
-      if (found) release(found); // an IPv6 key collision: the newcomer takes the slot
-      if (sessions.size >= maxSessions) evictOldest();
-      const fd = openUdpSocketMakingRoom({ family: client.family, ...socketOptions }, makeRoom);
-      if (gro) {
-        const e = enableUdpGro(fd);
-        if (e !== 0) {
-          gro = false;
-          o.onGroRefused?.(errnoName(e));
-        }
-      }
-      const s: Session = {
-        family: client.family,
-        ip: client.ip.slice(),
-        port: client.port,
-        key,
-        fd,
-        lastActive: now,
-        lastTouched: now,
-        contacted: undefined,
-        drops: 0,
-        remote: undefined,
-        remoteKey: 0,
-        batchCount: 0,
-        batchStart: 0,
-        gso: true,
-        replies: o.replies,
-      };
-      poller.add(fd, READABLE, o.onUpstreamReadable, s);
-      sessions.set(key, s);
-      return s;
-    },
-    get size() {
-      return sessions.size;
-    },
-    setLimits(idle, max) {
-      maxSessions = max;
-      while (sessions.size > maxSessions) evictOldest();
-      if (idle === idleTimeoutMs) return;
-      idleTimeoutMs = idle;
-      clearInterval(timer);
-      timer = startSweeping();
-    },
-    forEach(f) {
-      for (const s of sessions.values()) f(s);
-    },
-    close() {
-      clearInterval(timer);
-      for (const s of [...sessions.values()]) release(s);
-    },
+function createSession(st: TableState, client: SocketAddress, key: number, now: number): Session {
+  const { o, sessions } = st;
+  const found = sessions.get(key);
+  if (found) release(st, found); // an IPv6 key collision: the newcomer takes the slot
+  if (sessions.size >= st.maxSessions) evictOldest(st);
+  const fd = openUdpSocketMakingRoom({ family: client.family, ...st.socketOptions }, st.makeRoom);
+  if (st.gro) {
+    const e = enableUdpGro(fd);
+    if (e !== 0) {
+      st.gro = false;
+      o.onGroRefused?.(errnoName(e));
+    }
+  }
+  const s: Session = {
+    family: client.family,
+    ip: client.ip.slice(),
+    port: client.port,
+    key,
+    fd,
+    lastActive: now,
+    lastTouched: now,
+    contacted: undefined,
+    drops: 0,
+    remote: undefined,
+    remoteKey: 0,
+    batchCount: 0,
+    batchStart: 0,
+    gso: true,
+    replies: o.replies,
   };
+  st.poller.add(fd, READABLE, o.onUpstreamReadable, s);
+  sessions.set(key, s);
+  return s;
 }
