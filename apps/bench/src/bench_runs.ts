@@ -17,6 +17,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const bracket = (family: 4 | 6, ip: string) => (family === 4 ? ip : `[${ip}]`);
 
+/** Where a run happens: the testbed, the C programs by name, the TUN device the tun transport writes to. */
+export interface Rig {
+  readonly bed: Testbed;
+  readonly bin: Record<string, string>;
+  readonly tun: string;
+}
+
+/** A send-only run: `count` datagrams of `size` to the client's `port`, from `sources` source ports. */
+export interface SendRun {
+  readonly family: 4 | 6;
+  readonly size: number;
+  readonly count: number;
+  readonly port: number;
+  readonly sources?: number;
+  readonly offload?: "on" | "off";
+}
+
 /** One send-only run: packets/s handed to the kernel, and how many the source-checking sink counted. */
 export interface SendResult {
   readonly pps: number;
@@ -30,19 +47,9 @@ export interface SendResult {
  * round-robin. With one source a connected C sink counts only datagrams from exactly that source;
  * with several, an unconnected one counts them all (the same receiving work either way).
  */
-export async function sendOnce(
-  bed: Testbed,
-  bin: Record<string, string>,
-  who: Contender,
-  kind: TransportKind,
-  family: 4 | 6,
-  size: number,
-  count: number,
-  tun: string,
-  port: number,
-  sources = 1,
-  offload: "on" | "off" = "on",
-): Promise<SendResult> {
+export async function sendOnce(rig: Rig, who: Contender, kind: TransportKind, run: SendRun): Promise<SendResult> {
+  const { bed, bin, tun } = rig;
+  const { family, size, count, port, sources = 1, offload = "on" } = run;
   const src = family === 4 ? A.server4 : A.server6;
   const dst = family === 4 ? A.client4 : A.client6;
   const srcPort = sources === 1 ? 7000 : 20000;
@@ -161,16 +168,13 @@ export function writeV2rayConfig(path: string): string {
  * (C load generator: connected sockets, every echo verified and timed), read what it cost.
  */
 export async function relayOnce(
-  bed: Testbed,
-  bin: Record<string, string>,
+  rig: Rig,
   who: Contender,
   kind: TransportKind,
-  family: 4 | 6,
-  rate: number,
-  seconds: number,
-  tun: string,
-  v2rayConfig?: string,
+  run: { readonly family: 4 | 6; readonly rate: number; readonly seconds: number; readonly v2rayConfig?: string | undefined },
 ): Promise<RelayResult> {
+  const { bed, bin, tun } = rig;
+  const { family, rate, seconds, v2rayConfig } = run;
   const relay = bed.spawn(bed.router, relayArgv(bin, who, kind, tun, v2rayConfig));
   try {
     await relayReady(relay, who);
@@ -197,6 +201,15 @@ export async function relayOnce(
   } finally {
     await relay.stop();
   }
+}
+
+/** How a saturating run goes: `window` in flight for `seconds`; perf counts syscalls for `syscallSeconds` of it (0: not). */
+export interface SaturateRun {
+  readonly window: number;
+  readonly seconds: number;
+  readonly syscallSeconds?: number;
+  readonly serverPort?: number;
+  readonly offload?: "on" | "off";
 }
 
 /** One cell of the saturating benchmark. */
@@ -290,18 +303,10 @@ function counterDelta(before: Record<string, number>, after: Record<string, numb
  * loop, C generator in the client namespace, every echo verified), read what it cost. With
  * `syscallSeconds`, perf counts the relay's syscalls during that long a stretch of the run.
  */
-export async function saturateOnce(
-  bed: Testbed,
-  bin: Record<string, string>,
-  who: Contender,
-  kind: TransportKind,
-  cell: SaturateCell,
-  window: number,
-  seconds: number,
-  tun: string,
-  syscallSeconds = 0,
-  o: { readonly serverPort?: number; readonly offload?: "on" | "off" } = {},
-): Promise<SaturateResult> {
+export async function saturateOnce(rig: Rig, who: Contender, kind: TransportKind, cell: SaturateCell, run: SaturateRun): Promise<SaturateResult> {
+  const { bed, bin, tun } = rig;
+  const { window, seconds, syscallSeconds = 0 } = run;
+  const o = run;
   const relay = bed.spawn(bed.router, relayArgv(bin, who, kind, tun, undefined, o.offload));
   try {
     await relayReady(relay, who);
@@ -362,13 +367,8 @@ export async function saturateOnce(
 }
 
 /** Resident memory of a relay holding `sessions` sessions (one datagram from each of that many client sockets). */
-export async function manySessionsOnce(
-  bed: Testbed,
-  bin: Record<string, string>,
-  who: Contender,
-  sessions: number,
-  tun: string,
-): Promise<{ rssMiB: number; fds: number; received: number }> {
+export async function manySessionsOnce(rig: Rig, who: Contender, sessions: number): Promise<{ rssMiB: number; fds: number; received: number }> {
+  const { bed, bin, tun } = rig;
   // Raise the soft fd limit toward what the sessions need (up to the hard limit this host allows).
   const raise = (
     argv: string[],
@@ -388,7 +388,8 @@ export async function manySessionsOnce(
 }
 
 /** CPU share (% of one core) of a relay with no traffic. */
-export async function idleOnce(bed: Testbed, bin: Record<string, string>, who: Contender, seconds: number, tun: string): Promise<number> {
+export async function idleOnce(rig: Rig, who: Contender, seconds: number): Promise<number> {
+  const { bed, bin, tun } = rig;
   const relay = bed.spawn(bed.router, relayArgv(bin, who, "raw", tun, undefined));
   try {
     await relayReady(relay, who);
@@ -440,6 +441,16 @@ function forwardArgv(bin: Record<string, string>, who: Contender, kind: Transpor
   ];
 }
 
+/** A forward run: `rate` datagrams/s of `size` bytes for `seconds`, to `receivers` receivers, after a warm-up at `warmRate`. */
+export interface ForwardRun {
+  readonly family: 4 | 6;
+  readonly rate: number;
+  readonly seconds: number;
+  readonly size: number;
+  readonly receivers: number;
+  readonly warmRate?: number;
+}
+
 /**
  * Start a forwarder (the C one of samplicator's design, or anysrc), warm it up for a second at
  * `warmRate` (the JIT compiles the forward path then, as it would early in a long-running
@@ -447,19 +458,9 @@ function forwardArgv(bin: Record<string, string>, who: Contender, kind: Transpor
  * `seconds`: count the copies the receivers in the client namespace got (C sinks, unconnected) and
  * what the forwarder's CPU spent meanwhile.
  */
-export async function forwardOnce(
-  bed: Testbed,
-  bin: Record<string, string>,
-  who: Contender,
-  kind: TransportKind,
-  family: 4 | 6,
-  rate: number,
-  seconds: number,
-  size: number,
-  receiverCount: number,
-  tun: string,
-  warmRate = 15_000,
-): Promise<ForwardResult> {
+export async function forwardOnce(rig: Rig, who: Contender, kind: TransportKind, run: ForwardRun): Promise<ForwardResult> {
+  const { bed, bin, tun } = rig;
+  const { family, rate, seconds, size, receivers: receiverCount, warmRate = 15_000 } = run;
   const host = family === 4 ? A.client4 : A.client6;
   const listen = family === 4 ? A.routerServerSide4 : A.routerServerSide6;
   const receivers = Array.from({ length: receiverCount }, () => host);

@@ -31,7 +31,7 @@ export interface BenchContext {
 
 /** 1. Send-only, interleaved C, bun, deno within each cell and repetition. */
 export async function sendSection(ctx: BenchContext): Promise<void> {
-  const { bed, bin, plan, results, progress, tun, who } = ctx;
+  const { plan, results, progress, who } = ctx;
   // 1. Send-only, interleaved C, bun, deno within each cell and repetition.
   for (let rep = 0; rep < plan.reps; rep++) {
     for (const kind of plan.transports) {
@@ -39,7 +39,7 @@ export async function sendSection(ctx: BenchContext): Promise<void> {
         for (const size of [64, 1200]) {
           const row: Partial<Record<Contender, number>> = {};
           for (const w of who) {
-            const r = await sendOnce(bed, bin, w, kind, family, size, plan.sendCount, tun, ++ctx.port);
+            const r = await sendOnce(ctx, w, kind, { family, size, count: plan.sendCount, port: ++ctx.port });
             row[w] = r.pps;
             let cell = results.send.find((s) => s.kind === kind && s.family === family && s.size === size && s.who === w);
             if (!cell) results.send.push(cell = { kind, family, size, who: w, runs: [], ratios: [] });
@@ -57,7 +57,7 @@ export async function sendSection(ctx: BenchContext): Promise<void> {
 
 /** 1b–1c. Many sources (1000, where raw and bindsrc part ways), then a few (16) against the C sender of the same variant with as many. */
 export async function sourcesSection(ctx: BenchContext): Promise<void> {
-  const { bed, bin, plan, results, progress, tun, who } = ctx;
+  const { bed, plan, results, progress, who } = ctx;
   const sourceKinds = plan.transports.filter((t) => t !== "tun");
   // 1b. Many sources: where raw and bindsrc part ways.
   for (const w of plan.runtimes) {
@@ -96,7 +96,7 @@ export async function sourcesSection(ctx: BenchContext): Promise<void> {
       for (const family of plan.families) {
         let c = 0;
         for (const w of who) {
-          const r = await sendOnce(bed, bin, w, kind, family, 64, plan.sendCount, tun, ++ctx.port, 16);
+          const r = await sendOnce(ctx, w, kind, { family, size: 64, count: plan.sendCount, port: ++ctx.port, sources: 16 });
           if (w === "c") c = r.pps;
           let cell = results.fewSources.find((x) => x.kind === kind && x.family === family && x.who === w);
           if (!cell) results.fewSources.push(cell = { kind, family, who: w, sources: 16, runs: [], ratios: [] });
@@ -111,7 +111,7 @@ export async function sourcesSection(ctx: BenchContext): Promise<void> {
 
 /** 2. The paced relay end to end, interleaved C relay and every runtime; v2ray beside them when installed. */
 export async function relaySection(ctx: BenchContext): Promise<void> {
-  const { bed, bin, plan, results, progress, tun, who, v2rayConfig } = ctx;
+  const { plan, results, progress, who, v2rayConfig } = ctx;
   // 2. End to end, interleaved C relay, bun, deno.
   for (let rep = 0; rep < plan.reps; rep++) {
     for (const kind of plan.transports) {
@@ -121,7 +121,7 @@ export async function relaySection(ctx: BenchContext): Promise<void> {
           const cellKind = w === "c" ? "raw" : kind;
           // The C relay is raw-only: run it once per family and repetition, reuse for every transport's ratio.
           let r = w === "c" ? results.relay.find((x) => x.who === "c" && x.family === family)?.runs[rep] : undefined;
-          if (!r) r = await relayOnce(bed, bin, w, kind, family, plan.relayRate, plan.relaySeconds, tun);
+          if (!r) r = await relayOnce(ctx, w, kind, { family, rate: plan.relayRate, seconds: plan.relaySeconds });
           row[w] = { cpu: r.cpuUsPerDatagram, rate: r.datagramsPerSecond };
           let cell = results.relay.find((x) => x.kind === cellKind && x.family === family && x.who === w);
           if (!cell) results.relay.push(cell = { kind: cellKind, family, who: w, runs: [], cpuRatios: [], rateRatios: [] });
@@ -141,7 +141,7 @@ export async function relaySection(ctx: BenchContext): Promise<void> {
   if (v2rayConfig) {
     for (let rep = 0; rep < plan.reps; rep++) {
       for (const family of plan.families) {
-        const r = await relayOnce(bed, bin, "v2ray", "bindsrc", family, plan.relayRate, plan.relaySeconds, tun, v2rayConfig);
+        const r = await relayOnce(ctx, "v2ray", "bindsrc", { family, rate: plan.relayRate, seconds: plan.relaySeconds, v2rayConfig });
         let cell = results.relay.find((x) => x.who === "v2ray" && x.family === family);
         if (!cell) results.relay.push(cell = { kind: "dokodemo-door", family, who: "v2ray", runs: [], cpuRatios: [], rateRatios: [] });
         cell.runs.push(r);
@@ -155,7 +155,7 @@ export async function relaySection(ctx: BenchContext): Promise<void> {
 
 /** 2c. The saturated relay: closed loop, unpaced; the C relay and every transport × runtime in each repetition of each cell. */
 export async function saturateSection(ctx: BenchContext): Promise<void> {
-  const { bed, bin, plan, results, progress, tun, countSyscalls } = ctx;
+  const { plan, results, progress, countSyscalls } = ctx;
   // 2c. Saturating end to end: closed loop, unpaced; the C relay and every transport × runtime in
   // each repetition of each cell. perf counts syscalls during the last repetition.
   for (let rep = 0; rep < plan.reps; rep++) {
@@ -171,7 +171,7 @@ export async function saturateSection(ctx: BenchContext): Promise<void> {
         ];
         let c: number | undefined;
         for (const [w, kind] of runs) {
-          const r = await saturateOnce(bed, bin, w, kind, cell, plan.saturateWindow, plan.saturateSeconds, tun, counting);
+          const r = await saturateOnce(ctx, w, kind, cell, { window: plan.saturateWindow, seconds: plan.saturateSeconds, syscallSeconds: counting });
           let row = results.saturate.find((x) => x.kind === kind && x.who === w && x.family === family && x.flows === flows && x.size === size);
           if (!row) results.saturate.push(row = { kind, who: w, family, flows, size, runs: [], rateRatios: [], cpuRatios: [] });
           row.runs.push(r);
@@ -260,13 +260,15 @@ async function offloadRun(
   kind: TransportKind,
   offload: "on" | "off" | "none",
 ): Promise<{ rate: number; lost: number; coalescedIn?: number | undefined; coalescedOut?: number | undefined; kernelDrops: Record<string, number> }> {
-  const { bed, bin, plan, tun } = ctx;
+  const { plan } = ctx;
   if (cell.test === "send") {
     // The C sender of the same variant: sendmmsg of plain datagrams (for raw as well: it has no GSO).
-    const r = await sendOnce(bed, bin, w, kind, family, cell.size, plan.sendCount, tun, ++ctx.port, 1, offload === "off" ? "off" : "on");
+    const r = await sendOnce(ctx, w, kind, { family, size: cell.size, count: plan.sendCount, port: ++ctx.port, offload: offload === "off" ? "off" : "on" });
     return { rate: r.pps, lost: r.count - r.delivered, kernelDrops: {} };
   }
-  const r = await saturateOnce(bed, bin, w, kind, { family, flows: cell.flows, size: cell.size }, plan.saturateWindow, plan.saturateSeconds, tun, 0, {
+  const r = await saturateOnce(ctx, w, kind, { family, flows: cell.flows, size: cell.size }, {
+    window: plan.saturateWindow,
+    seconds: plan.saturateSeconds,
     serverPort: cell.test === "bulk" ? 7001 : 7000,
     offload: offload === "off" ? "off" : "on",
   });
@@ -275,7 +277,7 @@ async function offloadRun(
 
 /** 2e. Forward beside the C forwarder of samplicator's design. */
 export async function forwardSection(ctx: BenchContext): Promise<void> {
-  const { bed, bin, plan, results, progress, tun } = ctx;
+  const { plan, results, progress } = ctx;
   // 2e. Forward: the C forwarder of samplicator's design, then every transport × runtime, at a
   // saturating offered rate (copies delivered) and at a lossless one (CPU per datagram).
   for (let rep = 0; rep < plan.reps; rep++) {
@@ -287,7 +289,13 @@ export async function forwardSection(ctx: BenchContext): Promise<void> {
         ];
         let base: { copies: number; cpu: number } | undefined;
         for (const [w, kind] of runs) {
-          const r = await forwardOnce(bed, bin, w, kind, family, plan.forwardRates[rate], plan.forwardSeconds, plan.forwardSize, plan.forwardReceivers, tun);
+          const r = await forwardOnce(ctx, w, kind, {
+            family,
+            rate: plan.forwardRates[rate],
+            seconds: plan.forwardSeconds,
+            size: plan.forwardSize,
+            receivers: plan.forwardReceivers,
+          });
           if (w === "c") base = { copies: r.copiesPerSecond, cpu: r.cpuUsPerDatagram };
           let row = results.forward.find((x) => x.kind === kind && x.who === w && x.family === family && x.rate === rate);
           if (!row) results.forward.push(row = { kind, who: w, family, rate, runs: [], copyRatios: [], cpuRatios: [] });
@@ -309,13 +317,13 @@ export async function forwardSection(ctx: BenchContext): Promise<void> {
 
 /** 3. Memory with many sessions, and idle cost. */
 export async function sessionsSection(ctx: BenchContext): Promise<void> {
-  const { bed, bin, plan, results, progress, tun, who } = ctx;
+  const { plan, results, progress, who } = ctx;
   // 3. Memory with many sessions, and idle cost.
   for (const w of who) {
-    const m = await manySessionsOnce(bed, bin, w, plan.manySessions, tun);
+    const m = await manySessionsOnce(ctx, w, plan.manySessions);
     results.sessions.push({ who: w, sessions: plan.manySessions, ...m });
     progress.step(`${plan.manySessions} sessions ${w}: ${m.rssMiB.toFixed(1)} MiB`);
-    const idle = await idleOnce(bed, bin, w, plan.idleSeconds, tun);
+    const idle = await idleOnce(ctx, w, plan.idleSeconds);
     results.idle.push({ who: w, cpuPercent: idle });
     progress.step(`idle ${w}: ${idle.toFixed(2)} % CPU`);
   }

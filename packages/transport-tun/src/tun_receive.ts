@@ -135,30 +135,20 @@ export function createTunReceiver(fd: number, vnet: number, onInterest: () => vo
 function parseDatagram(packet: Uint8Array, verify: boolean): Datagram | undefined | "bad-checksum" {
   const version = packet[0]! >>> 4;
   if (version === 4) {
-    const ip = parseIpv4(packet);
-    if (ip.header.protocol !== 17) return undefined;
-    const udp = parseUdp(ip.payload, ip.header.src, ip.header.dst);
-    if (verify && udp.checksumValid === false) return "bad-checksum";
-    return {
-      src: socketAddress(ip.header.src, udp.header.srcPort),
-      dst: socketAddress(ip.header.dst, udp.header.dstPort),
-      payload: udp.payload.slice(),
-      tos: (ip.header.dscp << 2) | ip.header.ecn,
-      ttl: ip.header.ttl,
-    };
+    const { header: h, payload } = parseIpv4(packet);
+    return h.protocol === 17 ? udpDatagram(h.src, h.dst, payload, verify, (h.dscp << 2) | h.ecn, h.ttl) : undefined;
   }
   if (version === 6) {
     const ip = parseIpv6(packet);
-    if (ip.upperProtocol !== 17) return undefined;
-    const udp = parseUdp(ip.payload, ip.header.src, ip.header.dst);
-    if (verify && udp.checksumValid === false) return "bad-checksum";
-    return {
-      src: socketAddress(ip.header.src, udp.header.srcPort),
-      dst: socketAddress(ip.header.dst, udp.header.dstPort),
-      payload: udp.payload.slice(),
-      tos: ip.header.trafficClass,
-      ttl: ip.header.hopLimit,
-    };
+    const h = ip.header;
+    return ip.upperProtocol === 17 ? udpDatagram(h.src, h.dst, ip.payload, verify, h.trafficClass, h.hopLimit) : undefined;
   }
   return undefined;
+}
+
+/** The UDP datagram in an IP payload between `src` and `dst`, or "bad-checksum" (when `verify`). */
+function udpDatagram(src: Uint8Array, dst: Uint8Array, l4: Uint8Array, verify: boolean, tos: number, ttl: number): Datagram | "bad-checksum" {
+  const udp = parseUdp(l4, src, dst);
+  if (verify && udp.checksumValid === false) return "bad-checksum";
+  return { src: socketAddress(src, udp.header.srcPort), dst: socketAddress(dst, udp.header.dstPort), payload: udp.payload.slice(), tos, ttl };
 }
