@@ -5,7 +5,9 @@
  * switches (wake-ups), and with `--record` the hottest symbols of a `perf record` (kernel, libc, and
  * JIT code named through the runtimes' perf maps: Deno `--perf-basic-prof`, Bun
  * `BUN_JSC_logJITCodeForPerf`).
- * Run as root: `npm run profile -w test -- --relay deno --transport raw --flows 64 --size 64 [--family 6] [--seconds 4] [--record]`
+ * With `--rate N`, the paced generator (`relay_load.c`, N datagrams/s offered) instead; `--cli PATH`
+ * runs another checkout's launcher (a before/after comparison from one script).
+ * Run as root: `npm run profile -w test -- --relay deno --transport raw --flows 64 --size 64 [--family 6] [--seconds 4] [--rate 20000] [--record]`
  * @module
  */
 import process from "node:process";
@@ -37,12 +39,14 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "4" },
     record: { type: "boolean", default: false },
     top: { type: "string", default: "40" },
+    rate: { type: "string" },
+    cli: { type: "string", default: `${REPO_ROOT}apps/relay/bin/anysrc` },
   },
 });
 if (!requirePrivileges("relay profile")) process.exit(0);
 const who = values.relay;
 const seconds = Number(values.seconds);
-const bin = compileC(["udp_echo", "relay_saturate", "tproxy_relay"]);
+const bin = compileC(["udp_echo", "relay_saturate", "relay_load", "tproxy_relay"]);
 const bed = createTestbed();
 const PORT = 15000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -50,7 +54,7 @@ try {
   bed.enableTproxy(PORT);
   for (const host of [A.server4, A.server6]) await bed.spawn(bed.server, [bin.udp_echo!, host, "7000"]).waitFor((l) => l.ready === true);
   const argv = who === "c" ? [bin.tproxy_relay!, String(PORT), "2"] : [
-    `${REPO_ROOT}apps/relay/bin/anysrc`,
+    values.cli,
     "--runtime",
     who,
     "tproxy",
@@ -72,7 +76,12 @@ try {
   await relay.waitFor((l) => l.event === "listening", 30_000);
   await sleep(300);
   const server = values.family === "6" ? A.server6 : A.server4;
-  const load = bed.spawn(bed.client, [bin.relay_saturate!, server, "7000", values.flows, "256", String(seconds), values.size]);
+  const load = bed.spawn(
+    bed.client,
+    values.rate === undefined
+      ? [bin.relay_saturate!, server, "7000", values.flows, "256", String(seconds), values.size]
+      : [bin.relay_load!, server, "7000", values.flows, values.rate, String(seconds), values.size],
+  );
   await sleep(500); // the loop fills, the JIT warms
   const t0 = threadTimes(relay.pid);
   const c0 = cpuTimes(relay.pid);

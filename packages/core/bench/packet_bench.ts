@@ -14,8 +14,8 @@ import {
   type UdpPacketOptions,
 } from "../src/mod.ts";
 
-const g = globalThis as { Bun?: { version: string }; Deno?: { version: { deno: string } } };
-const runtime = g.Bun ? `bun ${g.Bun.version}` : g.Deno ? `deno ${g.Deno.version.deno}` : "node";
+// The runtime's name and version from the Web-standard navigator ("Bun/1.4.5", "Deno/2.9.6"): core asks no runtime API.
+const runtime = ((globalThis as { navigator?: { userAgent?: string } }).navigator?.userAgent ?? "unknown").replace("/", " ").toLowerCase();
 
 /** Reference: the DataView.getUint16 loop, to show what the word-sum fast path is worth. */
 function dataViewChecksum(view: DataView, start: number, end: number, initial: number): number {

@@ -84,6 +84,8 @@ interface Engine<L extends Lane> {
   // Per batch, reused: which datagrams are grouped already, and one lane's datagrams at a time.
   readonly taken: boolean[];
   readonly group: Datagram[];
+  /** The first lane that could not be opened in this send (its group dropped): thrown once the rest went. */
+  failure: SystemError | undefined;
 }
 
 /**
@@ -103,6 +105,7 @@ export function createQueuedTransport<L extends Lane>(steps: BackendSteps<L>): Q
     stopped: undefined,
     taken: [],
     group: [],
+    failure: undefined,
   };
   const sendBatch = (ds: readonly Datagram[]) => send(e, ds);
   const transport: Transport = {
@@ -149,14 +152,14 @@ function send<L extends Lane>(e: Engine<L>, ds: readonly Datagram[]): void {
     throw e.stopped.error;
   }
   if (ds.length === 0) return;
-  const failures: SystemError[] = [];
+  e.failure = undefined;
   let one = true;
   for (let i = 1; i < ds.length && one; i++) one = e.steps.sameLane(ds[0]!, ds[i]!);
   if (one) {
-    const lane = openLane(e, ds[0]!, ds.length, failures);
+    const lane = openLane(e, ds[0]!, ds.length);
     if (lane) sendRun(e, lane, ds);
-  } else sendGroups(e, ds, failures);
-  if (failures.length > 0) throw failures[0];
+  } else sendGroups(e, ds);
+  if (e.failure) throw e.failure;
 }
 
 /**
@@ -164,7 +167,7 @@ function send<L extends Lane>(e: Engine<L>, ds: readonly Datagram[]): void {
  * when lanes alternate datagram by datagram. Each group's lane is opened just before it is used,
  * so an eviction (a cap, or out of descriptors) can only close a lane already done with.
  */
-function sendGroups<L extends Lane>(e: Engine<L>, ds: readonly Datagram[], failures: SystemError[]): void {
+function sendGroups<L extends Lane>(e: Engine<L>, ds: readonly Datagram[]): void {
   const { taken, group } = e;
   taken.length = ds.length;
   taken.fill(false);
@@ -176,21 +179,21 @@ function sendGroups<L extends Lane>(e: Engine<L>, ds: readonly Datagram[], failu
       group.push(ds[j]!);
       taken[j] = true;
     }
-    const lane = openLane(e, ds[i]!, group.length, failures);
+    const lane = openLane(e, ds[i]!, group.length);
     if (lane) sendRun(e, lane, group);
   }
   group.length = 0;
 }
 
 /** The lane of `d`'s group of `n`, or undefined with the group counted as dropped and the error kept. */
-function openLane<L extends Lane>(e: Engine<L>, d: Datagram, n: number, failures: SystemError[]): L | undefined {
+function openLane<L extends Lane>(e: Engine<L>, d: Datagram, n: number): L | undefined {
   try {
     return e.steps.laneFor(d);
   } catch (error) {
     if (!(error instanceof SystemError)) throw error;
     countError(e.stats, error.code);
     countDrop(e.stats, e.steps.dropReasonFor?.(error) ?? "send-error", n);
-    failures.push(error);
+    e.failure ??= error;
     return undefined;
   }
 }
