@@ -2,7 +2,8 @@
 // The far end of the namespace tests, on Node's own UDP stack (independent of anysrc's FFI code).
 // Connected sockets only receive from their peer, so a wrong source address shows up as loss.
 // Prints one JSON line per event on stdout.
-//   echo-client DST COUNT SIZE [PACE_PER_MS]   send COUNT datagrams, expect each echoed back intact
+//   echo-client DST COUNT SIZE [PER] [PAUSES]   send COUNT datagrams, expect each echoed back intact; after
+//                                              every PER datagrams a pause of the next of PAUSES (ms, comma list)
 //   send DST COUNT [SIZE]                      send COUNT datagrams "i:<n>" from one ephemeral port
 //   recv-connected LOCAL PEER COUNT TIMEOUT_MS receive COUNT datagrams from exactly PEER
 //   ping-pong DST TIMEOUT_MS                   send one datagram to DST, expect a reply from DST
@@ -61,7 +62,7 @@ const sendWithRetry = (socket, buf, port, host, attempt = 0) => {
   else socket.send(buf, port, host, retry);
 };
 
-async function echoClient(dst, count, size, perMs, pauseMs) {
+async function echoClient(dst, count, size, perMs, pausesMs) {
   const d = split(dst);
   const s = dgram.createSocket({ type: d.type, recvBufferSize: 4 << 20 });
   await new Promise((r) => s.connect(d.port, d.host, r));
@@ -74,7 +75,7 @@ async function echoClient(dst, count, size, perMs, pauseMs) {
   });
   for (let i = 0; i < count; i++) {
     s.send(pattern(i, size));
-    if ((i + 1) % perMs === 0) await sleep(pauseMs);
+    if ((i + 1) % perMs === 0) await sleep(pausesMs[((i + 1) / perMs - 1) % pausesMs.length]);
   }
   const deadline = Date.now() + 5000;
   while (seen.size < count && Date.now() < deadline) await sleep(20);
@@ -461,7 +462,7 @@ switch (mode) {
     await recvSizes(args[0], args[1], args[2], Number(args[3]), Number(args[4]));
     break;
   case "echo-client":
-    await echoClient(args[0], Number(args[1]), Number(args[2]), Number(args[3] ?? 50), Number(args[4] ?? 1));
+    await echoClient(args[0], Number(args[1]), Number(args[2]), Number(args[3] ?? 50), (args[4] ?? "1").split(",").map(Number));
     break;
   case "send":
     await send(args[0], Number(args[1]), Number(args[2] ?? 0));
