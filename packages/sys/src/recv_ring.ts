@@ -4,7 +4,7 @@
  * @module
  */
 import type { SocketAddress } from "@anysrc/core";
-import { adapter, errno, lastError, libc } from "./libc.ts";
+import { errno, lastError, libc } from "./libc.ts";
 import { errnoName } from "@anysrc/core";
 import {
   EAGAIN,
@@ -36,11 +36,8 @@ import {
   UDP_GRO,
 } from "./linux_constants.ts";
 import { decodeSockaddr, SOCKADDR_STORAGE_SIZE } from "./sockaddr.ts";
-import { u64Writer } from "./native_words.ts";
+import { IOVEC_SIZE, layOutMessages, MMSGHDR_SIZE } from "./message_memory.ts";
 
-// x86-64 glibc layouts: struct mmsghdr is a msghdr (56 B) + msg_len (4 B) padded to 64.
-const MMSGHDR_SIZE = 64;
-const IOVEC_SIZE = 16;
 // cmsghdr (16 B) + sockaddr_in6 (28 B) rounded to 8 → 48, then 24 each for SO_RXQ_OVFL, UDP_GRO,
 // the TOS / traffic class and the TTL / hop limit: 144; an error-queue entry (sock_extended_err +
 // offender sockaddr) is 64. 192 holds either. (Too small a buffer loses cmsgs: MSG_CTRUNC.)
@@ -303,38 +300,20 @@ function drainErrorQueue(q: ErrorQueueReader, fd: number, onError?: (e: QueuedEr
  */
 function layOut(slots: number, slotSize: number, headroom: number) {
   const stride = (headroom + slotSize + 7) & ~7;
-  const hdrAt = 0;
-  const iovAt = hdrAt + slots * MMSGHDR_SIZE;
-  const nameAt = iovAt + slots * IOVEC_SIZE;
-  const controlAt = nameAt + slots * SOCKADDR_STORAGE_SIZE;
-  const slotAt = controlAt + slots * CONTROL_SIZE;
-  const memory = new Uint8Array(new ArrayBuffer(slotAt + slots * stride));
-  const words = new Uint32Array(memory.buffer);
-  const base = adapter.addressOf(memory);
-  const put64 = u64Writer(words);
+  const m = layOutMessages({ slots, iovBytes: IOVEC_SIZE, controlBytes: CONTROL_SIZE, slotBytes: stride });
+  const { memory, words, base, put64, iovAt, slotAt } = m;
   for (let i = 0; i < slots; i++) {
-    const h = hdrAt + i * MMSGHDR_SIZE;
-    put64(h + 0, base + nameAt + i * SOCKADDR_STORAGE_SIZE); // msg_name
+    const h = i * MMSGHDR_SIZE;
     words[(h + 8) >>> 2] = SOCKADDR_STORAGE_SIZE; // msg_namelen
-    put64(h + 16, base + iovAt + i * IOVEC_SIZE); // msg_iov
-    put64(h + 24, 1); // msg_iovlen
-    put64(h + 32, base + controlAt + i * CONTROL_SIZE); // msg_control
     put64(h + 40, CONTROL_SIZE); // msg_controllen
     const v = iovAt + i * IOVEC_SIZE;
     put64(v, base + slotAt + i * stride + headroom); // iov_base
     put64(v + 8, slotSize); // iov_len
   }
   return {
-    memory,
-    words,
-    base,
-    nameAt,
-    controlAt,
-    slotAt,
+    ...m,
     stride,
     slotViews: Array.from({ length: slots }, (_, i) => memory.subarray(slotAt + i * stride, slotAt + i * stride + headroom + slotSize)),
-    // One view per starting slot: recvmmsg takes its vector as a buffer (see libc_signatures.ts).
-    vectors: Array.from({ length: slots }, (_, i) => memory.subarray(hdrAt + i * MMSGHDR_SIZE, hdrAt + slots * MMSGHDR_SIZE)),
   };
 }
 

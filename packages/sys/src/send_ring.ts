@@ -10,10 +10,8 @@ import type { SocketAddress } from "@anysrc/core";
 import { adapter, errno, libc } from "./libc.ts";
 import { IP_TOS, IP_TTL, IPV6_HOPLIMIT, IPV6_TCLASS, SOL_IP, SOL_IPV6, SOL_UDP, UDP_SEGMENT } from "./linux_constants.ts";
 import { encodeSockaddr, SOCKADDR_STORAGE_SIZE } from "./sockaddr.ts";
-import { u64Writer } from "./native_words.ts";
+import { IOVEC_SIZE, layOutMessages, MMSGHDR_SIZE } from "./message_memory.ts";
 
-const MMSGHDR_SIZE = 64;
-const IOVEC_SIZE = 16;
 // Per message up to three control messages, CMSG_SPACE(2 or 4) = 24 bytes each: UDP_SEGMENT (a GSO
 // send), IP_TOS / IPV6_TCLASS and IP_TTL / IPV6_HOPLIMIT (a datagram's own class and TTL).
 const CMSG_SPACE = 24;
@@ -181,25 +179,10 @@ function destinationSetters(
 /** The ring's one ArrayBuffer: mmsghdrs, iovecs, sockaddrs, control buffers, then the header slots; pointers written once. */
 function layOutSendRing(slots: number, headerSize: number, perMessage: number) {
   const iovStride = perMessage * IOVEC_SIZE;
-  const hdrAt = 0;
-  const iovAt = slots * MMSGHDR_SIZE;
-  const nameAt = iovAt + slots * iovStride;
-  const controlAt = nameAt + slots * SOCKADDR_STORAGE_SIZE;
-  const slotAt = controlAt + slots * CONTROL_SIZE;
-  const memory = new Uint8Array(new ArrayBuffer(slotAt + slots * headerSize));
-  const words = new Uint32Array(memory.buffer);
-  const base = adapter.addressOf(memory);
-  const put64 = u64Writer(words);
-  for (let i = 0; i < slots; i++) {
-    const h = hdrAt + i * MMSGHDR_SIZE;
-    put64(h + 0, base + nameAt + i * SOCKADDR_STORAGE_SIZE);
-    put64(h + 16, base + iovAt + i * iovStride);
-    put64(h + 24, 1);
-    const v = iovAt + i * iovStride;
-    put64(v, base + slotAt + i * headerSize);
-    // msg_controllen (0 until a segment size, class or TTL is set) says how much of the control slot is sent.
-    put64(h + 32, base + controlAt + i * CONTROL_SIZE);
-  }
+  const m = layOutMessages({ slots, iovBytes: iovStride, controlBytes: CONTROL_SIZE, slotBytes: headerSize });
+  const { memory, words, base, put64, iovAt, nameAt, controlAt, slotAt, vectors } = m;
+  // msg_namelen and msg_controllen stay 0 until a destination, segment size, class or TTL is set.
+  for (let i = 0; i < slots; i++) put64(iovAt + i * iovStride, base + slotAt + i * headerSize); // iovec 0: the header slot
   return {
     memory,
     words,
@@ -210,8 +193,7 @@ function layOutSendRing(slots: number, headerSize: number, perMessage: number) {
     slotAt,
     put64,
     headers: Array.from({ length: slots }, (_, i) => memory.subarray(slotAt + i * headerSize, slotAt + (i + 1) * headerSize)),
-    // One view per starting message: sendmmsg takes its vector as a buffer (see libc_signatures.ts).
-    vectors: Array.from({ length: slots }, (_, i) => memory.subarray(hdrAt + i * MMSGHDR_SIZE, hdrAt + slots * MMSGHDR_SIZE)),
+    vectors,
     control: createControlSlots(slots, words, controlAt, put64),
   };
 }
