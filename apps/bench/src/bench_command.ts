@@ -37,6 +37,8 @@ export const BENCH_USAGE = `Usage: anysrc bench [--quick] [--transports raw,bind
                  send-only 1200 B), forward (3 receivers, 256 B, beside a C forwarder of
                  samplicator's design: capacity at a saturating rate, CPU at a lossless one), sessions + idle
   --out DIR      where results.json, report.md and chart.svg go (default bench-out)
+  --reps N       repetitions (default 1 with --quick, else 3)
+  --saturate-cells FLOWSxBYTES,…  the saturating cells (default 1x64,1x1200,64x64,64x1200,8x3000)
 
 Needs root (network namespaces, TPROXY, TUN), nft and cc; installs nftables/gcc with apt-get when
 missing. Builds its own namespace testbed and removes it at the end, on Ctrl-C or on failure.`;
@@ -91,6 +93,8 @@ function planOf(args: string[]): BenchPlan {
       families: { type: "string" },
       sections: { type: "string" },
       out: { type: "string" },
+      reps: { type: "string" },
+      "saturate-cells": { type: "string" },
     },
   });
   return makePlan({
@@ -100,7 +104,30 @@ function planOf(args: string[]): BenchPlan {
     families: listFlag(cmd, "--families", values.families, ["4", "6"] as const).map((f) => (f === "4" ? 4 : 6)),
     out: values.out ?? "bench-out",
     sections: listFlag(cmd, "--sections", values.sections, BENCH_SECTIONS),
+    reps: values.reps === undefined ? undefined : repsOf(cmd, values.reps),
+    saturateCells: values["saturate-cells"] === undefined ? undefined : saturateCellsOf(cmd, values["saturate-cells"]),
   });
+}
+
+function repsOf(cmd: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 50) throw new UsageError(cmd, `--reps: "${text}" is not a whole number from 1 to 50`);
+  return n;
+}
+
+/** `64x64,1x1200` → cells of (flows, payload bytes). */
+function saturateCellsOf(cmd: string, text: string): { flows: number; size: number }[] {
+  const cells = text.split(",").map((s) => s.trim()).filter(Boolean).map((item) => {
+    const m = /^(\d+)x(\d+)$/.exec(item);
+    const flows = m ? Number(m[1]) : 0;
+    const size = m ? Number(m[2]) : 0;
+    if (!m || flows < 1 || flows > 1024 || size < 1 || size > 65_507) {
+      throw new UsageError(cmd, `--saturate-cells: "${item}" is not FLOWSxBYTES (flows 1–1024, bytes 1–65507), e.g. 64x1200`);
+    }
+    return { flows, size };
+  });
+  if (cells.length === 0) throw new UsageError(cmd, "--saturate-cells is empty");
+  return cells;
 }
 
 /** How many runs the plan makes, for the progress bar. */

@@ -26,6 +26,8 @@ export interface BenchPlan {
   /** Saturating end to end: datagrams kept in flight, seconds per run, cells. */
   readonly saturateWindow: number;
   readonly saturateSeconds: number;
+  /** Seconds of the same closed loop before each measured run (JIT warm-up; every contender alike). */
+  readonly saturateWarmupSeconds: number;
   /** (flows, payload bytes) per family: 1 and 64 flows × 64 and 1200 B, and 8 flows of 3000 B (fragmented). */
   readonly saturateCells: readonly { readonly flows: number; readonly size: number }[];
   /** perf counts the relay's syscalls for this many seconds of each run of the last repetition (0: not counted). */
@@ -52,11 +54,23 @@ export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 /** The plan for quick or full runs. */
 export function makePlan(
-  o: { quick: boolean; transports: TransportKind[]; runtimes: Runtime[]; families: (4 | 6)[]; out: string; sections: BenchSection[] },
+  o: {
+    quick: boolean;
+    transports: TransportKind[];
+    runtimes: Runtime[];
+    families: (4 | 6)[];
+    out: string;
+    sections: BenchSection[];
+    /** Repetitions instead of the default (1 quick, 3 full). */
+    reps?: number | undefined;
+    /** Saturating cells instead of the default five. */
+    saturateCells?: { flows: number; size: number }[] | undefined;
+  },
 ): BenchPlan {
+  const { reps, saturateCells, ...rest } = o;
   return {
-    ...o,
-    reps: o.quick ? 1 : 3,
+    ...rest,
+    reps: reps ?? (o.quick ? 1 : 3),
     sendCount: o.quick ? 50_000 : 200_000,
     relayRate: 20_000,
     relaySeconds: o.quick ? 2 : 4,
@@ -64,7 +78,9 @@ export function makePlan(
     idleSeconds: o.quick ? 2 : 10,
     saturateWindow: 256,
     saturateSeconds: o.quick ? 1.5 : 3,
-    saturateCells: [{ flows: 1, size: 64 }, { flows: 1, size: 1200 }, { flows: 64, size: 64 }, { flows: 64, size: 1200 }, { flows: 8, size: 3000 }],
+    saturateWarmupSeconds: 1,
+    saturateCells: saturateCells ??
+      [{ flows: 1, size: 64 }, { flows: 1, size: 1200 }, { flows: 64, size: 64 }, { flows: 64, size: 1200 }, { flows: 8, size: 3000 }],
     syscallSeconds: 1,
     offloadCells: [{ test: "bulk", flows: 1, size: 1200 }, { test: "small", flows: 64, size: 64 }, { test: "send", flows: 1, size: 1200 }],
     forwardReceivers: 3,

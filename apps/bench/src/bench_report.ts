@@ -187,7 +187,9 @@ function saturateTable(r: BenchResults): string {
   const lines: string[] = [];
   const p = r.plan;
   lines.push(
-    `### Saturating end to end: closed loop, ${p.saturateWindow} datagrams in flight, unpaced, ${p.saturateSeconds} s per run, echoed by the server`,
+    `### Saturating end to end: closed loop, ${p.saturateWindow} datagrams in flight, unpaced, ${p.saturateSeconds} s per run after ${
+      p.saturateWarmupSeconds ?? 0
+    } s of the same load (warm-up, every contender), echoed by the server`,
     "",
   );
   lines.push(

@@ -171,7 +171,12 @@ export async function saturateSection(ctx: BenchContext): Promise<void> {
         ];
         let c: number | undefined;
         for (const [w, kind] of runs) {
-          const r = await saturateOnce(ctx, w, kind, cell, { window: plan.saturateWindow, seconds: plan.saturateSeconds, syscallSeconds: counting });
+          const r = await saturateOnce(ctx, w, kind, cell, {
+            window: plan.saturateWindow,
+            seconds: plan.saturateSeconds,
+            warmupSeconds: plan.saturateWarmupSeconds,
+            syscallSeconds: counting,
+          });
           let row = results.saturate.find((x) => x.kind === kind && x.who === w && x.family === family && x.flows === flows && x.size === size);
           if (!row) results.saturate.push(row = { kind, who: w, family, flows, size, runs: [], rateRatios: [], cpuRatios: [] });
           row.runs.push(r);
@@ -269,6 +274,7 @@ async function offloadRun(
   const r = await saturateOnce(ctx, w, kind, { family, flows: cell.flows, size: cell.size }, {
     window: plan.saturateWindow,
     seconds: plan.saturateSeconds,
+    warmupSeconds: plan.saturateWarmupSeconds,
     serverPort: cell.test === "bulk" ? 7001 : 7000,
     offload: offload === "off" ? "off" : "on",
   });

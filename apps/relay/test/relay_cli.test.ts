@@ -60,6 +60,8 @@ describe.each(RUNTIMES)("relay commands refuse bad flags and config with exit 2 
     [["rules", "show", "--port", "15000", "--iface", "eth1", "--local", "--relay-mark", "1"], "--relay-mark must differ from --mark (1)"],
     [["rules", "show", "--port", "15000", "--iface", "eth1", "--format", "yaml"], '--format must be sh, nft, ip4 or ip6, got "yaml"'],
     [["tproxy", "--port", "15000", "--transport", "raw", "--rules", "eth1", "--mark", "1"], "--mark 1 is the diversion's mark"],
+    [["bench", "--reps", "0"], '--reps: "0" is not a whole number from 1 to 50'],
+    [["bench", "--saturate-cells", "64x64,64by1200"], '--saturate-cells: "64by1200" is not FLOWSxBYTES'],
   ])("%j → %s", (args, message) => {
     const r = runCli(runtime, args);
     expect(r.status).toBe(2);
