@@ -4,6 +4,7 @@
  * `--rate` datagrams/s of `--size` bytes, and reports per datagram read: CPU user / system, wake-ups
  * per thread, syscalls by name (perf tracepoints), and with `--record` the hottest symbols of a
  * `perf record` (JIT code named through the runtimes' perf maps).
+ * `PROFILE_FINAL=1` prints anysrc's final counters too.
  * Run as root: `npm run profile:forward -w test -- --forwarder bun --transport raw --rate 15000 [--family 6] [--seconds 4] [--record]`
  * @module
  */
@@ -98,6 +99,9 @@ try {
   for (const line of threadReport(t0, t1, datagrams, window)) console.log(line);
 
   await forwarder.stop();
+  // anysrc's final counters: what was read, copied, dropped by reason, and the transport's errors.
+  const final = forwarder.lines.find((l) => l.event === "final");
+  if (final && process.env.PROFILE_FINAL) console.log(JSON.stringify(final));
   if (values.record) {
     console.log(hottestSymbols("/tmp/anysrc-forward.perf", Number(values.top)));
   } else {

@@ -26,6 +26,7 @@ import { exitProcess, onSignal, processId, TRANSPORT_KINDS, UsageError, writeStd
 
 export const BENCH_USAGE = `Usage: anysrc bench [--quick] [--transports raw,bindsrc,tun] [--runtimes bun,deno,node] [--families 4,6]
                     [--sections send,sources,relay,saturate,offload,forward,sessions] [--out DIR]
+                    [--reps N] [--saturate-cells FLOWSxBYTES,…] [--warmup SECONDS]
 
   --quick        one repetition, shorter runs
   --transports   which transports (default all three)
@@ -39,6 +40,9 @@ export const BENCH_USAGE = `Usage: anysrc bench [--quick] [--transports raw,bind
   --out DIR      where results.json, report.md and chart.svg go (default bench-out)
   --reps N       repetitions (default 1 with --quick, else 3)
   --saturate-cells FLOWSxBYTES,…  the saturating cells (default 1x64,1x1200,64x64,64x1200,8x3000)
+  --warmup S     seconds of the same load before each measured relay run, paced, saturating and
+                 offload, every contender alike (default 1; 0 measures from a cold start, JIT
+                 compiles included; the forward section has its own warm-up second)
 
 Needs root (network namespaces, TPROXY, TUN), nft and cc; installs nftables/gcc with apt-get when
 missing. Builds its own namespace testbed and removes it at the end, on Ctrl-C or on failure.`;
@@ -95,6 +99,7 @@ function planOf(args: string[]): BenchPlan {
       out: { type: "string" },
       reps: { type: "string" },
       "saturate-cells": { type: "string" },
+      warmup: { type: "string" },
     },
   });
   return makePlan({
@@ -106,12 +111,19 @@ function planOf(args: string[]): BenchPlan {
     sections: listFlag(cmd, "--sections", values.sections, BENCH_SECTIONS),
     reps: values.reps === undefined ? undefined : repsOf(cmd, values.reps),
     saturateCells: values["saturate-cells"] === undefined ? undefined : saturateCellsOf(cmd, values["saturate-cells"]),
+    warmup: values.warmup === undefined ? undefined : warmupOf(cmd, values.warmup),
   });
 }
 
 function repsOf(cmd: string, text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 50) throw new UsageError(cmd, `--reps: "${text}" is not a whole number from 1 to 50`);
+  return n;
+}
+
+function warmupOf(cmd: string, text: string): number {
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n) || n < 0 || n > 60) throw new UsageError(cmd, `--warmup: "${text}" is not a number of seconds from 0 to 60`);
   return n;
 }
 

@@ -26,8 +26,11 @@ export interface BenchPlan {
   /** Saturating end to end: datagrams kept in flight, seconds per run, cells. */
   readonly saturateWindow: number;
   readonly saturateSeconds: number;
-  /** Seconds of the same closed loop before each measured run (JIT warm-up; every contender alike). */
-  readonly saturateWarmupSeconds: number;
+  /**
+   * Seconds of the same load before each measured relay run (paced, saturating, offload): the JIT
+   * compiles the path then, as it would early in a long-running service's life; every contender alike.
+   */
+  readonly warmupSeconds: number;
   /** (flows, payload bytes) per family: 1 and 64 flows × 64 and 1200 B, and 8 flows of 3000 B (fragmented). */
   readonly saturateCells: readonly { readonly flows: number; readonly size: number }[];
   /** perf counts the relay's syscalls for this many seconds of each run of the last repetition (0: not counted). */
@@ -65,9 +68,11 @@ export function makePlan(
     reps?: number | undefined;
     /** Saturating cells instead of the default five. */
     saturateCells?: { flows: number; size: number }[] | undefined;
+    /** Warm-up seconds before each relay run instead of 1 (0: measure from a cold start). */
+    warmup?: number | undefined;
   },
 ): BenchPlan {
-  const { reps, saturateCells, ...rest } = o;
+  const { reps, saturateCells, warmup, ...rest } = o;
   return {
     ...rest,
     reps: reps ?? (o.quick ? 1 : 3),
@@ -78,7 +83,7 @@ export function makePlan(
     idleSeconds: o.quick ? 2 : 10,
     saturateWindow: 256,
     saturateSeconds: o.quick ? 1.5 : 3,
-    saturateWarmupSeconds: 1,
+    warmupSeconds: warmup ?? 1,
     saturateCells: saturateCells ??
       [{ flows: 1, size: 64 }, { flows: 1, size: 1200 }, { flows: 64, size: 64 }, { flows: 64, size: 1200 }, { flows: 8, size: 3000 }],
     syscallSeconds: 1,

@@ -148,7 +148,9 @@ export function resultTables(r: BenchResults): string {
   if (r.relay.length) {
     lines.push(
       "",
-      `### End to end: TPROXY relay, ${r.plan.relayRate} datagrams/s offered over 64 flows for ${r.plan.relaySeconds} s, 256-byte payloads, echoed by the server`,
+      `### End to end: TPROXY relay, ${r.plan.relayRate} datagrams/s offered over 64 flows for ${r.plan.relaySeconds} s after ${
+        r.plan.warmupSeconds ?? 0
+      } s of the same load (warm-up, every contender), 256-byte payloads, echoed by the server`,
       "",
     );
     lines.push(
@@ -188,7 +190,7 @@ function saturateTable(r: BenchResults): string {
   const p = r.plan;
   lines.push(
     `### Saturating end to end: closed loop, ${p.saturateWindow} datagrams in flight, unpaced, ${p.saturateSeconds} s per run after ${
-      p.saturateWarmupSeconds ?? 0
+      p.warmupSeconds ?? 0
     } s of the same load (warm-up, every contender), echoed by the server`,
     "",
   );

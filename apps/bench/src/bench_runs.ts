@@ -171,16 +171,25 @@ export async function relayOnce(
   rig: Rig,
   who: Contender,
   kind: TransportKind,
-  run: { readonly family: 4 | 6; readonly rate: number; readonly seconds: number; readonly v2rayConfig?: string | undefined },
+  run: {
+    readonly family: 4 | 6;
+    readonly rate: number;
+    readonly seconds: number;
+    /** Seconds of the same paced load first (its own sockets), as in SaturateRun. */
+    readonly warmupSeconds?: number;
+    readonly v2rayConfig?: string | undefined;
+  },
 ): Promise<RelayResult> {
   const { bed, bin, tun } = rig;
-  const { family, rate, seconds, v2rayConfig } = run;
+  const { family, rate, seconds, v2rayConfig, warmupSeconds = 0 } = run;
   const relay = bed.spawn(bed.router, relayArgv(bin, who, kind, tun, v2rayConfig));
   try {
     await relayReady(relay, who);
-    const cpu0 = cpuSeconds(relay.pid);
     const server = family === 4 ? A.server4 : A.server6;
-    const load = bed.spawn(bed.client, [bin.relay_load!, server, "7000", "64", String(rate), String(seconds), "256"]);
+    const paced = (s: number) => bed.spawn(bed.client, [bin.relay_load!, server, "7000", "64", String(rate), String(s), "256"]);
+    const warm = warmupSeconds > 0 ? await paced(warmupSeconds).waitFor((l) => typeof l.sent === "number", (warmupSeconds + 30) * 1000) : undefined;
+    const cpu0 = cpuSeconds(relay.pid);
+    const load = paced(seconds);
     const r = await load.waitFor((l) => typeof l.sent === "number", (seconds + 30) * 1000);
     const cpu = cpuSeconds(relay.pid) - cpu0;
     const mem = memoryMiB(relay.pid);
@@ -189,8 +198,9 @@ export async function relayOnce(
     return {
       sent: r.sent as number,
       received,
-      lost: r.lost as number,
-      corrupt: r.corrupt as number,
+      // What the warm-up lost or got back corrupt counts too.
+      lost: (r.lost as number) + ((warm?.lost as number | undefined) ?? 0),
+      corrupt: (r.corrupt as number) + ((warm?.corrupt as number | undefined) ?? 0),
       p50Us: r.p50_us as number,
       p99Us: r.p99_us as number,
       cpuUsPerDatagram: received > 0 ? (cpu * 1e6) / (2 * received) : Number.NaN,

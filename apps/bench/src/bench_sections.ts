@@ -121,7 +121,7 @@ export async function relaySection(ctx: BenchContext): Promise<void> {
           const cellKind = w === "c" ? "raw" : kind;
           // The C relay is raw-only: run it once per family and repetition, reuse for every transport's ratio.
           let r = w === "c" ? results.relay.find((x) => x.who === "c" && x.family === family)?.runs[rep] : undefined;
-          if (!r) r = await relayOnce(ctx, w, kind, { family, rate: plan.relayRate, seconds: plan.relaySeconds });
+          if (!r) r = await relayOnce(ctx, w, kind, { family, rate: plan.relayRate, seconds: plan.relaySeconds, warmupSeconds: plan.warmupSeconds });
           row[w] = { cpu: r.cpuUsPerDatagram, rate: r.datagramsPerSecond };
           let cell = results.relay.find((x) => x.kind === cellKind && x.family === family && x.who === w);
           if (!cell) results.relay.push(cell = { kind: cellKind, family, who: w, runs: [], cpuRatios: [], rateRatios: [] });
@@ -141,7 +141,13 @@ export async function relaySection(ctx: BenchContext): Promise<void> {
   if (v2rayConfig) {
     for (let rep = 0; rep < plan.reps; rep++) {
       for (const family of plan.families) {
-        const r = await relayOnce(ctx, "v2ray", "bindsrc", { family, rate: plan.relayRate, seconds: plan.relaySeconds, v2rayConfig });
+        const r = await relayOnce(ctx, "v2ray", "bindsrc", {
+          family,
+          rate: plan.relayRate,
+          seconds: plan.relaySeconds,
+          warmupSeconds: plan.warmupSeconds,
+          v2rayConfig,
+        });
         let cell = results.relay.find((x) => x.who === "v2ray" && x.family === family);
         if (!cell) results.relay.push(cell = { kind: "dokodemo-door", family, who: "v2ray", runs: [], cpuRatios: [], rateRatios: [] });
         cell.runs.push(r);
@@ -174,7 +180,7 @@ export async function saturateSection(ctx: BenchContext): Promise<void> {
           const r = await saturateOnce(ctx, w, kind, cell, {
             window: plan.saturateWindow,
             seconds: plan.saturateSeconds,
-            warmupSeconds: plan.saturateWarmupSeconds,
+            warmupSeconds: plan.warmupSeconds,
             syscallSeconds: counting,
           });
           let row = results.saturate.find((x) => x.kind === kind && x.who === w && x.family === family && x.flows === flows && x.size === size);
@@ -274,7 +280,7 @@ async function offloadRun(
   const r = await saturateOnce(ctx, w, kind, { family, flows: cell.flows, size: cell.size }, {
     window: plan.saturateWindow,
     seconds: plan.saturateSeconds,
-    warmupSeconds: plan.saturateWarmupSeconds,
+    warmupSeconds: plan.warmupSeconds,
     serverPort: cell.test === "bulk" ? 7001 : 7000,
     offload: offload === "off" ? "off" : "on",
   });

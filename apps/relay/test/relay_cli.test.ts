@@ -62,6 +62,7 @@ describe.each(RUNTIMES)("relay commands refuse bad flags and config with exit 2 
     [["tproxy", "--port", "15000", "--transport", "raw", "--rules", "eth1", "--mark", "1"], "--mark 1 is the diversion's mark"],
     [["bench", "--reps", "0"], '--reps: "0" is not a whole number from 1 to 50'],
     [["bench", "--saturate-cells", "64x64,64by1200"], '--saturate-cells: "64by1200" is not FLOWSxBYTES'],
+    [["bench", "--warmup", "soon"], '--warmup: "soon" is not a number of seconds from 0 to 60'],
   ])("%j → %s", (args, message) => {
     const r = runCli(runtime, args);
     expect(r.status).toBe(2);
