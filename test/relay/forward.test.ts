@@ -27,7 +27,7 @@ describe.skipIf(!run)("anysrc forward: sampling, per-receiver TTL and plain, pre
   let dir: string;
   let port = 9300;
   beforeAll(() => {
-    bin = compileC(["udp_record"]);
+    bin = compileC(["udp_record", "udp_flood", "udp_sink"]);
     bed = createTestbed();
     bed.run(bed.client, ["ip", "addr", "add", `${ALIAS4}/24`, "dev", "c0"]);
     bed.run(bed.client, ["ip", "-6", "addr", "add", `${ALIAS6}/64`, "dev", "c0", "nodad"]);
@@ -184,6 +184,45 @@ describe.skipIf(!run)("anysrc forward: sampling, per-receiver TTL and plain, pre
       expect(counts(stats, good.at)).toMatchObject({ copies: 1000, errors: 0 });
       expect(counts(stats, `${closed},plain`)!.icmpUnreachable).toBeGreaterThan(0);
       expect(stats).toMatchObject({ received: 1000, forwarded: 1000, dropped: {}, unaccounted: { inbound: 0 } });
+    });
+
+    it(`${runtime}: flooded beyond what it can read, the forwarder still answers /metrics during the flood and counts what the kernel dropped`, async () => {
+      const metricsPort = 9120 + RUNTIMES.indexOf(runtime);
+      const sinkPort = port++;
+      const sink = bed.spawn(bed.server, [bin.udp_sink!, A.server4, String(sinkPort), "30"]);
+      await sink.waitFor((l) => l.ready === true);
+      const { f } = await forward(runtime, "0.0.0.0:2056", [
+        "--to",
+        `${A.server4}:${sinkPort}`,
+        "--allow",
+        "198.18.0.0/15",
+        "--transport",
+        "raw",
+        "--metrics",
+        `127.0.0.1:${metricsPort}`,
+      ]);
+      // As fast as the C sender goes, in batches of 32: more than any forwarder here can read.
+      const flood = bed.spawn(bed.client, [bin.udp_flood!, A.routerClientSide4, "2056", "8", "0", "256", "32"]);
+      let floodOver = false;
+      const floodDone = flood.waitFor((l) => typeof l.sent === "number", 30_000).then((r) => {
+        floodOver = true;
+        return r;
+      });
+      await new Promise((r) => setTimeout(r, 1500));
+      const fetcher = bed.spawn(bed.router, [
+        "node",
+        "-e",
+        `fetch("http://127.0.0.1:${metricsPort}/metrics").then((r) => r.text()).then((t) => console.log(JSON.stringify({ metrics: t })))`,
+      ]);
+      const metrics = (await fetcher.waitFor((l) => typeof l.metrics === "string", 6_000)).metrics as string;
+      const answeredDuringFlood = !floodOver;
+      await floodDone;
+      const stats = await final(f);
+      expect(answeredDuringFlood).toBe(true);
+      expect(metrics).toMatch(/anysrc_kernel_dropped_total\{mode="forward",socket="listener"\} \d+/);
+      // The socket never drained: the kernel dropped on it, and those drops are counted.
+      expect((stats.kernelDropped as { listener: number }).listener).toBeGreaterThan(0);
+      expect(stats).toMatchObject({ forwarded: stats.received, copies: stats.received, dropped: {}, unaccounted: { inbound: 0 } });
     });
 
     for (const kind of ["raw", "bindsrc", "tun"] as const) {

@@ -134,6 +134,17 @@ describe.skipIf(!run)("sys on real sockets in network namespaces", () => {
       });
     });
 
+    it("a handler that stops before draining its socket (again) is dispatched until it has read everything, and timers run meanwhile", async () => {
+      const r = scenario(bed.router, ["budget", `${A.routerClientSide4}:0`, "100"]);
+      const done = await r.waitFor((l) => l.done === true, 20_000);
+      expect(done.timedOut).toBe(false);
+      expect(done.queued).toBe(100);
+      expect(done.read).toBe(100);
+      expect(done.dispatches).toBe(50);
+      // 50 dispatches of 1 ms each: with a turn for the event loop every 10 ms, timers fire between them.
+      expect(done.ticks as number).toBeGreaterThanOrEqual(2);
+    });
+
     it("an armed poller costs no CPU while idle and lets the process exit after the last fd is removed", async () => {
       const r = scenario(bed.router, ["idle", "4"]);
       await r.waitFor((l) => l.ready === true);

@@ -10,6 +10,9 @@
  *   tun NAME                     TUN device: read one UDP datagram per family, write a reply packet back
  *   eaddrinuse ADDR              bind ADDR twice: report the typed error
  *   idle SECONDS                 poller armed on 4 idle sockets for SECONDS, then unregister and exit
+ *   budget ADDR COUNT            COUNT datagrams queued on a socket before it is registered; its handler
+ *                                reads 2 per dispatch, spends 1 ms, and asks for the rest with again():
+ *                                all are read, and timers run meanwhile
  * @module
  */
 import process from "node:process";
@@ -261,7 +264,53 @@ function idle(seconds: number): void {
   }, seconds * 1000);
 }
 
+function budget(addrText: string, count: number): void {
+  const addr = parseSocketAddress(addrText);
+  const fd = openUdpSocket({ family: addr.family, receiveBuffer: 4 << 20 });
+  bindSocket(fd, addr);
+  const bound = localAddress(fd);
+  const sender = openUdpSocket({ family: addr.family });
+  const payload = new Uint8Array(64);
+  let queued = 0;
+  for (let i = 0; i < count; i++) if (sendTo(sender, payload, bound)) queued++;
+  closeFd(sender);
+  const rx = createRecvRing({ slots: 2, slotSize: 2048 });
+  let read = 0;
+  let dispatches = 0;
+  let ticks = 0;
+  let done = false;
+  const tick = () => {
+    if (done) return;
+    ticks++;
+    setTimeout(tick, 0);
+  };
+  setTimeout(tick, 0);
+  const finish = (timedOut: boolean) => {
+    if (done) return;
+    done = true;
+    getPoller().remove(fd);
+    closeFd(fd);
+    out({ done: true, queued, read, dispatches, ticks, timedOut });
+  };
+  const deadline = setTimeout(() => finish(true), 10_000);
+  getPoller().add(fd, READ, () => {
+    dispatches++;
+    const n = rx.receive(fd);
+    read += n;
+    // A handler with a tiny budget: busy for 1 ms, then it yields though data is still waiting.
+    for (const until = Date.now() + 1; Date.now() < until;);
+    if (read >= queued) {
+      clearTimeout(deadline);
+      finish(false);
+    } else if (n === rx.slots) getPoller().again(fd);
+  });
+  out({ ready: true });
+}
+
 switch (mode) {
+  case "budget":
+    budget(args[0]!, Number(args[1]));
+    break;
   case "echo":
     echo(args[0]!, Number(args[1]));
     break;

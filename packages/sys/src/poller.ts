@@ -38,6 +38,13 @@ export interface Interest {
   readonly writable: boolean;
 }
 
+/**
+ * Receive batches a handler reads from one fd per dispatch before it stops and calls `again(fd)`:
+ * 16 × 32 datagrams is ~2 ms of a flood on this machine, so a socket that never drains still lets
+ * the other fds, timers and signals have their turn.
+ */
+export const READ_BATCHES_PER_DISPATCH = 16;
+
 /** Bits of a ready event, as handed to a handler. */
 export const Ready = { readable: EPOLLIN, writable: EPOLLOUT, error: EPOLLERR, hangup: EPOLLHUP } as const;
 
@@ -85,6 +92,14 @@ export interface Poller {
    * @example const off = getPoller().afterRound(() => flushReplies());
    */
   afterRound(f: () => void): () => void;
+  /**
+   * Dispatch `fd` again next round, as if epoll had reported it readable: for a handler that stopped
+   * before draining it because its budget for one dispatch was spent (edge-triggered epoll would not
+   * report the data already waiting). So a socket that never drains (a flood) cannot keep timers,
+   * signals and the metrics endpoint from their turn.
+   * @example if (batches === BUDGET) getPoller().again(fd);
+   */
+  again(fd: number): void;
   /** Where handler exceptions go; default: one line on stderr. */
   onError: (error: unknown, fd: number) => void;
 }
@@ -96,6 +111,8 @@ interface Registration {
   readonly context: unknown;
   /** Event bits gathered for the next dispatch (0: not queued). */
   pending: number;
+  /** In `carried`: to be dispatched next round without an epoll report. */
+  carried: boolean;
 }
 
 const EPOLL_EVENT_SIZE = 12;
@@ -137,6 +154,8 @@ interface PollerState {
   generation: number;
   /** Registrations reported in this round, each once. */
   queued: Registration[];
+  /** Registrations whose handler asked to run again (`again`) next round. */
+  carried: Registration[];
   roundEnds: (() => void)[];
   onError: (error: unknown, fd: number) => void;
 }
@@ -152,6 +171,7 @@ function createPoller(): Poller {
     shared: undefined,
     generation: 0,
     queued: [],
+    carried: [],
     roundEnds: [],
     onError(error, fd) {
       const message = error instanceof Error ? error.message : String(error);
@@ -162,7 +182,7 @@ function createPoller(): Poller {
     add<T>(fd: number, interest: Interest, onReady: ReadyHandler<T>, context?: T) {
       if (p.registrations.has(fd)) throw new RangeError(`poller: fd ${fd} is already registered`);
       if (!p.running) start(p);
-      const reg: Registration = { fd, interest, onReady: onReady as ReadyHandler<unknown>, context, pending: 0 };
+      const reg: Registration = { fd, interest, onReady: onReady as ReadyHandler<unknown>, context, pending: 0, carried: false };
       if (control(p.epollFd, EPOLL_CTL_ADD, fd, interest) < 0) {
         const error = lastError("epoll_ctl ADD", fd);
         if (p.registrations.size === 0) stop(p);
@@ -193,6 +213,12 @@ function createPoller(): Poller {
       return () => {
         p.roundEnds = p.roundEnds.filter((g) => g !== f);
       };
+    },
+    again(fd) {
+      const reg = p.registrations.get(fd);
+      if (!reg || reg.carried) return;
+      reg.carried = true;
+      p.carried.push(reg);
     },
     get onError() {
       return p.onError;
@@ -326,16 +352,20 @@ async function pump(p: PollerState, s: Int32Array, mine: number): Promise<void> 
 const busyEvents = new Uint8Array(EPOLL_EVENT_SIZE * MAX_EVENTS);
 const busyView = new DataView(busyEvents.buffer);
 
-/** Wait in epoll_wait on the main thread until nothing arrives for LINGER_MS, yielding every SLICE_MS. */
+/**
+ * Wait in epoll_wait on the main thread until nothing arrives for LINGER_MS (and nothing is carried
+ * over), yielding every SLICE_MS.
+ */
 async function pollWhileBusy(p: PollerState, mine: number): Promise<void> {
   let sliceStart = Date.now();
   while (p.generation === mine) {
-    const n = libc.epoll_wait(p.epollFd, busyEvents, MAX_EVENTS, LINGER_MS);
+    // Work carried over: look for more without waiting, then run both.
+    const n = libc.epoll_wait(p.epollFd, busyEvents, MAX_EVENTS, p.carried.length > 0 ? 0 : LINGER_MS);
     if (n < 0 && errno() === EINTR) continue;
     // Idle (0), or epoll failed: the idle waiter's own epoll_wait reports a lasting failure.
-    if (n <= 0) return;
+    if (n < 0 || (n === 0 && p.carried.length === 0)) return;
     p.stats.busyPolls++;
-    dispatchAll(p, gatherEvents(p, busyView, n));
+    dispatchAll(p, gatherCarried(p, gatherEvents(p, busyView, n)));
     if (Date.now() - sliceStart >= SLICE_MS) {
       await nextTurn();
       sliceStart = Date.now();
@@ -347,6 +377,20 @@ async function pollWhileBusy(p: PollerState, mine: number): Promise<void> {
 function gatherEvents(p: PollerState, view: DataView, n: number): number {
   let count = 0;
   for (let i = 0; i < n; i++) count = gather(p, count, view.getInt32(i * EPOLL_EVENT_SIZE + 4, true), view.getUint32(i * EPOLL_EVENT_SIZE, true));
+  return count;
+}
+
+/** Queue the registrations carried over from the last round after `count` others; returns the new queue length. */
+function gatherCarried(p: PollerState, count: number): number {
+  if (p.carried.length === 0) return count;
+  const carried = p.carried;
+  p.carried = [];
+  for (const reg of carried) {
+    reg.carried = false;
+    if (p.registrations.get(reg.fd) !== reg) continue; // unregistered since
+    if (reg.pending === 0) p.queued[count++] = reg;
+    reg.pending |= EPOLLIN;
+  }
   return count;
 }
 

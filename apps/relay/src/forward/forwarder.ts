@@ -16,6 +16,7 @@ import {
   enableUdpGro,
   getPoller,
   openUdpSocket,
+  READ_BATCHES_PER_DISPATCH,
   READABLE,
   type RecvRing,
   sockaddrIs,
@@ -177,8 +178,13 @@ function openForwardSocket(o: ForwarderOptions, fields: IpFieldPolicy): number {
 /** The poller's handler: every batch waiting on the socket, read, fanned out, sent. */
 function readSenders(_events: number, f: ForwardState): void {
   const { ring, c } = f;
-  // A short batch means drained (anything newer is a new edge, reported by the poller).
-  for (let n = ring.slots; n === ring.slots;) {
+  // A short batch means drained (anything newer is a new edge, reported by the poller). A flood
+  // that never drains gets READ_BATCHES_PER_DISPATCH batches, then the next round.
+  for (let n = ring.slots, batches = 0; n === ring.slots; batches++) {
+    if (batches === READ_BATCHES_PER_DISPATCH) {
+      getPoller().again(f.fd);
+      break;
+    }
     n = ring.receive(f.fd);
     if (n > 0) countKernelDrops(c, "listener", f.watch, ring.dropCount(n - 1));
     f.copies.clear();

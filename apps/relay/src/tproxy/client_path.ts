@@ -8,7 +8,7 @@
  * @module
  */
 import { addressKey, isUnicast, sameIp, sameSocketAddress, type SocketAddress, SystemError } from "@anysrc/core";
-import { decodeSockaddr, type RecvRing, sendTo, sockaddrIs, sockaddrKey } from "@anysrc/sys";
+import { decodeSockaddr, getPoller, READ_BATCHES_PER_DISPATCH, type RecvRing, sendTo, sockaddrIs, sockaddrKey } from "@anysrc/sys";
 import type { IpFieldPolicy } from "../ip_field_policy.ts";
 import { countCoalesced, countKernelDrops, countRelayDrop, type DropWatch, type RelayCounters } from "../relay_stats.ts";
 import type { RemoteRecords } from "./remote_records.ts";
@@ -60,8 +60,13 @@ export function openSession(p: ClientPath, client: SocketAddress, key: number, d
 export function readClients(_events: number, l: Listener): void {
   const { ring, counters: c, upstream } = l.relay;
   // A short batch means the socket is drained: skip the recvmmsg that would only say EAGAIN. If
-  // more arrived meanwhile, that arrival is a new edge and the poller reports it.
-  for (let n = ring.slots; n === ring.slots;) {
+  // more arrived meanwhile, that arrival is a new edge and the poller reports it. A flood that never
+  // drains gets READ_BATCHES_PER_DISPATCH batches, then waits for the next round like everyone else.
+  for (let n = ring.slots, batches = 0; n === ring.slots; batches++) {
+    if (batches === READ_BATCHES_PER_DISPATCH) {
+      getPoller().again(l.fd);
+      break;
+    }
     n = ring.receive(l.fd);
     if (n > 0) countKernelDrops(c, "listener", l, ring.dropCount(n - 1));
     const now = Date.now();

@@ -7,7 +7,7 @@
  * @module
  */
 import { SystemError } from "@anysrc/core";
-import { type QueuedError, queuedErrorKind, Ready, type RecvRing, sockaddrIs, sockaddrKey } from "@anysrc/sys";
+import { getPoller, type QueuedError, queuedErrorKind, READ_BATCHES_PER_DISPATCH, Ready, type RecvRing, sockaddrIs, sockaddrKey } from "@anysrc/sys";
 import { createDatagramBatch, type DatagramBatch } from "../datagram_batch.ts";
 import type { IpFieldPolicy } from "../ip_field_policy.ts";
 import type { Outbound } from "../outbound.ts";
@@ -62,7 +62,12 @@ export function readReplies(events: number, s: Session): void {
     flushReplies(p);
     p.counters.icmpErrors += ring.receiveErrors(s.fd, p.onQueuedError);
   }
-  for (;;) {
+  for (let batches = 0;; batches++) {
+    // A session that never drains (a flooding server) gets its share, then the next round.
+    if (batches === READ_BATCHES_PER_DISPATCH) {
+      getPoller().again(s.fd);
+      break;
+    }
     if (p.gathered === ring.slots) flushReplies(p);
     const want = ring.slots - p.gathered;
     let n: number;
