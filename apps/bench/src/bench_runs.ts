@@ -486,6 +486,8 @@ export async function forwardOnce(rig: Rig, who: Contender, kind: TransportKind,
     if (during) await during(sent);
     let delivered = 0;
     for (const s of sinks) delivered += (await s.waitFor((l) => typeof l.received === "number", 30_000)).received as number;
+    // Gone before the next phase binds the same ports (a sink still closing made that EADDRINUSE).
+    for (const s of sinks) await s.exited(10_000);
     return { sent: await sent, delivered };
   };
   const forwarder = bed.spawn(bed.router, forwardArgv(bin, who, kind, family, receivers, tun));
