@@ -48,7 +48,7 @@ export interface BenchResults {
     copyRatios: number[];
     cpuRatios: number[];
   }[];
-  readonly sessions: { who: Contender; rssMiB: number; fds: number; received: number; sessions: number }[];
+  readonly sessions: { who: Contender; rssMiB: number; settledRssMiB?: number; fds: number; received: number; sessions: number }[];
   readonly idle: { who: Contender; cpuPercent: number }[];
   readonly peers: Record<string, string>;
 }
@@ -173,11 +173,12 @@ export function resultTables(r: BenchResults): string {
   if (r.forward.length) lines.push("", forwardTable(r));
   if (r.sessions.length) {
     lines.push("", `### Memory with ${r.sessions[0]!.sessions} sessions (raw transport, IPv4), and idle cost`, "");
-    lines.push("| relay | RSS MiB with sessions | fds | idle CPU % of a core |", "|---|---:|---:|---:|");
+    lines.push("| relay | RSS MiB with sessions | 2 s later | fds | idle CPU % of a core |", "|---|---:|---:|---:|---:|");
   }
   for (const s of r.sessions) {
     const idle = r.idle.find((i) => i.who === s.who);
-    lines.push(`| ${s.who} | ${f1(s.rssMiB)} | ${s.fds} | ${idle ? f2(idle.cpuPercent) : "–"} |`);
+    const settled = s.settledRssMiB === undefined ? "–" : f1(s.settledRssMiB);
+    lines.push(`| ${s.who} | ${f1(s.rssMiB)} | ${settled} | ${s.fds} | ${idle ? f2(idle.cpuPercent) : "–"} |`);
   }
   return lines.join("\n");
 }

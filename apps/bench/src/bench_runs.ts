@@ -380,7 +380,11 @@ export async function saturateOnce(rig: Rig, who: Contender, kind: TransportKind
 }
 
 /** Resident memory of a relay holding `sessions` sessions (one datagram from each of that many client sockets). */
-export async function manySessionsOnce(rig: Rig, who: Contender, sessions: number): Promise<{ rssMiB: number; fds: number; received: number }> {
+export async function manySessionsOnce(
+  rig: Rig,
+  who: Contender,
+  sessions: number,
+): Promise<{ rssMiB: number; settledRssMiB: number; fds: number; received: number }> {
   const { bed, bin, tun } = rig;
   // Raise the soft fd limit toward what the sessions need (up to the hard limit this host allows).
   const raise = (
@@ -394,7 +398,10 @@ export async function manySessionsOnce(rig: Rig, who: Contender, sessions: numbe
     const mem = memoryMiB(relay.pid);
     const fds = openFds(relay.pid);
     await load.stop();
-    return { rssMiB: mem.current, fds, received: r.received as number };
+    // The same sessions 2 s later (they idle out after minutes): what the load's garbage left once
+    // the runtime has collected it and returned the pages. The first reading includes that garbage.
+    await sleep(2000);
+    return { rssMiB: mem.current, settledRssMiB: memoryMiB(relay.pid).current, fds, received: r.received as number };
   } finally {
     await relay.stop();
   }

@@ -334,7 +334,7 @@ export async function sessionsSection(ctx: BenchContext): Promise<void> {
   for (const w of who) {
     const m = await manySessionsOnce(ctx, w, plan.manySessions);
     results.sessions.push({ who: w, sessions: plan.manySessions, ...m });
-    progress.step(`${plan.manySessions} sessions ${w}: ${m.rssMiB.toFixed(1)} MiB`);
+    progress.step(`${plan.manySessions} sessions ${w}: ${m.rssMiB.toFixed(1)} MiB, ${m.settledRssMiB.toFixed(1)} MiB 2 s later`);
     const idle = await idleOnce(ctx, w, plan.idleSeconds);
     results.idle.push({ who: w, cpuPercent: idle });
     progress.step(`idle ${w}: ${idle.toFixed(2)} % CPU`);
