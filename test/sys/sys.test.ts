@@ -145,6 +145,16 @@ describe.skipIf(!run)("sys on real sockets in network namespaces", () => {
       expect(done.ticks as number).toBeGreaterThanOrEqual(2);
     });
 
+    it("a receive ring of large slots lives in its own mapping: resident only where written, whole datagrams in it, unmapped once collected", async () => {
+      const r = scenario(bed.router, ["mapped", `${A.routerClientSide4}:0`]);
+      const done = await r.waitFor((l) => l.done === true, 20_000);
+      expect(done).toMatchObject({ received: 1, whole: true, pageAligned: true, mappedBefore: true });
+      expect(done.bytes as number).toBeGreaterThan(32 * 65536);
+      // 2 MiB of ring: zero-filled by a runtime it could cost all of it; mapped, a few pages.
+      expect(done.allocatedKiB as number).toBeLessThan(512);
+      if (runtime === "bun") expect(done.unmapped).toBe(true);
+    });
+
     it("an armed poller costs no CPU while idle and lets the process exit after the last fd is removed", async () => {
       const r = scenario(bed.router, ["idle", "4"]);
       await r.waitFor((l) => l.ready === true);

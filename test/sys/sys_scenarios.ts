@@ -13,8 +13,12 @@
  *   budget ADDR COUNT            COUNT datagrams queued on a socket before it is registered; its handler
  *                                reads 2 per dispatch, spends 1 ms, and asks for the rest with again():
  *                                all are read, and timers run meanwhile
+ *   mapped ADDR                  a receive ring of 32 × 64 KiB (mapped memory): resident set before and
+ *                                after, a 60 000-byte datagram read into it whole; under Bun, whether
+ *                                the mapping is gone once the ring is collected
  * @module
  */
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import {
   ALL_CHECKSUMS,
@@ -307,7 +311,56 @@ function budget(addrText: string, count: number): void {
   out({ ready: true });
 }
 
+/** Kilobytes of anonymous memory this process has resident. */
+function rssAnonKiB(): number {
+  return Number(/RssAnon:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? -1);
+}
+
+/** Whether some mapping of this process (/proc/self/maps) holds `address`. */
+function mappedAt(address: number): boolean {
+  return readFileSync("/proc/self/maps", "utf8").split("\n").some((l) => {
+    const [from, to] = (l.split(" ")[0] ?? "").split("-").map((h) => parseInt(h, 16));
+    return from !== undefined && to !== undefined && from <= address && address < to;
+  });
+}
+
+async function mapped(addrText: string): Promise<void> {
+  const addr = parseSocketAddress(addrText);
+  const fd = openUdpSocket({ family: addr.family, receiveBuffer: 1 << 20 });
+  bindSocket(fd, addr);
+  const bound = localAddress(fd);
+  const before = rssAnonKiB();
+  let ring: ReturnType<typeof createRecvRing> | undefined = createRecvRing({ slots: 32, slotSize: 65536 });
+  const allocatedKiB = rssAnonKiB() - before;
+  const base = adapter.addressOf(ring.memory);
+  const sender = openUdpSocket({ family: addr.family });
+  const payload = new Uint8Array(60000).map((_, i) => (i * 7) & 0xff);
+  sendTo(sender, payload, bound);
+  closeFd(sender);
+  const n = ring.receive(fd);
+  const got = n === 1 ? ring.datagram(0, 0) : new Uint8Array(0);
+  const whole = got.length === payload.length && got.every((b, i) => b === payload[i]);
+  closeFd(fd);
+  const bytes = ring.memory.byteLength;
+  const mappedBefore = mappedAt(base);
+  ring = undefined;
+  const gc = (globalThis as { Bun?: { gc(sync: boolean): void } }).Bun?.gc;
+  let unmapped: boolean | null = null;
+  if (gc) {
+    // FinalizationRegistry callbacks run after a collection, on a later turn of the event loop.
+    for (let i = 0; i < 20 && unmapped !== true; i++) {
+      gc(true);
+      await new Promise((r) => setTimeout(r, 10));
+      unmapped = !mappedAt(base);
+    }
+  }
+  out({ done: true, bytes, allocatedKiB, received: n, whole, pageAligned: base % 4096 === 0, mappedBefore, unmapped });
+}
+
 switch (mode) {
+  case "mapped":
+    await mapped(args[0]!);
+    break;
   case "budget":
     budget(args[0]!, Number(args[1]));
     break;

@@ -28,9 +28,12 @@ export function openDenoLibc(path: string): LibcAdapter {
   const lib = deno.dlopen(path, defs);
   const waitOffThread = lib.symbols.epoll_wait_off_thread! as (epfd: number, events: Uint8Array, max: number, timeout: number) => Promise<number>;
   const fn = { ...lib.symbols } as Record<string, (...a: unknown[]) => unknown>;
-  // Pointer results arrive as pointer objects; the neutral contract is a number.
-  const errnoLocation = lib.symbols.__errno_location!;
-  fn.__errno_location = () => Number(deno.UnsafePointer.value(errnoLocation() as Deno.PointerValue));
+  // Pointer results arrive as pointer objects (null for NULL); the neutral contract is a number.
+  for (const [name, sig] of Object.entries(LIBC_SIGNATURES)) {
+    if (sig.returns !== "pointer") continue;
+    const f = fn[name]!;
+    fn[name] = (...a: unknown[]) => Number(deno.UnsafePointer.value(f(...a) as Deno.PointerValue));
+  }
   return {
     runtime: "deno",
     fn: fn as unknown as LibcFunctions,

@@ -53,8 +53,12 @@ export function openNodeLibc(path: string): LibcAdapter {
     const wide = sig.args.flatMap((t, i) => (t === "usize" ? [i] : []));
     const pointerResult = sig.returns === "pointer";
     if (wide.length === 0 && !pointerResult) fn[name] = f;
-    else if (pointerResult) fn[name] = (...a: unknown[]) => Number(f(...a) as bigint);
-    else if (wide.length === 1) {
+    else if (pointerResult) {
+      fn[name] = (...a: unknown[]) => {
+        for (const i of wide) a[i] = BigInt(a[i] as number);
+        return Number(f(...a) as bigint);
+      };
+    } else if (wide.length === 1) {
       const at = wide[0]!;
       fn[name] = (...a: unknown[]) => {
         a[at] = BigInt(a[at] as number);

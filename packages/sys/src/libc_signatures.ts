@@ -54,6 +54,9 @@ export const LIBC_SIGNATURES = {
   if_nametoindex: { args: ["buf"], returns: "u32" },
   clock_gettime: { args: ["i32", "buf"], returns: "i32" },
   __errno_location: { args: [], returns: "pointer" },
+  // Set-up path only (ring memory): the usize arguments are a length and an offset of 0.
+  mmap: { args: ["null", "usize", "i32", "i32", "i32", "usize"], returns: "pointer" },
+  munmap: { args: ["usize", "usize"], returns: "i32" },
 } as const satisfies Record<string, Signature>;
 
 type JsType<T extends NeutralType> = T extends "buf" ? Uint8Array | Int32Array | Uint32Array : T extends "void" ? void : T extends "null" ? null : number;

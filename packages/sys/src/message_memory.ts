@@ -5,6 +5,7 @@
  * @module
  */
 import { adapter } from "./libc.ts";
+import { allocateNativeMemory } from "./mapped_memory.ts";
 import { SOCKADDR_STORAGE_SIZE } from "./sockaddr.ts";
 
 // x86-64 glibc layouts: struct mmsghdr is a msghdr (56 B) + msg_len (4 B) padded to 64; struct iovec is 16 B.
@@ -44,7 +45,8 @@ export function layOutMessages(s: MessageSizes): MessageMemory {
   const nameAt = iovAt + slots * s.iovBytes;
   const controlAt = nameAt + slots * SOCKADDR_STORAGE_SIZE;
   const slotAt = controlAt + slots * s.controlBytes;
-  const memory = new Uint8Array(new ArrayBuffer(slotAt + slots * s.slotBytes));
+  // A receive ring of large slots is mostly never written: mapped, only its written pages are resident.
+  const memory = new Uint8Array(allocateNativeMemory(slotAt + slots * s.slotBytes));
   const words = new Uint32Array(memory.buffer);
   const base = adapter.addressOf(memory);
   const put64 = u64Writer(words);

@@ -11,6 +11,7 @@ export * from "./capabilities.ts";
 export * from "./clock.ts";
 export * from "./drain_waiter.ts";
 export * from "./gather_write.ts";
+export * from "./mapped_memory.ts";
 export * from "./poller.ts";
 export * from "./queued_transport.ts";
 export * from "./recv_ring.ts";
