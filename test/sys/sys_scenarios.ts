@@ -13,7 +13,7 @@
  *   budget ADDR COUNT            COUNT datagrams queued on a socket before it is registered; its handler
  *                                reads 2 per dispatch, spends 1 ms, and asks for the rest with again():
  *                                all are read, and timers run meanwhile
- *   mapped ADDR                  a receive ring of 32 × 64 KiB (mapped memory): resident set before and
+ *   mapped ADDR                  a receive ring of 32 × 64 KiB (allocateNativeMemory): resident set before and
  *                                after, a 60 000-byte datagram read into it whole; under Bun, whether
  *                                the mapping is gone once the ring is collected
  * @module
