@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=node_modules/.bin
 mkdir -p dist
+# Deno trusts only its bundled (Mozilla) roots unless told otherwise. A build host whose registry
+# traffic goes through its own CA, as npm's does here with the system bundle, would fail every
+# download (denort, esbuild for `deno bundle`). The system store goes first, then Mozilla's.
+export DENO_TLS_CA_STORE=${DENO_TLS_CA_STORE:-system,mozilla}
 
 # Both entry points share a directory: inside an executable the Worker is found beside main.
 entries=(apps/relay/src/main.ts apps/relay/src/poller_worker.ts)

@@ -26,13 +26,13 @@ import {
   threadReport,
   threadTimes,
 } from "@anysrc/testbed";
+import { PROFILE_PORT, RELAY_CHOICE_OPTIONS, relayArgv } from "./relay_argv.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
   strict: true,
   options: {
-    relay: { type: "string", default: "bun" },
-    transport: { type: "string", default: "raw" },
+    ...RELAY_CHOICE_OPTIONS,
     flows: { type: "string", default: "64" },
     size: { type: "string", default: "64" },
     family: { type: "string", default: "4" },
@@ -40,7 +40,6 @@ const { values } = parseArgs({
     record: { type: "boolean", default: false },
     top: { type: "string", default: "40" },
     rate: { type: "string" },
-    cli: { type: "string", default: `${REPO_ROOT}apps/relay/bin/anysrc` },
   },
 });
 if (!requirePrivileges("relay profile")) process.exit(0);
@@ -48,27 +47,11 @@ const who = values.relay;
 const seconds = Number(values.seconds);
 const bin = compileC(["udp_echo", "relay_saturate", "relay_load", "tproxy_relay"]);
 const bed = createTestbed();
-const PORT = 15000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 try {
-  bed.enableTproxy(PORT);
+  bed.enableTproxy(PROFILE_PORT);
   for (const host of [A.server4, A.server6]) await bed.spawn(bed.server, [bin.udp_echo!, host, "7000"]).waitFor((l) => l.ready === true);
-  const argv = who === "c" ? [bin.tproxy_relay!, String(PORT), "2"] : [
-    values.cli,
-    "--runtime",
-    who,
-    "tproxy",
-    "--port",
-    String(PORT),
-    "--transport",
-    values.transport,
-    "--mark",
-    "2",
-    "--stats",
-    "json",
-    "--stats-interval",
-    "0",
-  ];
+  const argv = relayArgv(who, values.transport, values.cli, bin.tproxy_relay!);
   const env: Record<string, string> = values.record ? { ...PERF_JIT_ENV } : {};
   if (process.env.DENO_V8_FLAGS) env.DENO_V8_FLAGS = process.env.DENO_V8_FLAGS;
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith("PROFILE_BUN_JSC_") && v) env[k.slice(8)] = v;

@@ -15,16 +15,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ADDRESSES as A, compileC, createTestbed, REPO_ROOT, requirePrivileges } from "@anysrc/testbed";
+import { PROFILE_PORT, RELAY_CHOICE_OPTIONS, relayArgv } from "./relay_argv.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
   strict: true,
   options: {
-    relay: { type: "string", default: "bun" },
-    transport: { type: "string", default: "raw" },
+    ...RELAY_CHOICE_OPTIONS,
     sessions: { type: "string", default: "10000" },
     pauses: { type: "string", default: "1,3" },
-    cli: { type: "string", default: `${REPO_ROOT}apps/relay/bin/anysrc` },
     smaps: { type: "string" },
     heap: { type: "boolean", default: false },
   },
@@ -33,7 +32,6 @@ if (!requirePrivileges("session memory")) process.exit(0);
 const sessions = Number(values.sessions);
 const bin = compileC(["udp_echo", "relay_load", "tproxy_relay"]);
 const bed = createTestbed();
-const PORT = 15000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The relay's resident set in MiB, split as /proc/PID/status splits it. */
@@ -74,25 +72,10 @@ const keepSmaps = (pid: number) => {
 };
 
 try {
-  bed.enableTproxy(PORT);
+  bed.enableTproxy(PROFILE_PORT);
   await bed.spawn(bed.server, [bin.udp_echo!, A.server4, "7000"]).waitFor((l) => l.ready === true);
   const raise = (argv: string[]) => ["sh", "-c", `ulimit -n ${sessions + 1024} && exec "$@"`, "sh", ...argv];
-  const argv = values.relay === "c" ? [bin.tproxy_relay!, String(PORT), "2"] : [
-    values.cli,
-    "--runtime",
-    values.relay,
-    "tproxy",
-    "--port",
-    String(PORT),
-    "--transport",
-    values.transport,
-    "--mark",
-    "2",
-    "--stats",
-    "json",
-    "--stats-interval",
-    "0",
-  ];
+  const argv = relayArgv(values.relay, values.transport, values.cli, bin.tproxy_relay!);
   const relay = bed.spawn(bed.router, raise(argv), heapEnv);
   await relay.waitFor((l) => l.event === "listening" || l.ready === true, 30_000);
   await sleep(300);
