@@ -21,7 +21,6 @@ import {
   hottestSymbols,
   PERF_JIT_ENV,
   recordProfile,
-  REPO_ROOT,
   requirePrivileges,
   threadReport,
   threadTimes,

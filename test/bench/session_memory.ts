@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ADDRESSES as A, compileC, createTestbed, REPO_ROOT, requirePrivileges } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, requirePrivileges } from "@anysrc/testbed";
 import { PROFILE_PORT, RELAY_CHOICE_OPTIONS, relayArgv } from "./relay_argv.ts";
 
 const { values } = parseArgs({
