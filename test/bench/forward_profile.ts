@@ -4,7 +4,8 @@
  * `--rate` datagrams/s of `--size` bytes, and reports per datagram read: CPU user / system, wake-ups
  * per thread, syscalls by name (perf tracepoints), and with `--record` the hottest symbols of a
  * `perf record` (JIT code named through the runtimes' perf maps).
- * `PROFILE_FINAL=1` prints anysrc's final counters too.
+ * `PROFILE_FINAL=1` prints anysrc's final counters too, `PROFILE_STDERR=1` the forwarder's stderr,
+ * and `PROFILE_BUN_JSC_<option>=value` sets a JSC option in the forwarder's Bun (e.g. reportCompileTimes).
  * Run as root: `npm run profile:forward -w test -- --forwarder bun --transport raw --rate 15000 [--family 6] [--seconds 4] [--record]`
  * @module
  */
@@ -70,6 +71,8 @@ try {
     "0",
   ];
   const env: Record<string, string> = values.record ? { ...PERF_JIT_ENV } : {};
+  // PROFILE_BUN_JSC_<option>=… reaches the forwarder's Bun as BUN_JSC_<option> (reportCompileTimes, …).
+  for (const [k, v] of Object.entries(process.env)) if (k.startsWith("PROFILE_BUN_JSC_") && v) env[k.slice(8)] = v;
   const forwarder = bed.spawn(bed.router, argv, env);
   await forwarder.waitFor((l) => l.ready === true || l.event === "listening", 30_000);
   await sleep(300);
@@ -102,6 +105,7 @@ try {
   // anysrc's final counters: what was read, copied, dropped by reason, and the transport's errors.
   const final = forwarder.lines.find((l) => l.event === "final");
   if (final && process.env.PROFILE_FINAL) console.log(JSON.stringify(final));
+  if (process.env.PROFILE_STDERR) console.log(forwarder.stderr());
   if (values.record) {
     console.log(hottestSymbols("/tmp/anysrc-forward.perf", Number(values.top)));
   } else {

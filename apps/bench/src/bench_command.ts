@@ -42,7 +42,8 @@ export const BENCH_USAGE = `Usage: anysrc bench [--quick] [--transports raw,bind
   --saturate-cells FLOWSxBYTES,…  the saturating cells (default 1x64,1x1200,64x64,64x1200,8x3000)
   --warmup S     seconds of the same load before each measured relay run, paced, saturating and
                  offload, every contender alike (default 1; 0 measures from a cold start, JIT
-                 compiles included; the forward section has its own warm-up second)
+                 compiles included); the forward section warms each forwarder up at 15 000/s for
+                 as long
 
 Needs root (network namespaces, TPROXY, TUN), nft and cc; installs nftables/gcc with apt-get when
 missing. Builds its own namespace testbed and removes it at the end, on Ctrl-C or on failure.`;

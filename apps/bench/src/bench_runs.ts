@@ -469,10 +469,12 @@ export interface ForwardRun {
   readonly size: number;
   readonly receivers: number;
   readonly warmRate?: number;
+  /** Seconds of warm-up at `warmRate` before the measured phase (default 1; 0: none). */
+  readonly warmSeconds?: number;
 }
 
 /**
- * Start a forwarder (the C one of samplicator's design, or anysrc), warm it up for a second at
+ * Start a forwarder (the C one of samplicator's design, or anysrc), warm it up for `warmSeconds` at
  * `warmRate` (the JIT compiles the forward path then, as it would early in a long-running
  * service's life), then offer `rate` datagrams/s of `size` bytes from the server namespace for
  * `seconds`: count the copies the receivers in the client namespace got (C sinks, unconnected) and
@@ -480,7 +482,7 @@ export interface ForwardRun {
  */
 export async function forwardOnce(rig: Rig, who: Contender, kind: TransportKind, run: ForwardRun): Promise<ForwardResult> {
   const { bed, bin, tun } = rig;
-  const { family, rate, seconds, size, receivers: receiverCount, warmRate = 15_000 } = run;
+  const { family, rate, seconds, size, receivers: receiverCount, warmRate = 15_000, warmSeconds = 1 } = run;
   const host = family === 4 ? A.client4 : A.client6;
   const listen = family === 4 ? A.routerServerSide4 : A.routerServerSide6;
   const receivers = Array.from({ length: receiverCount }, () => host);
@@ -500,7 +502,7 @@ export async function forwardOnce(rig: Rig, who: Contender, kind: TransportKind,
   const forwarder = bed.spawn(bed.router, forwardArgv(bin, who, kind, family, receivers, tun));
   try {
     await forwarder.waitFor((l) => l.ready === true || l.event === "listening", 30_000);
-    await phase(warmRate, 1);
+    if (warmSeconds > 0) await phase(warmRate, warmSeconds);
     let cpu = 0;
     let user = 0;
     const r = await phase(rate, seconds, async (sent) => {

@@ -307,6 +307,7 @@ export async function forwardSection(ctx: BenchContext): Promise<void> {
             seconds: plan.forwardSeconds,
             size: plan.forwardSize,
             receivers: plan.forwardReceivers,
+            warmSeconds: plan.warmupSeconds,
           });
           if (w === "c") base = { copies: r.copiesPerSecond, cpu: r.cpuUsPerDatagram };
           let row = results.forward.find((x) => x.kind === kind && x.who === w && x.family === family && x.rate === rate);
