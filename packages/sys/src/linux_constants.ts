@@ -1,6 +1,6 @@
 /**
  * Linux x86-64 constants used by the socket, TUN and epoll helpers (from <sys/socket.h>,
- * <netinet/in.h>, <linux/in6.h>, <linux/if_tun.h>, <sys/epoll.h>).
+ * <netinet/in.h>, <linux/in6.h>, <linux/if_tun.h>, <sys/epoll.h>, <sys/mman.h>).
  * @module
  */
 export const AF_UNIX = 1;
@@ -146,3 +146,9 @@ export const EMFILE = 24;
 export const ENFILE = 23;
 export const EBADFD = 77;
 export const ENODEV = 19;
+
+// <sys/mman.h>: anonymous mappings for ring memory (mapped_memory.ts).
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const MAP_PRIVATE = 0x02;
+export const MAP_ANONYMOUS = 0x20;

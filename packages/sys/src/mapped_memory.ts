@@ -13,9 +13,7 @@
  * @module
  */
 import { adapter, libc } from "./libc.ts";
-
-const PROT_READ_WRITE = 0x3;
-const MAP_PRIVATE_ANONYMOUS = 0x22;
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "./linux_constants.ts";
 /** Below this a mapping's page rounding and syscalls cost more than the fill they save. */
 export const MAPPED_MEMORY_MIN_BYTES = 256 << 10;
 /** Where the runtime's own large buffers can come back resident (see the module comment). */
@@ -33,7 +31,7 @@ const unmapper = new FinalizationRegistry<{ address: number; length: number }>((
  */
 export function allocateNativeMemory(bytes: number): ArrayBuffer {
   if (bytes < MAPPED_MEMORY_MIN_BYTES || !MAPPING_PAYS) return new ArrayBuffer(bytes);
-  const address = libc.mmap(null, bytes, PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS, -1, 0);
+  const address = libc.mmap(null, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   // MAP_FAILED is (void *)-1: as a number, 2^64 - 1 rounded; NULL never comes back from it.
   if (address <= 0 || address >= 2 ** 63) return new ArrayBuffer(bytes);
   const buffer = adapter.memoryAt(address, bytes);

@@ -45,7 +45,7 @@ export function layOutMessages(s: MessageSizes): MessageMemory {
   const nameAt = iovAt + slots * s.iovBytes;
   const controlAt = nameAt + slots * SOCKADDR_STORAGE_SIZE;
   const slotAt = controlAt + slots * s.controlBytes;
-  // A receive ring of large slots is mostly never written: mapped, only its written pages are resident.
+  // A receive ring of large slots is mostly never written: only the pages that are should be resident.
   const memory = new Uint8Array(allocateNativeMemory(slotAt + slots * s.slotBytes));
   const words = new Uint32Array(memory.buffer);
   const base = adapter.addressOf(memory);
