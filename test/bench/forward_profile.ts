@@ -25,6 +25,7 @@ import {
   threadReport,
   threadTimes,
 } from "@anysrc/testbed";
+import { jscOptionsFromEnv } from "./relay_argv.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -70,9 +71,7 @@ try {
     "--stats-interval",
     "0",
   ];
-  const env: Record<string, string> = values.record ? { ...PERF_JIT_ENV } : {};
-  // PROFILE_BUN_JSC_<option>=… reaches the forwarder's Bun as BUN_JSC_<option> (reportCompileTimes, …).
-  for (const [k, v] of Object.entries(process.env)) if (k.startsWith("PROFILE_BUN_JSC_") && v) env[k.slice(8)] = v;
+  const env: Record<string, string> = { ...(values.record ? PERF_JIT_ENV : {}), ...jscOptionsFromEnv() };
   const forwarder = bed.spawn(bed.router, argv, env);
   await forwarder.waitFor((l) => l.ready === true || l.event === "listening", 30_000);
   await sleep(300);

@@ -3,6 +3,7 @@
  * `anysrc tproxy` under one runtime (raw, bindsrc or tun; JSON stats at exit only).
  * @module
  */
+import process from "node:process";
 import { REPO_ROOT } from "@anysrc/testbed";
 
 /** TPROXY port and upstream mark of the profile testbeds (the bench's own values). */
@@ -39,3 +40,14 @@ export const RELAY_CHOICE_OPTIONS = {
   transport: { type: "string", default: "raw" },
   cli: { type: "string", default: `${REPO_ROOT}apps/relay/bin/anysrc` },
 } as const;
+
+/**
+ * The JSC options asked for as `PROFILE_BUN_JSC_<option>=value` in this script's environment, as the
+ * `BUN_JSC_<option>` variables that set them in the profiled Bun (reportCompileTimes, …).
+ * @example PROFILE_BUN_JSC_reportCompileTimes=true → { BUN_JSC_reportCompileTimes: "true" }
+ */
+export function jscOptionsFromEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (k.startsWith("PROFILE_BUN_JSC_") && v) env[k.slice(8)] = v;
+  return env;
+}

@@ -25,7 +25,7 @@ import {
   threadReport,
   threadTimes,
 } from "@anysrc/testbed";
-import { PROFILE_PORT, RELAY_CHOICE_OPTIONS, relayArgv } from "./relay_argv.ts";
+import { jscOptionsFromEnv, PROFILE_PORT, RELAY_CHOICE_OPTIONS, relayArgv } from "./relay_argv.ts";
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -53,7 +53,7 @@ try {
   const argv = relayArgv(who, values.transport, values.cli, bin.tproxy_relay!);
   const env: Record<string, string> = values.record ? { ...PERF_JIT_ENV } : {};
   if (process.env.DENO_V8_FLAGS) env.DENO_V8_FLAGS = process.env.DENO_V8_FLAGS;
-  for (const [k, v] of Object.entries(process.env)) if (k.startsWith("PROFILE_BUN_JSC_") && v) env[k.slice(8)] = v;
+  Object.assign(env, jscOptionsFromEnv());
   const relay = bed.spawn(bed.router, argv, env);
   await relay.waitFor((l) => l.event === "listening", 30_000);
   await sleep(300);

@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ADDRESSES as A, compileC, createTestbed, requirePrivileges } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, memoryMiB, requirePrivileges, withFdLimit } from "@anysrc/testbed";
 import { PROFILE_PORT, RELAY_CHOICE_OPTIONS, relayArgv } from "./relay_argv.ts";
 
 const { values } = parseArgs({
@@ -36,9 +36,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The relay's resident set in MiB, split as /proc/PID/status splits it. */
 function rss(pid: number): Record<string, number> {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const mib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0) / 1024;
-  return { rss: mib("VmRSS"), anon: mib("RssAnon"), file: mib("RssFile"), hwm: mib("VmHWM") };
+  const m = memoryMiB(pid);
+  return { rss: m.current, anon: m.anon, file: m.file, hwm: m.peak };
 }
 const show = (label: string, m: Record<string, number>) =>
   console.log(`${label}: ${Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")} MiB${heapNote()}`);
@@ -74,7 +73,7 @@ const keepSmaps = (pid: number) => {
 try {
   bed.enableTproxy(PROFILE_PORT);
   await bed.spawn(bed.server, [bin.udp_echo!, A.server4, "7000"]).waitFor((l) => l.ready === true);
-  const raise = (argv: string[]) => ["sh", "-c", `ulimit -n ${sessions + 1024} && exec "$@"`, "sh", ...argv];
+  const raise = (argv: string[]) => withFdLimit(sessions + 1024, argv);
   const argv = relayArgv(values.relay, values.transport, values.cli, bin.tproxy_relay!);
   const relay = bed.spawn(bed.router, raise(argv), heapEnv);
   await relay.waitFor((l) => l.event === "listening" || l.ready === true, 30_000);

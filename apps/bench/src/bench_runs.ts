@@ -2,7 +2,18 @@
  * The measurements of `anysrc bench`, each one run in the shared namespace testbed.
  * @module
  */
-import { ADDRESSES as A, countSyscalls, cpuSeconds, cpuTimes, memoryMiB, openFds, REPO_ROOT, type Testbed, TRACED_SYSCALLS } from "@anysrc/testbed";
+import {
+  ADDRESSES as A,
+  countSyscalls,
+  cpuSeconds,
+  cpuTimes,
+  memoryMiB,
+  openFds,
+  REPO_ROOT,
+  type Testbed,
+  TRACED_SYSCALLS,
+  withFdLimit,
+} from "@anysrc/testbed";
 import type { TransportKind } from "@anysrc/relay/extension";
 import { readFileSync, writeFileSync } from "node:fs";
 
@@ -386,10 +397,8 @@ export async function manySessionsOnce(
   sessions: number,
 ): Promise<{ rssMiB: number; settledRssMiB: number; fds: number; received: number }> {
   const { bed, bin, tun } = rig;
-  // Raise the soft fd limit toward what the sessions need (up to the hard limit this host allows).
-  const raise = (
-    argv: string[],
-  ) => ["sh", "-c", `ulimit -n $(( $(ulimit -Hn) < ${sessions + 1024} ? $(ulimit -Hn) : ${sessions + 1024} )) && exec "$@"`, "sh", ...argv];
+  // Room for the sessions' sockets (up to the hard limit this host allows).
+  const raise = (argv: string[]) => withFdLimit(sessions + 1024, argv);
   const relay = bed.spawn(bed.router, raise(relayArgv(bin, who, "raw", tun, undefined)));
   try {
     await relayReady(relay, who);

@@ -1,6 +1,6 @@
 /**
  * What a running process costs, read from /proc: CPU seconds (all threads), peak and current RSS,
- * open file descriptors.
+ * open file descriptors; and how to start one with room for many of them.
  * @module
  */
 import { readdirSync, readFileSync } from "node:fs";
@@ -17,11 +17,23 @@ export function cpuTimes(pid: number): { user: number; system: number } {
   return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }; // utime, stime in USER_HZ (100) ticks
 }
 
-/** Peak (VmHWM) and current (VmRSS) resident memory of `pid`, in MiB. */
-export function memoryMiB(pid: number): { peak: number; current: number } {
+/**
+ * Resident memory of `pid` in MiB: peak (VmHWM) and current (VmRSS), and the current split into
+ * anonymous pages (heaps, buffers) and file-backed ones (the runtime's binary and libraries).
+ */
+export function memoryMiB(pid: number): { peak: number; current: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
-  return { peak: kb("VmHWM") / 1024, current: kb("VmRSS") / 1024 };
+  return { peak: kb("VmHWM") / 1024, current: kb("VmRSS") / 1024, anon: kb("RssAnon") / 1024, file: kb("RssFile") / 1024 };
+}
+
+/**
+ * `argv` run with its soft open-file limit raised toward `fds` (up to the hard limit the host
+ * allows): a relay holding many sessions, or the generator that opens their client sockets.
+ * @example bed.spawn(bed.router, withFdLimit(11_024, relayArgv))
+ */
+export function withFdLimit(fds: number, argv: readonly string[]): string[] {
+  return ["sh", "-c", `ulimit -n $(( $(ulimit -Hn) < ${fds} ? $(ulimit -Hn) : ${fds} )) && exec "$@"`, "sh", ...argv];
 }
 
 /** Open file descriptors of `pid`. */
