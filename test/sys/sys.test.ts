@@ -77,6 +77,7 @@ describe.skipIf(!run)("sys on real sockets in network namespaces", () => {
         expect(seen.filter((s) => s.origDst === `${A.server4}:7000`)).toHaveLength(3);
         expect(seen.filter((s) => s.origDst === `[${A.server6}]:7001`)).toHaveLength(3);
         expect(seen.every((s) => s.from.startsWith(A.client4) || s.from.startsWith(`[${A.client6}]`))).toBe(true);
+        expect(done.keptIntact).toBe(true); // decoded sources are copies, not views of the reused ring
         expect(await listener.exited()).toBe(0);
       } finally {
         bed.disableTproxy();

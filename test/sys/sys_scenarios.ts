@@ -28,6 +28,7 @@ import {
   parseIpv6,
   parseSocketAddress,
   parseUdp,
+  type SocketAddress,
   socketAddress,
   SystemError,
 } from "@anysrc/core";
@@ -153,6 +154,8 @@ function gatherEcho(aText: string, bText: string, count: number): void {
 
 function tproxy(port: number, count: number): void {
   const seen: Record<string, unknown>[] = [];
+  // The decoded records themselves, read again once the ring has been reused: a kept address is a copy.
+  const kept: { text: string; address: SocketAddress }[] = [];
   const rx = createRecvRing({ slots: 16, slotSize: 2048 });
   const fds = ([4, 6] as const).map((family) => {
     const fd = openUdpSocket({ family, transparent: true, receiveOriginalDestination: true, reuseAddress: true });
@@ -164,8 +167,10 @@ function tproxy(port: number, count: number): void {
       for (let n = rx.receive(fd); n > 0; n = rx.receive(fd)) {
         for (let i = 0; i < n; i++) {
           const dst = rx.originalDestination(i);
+          const from = rx.source(i)!;
+          kept.push({ text: formatSocketAddress(from), address: from });
           seen.push({
-            from: formatSocketAddress(rx.source(i)!),
+            from: formatSocketAddress(from),
             origDst: dst ? formatSocketAddress(dst) : null,
             payload: new TextDecoder().decode(rx.payload(i)),
           });
@@ -176,7 +181,7 @@ function tproxy(port: number, count: number): void {
           getPoller().remove(f);
           closeFd(f);
         }
-        out({ done: true, seen });
+        out({ done: true, seen, keptIntact: kept.every((k) => formatSocketAddress(k.address) === k.text) });
       }
     });
   }

@@ -5,6 +5,7 @@
  */
 export * from "./address.ts";
 export * from "./address_key.ts";
+export * from "./byte_arena.ts";
 export * from "./checksum.ts";
 export * from "./decode.ts";
 export * from "./errors.ts";

@@ -65,7 +65,8 @@ export interface SessionTable {
   touch(s: Session, now: number): void;
   /**
    * Create the session of `client` and its upstream socket, evicting the least recently used one past
-   * the cap or when the process is out of descriptors (and replacing a colliding key).
+   * the cap or when the process is out of descriptors (and replacing a colliding key). The session
+   * keeps `client.ip` as it is: an address decoded for it (decodeSockaddr), not a view of a ring.
    * @throws {SystemError} when the upstream socket cannot be opened even so.
    */
   create(client: SocketAddress, key: number, now: number): Session;
@@ -193,7 +194,7 @@ function createSession(st: TableState, client: SocketAddress, key: number, now: 
   }
   const s: Session = {
     family: client.family,
-    ip: client.ip.slice(),
+    ip: client.ip,
     port: client.port,
     key,
     fd,
