@@ -156,6 +156,16 @@ describe.skipIf(!run)("sys on real sockets in network namespaces", () => {
       if (runtime === "bun") expect(done).toMatchObject({ pageAligned: true, unmapped: true });
     });
 
+    it("trims freed memory once as a burst settles, every longestWaitMs while change never pauses, and not after stop", async () => {
+      const r = scenario(bed.router, ["trim"]);
+      const done = await r.waitFor((l) => l.done === true, 20_000);
+      expect(done.afterBurst).toBe(1);
+      // 700 ms of change, the last trim ~200 ms before it began: one at about 0, 200, 400 and 600 ms (±a tick).
+      expect(done.whileChanging as number).toBeGreaterThanOrEqual(2);
+      expect(done.whileChanging as number).toBeLessThanOrEqual(5);
+      expect(done).toMatchObject({ afterStop: 0, released: "boolean" });
+    });
+
     it("an armed poller costs no CPU while idle and lets the process exit after the last fd is removed", async () => {
       const r = scenario(bed.router, ["idle", "4"]);
       await r.waitFor((l) => l.ready === true);

@@ -45,9 +45,11 @@ import {
   localAddress,
   openTun,
   openUdpSocket,
+  releaseFreeMemory,
   sendTo,
   setInterfaceMtu,
   setInterfaceUp,
+  trimAfterBursts,
 } from "@anysrc/sys";
 
 const out = (o: Record<string, unknown>) => console.log(JSON.stringify({ runtime: adapter.runtime, ...o }));
@@ -362,7 +364,36 @@ async function mapped(addrText: string): Promise<void> {
   out({ done: true, bytes, allocatedKiB, received: n, whole, pageAligned: base % 4096 === 0, mappedBefore, unmapped });
 }
 
+/**
+ * trimAfterBursts' timing with a counter for activity: a burst then quiet (one trim as it settles),
+ * then change that never pauses (a trim every longestWaitMs), then stopped (no more). And one real
+ * malloc_trim through the binding table.
+ */
+async function trim(): Promise<void> {
+  const t0 = Date.now();
+  const trims: number[] = [];
+  let count = 0;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const stop = trimAfterBursts(() => count, { periodMs: 20, longestWaitMs: 200, trim: () => trims.push(Date.now() - t0) });
+  const bump = (ms: number) => {
+    const timer = setInterval(() => count++, 5);
+    return sleep(ms).then(() => clearInterval(timer));
+  };
+  await bump(100);
+  await sleep(200);
+  const afterBurst = trims.length;
+  await bump(700);
+  const whileChanging = trims.length - afterBurst;
+  stop();
+  const atStop = trims.length;
+  await sleep(100);
+  out({ done: true, afterBurst, whileChanging, afterStop: trims.length - atStop, released: typeof releaseFreeMemory() });
+}
+
 switch (mode) {
+  case "trim":
+    await trim();
+    break;
   case "mapped":
     await mapped(args[0]!);
     break;

@@ -57,6 +57,8 @@ export const LIBC_SIGNATURES = {
   // Set-up path only (ring memory): the usize arguments are a length and an offset of 0.
   mmap: { args: ["null", "usize", "i32", "i32", "i32", "usize"], returns: "pointer" },
   munmap: { args: ["usize", "usize"], returns: "i32" },
+  // glibc: free heap memory back to the kernel (the argument is a padding of 0). Housekeeping only.
+  malloc_trim: { args: ["usize"], returns: "i32" },
 } as const satisfies Record<string, Signature>;
 
 type JsType<T extends NeutralType> = T extends "buf" ? Uint8Array | Int32Array | Uint32Array : T extends "void" ? void : T extends "null" ? null : number;

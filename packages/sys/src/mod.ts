@@ -10,6 +10,7 @@ export * as linux from "./linux_constants.ts";
 export * from "./capabilities.ts";
 export * from "./clock.ts";
 export * from "./drain_waiter.ts";
+export * from "./free_memory.ts";
 export * from "./gather_write.ts";
 export * from "./mapped_memory.ts";
 export * from "./poller.ts";
