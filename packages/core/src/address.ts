@@ -81,9 +81,17 @@ function parseIpv6(text: string): Uint8Array | undefined {
 
 /** True when 16 address bytes are an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`). */
 export function isV4Mapped(ip: Uint8Array): boolean {
-  if (ip.length !== 16) return false;
-  for (let i = 0; i < 10; i++) if (ip[i] !== 0) return false;
-  return ip[10] === 0xff && ip[11] === 0xff;
+  return ip.length === 16 && isV4MappedAt(ip, 0);
+}
+
+/**
+ * True when the 16 bytes at `bytes[at]` are an IPv4-mapped IPv6 address (::ffff:a.b.c.d), read in
+ * place (a sockaddr_in6 in a receive ring).
+ * @example isV4MappedAt(ring.memory, nameAt + 8)
+ */
+export function isV4MappedAt(bytes: Uint8Array, at: number): boolean {
+  for (let i = 0; i < 10; i++) if (bytes[at + i] !== 0) return false;
+  return bytes[at + 10] === 0xff && bytes[at + 11] === 0xff;
 }
 
 /**

@@ -2,7 +2,7 @@
  * struct sockaddr_in / sockaddr_in6 ⇄ SocketAddress, in caller-owned memory.
  * @module
  */
-import { addressKeyOf, arenaCopy, createByteArena, type SocketAddress } from "@anysrc/core";
+import { addressKeyOf, arenaCopy, createByteArena, isV4MappedAt, type SocketAddress } from "@anysrc/core";
 import { AF_INET, AF_INET6 } from "./linux_constants.ts";
 import { detectRuntime } from "./runtime.ts";
 
@@ -49,12 +49,6 @@ export function encodeSockaddr(addr: SocketAddress, out: Uint8Array, offset: num
 const arena = detectRuntime() === "bun" ? undefined : createByteArena();
 const keep = (bytes: Uint8Array, start: number, end: number): Uint8Array => arena ? arenaCopy(arena, bytes, start, end) : bytes.slice(start, end);
 
-/** True when the 16 bytes at `bytes[at]` are an IPv4-mapped IPv6 address (::ffff:a.b.c.d). */
-function v4MappedAt(bytes: Uint8Array, at: number): boolean {
-  for (let i = 0; i < 10; i++) if (bytes[at + i] !== 0) return false;
-  return bytes[at + 10] === 0xff && bytes[at + 11] === 0xff;
-}
-
 /**
  * Read a sockaddr_in or sockaddr_in6 at `bytes[offset]` (IPv4-mapped IPv6 comes back as IPv4) into
  * a record of its own: its `ip` is a copy that may be kept. Returns undefined for other families.
@@ -65,7 +59,7 @@ export function decodeSockaddr(bytes: Uint8Array, offset: number): SocketAddress
   const port = (bytes[offset + 2]! << 8) | bytes[offset + 3]!;
   if (family === AF_INET) return { family: 4, ip: keep(bytes, offset + 4, offset + 8), port };
   if (family !== AF_INET6) return undefined;
-  if (v4MappedAt(bytes, offset + 8)) return { family: 4, ip: keep(bytes, offset + 20, offset + 24), port };
+  if (isV4MappedAt(bytes, offset + 8)) return { family: 4, ip: keep(bytes, offset + 20, offset + 24), port };
   return { family: 6, ip: keep(bytes, offset + 8, offset + 24), port };
 }
 
