@@ -6,12 +6,16 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
+import process from "node:process";
 import { parseArgs } from "node:util";
 import type { TransportKind } from "@anysrc/relay/extension";
 import { ADDRESSES as A, canCountSyscalls, compileC, createTestbed, missingPrivileges, type Runtime, RUNTIMES } from "@anysrc/testbed";
 import { BENCH_SECTIONS, type BenchPlan, makePlan } from "./bench_plan.ts";
-import { type BenchResults, chartSvg, findings, resultTables } from "./bench_report.ts";
+import { type BenchResults, ratioRows, reportMarkdown } from "./bench_report.ts";
+import { ndrCharts, ratioChart, renderPng, renderSvg } from "./bench_charts.ts";
 import { TPROXY_PORT, writeV2rayConfig } from "./bench_runs.ts";
+import { cpuSplit, ndrSection } from "./bench_ndr.ts";
+import { compareResults, loadResults } from "./bench_compare.ts";
 import {
   type BenchContext,
   forwardSection,
@@ -24,15 +28,24 @@ import {
 } from "./bench_sections.ts";
 import { exitProcess, onSignal, processId, TRANSPORT_KINDS, UsageError, writeStderr } from "@anysrc/relay/extension";
 
-export const BENCH_USAGE = `Usage: anysrc bench [--quick] [--transports raw,bindsrc,tun] [--runtimes bun,deno,node] [--families 4,6]
-                    [--sections send,sources,relay,saturate,offload,forward,sessions] [--out DIR]
+export const BENCH_USAGE = `Usage: anysrc bench [--full] [--quick] [--transports raw,bindsrc,tun] [--runtimes bun,deno,node] [--families 4,6]
+                    [--sections ndr,send,sources,relay,saturate,offload,forward,sessions] [--out DIR]
                     [--reps N] [--saturate-cells FLOWSxBYTES,…] [--warmup SECONDS]
+       anysrc bench compare A B     two runs side by side (results.json files or --out directories)
+       anysrc bench report DIR      report.md and the charts again from DIR/results.json
 
-  --quick        one repetition, shorter runs
+  (no flags)     the headline run, about 5 minutes: section ndr, Bun and Deno, one repetition
+  --full         every section, Bun, Deno and Node, 3 repetitions (about an hour)
+  --quick        shorter runs of whatever sections run (1 repetition)
   --transports   which transports (default all three)
-  --runtimes     which runtimes run anysrc (default bun,deno,node)
+  --runtimes     which runtimes run anysrc (default bun,deno; bun,deno,node with --full)
   --families     IP families (default 4,6)
-  --sections     which parts (default all): send-only, many sources, paced relay, saturating relay
+  --sections     which parts (default ndr; all with --full): ndr = per contender (the strong C relay,
+                 its first version, the testbed's own ceiling with no relay, every transport ×
+                 runtime) the cold first second, the warm rate and CPU, NDR and PDR by binary search
+                 over open-loop trials, latency percentiles at 50 % and 90 % of the C relay's NDR,
+                 new sessions per second (new client port; new remote address); then send-only,
+                 many sources, paced relay, saturating relay
                  (closed loop, 256 in flight, 1 and 64 flows, 64 and 1200 B), offloads (--offload on
                  and off: a bulk flow to a GSO echo server with GRO on the links, 64 small flows,
                  send-only 1200 B), forward (3 receivers, 256 B, beside a C forwarder of
@@ -72,15 +85,21 @@ function ensureTool(command: string, pkg: string): void {
   }
 }
 
-/** A one-line progress bar on stderr, `total` steps long. */
-function createProgress(total: number): { step(what: string): void } {
+/**
+ * Progress on stderr: on a terminal one line rewritten in place (steps, elapsed, estimated remaining
+ * from the pace so far, what just finished); piped, one line per step with the elapsed time.
+ */
+function createProgress(total: number, tty: boolean): { step(what: string): void } {
   let done = 0;
-  const width = 28;
+  const start = performance.now();
+  const clock = (s: number) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, "0")}`;
   return {
     step(what) {
       done++;
-      const filled = Math.round((done / total) * width);
-      writeStderr(`\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} ${what}`.padEnd(110).slice(0, 130));
+      const elapsed = (performance.now() - start) / 1000;
+      const left = done < total ? ` ~${clock((elapsed / done) * (total - done))} left` : "";
+      if (tty) writeStderr(`\r[${done}/${total} ${clock(elapsed)}${left}] ${what}`.padEnd(120).slice(0, 140));
+      else writeStderr(`[${done}/${total} ${clock(elapsed)}] ${what}\n`);
     },
   };
 }
@@ -93,6 +112,7 @@ function planOf(args: string[]): BenchPlan {
     strict: true,
     options: {
       quick: { type: "boolean" },
+      full: { type: "boolean" },
       transports: { type: "string" },
       runtimes: { type: "string" },
       families: { type: "string" },
@@ -103,13 +123,15 @@ function planOf(args: string[]): BenchPlan {
       warmup: { type: "string" },
     },
   });
+  const full = values.full ?? false;
   return makePlan({
     quick: values.quick ?? false,
+    full,
     transports: listFlag<TransportKind>(cmd, "--transports", values.transports, TRANSPORT_KINDS),
-    runtimes: listFlag<Runtime>(cmd, "--runtimes", values.runtimes, RUNTIMES),
+    runtimes: listFlag<Runtime>(cmd, "--runtimes", values.runtimes ?? (full ? undefined : "bun,deno"), RUNTIMES),
     families: listFlag(cmd, "--families", values.families, ["4", "6"] as const).map((f) => (f === "4" ? 4 : 6)),
     out: values.out ?? "bench-out",
-    sections: listFlag(cmd, "--sections", values.sections, BENCH_SECTIONS),
+    sections: listFlag(cmd, "--sections", values.sections ?? (full ? undefined : "ndr"), BENCH_SECTIONS),
     reps: values.reps === undefined ? undefined : repsOf(cmd, values.reps),
     saturateCells: values["saturate-cells"] === undefined ? undefined : saturateCellsOf(cmd, values["saturate-cells"]),
     warmup: values.warmup === undefined ? undefined : warmupOf(cmd, values.warmup),
@@ -153,7 +175,8 @@ function totalRuns(plan: BenchPlan, v2ray: boolean): number {
   const manySourceRuns = plan.runtimes.length * sourceKinds + plan.reps * sourceKinds * plan.families.length * who;
   const saturateCells = plan.families.length * plan.saturateCells.length;
   const ours = plan.runtimes.length * plan.transports.length;
-  return (wants("send") ? plan.reps * sendCells * who : 0) + (wants("relay") ? plan.reps * relayCells * who : 0) +
+  const ndrBlocks = plan.reps * plan.families.length * (2 + (plan.basicBaseline ? 1 : 0) + ours);
+  return (wants("ndr") ? 3 * ndrBlocks : 0) + (wants("send") ? plan.reps * sendCells * who : 0) + (wants("relay") ? plan.reps * relayCells * who : 0) +
     (wants("relay") && v2ray ? plan.reps * plan.families.length : 0) + (wants("sources") ? manySourceRuns : 0) + (wants("sessions") ? 2 * who : 0) +
     (wants("saturate") ? plan.reps * saturateCells * (1 + ours) : 0) +
     (wants("offload") ? plan.reps * plan.families.length * (plan.offloadCells.length * (1 + 2 * ours) + plan.transports.length - 1) : 0) +
@@ -171,6 +194,7 @@ function emptyResults(plan: BenchPlan, v2ray: boolean): BenchResults {
       date: new Date().toISOString(),
     },
     plan,
+    ndr: [],
     send: [],
     manySources: [],
     fewSources: [],
@@ -189,6 +213,7 @@ function emptyResults(plan: BenchPlan, v2ray: boolean): BenchResults {
 }
 
 const SECTIONS: Record<(typeof BENCH_SECTIONS)[number], (ctx: BenchContext) => Promise<void>> = {
+  ndr: ndrSection,
   send: sendSection,
   sources: sourcesSection,
   relay: relaySection,
@@ -200,12 +225,27 @@ const SECTIONS: Record<(typeof BENCH_SECTIONS)[number], (ctx: BenchContext) => P
 
 /** Run `anysrc bench`; returns the exit status. */
 export async function benchCommand(args: string[]): Promise<number> {
+  if (args[0] === "compare") {
+    if (args.length !== 3) throw new UsageError("bench", "compare takes two results: anysrc bench compare A B (results.json files or --out directories)");
+    console.log(compareResults(loadResults(args[1]!), loadResults(args[2]!), [args[1]!, args[2]!]));
+    return 0;
+  }
+  if (args[0] === "report") {
+    if (args.length !== 2) throw new UsageError("bench", "report takes one --out directory: anysrc bench report DIR");
+    const results = loadResults(args[1]!);
+    await writeReport({ ...results.plan, out: args[1]! }, results);
+    return 0;
+  }
   const plan = planOf(args);
   ensureTool("nft", "nftables");
   ensureTool("cc", "gcc libc6-dev");
   const missing = missingPrivileges();
   if (missing) throw new Error(`anysrc bench needs root and the testbed tools: ${missing}`);
-  const bin = compileC(["send_baseline", "udp_sink", "udp_echo", "relay_load", "relay_saturate", "tproxy_relay", "udp_flood", "forward_baseline"]);
+  const bin = compileC(["send_baseline", "udp_sink", "udp_echo", "relay_load", "relay_saturate", "tproxy_relay", "udp_flood", "forward_baseline",
+    "tproxy_relay_basic",
+    "relay_openloop",
+    "session_churn",
+  ]);
   const countSyscalls = plan.sections.includes("saturate") && plan.syscallSeconds > 0 && (await canCountSyscalls());
   const v2ray = hasCommand("v2ray");
   const bed = createTestbed();
@@ -221,12 +261,13 @@ export async function benchCommand(args: string[]): Promise<number> {
     bin,
     plan,
     results: emptyResults(plan, v2ray),
-    progress: createProgress(totalRuns(plan, v2ray)),
+    progress: createProgress(totalRuns(plan, v2ray), process.stderr.isTTY === true),
     tun: `asbench${processId() % 10000}`,
     who: ["c", ...plan.runtimes],
     countSyscalls,
     v2rayConfig: v2ray ? writeV2rayConfig(`${plan.out}/v2ray.json`) : undefined,
     port: 20000,
+    split: cpuSplit(cpus().length),
   };
   try {
     bed.run(bed.router, ["ip", "tuntap", "add", "dev", ctx.tun, "mode", "tun"]);
@@ -239,7 +280,7 @@ export async function benchCommand(args: string[]): Promise<number> {
   } finally {
     await bed.destroy();
   }
-  writeReport(plan, ctx.results);
+  await writeReport(plan, ctx.results);
   return 0;
 }
 
@@ -252,31 +293,17 @@ function hasCommand(name: string): boolean {
   }
 }
 
-/** results.json, report.md and chart.svg in `plan.out`; the tables on stdout. */
-function writeReport(plan: BenchPlan, results: BenchResults): void {
-  const tables = resultTables(results);
-  const command = `anysrc bench${plan.quick ? " --quick" : ""}`;
-  const report = `# anysrc bench report
-
-Command: \`${command}\` (as root, from the repository: \`npm run bench${plan.quick ? " -- --quick" : ""}\`)
-Machine: ${results.machine.cpus} × ${results.machine.cpuModel}, ${results.machine.memoryGiB} GiB, Linux ${results.machine.kernel}; ${results.machine.date}.
-Repetitions: ${plan.reps}, interleaved (C, ${plan.runtimes.join(", ")} within each cell); ratios are taken within a repetition, then the median.
-Load generators: paced, \`relay_load.c\` (64 connected sockets in the client namespace, every echo verified byte for byte, RTT from a CLOCK_MONOTONIC stamp) offers ${plan.relayRate} datagrams/s, well below its own ceiling; saturating, \`relay_saturate.c\` keeps ${plan.saturateWindow} datagrams in flight over 1, 8 or 64 connected sockets, unpaced (each echo lets the next one go), every echo verified. Echo server: \`udp_echo.c\` (recvmmsg/sendmmsg).
-Baselines: \`send_baseline.c\` (the same variant per transport) and \`tproxy_relay.c\` (single-threaded C relay of the same design: TPROXY listeners, one upstream socket per client, replies through IPPROTO_RAW with headers built per datagram).
-Peers: v2ray dokodemo-door — ${results.peers.v2ray}.
-CPU per relayed datagram counts every thread of the relay process (/proc), each direction (client→server, server→client) as one datagram.
-
-![ratio to C](chart.svg)
-
-${tables}
-
-## What the numbers say
-
-${findings(results)}
-`;
+/** results.json, report.md and the charts (SVG and PNG) in `plan.out`; the tables on stdout. */
+async function writeReport(plan: BenchPlan, results: BenchResults): Promise<void> {
+  const charts = [...(results.ndr.length ? ndrCharts(results.ndr) : []), ...(ratioRows(results).length ? [ratioChart(ratioRows(results))] : [])];
+  for (const chart of charts) {
+    const svg = await renderSvg(chart.spec);
+    writeFileSync(`${plan.out}/${chart.name}.svg`, svg);
+    writeFileSync(`${plan.out}/${chart.name}.png`, renderPng(svg));
+  }
+  const report = reportMarkdown(results, charts.map((c) => c.name));
   writeFileSync(`${plan.out}/results.json`, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(`${plan.out}/report.md`, report);
-  writeFileSync(`${plan.out}/chart.svg`, chartSvg(results));
-  console.log(tables);
-  console.log(`\nwrote ${plan.out}/results.json, ${plan.out}/report.md, ${plan.out}/chart.svg`);
+  console.log(report);
+  console.log(`\nwrote ${plan.out}/results.json, ${plan.out}/report.md, ${charts.map((c) => `${plan.out}/${c.name}.{svg,png}`).join(", ")}`);
 }

@@ -8,6 +8,8 @@ import type { Runtime } from "@anysrc/testbed";
 /** The bench plan. */
 export interface BenchPlan {
   readonly quick: boolean;
+  /** Every section, every runtime, three repetitions (`--full`). */
+  readonly full: boolean;
   readonly transports: readonly TransportKind[];
   readonly runtimes: readonly Runtime[];
   readonly families: readonly (4 | 6)[];
@@ -49,16 +51,23 @@ export interface BenchPlan {
   readonly forwardSize: number;
   readonly forwardSeconds: number;
   readonly forwardRates: { readonly saturating: number; readonly lossless: number };
+  /** The headline (ndr) section's cell: flows and payload bytes of its closed and open loops. */
+  readonly ndrCell: { readonly flows: number; readonly size: number };
+  /** Seconds of each NDR/PDR trial (latency points run 1 s each). */
+  readonly trialSeconds: number;
+  /** The first version of the C relay runs beside the strong one (its gain, in the same run). */
+  readonly basicBaseline: boolean;
 }
 
 /** The parts of `anysrc bench`. */
-export const BENCH_SECTIONS = ["send", "sources", "relay", "saturate", "offload", "forward", "sessions"] as const;
+export const BENCH_SECTIONS = ["ndr", "send", "sources", "relay", "saturate", "offload", "forward", "sessions"] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 /** The plan for quick or full runs. */
 export function makePlan(
   o: {
     quick: boolean;
+    full: boolean;
     transports: TransportKind[];
     runtimes: Runtime[];
     families: (4 | 6)[];
@@ -75,7 +84,7 @@ export function makePlan(
   const { reps, saturateCells, warmup, ...rest } = o;
   return {
     ...rest,
-    reps: reps ?? (o.quick ? 1 : 3),
+    reps: reps ?? (o.full && !o.quick ? 3 : 1),
     sendCount: o.quick ? 50_000 : 200_000,
     relayRate: 20_000,
     relaySeconds: o.quick ? 2 : 4,
@@ -92,5 +101,8 @@ export function makePlan(
     forwardSize: 256,
     forwardSeconds: o.quick ? 2 : 3,
     forwardRates: { saturating: 150_000, lossless: 15_000 },
+    ndrCell: { flows: 64, size: 64 },
+    trialSeconds: o.quick ? 0.5 : 1,
+    basicBaseline: true,
   };
 }

@@ -4,12 +4,16 @@
  */
 import { median, summary } from "@anysrc/testbed";
 import type { BenchPlan } from "./bench_plan.ts";
+import type { NdrRow } from "./bench_ndr.ts";
+import { ndrTables } from "./ndr_report.ts";
 import type { Contender, ForwardResult, RelayResult, SaturateResult, SendResult } from "./bench_runs.ts";
 
 /** Everything measured, as written to results.json. */
 export interface BenchResults {
   readonly machine: Record<string, string | number>;
   readonly plan: BenchPlan;
+  /** The headline section (bench_ndr.ts). */
+  readonly ndr: NdrRow[];
   readonly send: { kind: string; family: number; size: number; who: Contender; runs: SendResult[]; ratios: number[] }[];
   readonly manySources: { kind: string; who: Contender; pps: number; sources: number }[];
   readonly fewSources: { kind: string; family: number; who: Contender; sources: number; runs: SendResult[]; ratios: number[] }[];
@@ -245,54 +249,29 @@ function saturateTable(r: BenchResults): string {
   return lines.join("\n");
 }
 
-/** Grouped horizontal bars: the ratio to C per transport × runtime, send-only and end to end. */
-export function chartSvg(r: BenchResults): string {
-  const rows: { label: string; send: number; relay: number; saturate: number }[] = [];
+/** The ratio to C per transport × runtime: send-only, paced relay (C CPU ÷ ours) and saturated relay, higher is better on each. */
+export function ratioRows(r: BenchResults): { contender: string; measure: string; ratio: number }[] {
+  const rows: { contender: string; measure: string; ratio: number }[] = [];
   for (const kind of r.plan.transports) {
     for (const who of r.plan.runtimes) {
+      const contender = `${kind} · ${who}`;
       const sendRatios = r.send.filter((s) => s.kind === kind && s.who === who).flatMap((s) => s.ratios);
-      const relayCells = r.relay.filter((x) => x.kind === kind && x.who === who);
-      // End to end: C CPU ÷ ours, so that higher is better on both bars.
-      const relayRatios = relayCells.flatMap((x) => x.cpuRatios.map((c) => 1 / c));
+      // End to end: C CPU ÷ ours, so that higher is better on every bar.
+      const relayRatios = r.relay.filter((x) => x.kind === kind && x.who === who).flatMap((x) => x.cpuRatios.map((c) => 1 / c));
       // Saturating: the median cell's relayed datagrams/s ÷ C.
       const saturateRatios = r.saturate.filter((x) => x.kind === kind && x.who === who && x.rateRatios.length).map((x) => median(x.rateRatios));
-      rows.push({
-        label: `${kind} · ${who}`,
-        send: sendRatios.length ? median(sendRatios) : 0,
-        relay: relayRatios.length ? median(relayRatios) : 0,
-        saturate: saturateRatios.length ? median(saturateRatios) : 0,
-      });
+      for (
+        const [measure, xs] of [["send-only: datagrams/s ÷ C sender", sendRatios], ["paced relay: C CPU ÷ anysrc CPU", relayRatios], [
+          "saturated relay: datagrams/s ÷ C",
+          saturateRatios,
+        ]] as const
+      ) {
+        const v = xs.filter((x) => Number.isFinite(x));
+        if (v.length) rows.push({ contender, measure, ratio: median(v) });
+      }
     }
   }
-  const width = 760, left = 150, barH = 14, gap = 10, top = 56;
-  const bars = 3;
-  const height = top + rows.length * (bars * barH + gap) + 50;
-  const max = Math.max(1.2, ...rows.flatMap((x) => [x.send, x.relay, x.saturate]));
-  const x = (v: number) => left + (v / max) * (width - left - 60);
-  const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`);
-  parts.push(`<rect width="100%" height="100%" fill="white"/>`);
-  parts.push(`<text x="${left}" y="20" font-size="14" font-weight="bold">anysrc vs C, same run (1.0 = as fast / as cheap as C; higher is better)</text>`);
-  parts.push(`<rect x="${left}" y="30" width="12" height="12" fill="#4c78a8"/><text x="${left + 16}" y="40">send-only: datagrams/s ÷ C sender</text>`);
-  parts.push(`<rect x="${left + 200}" y="30" width="12" height="12" fill="#f58518"/><text x="${left + 216}" y="40">paced relay: C CPU ÷ anysrc CPU</text>`);
-  parts.push(`<rect x="${left + 400}" y="30" width="12" height="12" fill="#54a24b"/><text x="${left + 416}" y="40">saturated relay: datagrams/s ÷ C</text>`);
-  rows.forEach((row, i) => {
-    const y = top + i * (bars * barH + gap);
-    parts.push(`<text x="${left - 8}" y="${y + 1.5 * barH + 4}" text-anchor="end">${row.label}</text>`);
-    ([[row.send, "#4c78a8"], [row.relay, "#f58518"], [row.saturate, "#54a24b"]] as const).forEach(([v, color], b) => {
-      parts.push(`<rect x="${left}" y="${y + b * barH}" width="${Math.max(0, x(v) - left)}" height="${barH - 1}" fill="${color}"/>`);
-      parts.push(`<text x="${x(v) + 4}" y="${y + (b + 1) * barH - 3}">${v ? f2(v) : "–"}</text>`);
-    });
-  });
-  const axisY = top + rows.length * (bars * barH + gap) + 5;
-  for (const t of [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5].filter((v) => v <= max)) {
-    parts.push(
-      `<line x1="${x(t)}" y1="${top - 4}" x2="${x(t)}" y2="${axisY}" stroke="${t === 1 ? "#333" : "#ddd"}" stroke-dasharray="${t === 1 ? "4 3" : ""}"/>`,
-    );
-    parts.push(`<text x="${x(t)}" y="${axisY + 14}" text-anchor="middle">${t}</text>`);
-  }
-  parts.push("</svg>");
-  return parts.join("\n");
+  return rows;
 }
 
 /** The answer to "when is raw better than bindsrc, when is tun, what does each cost" from the numbers. */
@@ -362,4 +341,31 @@ export function findings(r: BenchResults): string {
     "- **When tun fits:** when the packets should be routed rather than sent (policy routing, forwarding to other hosts, an intercept that also receives): one write per packet (no batching), every checksum ours, forwarding and rp_filter settings needed on the host, TTL drops by one.",
   );
   return out.join("\n");
+}
+
+/** How the headline section measures, for report.md and BENCHMARKS.md. */
+export function ndrMethod(p: BenchPlan): string {
+  return [
+    `Headline section (\`ndr\`): for each family, every contender in one life of its process — the strong C relay (\`tproxy_relay.c\`), its first version (\`tproxy_relay_basic.c\`), the testbed's own ceiling (the router forwarding UDP in its kernel, no relay, no TPROXY rule) and each transport × runtime. The relay gets the last CPU to itself (\`taskset\`), the load generators and echo servers the others: every contender has one core, and the ceiling is what the harness does on the CPUs it has.`,
+    `1. **Cold**: a closed loop (\`relay_saturate.c\`, 256 in flight, ${p.ndrCell.flows} flows × ${p.ndrCell.size} B) started the moment the relay prints that it listens; its first second. 2. **Warm**: the same loop for another second (rate, CPU per relayed datagram from /proc). 3. **NDR / PDR**: binary search over open-loop trials of ${p.trialSeconds} s (\`relay_openloop.c\`: paced in 50 µs ticks, never waiting for echoes), from the warm rate, to within 2 %; a trial fails on a lost datagram (PDR: more than 0.1 %), on a backlog (an echo more than 20 ms after the last send: past its capacity a relay with megabyte buffers queues rather than drops in a short trial), or when the generator falls 2 % short of the rate. The warm-up before the first trial is the two closed-loop seconds above: long enough for Bun's and Deno's JITs at these rates (BENCHMARKS.md history: the cold/warm A/B). 4. **Latency**: 1 s open loops at 50 % and 90 % of the C relay's NDR — the same offered rate for every contender — every echo's round trip in a log-bucket histogram (1/64 relative precision; max exact). 5. **New sessions**: 64 round trips in flight, each from a new client port (\`session_churn.c client\`), then each to a new remote address (\`remote\`: the server answers a range of ports).`,
+    `A contender whose NDR is within 15 % of the ceiling's is flagged harness-bound. A C run that lost datagrams makes the ratios to it void. Kernel drop counters (nstat, link and softnet drops) that moved during each contender's block are in results.json.`,
+  ].join("\n\n");
+}
+
+/** report.md: what ran, the tables, the charts, what the numbers say. */
+export function reportMarkdown(r: BenchResults, charts: readonly string[]): string {
+  const p = r.plan;
+  const flags = [p.full ? " --full" : "", p.quick ? " --quick" : ""].join("");
+  return `# anysrc bench report
+
+Command: \`anysrc bench${flags}\` (as root, from the repository: \`npm run bench${flags ? ` --${flags}` : ""}\`); sections ${p.sections.join(", ")}; runtimes ${
+    p.runtimes.join(", ")
+  }; transports ${p.transports.join(", ")}; IPv${p.families.join(" and IPv")}.
+Machine: ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, Linux ${r.machine.kernel}; ${r.machine.date}.
+Repetitions: ${p.reps}, interleaved (every contender within each cell and repetition); ratios are taken within a repetition, then the median.
+
+${charts.map((name) => `![${name}](${name}.png)`).join("\n")}
+
+${r.ndr.length ? `## Headline: NDR, cold start, latency, new sessions\n\n${ndrMethod(p)}\n\n${ndrTables(r.ndr)}\n` : ""}
+${resultTables(r).trim() ? `## Other sections\n\nLoad generators: paced, \`relay_load.c\` (64 connected sockets, every echo verified byte for byte) offers ${p.relayRate} datagrams/s; saturating, \`relay_saturate.c\` keeps ${p.saturateWindow} datagrams in flight over 1, 8 or 64 connected sockets, unpaced. Baselines: \`send_baseline.c\` (the same variant per transport), \`tproxy_relay.c\` (the strong C relay) and \`forward_baseline.c\`. CPU per relayed datagram counts every thread of the relay process (/proc), each direction as one datagram. Peers: v2ray dokodemo-door — ${r.peers.v2ray}.\n\n${resultTables(r)}\n\n## What the numbers say\n\n${findings(r)}\n` : ""}`;
 }

@@ -18,7 +18,7 @@ import type { TransportKind } from "@anysrc/relay/extension";
 import { readFileSync, writeFileSync } from "node:fs";
 
 /** Who does the work in a run: a runtime running anysrc, or a baseline. */
-export type Contender = "c" | "bun" | "deno" | "node" | "v2ray";
+export type Contender = "c" | "c-basic" | "bun" | "deno" | "node" | "v2ray";
 
 export const ANYSRC = `${REPO_ROOT}apps/relay/bin/anysrc`;
 export const TPROXY_PORT = 15000;
@@ -33,6 +33,8 @@ export interface Rig {
   readonly bed: Testbed;
   readonly bin: Record<string, string>;
   readonly tun: string;
+  /** CPUs for the harness and for the device under test, where the section pins them (bench_ndr.ts cpuSplit). */
+  readonly split?: { readonly harness: string; readonly relay: string } | undefined;
 }
 
 /** A send-only run: `count` datagrams of `size` to the client's `port`, from `sources` source ports. */
@@ -123,6 +125,7 @@ export function relayArgv(
   offload: "on" | "off" = "on",
 ): string[] {
   if (who === "c") return [bin.tproxy_relay!, String(TPROXY_PORT), String(UPSTREAM_MARK)];
+  if (who === "c-basic") return [bin.tproxy_relay_basic!, String(TPROXY_PORT), String(UPSTREAM_MARK)];
   if (who === "v2ray") return ["v2ray", "-config", v2rayConfig ?? ""];
   return [
     ANYSRC,
@@ -319,7 +322,7 @@ export function kernelDropCounters(bed: Testbed): Record<string, number> {
   return out;
 }
 
-function counterDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+export function counterDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0);
   return out;

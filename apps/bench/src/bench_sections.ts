@@ -25,6 +25,8 @@ export interface BenchContext {
   readonly countSyscalls: boolean;
   /** v2ray's config when v2ray is installed (the relay section runs it as a peer). */
   readonly v2rayConfig: string | undefined;
+  /** CPUs for the harness and the relay in the ndr section (undefined: one CPU, nothing pinned). */
+  readonly split: { readonly harness: string; readonly relay: string } | undefined;
   /** The last port a run used; each run takes the next. */
   port: number;
 }

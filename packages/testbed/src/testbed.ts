@@ -49,6 +49,18 @@ export interface Testbed {
   /** Remove the TPROXY rules again (the forward drop stays). */
   disableTproxy(): void;
   /**
+   * The harness's own ceiling: with `true` the router forwards UDP between the client and server
+   * links in its kernel (the drop rule lifted; call `disableTproxy` too, or TPROXY still diverts);
+   * `false` puts the drop back.
+   */
+  forwardUdp(on: boolean): void;
+  /**
+   * The server answers on every port of [from, from + count) through whatever listens on `to`: an nft
+   * redirect in the server namespace, whose conntrack restores the original port on the reply. For
+   * runs that need a new remote address per datagram.
+   */
+  redirectServerPorts(from: number, count: number, to: number): void;
+  /**
    * GRO on (or off) on all four veth ends (`ethtool -K … gro on`): veth then runs NAPI and the
    * kernel coalesces a flow's datagrams for sockets that asked for UDP_GRO. Off by default, as veth is.
    */
@@ -97,6 +109,16 @@ export function createTestbed(o: { readonly diversion?: boolean } = {}): Testbed
   const created: string[] = [];
   let destroyed = false;
   const inNs = (ns: string, argv: readonly string[], input?: string) => sh(["ip", "netns", "exec", ns, ...argv], input);
+  // UDP between the client and server links is dropped, so a relay that is not listening cannot look like a perfect one.
+  const forwardDrop = () => `
+table inet anysrc_base {
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "${rc}" oifname "${rs}" meta l4proto udp drop
+    iifname "${rs}" oifname "${rc}" meta l4proto udp drop
+  }
+}
+`;
 
   const bed: Testbed = {
     client,
@@ -159,6 +181,24 @@ table inet anysrc_tproxy {
       for (const [ns, link] of [[client, "c0"], [router, rc], [router, rs], [server, "s0"]] as const) {
         inNs(ns, ["ip", "link", "set", "dev", link, "mtu", String(mtu)]);
       }
+    },
+    forwardUdp(on) {
+      inNs(router, ["nft", "flush", "chain", "inet", "anysrc_base", "forward"]);
+      if (!on) inNs(router, ["nft", "-f", "-"], forwardDrop());
+    },
+    redirectServerPorts(from, count, to) {
+      inNs(
+        server,
+        ["nft", "-f", "-"],
+        `
+table inet anysrc_ports {
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    udp dport ${from}-${from + count - 1} redirect to :${to}
+  }
+}
+`,
+      );
     },
     disableTproxy() {
       try {
@@ -246,19 +286,7 @@ table inet anysrc_tproxy {
       inNs(ns, ["ip", "neigh", "replace", v4, "lladdr", lladdr, "dev", link, "nud", "permanent"]);
       inNs(ns, ["ip", "-6", "neigh", "replace", v6, "lladdr", lladdr, "dev", link, "nud", "permanent"]);
     }
-    inNs(
-      router,
-      ["nft", "-f", "-"],
-      `
-table inet anysrc_base {
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    iifname "${rc}" oifname "${rs}" meta l4proto udp drop
-    iifname "${rs}" oifname "${rc}" meta l4proto udp drop
-  }
-}
-`,
-    );
+    inNs(router, ["nft", "-f", "-"], forwardDrop());
   } catch (e) {
     void bed.destroy();
     throw e;
