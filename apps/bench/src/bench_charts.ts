@@ -40,9 +40,15 @@ const CONFIG = {
   view: { stroke: "#ddd" },
 };
 
-/** The three charts for the headline section's rows. */
-export function ndrCharts(rows: readonly NdrRow[]): ChartSpec[] {
-  const order = [...new Set(rows.map(contenderLabel))];
+const BASE = { $schema: "https://vega.github.io/schema/vega-lite/v6.json", config: CONFIG, background: "white" } as const;
+
+/** One colour per contender, in the order the rows come. */
+function contenderColor(order: readonly string[]) {
+  return { field: "contender", type: "nominal", sort: order, title: "contender", scale: { scheme: "tableau10" } } as const;
+}
+
+/** NDR bars per contender, a panel per family, min–max whiskers over repetitions. */
+function ndrChart(rows: readonly NdrRow[], order: readonly string[]): ChartSpec {
   const bars = rows.map((row) => {
     const ndrs = row.reps.map((r) => r.search.ndr);
     return {
@@ -54,6 +60,47 @@ export function ndrCharts(rows: readonly NdrRow[]): ChartSpec[] {
       max: Math.max(...ndrs),
     };
   });
+  const cell = rows[0] ? `${rows[0].flows} client flows of ${rows[0].size} B` : "the client flows";
+  return {
+    name: "ndr",
+    spec: {
+      ...BASE,
+      title: {
+        text: "No-drop rate per contender",
+        subtitle: [`datagrams/s offered by ${cell}, each relayed there and back;`, "bar: median over repetitions, whisker: min–max"],
+      },
+      data: { values: bars },
+      facet: { column: { field: "family", type: "nominal", title: null } },
+      spec: {
+        width: 300,
+        height: { step: 22 },
+        layer: [
+          {
+            mark: { type: "bar" },
+            encoding: {
+              y: { field: "contender", type: "nominal", sort: [...order], title: null, axis: { labelLimit: 200 } },
+              x: { field: "ndr", type: "quantitative", title: "NDR (datagrams/s)", axis: { format: "~s" } },
+              color: {
+                field: "group",
+                type: "nominal",
+                title: null,
+                scale: { domain: ["C baseline", "ceiling", "anysrc"], range: ["#4c78a8", "#9d9d9d", "#f58518"] },
+              },
+            },
+          },
+          {
+            mark: { type: "rule", color: "black" },
+            encoding: { y: { field: "contender", type: "nominal", sort: [...order] }, x: { field: "min", type: "quantitative" }, x2: { field: "max" } },
+          },
+        ],
+      },
+      resolve: { scale: { x: "shared" } },
+    } as TopLevelSpec,
+  };
+}
+
+/** Delivered against offered rate, every trial of every search. */
+function deliveredChart(rows: readonly NdrRow[], order: readonly string[]): ChartSpec {
   const trials = rows.flatMap((row) =>
     row.reps.flatMap((rep) =>
       rep.search.trials.map((t) => ({
@@ -65,6 +112,49 @@ export function ndrCharts(rows: readonly NdrRow[]): ChartSpec[] {
       }))
     )
   );
+  const color = contenderColor(order);
+  return {
+    name: "delivered",
+    spec: {
+      ...BASE,
+      title: { text: "Delivered against offered rate", subtitle: "every trial of the NDR/PDR search; a failed trial lost datagrams or left a backlog" },
+      data: { values: trials },
+      facet: { column: { field: "family", type: "nominal", title: null } },
+      spec: {
+        width: 320,
+        height: 300,
+        layer: [
+          {
+            mark: { type: "line", strokeWidth: 1.5 },
+            encoding: {
+              x: { field: "offered", type: "quantitative", title: "offered (datagrams/s)", axis: { format: "~s" } },
+              y: { field: "delivered", type: "quantitative", title: "delivered (datagrams/s)", axis: { format: "~s" } },
+              color,
+              order: { field: "offered", type: "quantitative" },
+            },
+          },
+          {
+            mark: { type: "point", filled: true, size: 45 },
+            encoding: {
+              x: { field: "offered", type: "quantitative" },
+              y: { field: "delivered", type: "quantitative" },
+              color,
+              shape: {
+                field: "outcome",
+                type: "nominal",
+                title: "trial",
+                scale: { domain: ["no loss", "backlog at the end", "lost datagrams"], range: ["circle", "triangle-up", "cross"] },
+              },
+            },
+          },
+        ],
+      },
+    } as TopLevelSpec,
+  };
+}
+
+/** Latency percentiles at the two fixed offered rates, a panel per percentile and family. */
+function latencyChart(rows: readonly NdrRow[], order: readonly string[]): ChartSpec {
   const percentiles = [["p50Us", "p50"], ["p99Us", "p99"], ["p999Us", "p99.9"], ["maxUs", "max"]] as const;
   const latency = rows.flatMap((row) =>
     row.reps.flatMap((rep) =>
@@ -79,96 +169,37 @@ export function ndrCharts(rows: readonly NdrRow[]): ChartSpec[] {
       )
     )
   );
-  const base = { $schema: "https://vega.github.io/schema/vega-lite/v6.json", config: CONFIG, background: "white" } as const;
-  const contenderColor = { field: "contender", type: "nominal", sort: order, title: "contender", scale: { scheme: "tableau10" } } as const;
-  return [
-    {
-      name: "ndr",
+  return {
+    name: "latency",
+    spec: {
+      ...BASE,
+      title: {
+        text: "Round-trip latency at fixed offered rates",
+        subtitle: "50 % and 90 % of the C relay's NDR, the same rate for every contender; every echo in a log-bucket histogram",
+      },
+      data: { values: latency },
+      facet: {
+        row: { field: "family", type: "nominal", title: null },
+        column: { field: "percentile", type: "nominal", title: null, sort: ["p50", "p99", "p99.9", "max"] },
+      },
       spec: {
-        ...base,
-        title: {
-          text: "No-drop rate per contender",
-          subtitle: ["datagrams/s offered by 64 client flows of 64 B, each relayed there and back;", "bar: median over repetitions, whisker: min–max"],
+        width: 120,
+        height: 180,
+        mark: { type: "line", point: true },
+        encoding: {
+          x: { field: "load", type: "ordinal", title: "load (of C's NDR)", axis: { labelAngle: 0 } },
+          y: { field: "ms", type: "quantitative", scale: { type: "log" }, title: "round trip (ms)", axis: { format: "~g" } },
+          color: contenderColor(order),
         },
-        data: { values: bars },
-        facet: { column: { field: "family", type: "nominal", title: null } },
-        spec: {
-          width: 300,
-          height: { step: 22 },
-          layer: [
-            {
-              mark: { type: "bar" },
-              encoding: {
-                y: { field: "contender", type: "nominal", sort: order, title: null, axis: { labelLimit: 200 } },
-                x: { field: "ndr", type: "quantitative", title: "NDR (datagrams/s)", axis: { format: "~s" } },
-                color: { field: "group", type: "nominal", title: null, scale: { domain: ["C baseline", "ceiling", "anysrc"], range: ["#4c78a8", "#9d9d9d", "#f58518"] } },
-              },
-            },
-            {
-              mark: { type: "rule", color: "black" },
-              encoding: { y: { field: "contender", type: "nominal", sort: order }, x: { field: "min", type: "quantitative" }, x2: { field: "max" } },
-            },
-          ],
-        },
-        resolve: { scale: { x: "shared" } },
-      } as TopLevelSpec,
-    },
-    {
-      name: "delivered",
-      spec: {
-        ...base,
-        title: { text: "Delivered against offered rate", subtitle: "every trial of the NDR/PDR search; a failed trial lost datagrams or left a backlog" },
-        data: { values: trials },
-        facet: { column: { field: "family", type: "nominal", title: null } },
-        spec: {
-          width: 320,
-          height: 300,
-          layer: [
-            {
-              mark: { type: "line", strokeWidth: 1.5 },
-              encoding: {
-                x: { field: "offered", type: "quantitative", title: "offered (datagrams/s)", axis: { format: "~s" } },
-                y: { field: "delivered", type: "quantitative", title: "delivered (datagrams/s)", axis: { format: "~s" } },
-                color: contenderColor,
-                order: { field: "offered", type: "quantitative" },
-              },
-            },
-            {
-              mark: { type: "point", filled: true, size: 45 },
-              encoding: {
-                x: { field: "offered", type: "quantitative" },
-                y: { field: "delivered", type: "quantitative" },
-                color: contenderColor,
-                shape: { field: "outcome", type: "nominal", title: "trial", scale: { domain: ["no loss", "backlog at the end", "lost datagrams"], range: ["circle", "triangle-up", "cross"] } },
-              },
-            },
-          ],
-        },
-      } as TopLevelSpec,
-    },
-    {
-      name: "latency",
-      spec: {
-        ...base,
-        title: {
-          text: "Round-trip latency at fixed offered rates",
-          subtitle: "50 % and 90 % of the C relay's NDR, the same rate for every contender; every echo in a log-bucket histogram",
-        },
-        data: { values: latency },
-        facet: { row: { field: "family", type: "nominal", title: null }, column: { field: "percentile", type: "nominal", title: null, sort: ["p50", "p99", "p99.9", "max"] } },
-        spec: {
-          width: 120,
-          height: 180,
-          mark: { type: "line", point: true },
-          encoding: {
-            x: { field: "load", type: "ordinal", title: "load (of C's NDR)", axis: { labelAngle: 0 } },
-            y: { field: "ms", type: "quantitative", scale: { type: "log" }, title: "round trip (ms)", axis: { format: "~g" } },
-            color: contenderColor,
-          },
-        },
-      } as TopLevelSpec,
-    },
-  ];
+      },
+    } as TopLevelSpec,
+  };
+}
+
+/** The three charts for the headline section's rows. */
+export function ndrCharts(rows: readonly NdrRow[]): ChartSpec[] {
+  const order = [...new Set(rows.map(contenderLabel))];
+  return [ndrChart(rows, order), deliveredChart(rows, order), latencyChart(rows, order)];
 }
 
 /** SVG of a Vega-Lite spec, rendered headless. */

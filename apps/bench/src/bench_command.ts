@@ -241,7 +241,15 @@ export async function benchCommand(args: string[]): Promise<number> {
   ensureTool("cc", "gcc libc6-dev");
   const missing = missingPrivileges();
   if (missing) throw new Error(`anysrc bench needs root and the testbed tools: ${missing}`);
-  const bin = compileC(["send_baseline", "udp_sink", "udp_echo", "relay_load", "relay_saturate", "tproxy_relay", "udp_flood", "forward_baseline",
+  const bin = compileC([
+    "send_baseline",
+    "udp_sink",
+    "udp_echo",
+    "relay_load",
+    "relay_saturate",
+    "tproxy_relay",
+    "udp_flood",
+    "forward_baseline",
     "tproxy_relay_basic",
     "relay_openloop",
     "session_churn",

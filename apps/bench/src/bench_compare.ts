@@ -48,7 +48,13 @@ const METRICS: readonly [string, (r: NdrRep) => number | undefined, (x: number) 
 
 /** A markdown comparison of two runs. */
 export function compareResults(a: BenchResults, b: BenchResults, names: readonly [string, string] = ["A", "B"]): string {
-  const out = [`# anysrc bench compare`, "", `- ${names[0]}: ${a.machine.date} (${a.plan.sections.join(", ")})`, `- ${names[1]}: ${b.machine.date} (${b.plan.sections.join(", ")})`, ""];
+  const out = [
+    `# anysrc bench compare`,
+    "",
+    `- ${names[0]}: ${a.machine.date} (${a.plan.sections.join(", ")})`,
+    `- ${names[1]}: ${b.machine.date} (${b.plan.sections.join(", ")})`,
+    "",
+  ];
   const rows = b.ndr.filter((row) => a.ndr.some((x) => x.who === row.who && x.kind === row.kind && x.family === row.family));
   if (rows.length) {
     out.push("## Headline", "", `| contender | family | metric | ${names[0]} | ${names[1]} | ${names[1]} ÷ ${names[0]} |`, "|---|---|---|---:|---:|---:|");
@@ -65,15 +71,25 @@ export function compareResults(a: BenchResults, b: BenchResults, names: readonly
   }
   const sections = ["send", "relay", "saturate", "forward"] as const;
   const ratioOf = (r: BenchResults, section: (typeof sections)[number], key: string) => {
-    const list = (r[section] as readonly { who: string; kind: string; ratios?: number[]; rateRatios?: number[]; copyRatios?: number[]; cpuRatios?: number[] }[]) ?? [];
+    const list =
+      (r[section] as readonly { who: string; kind: string; ratios?: number[]; rateRatios?: number[]; copyRatios?: number[]; cpuRatios?: number[] }[]) ?? [];
     return median(list.filter((x) => `${x.kind} · ${x.who}` === key).flatMap((x) => x.ratios ?? x.rateRatios ?? x.copyRatios ?? x.cpuRatios ?? []));
   };
-  const keys = [...new Set(sections.flatMap((s) => ((b[s] ?? []) as readonly { who: string; kind: string }[]).filter((x) => x.who !== "c").map((x) => `${x.kind} · ${x.who}`)))];
+  const keys = [
+    ...new Set(
+      sections.flatMap((s) => ((b[s] ?? []) as readonly { who: string; kind: string }[]).filter((x) => x.who !== "c").map((x) => `${x.kind} · ${x.who}`)),
+    ),
+  ];
   const lines = keys.flatMap((key) =>
     sections.map((s) => [key, s, ratioOf(a, s, key), ratioOf(b, s, key)] as const).filter(([, , x, y]) => Number.isFinite(x) || Number.isFinite(y))
   );
   if (lines.length) {
-    out.push("## Ratios to C (median over cells and runs; relay: CPU; others: rate)", "", `| contender | section | ${names[0]} | ${names[1]} |`, "|---|---|---:|---:|");
+    out.push(
+      "## Ratios to C (median over cells and runs; relay: CPU; others: rate)",
+      "",
+      `| contender | section | ${names[0]} | ${names[1]} |`,
+      "|---|---|---:|---:|",
+    );
     for (const [key, s, x, y] of lines) out.push(`| ${key} | ${s} | ${f2(x)} | ${f2(y)} |`);
   }
   return out.join("\n");

@@ -101,7 +101,10 @@ export interface NdrRow {
 async function openLoop(rig: Rig, family: 4 | 6, flows: number, size: number, rate: number, seconds: number): Promise<Record<string, number>> {
   const { bed, bin } = rig;
   const server = family === 4 ? A.server4 : A.server6;
-  const p = bed.spawn(bed.client, pinned(rig.split?.harness, [bin.relay_openloop!, server, String(ECHO_PORT), String(flows), String(rate), String(seconds), String(size)]));
+  const p = bed.spawn(
+    bed.client,
+    pinned(rig.split?.harness, [bin.relay_openloop!, server, String(ECHO_PORT), String(flows), String(rate), String(seconds), String(size)]),
+  );
   return (await p.waitFor((l) => typeof l.sent === "number", (seconds + 30) * 1000)) as Record<string, number>;
 }
 
@@ -110,7 +113,10 @@ async function closedLoop(rig: Rig, pid: number | undefined, family: 4 | 6, flow
   const { bed, bin } = rig;
   const server = family === 4 ? A.server4 : A.server6;
   const cpu0 = pid === undefined ? undefined : cpuTimes(pid);
-  const p = bed.spawn(bed.client, pinned(rig.split?.harness, [bin.relay_saturate!, server, String(ECHO_PORT), String(flows), "256", String(seconds), String(size)]));
+  const p = bed.spawn(
+    bed.client,
+    pinned(rig.split?.harness, [bin.relay_saturate!, server, String(ECHO_PORT), String(flows), "256", String(seconds), String(size)]),
+  );
   const r = (await p.waitFor((l) => typeof l.sent === "number", (seconds + 30) * 1000)) as Record<string, number>;
   const received = r.received!;
   const out: LoopResult = { roundTripsPerSecond: received / seconds, lost: r.lost! + r.corrupt! };
@@ -148,7 +154,9 @@ async function contenderBlock(ctx: BenchContext, who: Contender | "ceiling", kin
   const label = who === "ceiling" ? "ceiling" : who === "c" || who === "c-basic" ? `C${who === "c-basic" ? " basic" : ""}` : `${kind} ${who}`;
   const drops0 = kernelDropCounters(bed);
   const t0 = performance.now();
-  const relay = who === "ceiling" ? undefined : bed.spawn(bed.router, pinned(ctx.split?.relay, withFdLimit(FD_LIMIT, relayArgv(bin, who, kind, tun, undefined))));
+  const relay = who === "ceiling"
+    ? undefined
+    : bed.spawn(bed.router, pinned(ctx.split?.relay, withFdLimit(FD_LIMIT, relayArgv(bin, who, kind, tun, undefined))));
   if (!relay) {
     bed.disableTproxy();
     bed.forwardUdp(true);
@@ -196,9 +204,9 @@ async function contenderBlock(ctx: BenchContext, who: Contender | "ceiling", kin
     const churnClient = await churn(ctx, p.family, "client", 1);
     const churnRemote = await churn(ctx, p.family, "remote", 1);
     progress.step(
-      `ndr IPv${p.family} ${label}: p99 ${latency.map((l) => `${l.p99Us.toFixed(0)} µs`).join(" / ")}; new sessions ${fmtK(churnClient.perSecond)}/s, new remotes ${
-        fmtK(churnRemote.perSecond)
-      }/s`,
+      `ndr IPv${p.family} ${label}: p99 ${latency.map((l) => `${l.p99Us.toFixed(0)} µs`).join(" / ")}; new sessions ${
+        fmtK(churnClient.perSecond)
+      }/s, new remotes ${fmtK(churnRemote.perSecond)}/s`,
     );
     const drops1 = kernelDropCounters(bed);
     const kernelDrops: Record<string, number> = {};

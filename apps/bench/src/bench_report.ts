@@ -367,5 +367,11 @@ Repetitions: ${p.reps}, interleaved (every contender within each cell and repeti
 ${charts.map((name) => `![${name}](${name}.png)`).join("\n")}
 
 ${r.ndr.length ? `## Headline: NDR, cold start, latency, new sessions\n\n${ndrMethod(p)}\n\n${ndrTables(r.ndr)}\n` : ""}
-${resultTables(r).trim() ? `## Other sections\n\nLoad generators: paced, \`relay_load.c\` (64 connected sockets, every echo verified byte for byte) offers ${p.relayRate} datagrams/s; saturating, \`relay_saturate.c\` keeps ${p.saturateWindow} datagrams in flight over 1, 8 or 64 connected sockets, unpaced. Baselines: \`send_baseline.c\` (the same variant per transport), \`tproxy_relay.c\` (the strong C relay) and \`forward_baseline.c\`. CPU per relayed datagram counts every thread of the relay process (/proc), each direction as one datagram. Peers: v2ray dokodemo-door — ${r.peers.v2ray}.\n\n${resultTables(r)}\n\n## What the numbers say\n\n${findings(r)}\n` : ""}`;
+${
+    resultTables(r).trim()
+      ? `## Other sections\n\nLoad generators: paced, \`relay_load.c\` (64 connected sockets, every echo verified byte for byte) offers ${p.relayRate} datagrams/s; saturating, \`relay_saturate.c\` keeps ${p.saturateWindow} datagrams in flight over 1, 8 or 64 connected sockets, unpaced. Baselines: \`send_baseline.c\` (the same variant per transport), \`tproxy_relay.c\` (the strong C relay) and \`forward_baseline.c\`. CPU per relayed datagram counts every thread of the relay process (/proc), each direction as one datagram. Peers: v2ray dokodemo-door — ${r.peers.v2ray}.\n\n${
+        resultTables(r)
+      }\n\n## What the numbers say\n\n${findings(r)}\n`
+      : ""
+  }`;
 }

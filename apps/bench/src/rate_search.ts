@@ -95,7 +95,8 @@ export async function searchRates(trial: (rate: number) => Promise<TrialOutcome>
   }
   const ndr = bracket(trials, ndrPasses);
   const pdr = bracket(trials, pdrPasses);
-  const closed = (b: { pass: number; fail: number | undefined }) => b.fail !== undefined && (b.pass === 0 ? b.fail <= o.floor : b.fail / b.pass <= 1 + o.precision);
+  const closed = (b: { pass: number; fail: number | undefined }) =>
+    b.fail !== undefined && (b.pass === 0 ? b.fail <= o.floor : b.fail / b.pass <= 1 + o.precision);
   return {
     ndr: ndr.pass,
     pdr: pdr.pass,
