@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import type { TransportKind } from "@anysrc/relay/extension";
 import { ADDRESSES as A, canCountSyscalls, compileC, createTestbed, missingPrivileges, type Runtime, RUNTIMES } from "@anysrc/testbed";
 import { BENCH_SECTIONS, type BenchPlan, makePlan } from "./bench_plan.ts";
-import { type BenchResults, ratioRows, reportMarkdown } from "./bench_report.ts";
+import { type BenchResults, ratioRows, reportMarkdown, RESULTS_SCHEMA_VERSION } from "./bench_report.ts";
 import { ndrCharts, ratioChart, renderPng, renderSvg } from "./bench_charts.ts";
 import { TPROXY_PORT, writeV2rayConfig } from "./bench_runs.ts";
 import { cpuSplit, ndrSection } from "./bench_ndr.ts";
@@ -51,7 +51,7 @@ export const BENCH_USAGE = `Usage: anysrc bench [--full] [--quick] [--transports
                  send-only 1200 B), forward (3 receivers, 256 B, beside a C forwarder of
                  samplicator's design: capacity at a saturating rate, CPU at a lossless one), sessions + idle
   --out DIR      where results.json, report.md and chart.svg go (default bench-out)
-  --reps N       repetitions (default 1 with --quick, else 3)
+  --reps N       repetitions (default 1; 3 with --full)
   --saturate-cells FLOWSxBYTES,…  the saturating cells (default 1x64,1x1200,64x64,64x1200,8x3000)
   --warmup S     seconds of the same load before each measured relay run, paced, saturating and
                  offload, every contender alike (default 1; 0 measures from a cold start, JIT
@@ -186,6 +186,7 @@ function totalRuns(plan: BenchPlan, v2ray: boolean): number {
 /** Empty results for `plan`, with the machine they are measured on. */
 function emptyResults(plan: BenchPlan, v2ray: boolean): BenchResults {
   return {
+    schemaVersion: RESULTS_SCHEMA_VERSION,
     machine: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? "unknown",

@@ -8,8 +8,13 @@ import type { NdrRow } from "./bench_ndr.ts";
 import { ndrTables } from "./ndr_report.ts";
 import type { Contender, ForwardResult, RelayResult, SaturateResult, SendResult } from "./bench_runs.ts";
 
-/** Everything measured, as written to results.json. */
+/** results.json's layout version (docs/BENCH-RESULTS.md): 2 added the headline section (`ndr`). */
+export const RESULTS_SCHEMA_VERSION = 2;
+
+/** Everything measured, as written to results.json (docs/BENCH-RESULTS.md describes every field). */
 export interface BenchResults {
+  /** Absent in runs before version 2. */
+  readonly schemaVersion?: number;
   readonly machine: Record<string, string | number>;
   readonly plan: BenchPlan;
   /** The headline section (bench_ndr.ts). */
@@ -187,7 +192,11 @@ export function resultTables(r: BenchResults): string {
   return lines.join("\n");
 }
 
-const ratio = (xs: readonly number[]) => (xs.length ? f2(median(xs)) : "–");
+/** The median of the ratios that are not void (a C run that lost makes its ratio NaN); "void" when none is left. */
+const ratio = (xs: readonly number[]) => {
+  const kept = xs.filter((x) => Number.isFinite(x));
+  return kept.length ? f2(median(kept)) : xs.length ? "void" : "–";
+};
 
 /** The saturating table: one row per cell and contender, medians over the repetitions. */
 function saturateTable(r: BenchResults): string {
@@ -220,9 +229,11 @@ function saturateTable(r: BenchResults): string {
     for (const y of x.runs) for (const [k2, v] of Object.entries(y.kernelDrops)) drops[k2] = (drops[k2] ?? 0) + v;
     const dropText = Object.entries(drops).map(([k2, v]) => `${k2} ${v}`).join(", ") || "0";
     const lost = x.runs.reduce((a, y) => a + y.lost, 0);
+    const voided = x.rateRatios.filter((v) => Number.isNaN(v)).length;
+    const voidNote = voided ? ` (${voided} void: C lost)` : "";
     lines.push(
       `| IPv${x.family} | ${x.flows} | ${x.size} B | ${x.who} | ${x.who === "c" ? "raw" : x.kind} | ${summary(x.runs.map((y) => y.datagramsPerSecond), k)} | ${
-        x.who === "c" ? "1.00" : ratio(x.rateRatios)
+        x.who === "c" ? "1.00" : `${ratio(x.rateRatios)}${voidNote}`
       } | ${f1(user + sys)} (${f1(user)} + ${f1(sys)}) | ${x.who === "c" ? "1.00" : ratio(x.cpuRatios)} | ${calls} | ${median(x.runs.map((y) => y.p50Us))} / ${
         median(x.runs.map((y) => y.p99Us))
       } | ${lost} | ${dropText} |`,
@@ -235,10 +246,11 @@ function saturateTable(r: BenchResults): string {
   );
   for (const who of p.runtimes) {
     for (const kind of p.transports) {
-      const cells = r.saturate.filter((x) => x.who === who && x.kind === kind && x.rateRatios.length);
+      const cells = r.saturate.filter((x) => x.who === who && x.kind === kind && x.rateRatios.some((v) => Number.isFinite(v)));
       if (!cells.length) continue;
-      const rates = cells.map((x) => median(x.rateRatios));
-      const cpus = cells.map((x) => median(x.cpuRatios));
+      const finite = (xs: readonly number[]) => xs.filter((v) => Number.isFinite(v));
+      const rates = cells.map((x) => median(finite(x.rateRatios)));
+      const cpus = cells.map((x) => median(finite(x.cpuRatios)));
       lines.push(
         `| ${who} | ${kind} | ${f2(median(rates))} | ${f2(Math.min(...rates))} | ${f2(median(cpus))} | ${f2(Math.max(...cpus))} | ${
           cells.reduce((a, x) => a + x.runs.reduce((b, y) => b + y.lost, 0), 0)
@@ -299,7 +311,7 @@ export function findings(r: BenchResults): string {
     })
   ).filter(Boolean);
   if (saturated.length) {
-    const lost = r.saturate.filter((x) => x.who !== "c").reduce((a, x) => a + x.runs.reduce((b, y) => b + y.lost, 0), 0);
+    const lost = r.saturate.filter((x) => x.who !== "c" && x.who !== "c-basic").reduce((a, x) => a + x.runs.reduce((b, y) => b + y.lost, 0), 0);
     out.push(
       `- **Saturated (closed loop, ${r.plan.saturateWindow} in flight), relayed datagrams/s ÷ the C relay, median cell:** ${
         saturated.join("; ")
@@ -309,7 +321,7 @@ export function findings(r: BenchResults): string {
   const bulk = r.offload.filter((x) => x.test === "bulk" && x.offload === "on");
   if (bulk.length) {
     const cells = bulk.map((x) => `${x.kind} ${x.who} IPv${x.family} ${f2(median(x.ratios))}`);
-    const lost = r.offload.filter((x) => x.who !== "c").reduce((a, x) => a + x.lost, 0);
+    const lost = r.offload.filter((x) => x.who !== "c" && x.who !== "c-basic").reduce((a, x) => a + x.lost, 0);
     out.push(`- **Bulk flow with offloads, relayed datagrams/s ÷ the C relay:** ${cells.join("; ")}. Datagrams lost by anysrc in all offload cells: ${lost}.`);
   }
   const c = r.relay.filter((x) => x.who === "c");

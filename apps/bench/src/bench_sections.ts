@@ -175,6 +175,7 @@ export async function saturateSection(ctx: BenchContext): Promise<void> {
         const withC = size <= 1400;
         const runs: [Contender, TransportKind][] = [
           ...(withC ? [["c", "raw"] as [Contender, TransportKind]] : []),
+          ...(withC && plan.basicBaseline ? [["c-basic", "raw"] as [Contender, TransportKind]] : []),
           ...plan.runtimes.flatMap((w) => plan.transports.map((t): [Contender, TransportKind] => [w, t])),
         ];
         let c: number | undefined;
@@ -192,8 +193,10 @@ export async function saturateSection(ctx: BenchContext): Promise<void> {
           if (w === "c") c = rep;
           const base = results.saturate.find((x) => x.who === "c" && x.family === family && x.flows === flows && x.size === size)?.runs[rep];
           if (base && c === rep) {
-            row.rateRatios.push(r.datagramsPerSecond / base.datagramsPerSecond);
-            row.cpuRatios.push(cpu / (base.userUsPerDatagram + base.systemUsPerDatagram));
+            // A C run that lost datagrams stalled its window: its rate is a stall rate, and the ratio void (NaN, printed as such).
+            const voided = base.lost > 0;
+            row.rateRatios.push(voided ? Number.NaN : r.datagramsPerSecond / base.datagramsPerSecond);
+            row.cpuRatios.push(voided ? Number.NaN : cpu / (base.userUsPerDatagram + base.systemUsPerDatagram));
           }
           progress.step(
             `saturate ${w === "c" ? "C" : `${kind} ${w}`} IPv${family} ${flows} flows ${size} B: ${Math.round(r.datagramsPerSecond / 1000)}k/s, lost ${r.lost}`,
