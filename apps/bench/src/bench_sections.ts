@@ -199,7 +199,9 @@ export async function saturateSection(ctx: BenchContext): Promise<void> {
             row.cpuRatios.push(voided ? Number.NaN : cpu / (base.userUsPerDatagram + base.systemUsPerDatagram));
           }
           progress.step(
-            `saturate ${w === "c" ? "C" : `${kind} ${w}`} IPv${family} ${flows} flows ${size} B: ${Math.round(r.datagramsPerSecond / 1000)}k/s, lost ${r.lost}`,
+            `saturate ${w === "c" ? "C" : w === "c-basic" ? "C first version" : `${kind} ${w}`} IPv${family} ${flows} flows ${size} B: ${
+              Math.round(r.datagramsPerSecond / 1000)
+            }k/s, lost ${r.lost}`,
           );
         }
       }
