@@ -9,6 +9,7 @@ import { Resvg } from "@resvg/resvg-js";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import type { NdrRow } from "./bench_ndr.ts";
+import { medianOfFinite } from "@anysrc/testbed";
 
 /** A chart's name (its files are NAME.svg and NAME.png) and its Vega-Lite spec. */
 export interface ChartSpec {
@@ -23,12 +24,6 @@ export function contenderLabel(row: Pick<NdrRow, "who" | "kind">): string {
   if (row.who === "ceiling") return "ceiling: no relay";
   return `${row.kind} · ${row.who}`;
 }
-
-const median = (xs: readonly number[]) => {
-  const v = [...xs].sort((a, b) => a - b);
-  const m = v.length >> 1;
-  return v.length === 0 ? Number.NaN : v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-};
 
 const FONT = "DejaVu Sans";
 const CONFIG = {
@@ -55,7 +50,7 @@ function ndrChart(rows: readonly NdrRow[], order: readonly string[]): ChartSpec 
       contender: contenderLabel(row),
       family: `IPv${row.family}`,
       group: row.who === "ceiling" ? "ceiling" : row.who.startsWith("c") ? "C baseline" : "anysrc",
-      ndr: median(ndrs),
+      ndr: medianOfFinite(ndrs),
       min: Math.min(...ndrs),
       max: Math.max(...ndrs),
     };

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { contenderLabel } from "./bench_charts.ts";
 import type { NdrRep, NdrRow } from "./bench_ndr.ts";
 import type { BenchResults } from "./bench_report.ts";
+import { medianOfFinite } from "@anysrc/testbed";
 
 /** results.json from a file or from a directory that holds one. */
 export function loadResults(path: string): BenchResults {
@@ -27,11 +28,6 @@ export function loadResults(path: string): BenchResults {
   return { ...r, ndr: r.ndr ?? [] };
 }
 
-const median = (xs: readonly number[]) => {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  const m = v.length >> 1;
-  return v.length === 0 ? Number.NaN : v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-};
 const k = (x: number) => (Number.isFinite(x) ? `${(x / 1000).toFixed(x < 10_000 ? 1 : 0)}k` : "–");
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "–");
 
@@ -61,8 +57,8 @@ export function compareResults(a: BenchResults, b: BenchResults, names: readonly
     for (const row of rows) {
       const before = a.ndr.find((x) => x.who === row.who && x.kind === row.kind && x.family === row.family)!;
       for (const [metric, pick, fmt] of METRICS) {
-        const x = median(before.reps.map((r) => pick(r) ?? Number.NaN));
-        const y = median(row.reps.map((r) => pick(r) ?? Number.NaN));
+        const x = medianOfFinite(before.reps.map((r) => pick(r) ?? Number.NaN));
+        const y = medianOfFinite(row.reps.map((r) => pick(r) ?? Number.NaN));
         if (!Number.isFinite(x) && !Number.isFinite(y)) continue;
         out.push(`| ${contenderLabel(row)} | IPv${row.family} | ${metric} | ${fmt(x)} | ${fmt(y)} | ${f2(y / x)} |`);
       }
@@ -73,7 +69,7 @@ export function compareResults(a: BenchResults, b: BenchResults, names: readonly
   const ratioOf = (r: BenchResults, section: (typeof sections)[number], key: string) => {
     const list =
       (r[section] as readonly { who: string; kind: string; ratios?: number[]; rateRatios?: number[]; copyRatios?: number[]; cpuRatios?: number[] }[]) ?? [];
-    return median(list.filter((x) => `${x.kind} · ${x.who}` === key).flatMap((x) => x.ratios ?? x.rateRatios ?? x.copyRatios ?? x.cpuRatios ?? []));
+    return medianOfFinite(list.filter((x) => `${x.kind} · ${x.who}` === key).flatMap((x) => x.ratios ?? x.rateRatios ?? x.copyRatios ?? x.cpuRatios ?? []));
   };
   const keys = [
     ...new Set(

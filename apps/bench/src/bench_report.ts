@@ -2,7 +2,7 @@
  * `anysrc bench` output: the terminal table, report.md, chart.svg and results.json.
  * @module
  */
-import { median, summary } from "@anysrc/testbed";
+import { median, medianOfFinite, summary } from "@anysrc/testbed";
 import type { BenchPlan } from "./bench_plan.ts";
 import type { NdrRow } from "./bench_ndr.ts";
 import { ndrTables } from "./ndr_report.ts";
@@ -193,10 +193,7 @@ export function resultTables(r: BenchResults): string {
 }
 
 /** The median of the ratios that are not void (a C run that lost makes its ratio NaN); "void" when none is left. */
-const ratio = (xs: readonly number[]) => {
-  const kept = xs.filter((x) => Number.isFinite(x));
-  return kept.length ? f2(median(kept)) : xs.length ? "void" : "–";
-};
+const ratio = (xs: readonly number[]) => (xs.some((x) => Number.isFinite(x)) ? f2(medianOfFinite(xs)) : xs.length ? "void" : "–");
 
 /** The saturating table: one row per cell and contender, medians over the repetitions. */
 function saturateTable(r: BenchResults): string {
@@ -248,9 +245,8 @@ function saturateTable(r: BenchResults): string {
     for (const kind of p.transports) {
       const cells = r.saturate.filter((x) => x.who === who && x.kind === kind && x.rateRatios.some((v) => Number.isFinite(v)));
       if (!cells.length) continue;
-      const finite = (xs: readonly number[]) => xs.filter((v) => Number.isFinite(v));
-      const rates = cells.map((x) => median(finite(x.rateRatios)));
-      const cpus = cells.map((x) => median(finite(x.cpuRatios)));
+      const rates = cells.map((x) => medianOfFinite(x.rateRatios));
+      const cpus = cells.map((x) => medianOfFinite(x.cpuRatios));
       lines.push(
         `| ${who} | ${kind} | ${f2(median(rates))} | ${f2(Math.min(...rates))} | ${f2(median(cpus))} | ${f2(Math.max(...cpus))} | ${
           cells.reduce((a, x) => a + x.runs.reduce((b, y) => b + y.lost, 0), 0)

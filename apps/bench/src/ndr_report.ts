@@ -7,15 +7,11 @@
  */
 import { contenderLabel } from "./bench_charts.ts";
 import type { NdrRep, NdrRow } from "./bench_ndr.ts";
+import { medianOfFinite } from "@anysrc/testbed";
 
 /** Within this share of the ceiling's rate a contender's figure may be the harness's limit. */
 export const HARNESS_MARGIN = 0.15;
 
-const median = (xs: readonly number[]) => {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  const m = v.length >> 1;
-  return v.length === 0 ? Number.NaN : v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-};
 const k = (x: number) => (Number.isFinite(x) ? `${(x / 1000).toFixed(x < 10_000 ? 1 : 0)}k` : "–");
 const ratio = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : "–");
 const us = (x: number) => (x >= 10_000 ? `${(x / 1000).toFixed(0)} ms` : x >= 1000 ? `${(x / 1000).toFixed(1)} ms` : `${Math.round(x)} µs`);
@@ -38,7 +34,7 @@ function spread(xs: readonly number[], fmt: (x: number) => string): string {
   if (v.length === 0) return "–";
   const lo = Math.min(...v);
   const hi = Math.max(...v);
-  return v.length === 1 || fmt(lo) === fmt(hi) ? fmt(median(v)) : `${fmt(median(v))} (${fmt(lo)}–${fmt(hi)})`;
+  return v.length === 1 || fmt(lo) === fmt(hi) ? fmt(medianOfFinite(v)) : `${fmt(medianOfFinite(v))} (${fmt(lo)}–${fmt(hi)})`;
 }
 
 /** The C relay lost datagrams in a closed-loop run of this repetition: ratios to it are void. */
@@ -65,7 +61,7 @@ export function ndrTables(rows: readonly NdrRow[]): string {
       const cpu = row.reps.map((r) => r.warm.cpuUsPerDatagram ?? Number.NaN);
       const ndr = row.reps.map((r) => r.search.ndr);
       const lost = row.reps.reduce((a, r) => a + (r.cold?.lost ?? 0) + r.warm.lost, 0);
-      const vs = (pick: (r: NdrRep) => number | undefined) => (isC ? "1.00" : ratio(median(ratios(row, c, pick, cLost))));
+      const vs = (pick: (r: NdrRep) => number | undefined) => (isC ? "1.00" : ratio(medianOfFinite(ratios(row, c, pick, cLost))));
       const notes: string[] = [];
       if (isC && lost > 0) notes.push(`C lost ${lost}: ratios to it void`);
       if (row.who !== "ceiling" && ceiling) {
@@ -97,7 +93,7 @@ function latencyTable(rows: readonly NdrRow[]): string {
     for (const fraction of [0.5, 0.9]) {
       const points = row.reps.flatMap((r) => r.latency.filter((l) => l.fraction === fraction));
       if (points.length === 0) continue;
-      const m = (pick: (p: (typeof points)[number]) => number) => median(points.map(pick));
+      const m = (pick: (p: (typeof points)[number]) => number) => medianOfFinite(points.map(pick));
       lines.push(
         `| ${contenderLabel(row)} | ${Math.round(fraction * 100)} % | ${k(m((p) => p.rate))} | ${us(m((p) => p.p50Us))} | ${us(m((p) => p.p90Us))} | ${
           us(m((p) => p.p99Us))
@@ -120,9 +116,9 @@ function churnTable(rows: readonly NdrRow[]): string {
     const client = row.reps.map((r) => r.churnClient);
     const remote = row.reps.map((r) => r.churnRemote);
     lines.push(
-      `| ${contenderLabel(row)} | ${spread(client.map((x) => x.perSecond), k)} | ${us(median(client.map((x) => x.p99Us)))} | ${
+      `| ${contenderLabel(row)} | ${spread(client.map((x) => x.perSecond), k)} | ${us(medianOfFinite(client.map((x) => x.p99Us)))} | ${
         client.reduce((a, x) => a + x.lost, 0)
-      } | ${spread(remote.map((x) => x.perSecond), k)} | ${us(median(remote.map((x) => x.p99Us)))} | ${remote.reduce((a, x) => a + x.lost, 0)} |`,
+      } | ${spread(remote.map((x) => x.perSecond), k)} | ${us(medianOfFinite(remote.map((x) => x.p99Us)))} | ${remote.reduce((a, x) => a + x.lost, 0)} |`,
     );
   }
   return lines.join("\n");

@@ -62,4 +62,23 @@ static inline socklen_t make_sockaddr(struct sockaddr_storage *ss, const char *i
   s->sin_family = AF_INET; s->sin_port = htons(port); inet_pton(AF_INET, ip, &s->sin_addr);
   return sizeof *s;
 }
+// FNV-1a over the family, port and address of a client (the relays' session tables hash it).
+static inline uint32_t sockaddr_hash(const struct sockaddr_storage *a) {
+  const uint8_t *p = (const uint8_t *)a;
+  int n = a->ss_family == AF_INET ? 8 : 24;
+  uint32_t h = 2166136261u;
+  for (int i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+  return h;
+}
+
+// Same family, address and port.
+static inline int sockaddr_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+  if (a->ss_family != b->ss_family) return 0;
+  if (a->ss_family == AF_INET) {
+    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+  return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
+}
 #endif

@@ -40,22 +40,6 @@ static int mark, ep;
 
 static void on_signal(int s) { (void)s; stop = 1; }
 
-static uint32_t hash_addr(const struct sockaddr_storage *a) {
-  const uint8_t *p = (const uint8_t *)a;
-  int n = a->ss_family == AF_INET ? 8 : 24;
-  uint32_t h = 2166136261u;
-  for (int i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
-  return h;
-}
-static int same(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
-  if (a->ss_family != b->ss_family) return 0;
-  if (a->ss_family == AF_INET) {
-    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-  }
-  const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-  return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
-}
 static void buffers(int fd, int rcv, int snd) {
   setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv);
   setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof snd);
@@ -115,8 +99,8 @@ static unsigned send_all(int fd, struct mmsghdr *m, int n) {
 }
 
 static struct session *session_of(const struct sockaddr_storage *client) {
-  uint32_t h = hash_addr(client) & (TABLE - 1);
-  while (table[h].used && !same(&table[h].client, client)) h = (h + 1) & (TABLE - 1);
+  uint32_t h = sockaddr_hash(client) & (TABLE - 1);
+  while (table[h].used && !sockaddr_same(&table[h].client, client)) h = (h + 1) & (TABLE - 1);
   struct session *s = &table[h];
   if (s->used) return s;
   int u = socket(client->ss_family, SOCK_DGRAM, 0); // blocking: a full buffer waits, never drops

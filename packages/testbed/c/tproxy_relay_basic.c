@@ -31,22 +31,6 @@ static unsigned long long received, forwarded, replies, sessions;
 
 static void on_signal(int s) { (void)s; stop = 1; }
 
-static uint32_t hash_addr(const struct sockaddr_storage *a) {
-  const uint8_t *p = (const uint8_t *)a;
-  int n = a->ss_family == AF_INET ? 8 : 24;
-  uint32_t h = 2166136261u;
-  for (int i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
-  return h;
-}
-static int same(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
-  if (a->ss_family != b->ss_family) return 0;
-  if (a->ss_family == AF_INET) {
-    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-  }
-  const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-  return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
-}
 static int listener(int v6, int port) {
   int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), one = 1, big = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -115,8 +99,8 @@ int main(int argc, char **argv) {
               }
             }
             if (!have) continue;
-            uint32_t h = hash_addr(&names[i]) & (TABLE - 1);
-            while (table[h].used && !same(&table[h].client, &names[i])) h = (h + 1) & (TABLE - 1);
+            uint32_t h = sockaddr_hash(&names[i]) & (TABLE - 1);
+            while (table[h].used && !sockaddr_same(&table[h].client, &names[i])) h = (h + 1) & (TABLE - 1);
             struct session *s = &table[h];
             if (!s->used) {
               int u = socket(names[i].ss_family, SOCK_DGRAM | SOCK_NONBLOCK, 0);
