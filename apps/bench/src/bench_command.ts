@@ -50,7 +50,7 @@ export const BENCH_USAGE = `Usage: anysrc bench [--full] [--quick] [--transports
                  and off: a bulk flow to a GSO echo server with GRO on the links, 64 small flows,
                  send-only 1200 B), forward (3 receivers, 256 B, beside a C forwarder of
                  samplicator's design: capacity at a saturating rate, CPU at a lossless one), sessions + idle
-  --out DIR      where results.json, report.md and chart.svg go (default bench-out)
+  --out DIR      where results.json, report.md and the charts go (default bench-out)
   --reps N       repetitions (default 1; 3 with --full)
   --saturate-cells FLOWSxBYTES,…  the saturating cells (default 1x64,1x1200,64x64,64x1200,8x3000)
   --warmup S     seconds of the same load before each measured relay run, paced, saturating and
@@ -305,7 +305,8 @@ function hasCommand(name: string): boolean {
 
 /** results.json, report.md and the charts (SVG and PNG) in `plan.out`; the tables on stdout. */
 async function writeReport(plan: BenchPlan, results: BenchResults): Promise<void> {
-  const charts = [...(results.ndr.length ? ndrCharts(results.ndr) : []), ...(ratioRows(results).length ? [ratioChart(ratioRows(results))] : [])];
+  const ratios = ratioRows(results);
+  const charts = [...(results.ndr.length ? ndrCharts(results.ndr) : []), ...(ratios.length ? [ratioChart(ratios)] : [])];
   for (const chart of charts) {
     const svg = await renderSvg(chart.spec);
     writeFileSync(`${plan.out}/${chart.name}.svg`, svg);

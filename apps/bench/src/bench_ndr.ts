@@ -12,7 +12,7 @@
 import type { TransportKind } from "@anysrc/relay/extension";
 import { ADDRESSES as A, cpuTimes, withFdLimit } from "@anysrc/testbed";
 import type { BenchContext } from "./bench_sections.ts";
-import { type Contender, kernelDropCounters, relayArgv, type Rig, TPROXY_PORT } from "./bench_runs.ts";
+import { type Contender, counterDelta, kernelDropCounters, relayArgv, type Rig, TPROXY_PORT } from "./bench_runs.ts";
 import { type RateSearchResult, searchRates, type TrialOutcome } from "./rate_search.ts";
 
 /** This section's echo servers (pinned to the harness's CPUs), and the port range the server answers on for the new-remote-address run (redirected to them). */
@@ -208,9 +208,7 @@ async function contenderBlock(ctx: BenchContext, who: Contender | "ceiling", kin
         fmtK(churnClient.perSecond)
       }/s, new remotes ${fmtK(churnRemote.perSecond)}/s`,
     );
-    const drops1 = kernelDropCounters(bed);
-    const kernelDrops: Record<string, number> = {};
-    for (const [k, v] of Object.entries(drops1)) if (v - (drops0[k] ?? 0) > 0) kernelDrops[k] = v - (drops0[k] ?? 0);
+    const kernelDrops = counterDelta(drops0, kernelDropCounters(bed));
     return {
       ...(readyMs === undefined ? {} : { readyMs }),
       ...(cold ? { cold } : {}),

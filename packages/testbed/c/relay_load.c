@@ -35,20 +35,13 @@ static int check(const uint8_t *p, int len, int size) {
 
 int main(int argc, char **argv) {
   if (argc < 7) { fprintf(stderr, "usage: relay_load DST_IP DST_PORT FLOWS RATE SECONDS SIZE [HOLD_S]\n"); return 2; }
-  int v6 = strchr(argv[1], ':') != NULL;
   int port = atoi(argv[2]), flows = atoi(argv[3]), size = atoi(argv[6]);
   double rate = atof(argv[4]), seconds = atof(argv[5]), hold = argc > 7 ? atof(argv[7]) : 0;
   if (size < 16) size = 16;
   struct sockaddr_storage ss;
   socklen_t sl = make_sockaddr(&ss, argv[1], port);
   int ep = epoll_create1(0);
-  int *fds = calloc(flows, sizeof *fds);
-  for (int f = 0; f < flows; f++) {
-    fds[f] = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    if (fds[f] < 0 || connect(fds[f], (struct sockaddr *)&ss, sl) < 0) { perror("socket/connect"); return 1; }
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = f};
-    epoll_ctl(ep, EPOLL_CTL_ADD, fds[f], &ev);
-  }
+  int *fds = connected_flows(ep, &ss, sl, flows, 0, 0);
   uint64_t total = (uint64_t)(rate * seconds);
   uint8_t *seen = calloc(total + 1, 1);
   uint32_t *lat = calloc(total + 1, sizeof *lat);

@@ -56,33 +56,14 @@ static int histogram_check(void) {
 
 // Send `count` datagrams numbered from *next_seq on fd with one sendmmsg; returns how many went.
 static int send_run(int fd, int count, int size, uint64_t *next_seq) {
-  static uint8_t heads[BATCH][16];
-  struct mmsghdr m[BATCH];
-  struct iovec iov[BATCH][2];
-  if (count > BATCH) count = BATCH;
-  uint64_t t = now_ns();
-  for (int i = 0; i < count; i++) {
-    uint64_t seq = *next_seq + i;
-    memcpy(heads[i], &t, 8);
-    memcpy(heads[i] + 8, &seq, 8);
-    iov[i][0].iov_base = heads[i]; iov[i][0].iov_len = 16;
-    iov[i][1].iov_base = pattern + 16; iov[i][1].iov_len = size - 16;
-    memset(&m[i], 0, sizeof m[i]);
-    m[i].msg_hdr.msg_iov = iov[i]; m[i].msg_hdr.msg_iovlen = size > 16 ? 2 : 1;
-  }
-  int k = sendmmsg(fd, m, count, MSG_DONTWAIT);
-  if (k < 0) {
-    if (errno == EAGAIN || errno == ENOBUFS) return 0;
-    perror("sendmmsg"); exit(1);
-  }
-  *next_seq += k;
+  int k = send_stamped(fd, count, size, *next_seq, now_ns(), pattern);
+  *next_seq += (uint64_t)k;
   return k;
 }
 
 int main(int argc, char **argv) {
   if (argc == 2 && !strcmp(argv[1], "--histogram")) return histogram_check();
   if (argc < 7) { fprintf(stderr, "usage: relay_openloop DST_IP DST_PORT FLOWS RATE SECONDS SIZE | --histogram\n"); return 2; }
-  int v6 = strchr(argv[1], ':') != NULL;
   int port = atoi(argv[2]), flows = atoi(argv[3]), size = atoi(argv[6]);
   double rate = atof(argv[4]), seconds = atof(argv[5]);
   uint64_t late_ns = (uint64_t)((argc > 7 ? atof(argv[7]) : 20) * 1e6), late = 0;
@@ -93,16 +74,7 @@ int main(int argc, char **argv) {
   struct sockaddr_storage ss;
   socklen_t sl = make_sockaddr(&ss, argv[1], port);
   int ep = epoll_create1(0);
-  int *fds = calloc(flows, sizeof *fds);
-  for (int f = 0; f < flows; f++) {
-    fds[f] = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    int big = 8 << 20;
-    setsockopt(fds[f], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
-    setsockopt(fds[f], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big);
-    if (fds[f] < 0 || connect(fds[f], (struct sockaddr *)&ss, sl) < 0) { perror("socket/connect"); return 1; }
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = f};
-    epoll_ctl(ep, EPOLL_CTL_ADD, fds[f], &ev);
-  }
+  int *fds = connected_flows(ep, &ss, sl, flows, 8 << 20, 8 << 20);
   uint64_t total = (uint64_t)(rate * seconds);
   uint8_t *seen = calloc(total + 1, 1);
   static uint8_t bufs[BATCH][65536];

@@ -33,38 +33,21 @@ static uint8_t *seen;      // 0 in flight / unsent, 1 echoed, 2 written off (win
 static uint64_t *sent_at;
 static uint8_t pattern[65536];
 
-// Send `count` new datagrams on fds[f] with one sendmmsg (retried on EAGAIN/ENOBUFS by the caller's
+// Send `count` new datagrams on fd with one sendmmsg (retried on EAGAIN/ENOBUFS by the caller's
 // next round: what is not sent stays owed to that flow).
 static int send_batch(int fd, int count, int size, uint64_t *next_seq, uint64_t limit) {
-  static uint8_t bufs[BATCH][16];
-  struct mmsghdr m[BATCH];
-  struct iovec iov[BATCH][2];
   if (count > BATCH) count = BATCH;
-  if (*next_seq + count > limit) count = (int)(limit - *next_seq);
+  if (*next_seq + (uint64_t)count > limit) count = (int)(limit - *next_seq);
   if (count <= 0) return 0;
   uint64_t t = now_ns();
-  for (int i = 0; i < count; i++) {
-    uint64_t seq = *next_seq + i;
-    memcpy(bufs[i], &t, 8);
-    memcpy(bufs[i] + 8, &seq, 8);
-    iov[i][0].iov_base = bufs[i]; iov[i][0].iov_len = 16;
-    iov[i][1].iov_base = pattern + 16; iov[i][1].iov_len = size - 16;
-    memset(&m[i], 0, sizeof m[i]);
-    m[i].msg_hdr.msg_iov = iov[i]; m[i].msg_hdr.msg_iovlen = size > 16 ? 2 : 1;
-  }
-  int k = sendmmsg(fd, m, count, 0);
-  if (k < 0) {
-    if (errno == EAGAIN || errno == ENOBUFS) return 0;
-    perror("sendmmsg"); exit(1);
-  }
+  int k = send_stamped(fd, count, size, *next_seq, t, pattern);
   for (int i = 0; i < k; i++) sent_at[*next_seq + i] = t;
-  *next_seq += k;
+  *next_seq += (uint64_t)k;
   return k;
 }
 
 int main(int argc, char **argv) {
   if (argc < 7) { fprintf(stderr, "usage: relay_saturate DST_IP DST_PORT FLOWS WINDOW SECONDS SIZE\n"); return 2; }
-  int v6 = strchr(argv[1], ':') != NULL;
   int port = atoi(argv[2]), flows = atoi(argv[3]), window = atoi(argv[4]), size = atoi(argv[6]);
   double seconds = atof(argv[5]);
   if (size < 16) size = 16;
@@ -73,16 +56,8 @@ int main(int argc, char **argv) {
   struct sockaddr_storage ss;
   socklen_t sl = make_sockaddr(&ss, argv[1], port);
   int ep = epoll_create1(0);
-  int *fds = calloc(flows, sizeof *fds), *owed = calloc(flows, sizeof *owed);
-  for (int f = 0; f < flows; f++) {
-    fds[f] = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    int big = 4 << 20;
-    setsockopt(fds[f], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
-    if (fds[f] < 0 || connect(fds[f], (struct sockaddr *)&ss, sl) < 0) { perror("socket/connect"); return 1; }
-    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = f};
-    epoll_ctl(ep, EPOLL_CTL_ADD, fds[f], &ev);
-    owed[f] = window / flows + (f < window % flows);
-  }
+  int *fds = connected_flows(ep, &ss, sl, flows, 4 << 20, 0), *owed = calloc(flows, sizeof *owed);
+  for (int f = 0; f < flows; f++) owed[f] = window / flows + (f < window % flows);
   uint64_t limit = (uint64_t)(seconds * MAX_PER_S) + window;
   seen = calloc(limit, 1);
   sent_at = calloc(limit, sizeof *sent_at);

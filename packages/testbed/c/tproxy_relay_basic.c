@@ -32,21 +32,8 @@ static unsigned long long received, forwarded, replies, sessions;
 static void on_signal(int s) { (void)s; stop = 1; }
 
 static int listener(int v6, int port) {
-  int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), one = 1, big = 4 << 20;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  int fd = tproxy_listener(v6, port), big = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
-  if (v6) {
-    setsockopt(fd, SOL_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof one);
-    setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof one);
-    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
-    if (bind(fd, (void *)&a, sizeof a) < 0) { perror("bind6"); exit(1); }
-  } else {
-    setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one);
-    setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    if (bind(fd, (void *)&a, sizeof a) < 0) { perror("bind4"); exit(1); }
-  }
   return fd;
 }
 
