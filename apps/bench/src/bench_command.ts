@@ -179,7 +179,7 @@ function totalRuns(plan: BenchPlan, v2ray: boolean): number {
   const ndrBlocks = plan.reps * plan.families.length * (2 + (plan.basicBaseline ? 1 : 0) + ours);
   return (wants("ndr") ? 3 * ndrBlocks : 0) + (wants("send") ? plan.reps * sendCells * who : 0) + (wants("relay") ? plan.reps * relayCells * who : 0) +
     (wants("relay") && v2ray ? plan.reps * plan.families.length : 0) + (wants("sources") ? manySourceRuns : 0) + (wants("sessions") ? 2 * who : 0) +
-    (wants("saturate") ? plan.reps * plan.families.length * (plan.saturateCells.length * ours + withC * (plan.basicBaseline ? 2 : 1)) : 0) +
+    (wants("saturate") ? plan.reps * plan.families.length * (plan.saturateCells.length * (1 + ours) + withC * (plan.basicBaseline ? 2 : 1)) : 0) +
     (wants("offload") ? plan.reps * plan.families.length * (plan.offloadCells.length * (1 + 2 * ours) + plan.transports.length - 1) : 0) +
     (wants("forward") ? plan.reps * plan.families.length * 2 * (1 + ours) : 0);
 }

@@ -5,7 +5,7 @@
 import { median, medianOfFinite, summary } from "@anysrc/testbed";
 import type { BenchPlan } from "./bench_plan.ts";
 import type { NdrRow } from "./bench_ndr.ts";
-import { ndrTables } from "./ndr_report.ts";
+import { HARNESS_MARGIN, ndrTables } from "./ndr_report.ts";
 import type { Contender, ForwardResult, RelayResult, SaturateResult, SendResult } from "./bench_runs.ts";
 
 /** results.json's layout version (docs/BENCH-RESULTS.md): 2 added the headline section (`ndr`). */
@@ -25,7 +25,8 @@ export interface BenchResults {
   readonly relay: { kind: string; family: number; who: Contender; runs: RelayResult[]; cpuRatios: number[]; rateRatios: number[] }[];
   readonly saturate: {
     kind: string;
-    who: Contender;
+    /** "ceiling": the testbed without a relay (kind "kernel"). */
+    who: Contender | "ceiling";
     family: number;
     flows: number;
     size: number;
@@ -206,7 +207,7 @@ function saturateTable(r: BenchResults): string {
     "",
   );
   lines.push(
-    "Relayed datagrams/s count both directions; CPU is per relayed datagram, user + system (every thread of the relay); syscalls per relayed datagram counted with perf in the last repetition. Lost: datagrams never echoed, all repetitions; kernel drops: nstat drop counters of the client, router and server namespaces, their links' drop counters and the machine's softnet backlog drops, those that moved. The C relay does not fragment, so the 3000-byte cells have no ratio.",
+    "Relayed datagrams/s count both directions; CPU is per relayed datagram, user + system (every thread of the relay); syscalls per relayed datagram counted with perf in the last repetition. Lost: datagrams never echoed, all repetitions; kernel drops: nstat drop counters of the client, router and server namespaces, their links' drop counters and the machine's softnet backlog drops, those that moved. The C relay does not fragment, so the 3000-byte cells have no ratio. The ceiling row is the same closed loop with no relay (the router forwarding in its kernel), in the same repetition; a contender within 15 % of it is flagged harness-bound.",
     "",
   );
   lines.push(
@@ -227,7 +228,10 @@ function saturateTable(r: BenchResults): string {
     const dropText = Object.entries(drops).map(([k2, v]) => `${k2} ${v}`).join(", ") || "0";
     const lost = x.runs.reduce((a, y) => a + y.lost, 0);
     const voided = x.rateRatios.filter((v) => Number.isNaN(v)).length;
-    const voidNote = voided ? ` (${voided} void: C lost)` : "";
+    const ceiling = r.saturate.find((y) => y.who === "ceiling" && y.family === x.family && y.flows === x.flows && y.size === x.size);
+    const nearCeiling = x.who !== "ceiling" && ceiling !== undefined &&
+      median(x.runs.map((y) => y.datagramsPerSecond)) >= (1 - HARNESS_MARGIN) * median(ceiling.runs.map((y) => y.datagramsPerSecond));
+    const voidNote = `${voided ? ` (${voided} void: C lost)` : ""}${nearCeiling ? " (harness-bound: within 15 % of the ceiling)" : ""}`;
     lines.push(
       `| IPv${x.family} | ${x.flows} | ${x.size} B | ${x.who} | ${x.who === "c" ? "raw" : x.kind} | ${summary(x.runs.map((y) => y.datagramsPerSecond), k)} | ${
         x.who === "c" ? "1.00" : `${ratio(x.rateRatios)}${voidNote}`
@@ -307,7 +311,10 @@ export function findings(r: BenchResults): string {
     })
   ).filter(Boolean);
   if (saturated.length) {
-    const lost = r.saturate.filter((x) => x.who !== "c" && x.who !== "c-basic").reduce((a, x) => a + x.runs.reduce((b, y) => b + y.lost, 0), 0);
+    const lost = r.saturate.filter((x) => (r.plan.runtimes as readonly string[]).includes(x.who)).reduce(
+      (a, x) => a + x.runs.reduce((b, y) => b + y.lost, 0),
+      0,
+    );
     out.push(
       `- **Saturated (closed loop, ${r.plan.saturateWindow} in flight), relayed datagrams/s ÷ the C relay, median cell:** ${
         saturated.join("; ")
@@ -317,7 +324,7 @@ export function findings(r: BenchResults): string {
   const bulk = r.offload.filter((x) => x.test === "bulk" && x.offload === "on");
   if (bulk.length) {
     const cells = bulk.map((x) => `${x.kind} ${x.who} IPv${x.family} ${f2(median(x.ratios))}`);
-    const lost = r.offload.filter((x) => x.who !== "c" && x.who !== "c-basic").reduce((a, x) => a + x.lost, 0);
+    const lost = r.offload.filter((x) => (r.plan.runtimes as readonly string[]).includes(x.who)).reduce((a, x) => a + x.lost, 0);
     out.push(`- **Bulk flow with offloads, relayed datagrams/s ÷ the C relay:** ${cells.join("; ")}. Datagrams lost by anysrc in all offload cells: ${lost}.`);
   }
   const c = r.relay.filter((x) => x.who === "c");

@@ -393,6 +393,40 @@ export async function saturateOnce(rig: Rig, who: Contender, kind: TransportKind
   }
 }
 
+/**
+ * The testbed's own ceiling for a saturating cell: the same closed loop (after the same warm-up) with
+ * no relay, the router forwarding UDP in its kernel and no TPROXY rule. No process to charge CPU to.
+ */
+export async function ceilingOnce(rig: Rig, cell: SaturateCell, run: SaturateRun): Promise<SaturateResult> {
+  const { bed, bin } = rig;
+  const server = cell.family === 4 ? A.server4 : A.server6;
+  const closedLoop = (s: number) =>
+    bed.spawn(bed.client, [bin.relay_saturate!, server, String(run.serverPort ?? 7000), String(cell.flows), String(run.window), String(s), String(cell.size)])
+      .waitFor((l) => typeof l.sent === "number", (s + 30) * 1000);
+  bed.disableTproxy();
+  bed.forwardUdp(true);
+  try {
+    const drops0 = kernelDropCounters(bed);
+    const warm = run.warmupSeconds ? await closedLoop(run.warmupSeconds) : undefined;
+    const r = await closedLoop(run.seconds);
+    const received = r.received as number;
+    return {
+      sent: r.sent as number,
+      received,
+      lost: (r.lost as number) + (r.corrupt as number) + (warm ? (warm.lost as number) + (warm.corrupt as number) : 0),
+      datagramsPerSecond: (2 * received) / run.seconds,
+      userUsPerDatagram: Number.NaN,
+      systemUsPerDatagram: Number.NaN,
+      p50Us: r.p50_us as number,
+      p99Us: r.p99_us as number,
+      kernelDrops: counterDelta(drops0, kernelDropCounters(bed)),
+    };
+  } finally {
+    bed.forwardUdp(false);
+    bed.enableTproxy(TPROXY_PORT);
+  }
+}
+
 /** Resident memory of a relay holding `sessions` sessions (one datagram from each of that many client sockets). */
 export async function manySessionsOnce(
   rig: Rig,

@@ -7,7 +7,7 @@ import type { TransportKind } from "@anysrc/relay/extension";
 import { ADDRESSES as A, type Testbed } from "@anysrc/testbed";
 import type { BenchPlan } from "./bench_plan.ts";
 import type { BenchResults } from "./bench_report.ts";
-import { ANYSRC, type Contender, forwardOnce, idleOnce, manySessionsOnce, relayOnce, saturateOnce, sendOnce } from "./bench_runs.ts";
+import { ANYSRC, ceilingOnce, type Contender, forwardOnce, idleOnce, manySessionsOnce, relayOnce, saturateOnce, sendOnce } from "./bench_runs.ts";
 
 /** What every section works with. */
 export interface BenchContext {
@@ -179,13 +179,15 @@ export async function saturateSection(ctx: BenchContext): Promise<void> {
           ...plan.runtimes.flatMap((w) => plan.transports.map((t): [Contender, TransportKind] => [w, t])),
         ];
         let c: number | undefined;
+        const run = { window: plan.saturateWindow, seconds: plan.saturateSeconds, warmupSeconds: plan.warmupSeconds };
+        // The testbed's own ceiling in the same repetition: a contender near it may be measuring the harness.
+        const ceiling = await ceilingOnce(ctx, cell, run);
+        let ceilingRow = results.saturate.find((x) => x.who === "ceiling" && x.family === family && x.flows === flows && x.size === size);
+        if (!ceilingRow) results.saturate.push(ceilingRow = { kind: "kernel", who: "ceiling", family, flows, size, runs: [], rateRatios: [], cpuRatios: [] });
+        ceilingRow.runs.push(ceiling);
+        progress.step(`saturate ceiling IPv${family} ${flows} flows ${size} B: ${Math.round(ceiling.datagramsPerSecond / 1000)}k/s, lost ${ceiling.lost}`);
         for (const [w, kind] of runs) {
-          const r = await saturateOnce(ctx, w, kind, cell, {
-            window: plan.saturateWindow,
-            seconds: plan.saturateSeconds,
-            warmupSeconds: plan.warmupSeconds,
-            syscallSeconds: counting,
-          });
+          const r = await saturateOnce(ctx, w, kind, cell, { ...run, syscallSeconds: counting });
           let row = results.saturate.find((x) => x.kind === kind && x.who === w && x.family === family && x.flows === flows && x.size === size);
           if (!row) results.saturate.push(row = { kind, who: w, family, flows, size, runs: [], rateRatios: [], cpuRatios: [] });
           row.runs.push(r);
@@ -204,6 +206,8 @@ export async function saturateSection(ctx: BenchContext): Promise<void> {
             }k/s, lost ${r.lost}`,
           );
         }
+        const base = results.saturate.find((x) => x.who === "c" && x.family === family && x.flows === flows && x.size === size)?.runs[rep];
+        if (base) ceilingRow.rateRatios.push(base.lost > 0 ? Number.NaN : ceiling.datagramsPerSecond / base.datagramsPerSecond);
       }
     }
   }
