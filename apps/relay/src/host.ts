@@ -16,10 +16,12 @@ interface BunHost {
     readonly stderr: { write(text: string): boolean };
     exit(code: number): never;
     on(signal: string, handler: () => void): void;
+    readonly execPath: string;
+    readonly execArgv: string[];
     getBuiltinModule(id: string): unknown;
     readonly versions: Record<string, string | undefined>;
   };
-  readonly Bun?: { serve(options: { hostname: string; port: number; fetch: (request: Request) => Response }): { stop(): void } };
+  readonly Bun?: { serve(options: { hostname: string; port: number; fetch: (request: Request) => Response | Promise<Response> }): { stop(): void } };
 }
 
 /** The part of node:child_process that runs nft and ip. */
@@ -29,6 +31,20 @@ type NodeChildProcess = {
     args: string[],
     options: { input?: string; encoding: "utf8" },
   ): { status: number | null; stdout: string; stderr: string; error?: Error };
+};
+/** The part of node:child_process that starts a worker: stdout piped, extra fds mapped from 3 up. */
+type NodeSpawn = {
+  spawn(
+    program: string,
+    args: string[],
+    options: { stdio: (string | number)[]; env: Record<string, string | undefined> },
+  ): {
+    readonly pid?: number;
+    readonly stdout: { setEncoding(e: "utf8"): void; on(event: "data", f: (chunk: string) => void): void };
+    kill(signal: string): boolean;
+    on(event: "exit", f: (code: number | null, signal: string | null) => void): void;
+    on(event: "error", f: (e: Error) => void): void;
+  };
 };
 /** node:fs, through Bun's or Node's synchronous module access (native on both, not a polyfill). */
 type NodeFs = { readFileSync(path: string, encoding: "utf8"): string; readdirSync(path: string): string[] };
@@ -114,7 +130,7 @@ export interface HttpEndpoint {
  * Serve `handler` over HTTP on `hostname:port` (the runtime's native server).
  * @example const endpoint = serveHttp("127.0.0.1", 9100, () => new Response("ok\n"));
  */
-export function serveHttp(hostname: string, port: number, handler: (request: Request) => Response): HttpEndpoint {
+export function serveHttp(hostname: string, port: number, handler: (request: Request) => Response | Promise<Response>): HttpEndpoint {
   if (deno) {
     const server = deno.serve({ hostname, port, onListen: () => {} }, handler);
     return { close: () => void server.shutdown() };
@@ -126,8 +142,8 @@ export function serveHttp(hostname: string, port: number, handler: (request: Req
   // Node: node:http, each request turned into a Request and the Response written back.
   const http = bun!.process.getBuiltinModule("node:http") as NodeHttp;
   const server = http.createServer((req, res) => {
-    const response = handler(new Request(`http://${hostname}:${port}${req.url ?? "/"}`, { method: req.method ?? "GET" }));
-    void response.text().then((body) => {
+    void Promise.resolve(handler(new Request(`http://${hostname}:${port}${req.url ?? "/"}`, { method: req.method ?? "GET" }))).then(async (response) => {
+      const body = await response.text();
       res.writeHead(response.status, Object.fromEntries(response.headers));
       res.end(body);
     });
@@ -208,4 +224,90 @@ export function runtimeVersion(): { readonly name: string; readonly version: str
   if (deno) return { name: "deno", version: deno.version.deno };
   const v = bun!.process.versions;
   return v.bun ? { name: "bun", version: v.bun } : { name: "node", version: v.node ?? "unknown" };
+}
+
+/** The signals a supervisor sends its workers. */
+export type ChildSignal = "SIGTERM" | "SIGINT" | "SIGHUP" | "SIGUSR1" | "SIGKILL";
+
+/** A process started by {@link spawnChild}. */
+export interface ChildHandle {
+  readonly pid: number;
+  /** Resolves when it ends: its exit code, or the signal that ended it. */
+  readonly exited: Promise<{ readonly code: number | null; readonly signal: string | null }>;
+  signal(name: ChildSignal): void;
+}
+
+/**
+ * The command that starts this CLI again: the launcher (bin/anysrc, which exports
+ * ANYSRC_LAUNCHER and computes Deno's permissions per command), else this executable (a compiled
+ * one), else the runtime with this script. Undefined for an uncompiled Deno outside the launcher:
+ * its permissions are not known here.
+ */
+export function selfCommand(): string[] | undefined {
+  const launcher = envVar("ANYSRC_LAUNCHER");
+  if (launcher) return [launcher];
+  if (deno) return deno.mainModule.includes("deno-compile-") ? [deno.execPath()] : undefined;
+  const script = bun!.process.argv[1] ?? "";
+  return script.startsWith("/$bunfs/") ? [bun!.process.execPath] : [bun!.process.execPath, ...bun!.process.execArgv, script];
+}
+
+/**
+ * Where {@link spawnChild} puts `passFds` in the child: Bun and Node map them to 3, 4, …; Deno's
+ * spawn cannot, so there the caller clears their close-on-exec flag around the spawn
+ * ({@link spawnKeepsFdNumbers}) and the child finds them at the same numbers.
+ * @example childFdNumbers([17, 18]) // [3, 4] on Bun and Node, [17, 18] on Deno
+ */
+export function childFdNumbers(passFds: readonly number[]): number[] {
+  return deno ? [...passFds] : passFds.map((_, i) => 3 + i);
+}
+
+/**
+ * Start `argv` with stdout piped to `onLine` (line by line), stderr shared, `env` added to ours, and
+ * `passFds` handed over (at {@link childFdNumbers} in the child).
+ * @example const child = spawnChild(["anysrc", "tproxy", …], { ANYSRC_WORKER: "0/2:3" }, [5], console.log);
+ */
+export function spawnChild(
+  argv: readonly string[],
+  env: Record<string, string>,
+  passFds: readonly number[],
+  onLine: (line: string) => void,
+): ChildHandle {
+  const [program, ...args] = argv;
+  let pending = "";
+  const feed = (chunk: string) => {
+    pending += chunk;
+    for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
+      onLine(pending.slice(0, nl));
+      pending = pending.slice(nl + 1);
+    }
+  };
+  if (deno) {
+    const child = new deno.Command(program!, { args, env, stdin: "null", stdout: "piped", stderr: "inherit" }).spawn();
+    void (async () => {
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) feed(chunk);
+    })();
+    return {
+      pid: child.pid,
+      exited: child.status.then((s) => ({ code: s.signal ? null : s.code, signal: s.signal ?? null })),
+      signal: (name) => {
+        try {
+          child.kill(name);
+        } catch { /* already gone */ }
+      },
+    };
+  }
+  const cp = bun!.process.getBuiltinModule("node:child_process") as NodeSpawn;
+  const child = cp.spawn(program!, args, { stdio: ["ignore", "pipe", "inherit", ...passFds], env: { ...bun!.process.env, ...env } });
+  child.stdout.setEncoding("utf8");
+  child.stdout.on("data", feed);
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    child.on("exit", (code, signal) => resolve({ code, signal }));
+    child.on("error", () => resolve({ code: 127, signal: null }));
+  });
+  return { pid: child.pid ?? -1, exited, signal: (name) => void child.kill(name) };
+}
+
+/** True where {@link spawnChild} hands fds over at their own numbers (Deno): clear FD_CLOEXEC around the spawn. */
+export function spawnKeepsFdNumbers(): boolean {
+  return deno !== undefined;
 }

@@ -5,6 +5,9 @@
  */
 import type { Transport } from "@anysrc/core";
 
+/** What stats read of a transport: its name and counters (a worker's arrive as JSON, without the rest). */
+export type TransportView = Pick<Transport, "kind" | "stats">;
+
 /** Why the relay dropped a datagram from a client (tproxy) or a sender (forward). */
 export const INBOUND_DROPS = [
   "no-original-destination",
@@ -183,7 +186,7 @@ export function unaccounted(c: RelayCounters): { inbound: number; replies: numbe
 }
 
 /** A snapshot of everything, JSON-ready. */
-export function statsSnapshot(mode: string, c: RelayCounters, transports: readonly Transport[]): Record<string, unknown> {
+export function statsSnapshot(mode: string, c: RelayCounters, transports: readonly TransportView[]): Record<string, unknown> {
   return {
     mode,
     ...c,
@@ -220,7 +223,7 @@ const nested = (prefix: string, o: Record<string, number | undefined>) => {
  * `lead` follows the time (`event=final signal=SIGTERM` for the last one).
  * @example "time=2026-12-02T17:00:00.000Z event=stats mode=tproxy received=10 forwarded=10 replies=10 … dropped=0 kernel_dropped=0 errors=0 raw.sent=10 raw.queued=0 raw.dropped=0 raw.errors=0"
  */
-export function statsLine(mode: string, c: RelayCounters, transports: readonly Transport[], lead = "event=stats", now: Date = new Date()): string {
+export function statsLine(mode: string, c: RelayCounters, transports: readonly TransportView[], lead = "event=stats", now: Date = new Date()): string {
   const t = transports.map((x) =>
     `${x.kind}.sent=${x.stats.sent} ${x.kind}.queued=${x.stats.queued} ${nested(`${x.kind}.dropped`, x.stats.dropped)} ${
       nested(`${x.kind}.errors`, x.stats.errors)
@@ -251,25 +254,61 @@ export const ANYSRC_VERSION = "0.1.0";
  * it happens), so a rate() over it never starts from a missing series; with `process`, the standard
  * `process_*` gauges and `anysrc_build_info` too.
  */
-export function prometheusText(mode: string, c: RelayCounters, transports: readonly Transport[], process?: ProcessFacts): string {
-  const lines: string[] = [];
+export function prometheusText(mode: string, c: RelayCounters, transports: readonly TransportView[], process?: ProcessFacts): string {
+  return prometheusTextOf(mode, [{ labels: {}, counters: c, transports }], process);
+}
+
+/** One labelled set of counters in an exposition: a worker's (`{ worker: "0" }`), or their sum. */
+export interface MetricSet {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly counters: RelayCounters;
+  readonly transports: readonly TransportView[];
+}
+
+/**
+ * {@link prometheusText} over several sets: each family once, with every set's samples under the
+ * set's labels (a supervisor's `worker="all"` and one per worker); `extra` writes families of its own.
+ * @example prometheusTextOf("tproxy", [{ labels: { worker: "all" }, counters, transports }], facts)
+ */
+export function prometheusTextOf(mode: string, sets: readonly MetricSet[], process?: ProcessFacts, extra?: (metric: MetricWriter) => void): string {
+  const families = new Map<string, { head: string[]; samples: string[] }>();
+  let labels: Readonly<Record<string, string>> = {};
   const metric: MetricWriter = (name, type, help, samples) => {
-    lines.push(`# HELP anysrc_${name} ${help}`, `# TYPE anysrc_${name} ${type}`);
-    for (const [labels, value] of samples) {
-      const l = Object.entries({ mode, ...labels }).map(([k, v]) => `${k}="${v}"`).join(",");
-      lines.push(`anysrc_${name}{${l}} ${value}`);
+    let family = families.get(name);
+    if (!family) families.set(name, family = { head: [`# HELP anysrc_${name} ${help}`, `# TYPE anysrc_${name} ${type}`], samples: [] });
+    for (const [own, value] of samples) {
+      const l = Object.entries({ mode, ...labels, ...own }).map(([k, v]) => `${k}="${v}"`).join(",");
+      family.samples.push(`anysrc_${name}{${l}} ${value}`);
     }
   };
-  relayMetrics(metric, c);
-  if (c.receivers.length > 0) receiverMetrics(metric, c.receivers);
-  metric("errors_total", "counter", "Syscall failures met by the relay, by errno.", Object.entries(c.errors).map(([code, v]) => [{ errno: code }, v]));
-  transportMetrics(metric, transports);
-  if (process) processMetrics(metric, lines, process);
+  for (const set of sets) {
+    labels = set.labels;
+    relayMetrics(metric, set.counters);
+    if (set.counters.receivers.length > 0) receiverMetrics(metric, set.counters.receivers);
+    metric(
+      "errors_total",
+      "counter",
+      "Syscall failures met by the relay, by errno.",
+      Object.entries(set.counters.errors).map(([code, v]) => [{ errno: code }, v]),
+    );
+    transportMetrics(metric, set.transports);
+  }
+  labels = {};
+  extra?.(metric);
+  if (process) {
+    metric("build_info", "gauge", "anysrc version and the runtime running it.", [[{
+      version: process.version,
+      runtime: process.runtime,
+      runtime_version: process.runtimeVersion,
+    }, 1]]);
+  }
+  const lines = [...families.values()].flatMap((f) => [...f.head, ...f.samples]);
+  if (process) processMetrics(lines, process);
   return `${lines.join("\n")}\n`;
 }
 
-/** One metric family: its samples as (labels, value); `mode` is added to every sample's labels. */
-type MetricWriter = (name: string, type: "counter" | "gauge", help: string, samples: [Record<string, string>, number][]) => void;
+/** One metric family: its samples as (labels, value); `mode` (and the set's labels) are added to every sample's. */
+export type MetricWriter = (name: string, type: "counter" | "gauge", help: string, samples: [Record<string, string>, number][]) => void;
 
 function relayMetrics(metric: MetricWriter, c: RelayCounters): void {
   metric("received_total", "counter", "Datagrams read from clients or senders.", [[{}, c.received]]);
@@ -313,7 +352,7 @@ function receiverMetrics(metric: MetricWriter, receivers: readonly ReceiverCount
   perReceiver("receiver_errors_total", "Failed sends to a receiver.", (r) => r.errors);
 }
 
-function transportMetrics(metric: MetricWriter, transports: readonly Transport[]): void {
+function transportMetrics(metric: MetricWriter, transports: readonly TransportView[]): void {
   metric("transport_sent_total", "counter", "Datagrams handed to the kernel by a transport.", transports.map((t) => [{ transport: t.kind }, t.stats.sent]));
   metric("transport_queued", "gauge", "Datagrams waiting for writability.", transports.map((t) => [{ transport: t.kind }, t.stats.queued]));
   metric(
@@ -336,12 +375,7 @@ function transportMetrics(metric: MetricWriter, transports: readonly Transport[]
   );
 }
 
-function processMetrics(metric: MetricWriter, lines: string[], process: ProcessFacts): void {
-  metric("build_info", "gauge", "anysrc version and the runtime running it.", [[{
-    version: process.version,
-    runtime: process.runtime,
-    runtime_version: process.runtimeVersion,
-  }, 1]]);
+function processMetrics(lines: string[], process: ProcessFacts): void {
   // The standard process metrics, unprefixed as Prometheus clients name them.
   const standard = (name: string, type: "counter" | "gauge", help: string, value: number) => {
     if (Number.isNaN(value)) return;

@@ -29,6 +29,8 @@ export interface TransportSettings {
   readonly onOffloadFallback?: (reason: string) => void;
   /** SO_BROADCAST (raw, bindsrc): a forwarder with a broadcast receiver. */
   readonly broadcast?: boolean;
+  /** tun: attach one queue of a multi-queue device (a worker of `--workers N`). */
+  readonly multiQueue?: boolean;
 }
 
 /** True for a known transport name. */
@@ -58,6 +60,6 @@ export function openTransport(kind: TransportKind, s: TransportSettings): Transp
         ...(s.onReceive ? { onReceive: s.onReceive } : {}),
       });
     case "tun":
-      return createTunTransport({ name: s.tun ?? "anysrc0", ...offload, ...(s.mtu !== undefined ? { mtu: s.mtu } : {}) });
+      return createTunTransport({ name: s.tun ?? "anysrc0", ...offload, multiQueue: s.multiQueue === true, ...(s.mtu !== undefined ? { mtu: s.mtu } : {}) });
   }
 }

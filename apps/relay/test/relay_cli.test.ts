@@ -34,6 +34,12 @@ describe.each(RUNTIMES)("relay commands refuse bad flags and config with exit 2 
       ["forward", "--listen", "0.0.0.0:2055", "--to", "198.18.1.2:9", "--allow", "198.18.0.0/15", "--transport", "raw", "--socket-buffer", "1.5M"],
       "--socket-buffer must be a byte count",
     ],
+    [["tproxy", "--port", "15000", "--transport", "raw", "--workers", "0"], '--workers must be auto or a whole number 1-1024, got "0"'],
+    [["tproxy", "--port", "15000", "--transport", "raw", "--workers", "many"], '--workers must be auto or a whole number 1-1024, got "many"'],
+    [
+      ["forward", "--listen", "0.0.0.0:2055", "--to", "198.18.1.2:9", "--allow", "198.18.0.0/15", "--transport", "raw", "--workers", "1.5"],
+      '--workers must be auto or a whole number 1-1024, got "1.5"',
+    ],
     [["tproxy", "--config", badConfig], `--config ${badConfig}: unknown setting "colour"`],
     [["tproxy", "--config", notJson], `--config ${notJson}: not valid JSON`],
     [["tproxy", "--config", join(dir, "missing.json")], "cannot read"],

@@ -59,6 +59,9 @@ export const LIBC_SIGNATURES = {
   munmap: { args: ["usize", "usize"], returns: "i32" },
   // glibc: free heap memory back to the kernel (the argument is a padding of 0). Housekeeping only.
   malloc_trim: { args: ["usize"], returns: "i32" },
+  // The calling thread's CPU mask (pid 0), or a process's main thread's. Set-up path only.
+  sched_getaffinity: { args: ["i32", "usize", "buf"], returns: "i32" },
+  sched_setaffinity: { args: ["i32", "usize", "buf"], returns: "i32" },
 } as const satisfies Record<string, Signature>;
 
 type JsType<T extends NeutralType> = T extends "buf" ? Uint8Array | Int32Array | Uint32Array : T extends "void" ? void : T extends "null" ? null : number;

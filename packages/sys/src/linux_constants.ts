@@ -89,6 +89,8 @@ export const MSG_ERRQUEUE = 0x2000;
 export const O_RDWR = 2;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
+export const F_SETFD = 2;
+export const FD_CLOEXEC = 1;
 export const F_GETFL = 3;
 export const F_SETFL = 4;
 

@@ -9,6 +9,7 @@ export { LIBC_SIGNATURES } from "./libc_signatures.ts";
 export * as linux from "./linux_constants.ts";
 export * from "./capabilities.ts";
 export * from "./clock.ts";
+export * from "./cpu_affinity.ts";
 export * from "./drain_waiter.ts";
 export * from "./free_memory.ts";
 export * from "./gather_write.ts";

@@ -10,6 +10,8 @@ import {
   AF_INET6,
   EACCES,
   EAGAIN,
+  F_SETFD,
+  FD_CLOEXEC,
   IP_FREEBIND,
   IP_MTU,
   IP_NODEFRAG,
@@ -156,19 +158,39 @@ export function openUdpSocket(o: UdpSocketOptions): number {
   const domain = o.family === 4 ? AF_INET : AF_INET6;
   const fd = check(libc.socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP), "socket");
   return withFd(fd, () => {
+    // Only before bind: the kernel refuses IPV6_V6ONLY on a bound socket (EINVAL).
     if (o.family === 6) setIntOption(fd, SOL_IPV6, IPV6_V6ONLY, o.v6Only === false ? 0 : 1, "IPV6_V6ONLY");
-    if (o.reuseAddress) setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
-    if (o.reusePort) setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
-    // Each flag has an IPv4 and an IPv6 option; an IPv6 socket consults only the IPv6 one.
-    for (const [wanted, v4, v6] of FAMILY_FLAGS) {
-      if (!o[wanted]) continue;
-      const [level, name, what] = o.family === 4 ? v4 : v6;
-      setIntOption(fd, level, name, 1, what);
-    }
-    if (o.receiveDropCount) setIntOption(fd, SOL_SOCKET, SO_RXQ_OVFL, 1, "SO_RXQ_OVFL");
-    if (o.broadcast) setIntOption(fd, SOL_SOCKET, SO_BROADCAST, 1, "SO_BROADCAST");
-    applyCommon(fd, o);
+    configureUdpSocket(fd, o);
   });
+}
+
+/**
+ * Set `o`'s options on a UDP socket already open — one a worker inherited from its supervisor, whose
+ * settings it may read differently than when the socket was opened. Options are only ever turned on;
+ * `v6Only` is left as the socket was opened (the kernel fixes it at bind).
+ * @example configureUdpSocket(inheritedFd, { family: 4, receiveOriginalDestination: true, receiveBuffer: 16 << 20 });
+ */
+export function configureUdpSocket(fd: number, o: UdpSocketOptions): void {
+  if (o.reuseAddress) setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+  if (o.reusePort) setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
+  // Each flag has an IPv4 and an IPv6 option; an IPv6 socket consults only the IPv6 one.
+  for (const [wanted, v4, v6] of FAMILY_FLAGS) {
+    if (!o[wanted]) continue;
+    const [level, name, what] = o.family === 4 ? v4 : v6;
+    setIntOption(fd, level, name, 1, what);
+  }
+  if (o.receiveDropCount) setIntOption(fd, SOL_SOCKET, SO_RXQ_OVFL, 1, "SO_RXQ_OVFL");
+  if (o.broadcast) setIntOption(fd, SOL_SOCKET, SO_BROADCAST, 1, "SO_BROADCAST");
+  applyCommon(fd, o);
+}
+
+/**
+ * Whether `fd` survives exec (FD_CLOEXEC cleared) — how a supervisor hands a socket to a worker on
+ * runtimes whose spawn cannot map extra descriptors (Deno). Every fd anysrc opens starts close-on-exec.
+ * @example setInheritable(fd, true); spawn(…); setInheritable(fd, false);
+ */
+export function setInheritable(fd: number, inheritable: boolean): void {
+  check(libc.fcntl(fd, F_SETFD, inheritable ? 0 : FD_CLOEXEC), "fcntl F_SETFD", fd);
 }
 
 const meminfo = new Uint32Array(SK_MEMINFO_VARS);

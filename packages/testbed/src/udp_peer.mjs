@@ -14,8 +14,9 @@
 //   burst-echo HOST PORT COPIES DELAY_MS        answer each datagram, DELAY_MS later, with COPIES copies
 //                                              of it sent back to back (to overflow a receiver on purpose);
 //                                              says when one arrived
-//   flows DST COUNT SIZES FLOWS PER_MS          FLOWS connected sockets to DST send COUNT datagrams in all,
-//                                              sizes cycling; every echo verified (payload_pattern.ts)
+//   flows DST COUNT SIZES FLOWS PER_MS [PORT]   FLOWS connected sockets to DST send COUNT datagrams in all,
+//                                              sizes cycling; every echo verified (payload_pattern.ts);
+//                                              with PORT, flow f sends from port PORT+f (perFlow: echoes each)
 //   send-from LOCAL DST COUNT SIZE              send COUNT datagrams in `anysrc send`'s pattern from LOCAL
 //   send-pattern DST SIZE                       send one datagram of SIZE in the payload_pattern.ts pattern
 //   cone-client DST WAIT_MS                     unconnected socket: send "hello" to DST, report who answered
@@ -27,8 +28,9 @@
 //   many-sources HOST DST SOURCES PER_SOURCE    SOURCES sockets on HOST send PER_SOURCE datagrams each
 //                                              to DST, round-robin, payload "<port>:<i>"
 //   recv-log LOCAL COUNT TIMEOUT_MS             one line per datagram: its source and its payload as text
-//   recv-any LOCAL COUNT TIMEOUT_MS             count datagrams from anyone; report distinct sources and
+//   recv-any LOCAL COUNT TIMEOUT_MS             count datagrams from anyone; report distinct sources,
 //                                              payloads that disagree with their sender ("<port>:<i>")
+//                                              and each source's i values (perSource)
 import dgram from "node:dgram";
 
 const [mode, ...args] = process.argv.slice(2);
@@ -228,7 +230,7 @@ async function echoServer(host, portsText, cone) {
   await new Promise(() => {});
 }
 
-async function flows(dst, count, sizesText, nflows, perMs) {
+async function flows(dst, count, sizesText, nflows, perMs, basePort) {
   const d = split(dst);
   const sizes = sizesText.split(",").map(Number);
   const socks = [];
@@ -236,6 +238,7 @@ async function flows(dst, count, sizesText, nflows, perMs) {
   let corrupt = 0;
   for (let f = 0; f < nflows; f++) {
     const s = dgram.createSocket({ type: d.type, recvBufferSize: 4 << 20 });
+    if (basePort) await new Promise((r) => s.bind(basePort + f, r));
     await new Promise((r) => s.connect(d.port, d.host, r));
     const got = new Set();
     s.on("message", (msg) => {
@@ -268,6 +271,7 @@ async function flows(dst, count, sizesText, nflows, perMs) {
     sendRetries,
     seconds: (Date.now() - t0) / 1000,
     flowsComplete: seen.filter((x, f) => x.size === Math.ceil((count - f) / nflows)).length,
+    ...(basePort ? { perFlow: seen.map((x, f) => ({ port: basePort + f, sent: Math.ceil((count - f) / nflows), received: x.size })) } : {}),
   });
   for (const s of socks) s.close();
 }
@@ -402,11 +406,14 @@ async function recvAny(local, count, timeoutMs) {
   let received = 0;
   let mismatched = 0;
   const sources = new Set();
+  const perSource = {};
   const done = new Promise((resolve) => {
     const timer = setTimeout(resolve, timeoutMs);
     s.on("message", (msg, rinfo) => {
       received++;
-      sources.add(`${rinfo.address}:${rinfo.port}`);
+      const from = `${rinfo.address}:${rinfo.port}`;
+      sources.add(from);
+      (perSource[from] ??= []).push(Number(msg.toString().split(":")[1]));
       // The sender wrote its own port: a datagram relayed with any other source shows here.
       if (!msg.toString().startsWith(`${rinfo.port}:`)) mismatched++;
       if (received >= count) {
@@ -417,7 +424,7 @@ async function recvAny(local, count, timeoutMs) {
   });
   await done;
   await sleep(100); // anything beyond COUNT is a duplicate, and counted
-  out({ done: true, received, sources: sources.size, mismatched });
+  out({ done: true, received, sources: sources.size, mismatched, perSource });
   s.close();
 }
 
@@ -450,7 +457,7 @@ switch (mode) {
     await burstEcho(args[0], Number(args[1]), Number(args[2]), Number(args[3]));
     break;
   case "flows":
-    await flows(args[0], Number(args[1]), args[2], Number(args[3]), Number(args[4] ?? 20));
+    await flows(args[0], Number(args[1]), args[2], Number(args[3]), Number(args[4] ?? 20), args[5] ? Number(args[5]) : undefined);
     break;
   case "cone-client":
     await coneClient(args[0], Number(args[1]));

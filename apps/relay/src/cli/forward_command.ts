@@ -8,10 +8,12 @@ import { AddressError, type Cidr, formatSocketAddress, parseCidr, sameSocketAddr
 import type { FlagValues } from "./config_file.ts";
 import { createForwardRoutes, type ForwardRoutes } from "../forward/forward_routes.ts";
 import { parseReceiver, parseReceiversFile, type PrefixRule } from "../forward/receivers.ts";
-import { DEFAULT_FORWARD_BUFFER, startForwarder } from "../forward/forwarder.ts";
+import { DEFAULT_FORWARD_BUFFER, forwardListenerOptions, startForwarder } from "../forward/forwarder.ts";
 import { createRelayCounters } from "../relay_stats.ts";
 import { logEvent, onReload, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
-import { ipFieldFlags, SHARED_OPTIONS, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
+import { ipFieldFlags, SHARED_OPTIONS, socketBufferFlag, statsFlags, type TransportFlags, transportFlags, withConfig, workerStats } from "./relay_flags.ts";
+import { workerRole, workersFlag } from "../workers/worker_role.ts";
+import { runRelayService } from "../workers/relay_service.ts";
 import { createIpFieldPolicy } from "../ip_field_policy.ts";
 import { routeIsBroadcast } from "@anysrc/sys";
 import { addressFlag, UsageError } from "./usage_error.ts";
@@ -20,6 +22,7 @@ export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR (--to RECEIVER
                       --transport raw|bindsrc|tun [--fallback raw|bindsrc] [--mark N]
                       [--stats-interval 10s] [--stats text|json] [--log-format text|json] [--metrics 127.0.0.1:9100] [--config FILE]
                       [--socket-buffer BYTES] [--offload on|off] [--dscp keep|clear|N] [--ecn keep|clear] [--ttl keep|N]
+                      [--workers N|auto]
 
   --listen ADDR    where senders send (e.g. 0.0.0.0:2055 for NetFlow, [::]:514 for syslog)
   --to RECEIVER    a receiver of every allowed sender's datagrams, with the sender's address as
@@ -41,6 +44,9 @@ export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR (--to RECEIVER
                    accepts them (default on); a sender's burst to one receiver leaves as one send
   --dscp, --ecn, --ttl  what copies carry in their IP header, as for tproxy (default: the sender's
                    DSCP and ECN kept, the system's TTL)
+  --workers N|auto N forwarder processes behind one port (SO_REUSEPORT); each sender stays on one,
+                   so a receiver's /N sampling stays exact per sender; auto: one per CPU, pinned
+                   (default 1). SIGHUP reloads every worker
 
 SIGHUP: read --config and --receivers again; the new receivers and --allow apply from the next
 datagram (counters of receivers kept), a bad file keeps the running set and logs reload-failed.
@@ -107,21 +113,22 @@ export async function forwardCommand(args: string[]): Promise<number> {
   const routes = readRoutes(cmd, v);
   const transport = transportFlags(cmd, v);
   const ipFields = ipFieldFlags(cmd, v);
-  const stats = statsFlags(cmd, v);
+  const [workers, role] = [workersFlag(cmd, v), workerRole()];
+  const stats = role ? workerStats(role.index) : statsFlags(cmd, v);
   const receiveBuffer = socketBufferFlag(cmd, v) ?? DEFAULT_FORWARD_BUFFER;
-  // A broadcast receiver (255.255.255.255, a subnet's broadcast) needs SO_BROADCAST on the sending
-  // sockets; a TUN packet to one is never forwarded by the kernel, so tun cannot serve it.
-  const broadcastReceivers = broadcastsOf(routes);
-  if (broadcastReceivers.length > 0 && (transport.kind === "tun" || transport.fallback === "tun")) {
-    throw new UsageError(
-      cmd,
-      `--to ${
-        formatSocketAddress(broadcastReceivers[0]!)
-      } is a broadcast address: use --transport raw or bindsrc (the kernel does not forward a TUN packet to a broadcast address)`,
-    );
+  const broadcastReceivers = broadcastReceiversFor(cmd, routes, transport);
+  if (!role && workers.count > 1) {
+    const fields = createIpFieldPolicy(ipFields);
+    const listenerOptions = () => forwardListenerOptions(listen.family, receiveBuffer, fields);
+    return runRelayService({ mode: cmd, args, workers, stats, transport, transparentListeners: false, listen: [listen], listenerOptions });
   }
   const counters = createRelayCounters();
-  const { outbound, shutdown } = openRelayOutput(transport, stats, counters, { transparentListeners: false, broadcast: broadcastReceivers.length > 0 });
+  const multiQueue = role !== undefined && role.count > 1;
+  const { outbound, shutdown } = openRelayOutput(transport, stats, counters, {
+    transparentListeners: false,
+    broadcast: broadcastReceivers.length > 0,
+    multiQueue,
+  });
   let forwarder: ReturnType<typeof startForwarder>;
   try {
     forwarder = startForwarder({
@@ -134,24 +141,13 @@ export async function forwardCommand(args: string[]): Promise<number> {
       ipFields: createIpFieldPolicy(ipFields),
       ...(transport.mark !== undefined ? { mark: transport.mark } : {}),
       onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
+      ...(role ? { inheritedListener: role.listenerFds[0]! } : {}),
     });
   } catch (e) {
     await Promise.all(outbound.transports.map((t) => t.close()));
     throw e;
   }
-  // SIGHUP: read the config and receivers files again; the new set applies from the next receive
-  // batch. A bad file keeps the set that runs, and says why.
-  let current = routes;
-  onReload(stats.format, "keeping the receivers that run", () => {
-    const next = readRoutes(cmd, withConfig(cmd, parsed.values, OPTIONS), current);
-    const added = broadcastsOf(next).filter((b) => !broadcastReceivers.some((o) => sameSocketAddress(o, b)));
-    if (added.length > 0) {
-      throw new UsageError(cmd, `${formatSocketAddress(added[0]!)} is a broadcast address, which needs a restart (SO_BROADCAST is set at start)`);
-    }
-    forwarder.setRoutes(next);
-    current = next;
-    return { receivers: next.receivers.map((r) => r.spec.name) };
-  });
+  reloadRoutesOnHangup(cmd, parsed.values, stats.format, routes, broadcastReceivers, forwarder);
   const announce = () =>
     logEvent(stats.format, "listening", {
       pid: processId(),
@@ -176,6 +172,48 @@ export async function forwardCommand(args: string[]): Promise<number> {
     () => forwarder.refreshKernelDrops(),
     announce,
   );
+}
+
+/**
+ * SIGHUP: read the config and receivers files again; the new set applies from the next receive
+ * batch. A bad file keeps the set that runs, and says why.
+ */
+function reloadRoutesOnHangup(
+  cmd: string,
+  cliValues: FlagValues,
+  format: "text" | "json",
+  routes: ForwardRoutes,
+  broadcastReceivers: readonly SocketAddress[],
+  forwarder: ReturnType<typeof startForwarder>,
+): void {
+  let current = routes;
+  onReload(format, "keeping the receivers that run", () => {
+    const next = readRoutes(cmd, withConfig(cmd, cliValues, OPTIONS), current);
+    const added = broadcastsOf(next).filter((b) => !broadcastReceivers.some((o) => sameSocketAddress(o, b)));
+    if (added.length > 0) {
+      throw new UsageError(cmd, `${formatSocketAddress(added[0]!)} is a broadcast address, which needs a restart (SO_BROADCAST is set at start)`);
+    }
+    forwarder.setRoutes(next);
+    current = next;
+    return { receivers: next.receivers.map((r) => r.spec.name) };
+  });
+}
+
+/**
+ * The broadcast receivers (255.255.255.255, a subnet's broadcast): they need SO_BROADCAST on the
+ * sending sockets, and a TUN packet to one is never forwarded by the kernel, so tun cannot serve them.
+ */
+function broadcastReceiversFor(cmd: string, routes: ForwardRoutes, transport: TransportFlags): SocketAddress[] {
+  const found = broadcastsOf(routes);
+  if (found.length > 0 && (transport.kind === "tun" || transport.fallback === "tun")) {
+    throw new UsageError(
+      cmd,
+      `--to ${
+        formatSocketAddress(found[0]!)
+      } is a broadcast address: use --transport raw or bindsrc (the kernel does not forward a TUN packet to a broadcast address)`,
+    );
+  }
+  return found;
 }
 
 /** Receivers whose address the kernel routes as broadcast. */

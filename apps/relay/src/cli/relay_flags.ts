@@ -27,6 +27,7 @@ export const SHARED_OPTIONS = {
   dscp: { type: "string" },
   ecn: { type: "string" },
   ttl: { type: "string" },
+  workers: { type: "string" },
 } as const;
 
 /**
@@ -69,6 +70,14 @@ export function offloadFlag(command: string, v: FlagValues): boolean {
  */
 export function socketBufferFlag(command: string, v: FlagValues): number | undefined {
   return byteSizeFlag(command, "--socket-buffer", v["socket-buffer"] as string | undefined, 1024, 1 << 30);
+}
+
+/**
+ * The settings a worker of `--workers N` runs with: its supervisor's flags, but JSON lines for the
+ * supervisor to read, stats only when asked (SIGUSR1), no endpoint of its own.
+ */
+export function workerStats(index: number): StatsSettings {
+  return { intervalMs: 0, format: "json", worker: index };
 }
 
 /** Resolve `--config` under the command-line flags. */

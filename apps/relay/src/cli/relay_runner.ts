@@ -19,6 +19,8 @@ export interface StatsSettings {
   readonly intervalMs: number;
   readonly format: "text" | "json";
   readonly metrics?: SocketAddress;
+  /** Set in a worker of `--workers N`: every stats line is JSON for the supervisor, with this index and the process's facts. */
+  readonly worker?: number;
 }
 
 /** Open the primary transport and, when asked, the fallback. */
@@ -44,20 +46,16 @@ export function openRelayOutput(
   t: TransportFlags,
   stats: StatsSettings,
   counters: RelayCounters,
-  o: { readonly transparentListeners: boolean; readonly onReceive?: (d: Datagram) => void; readonly broadcast?: boolean },
+  o: { readonly transparentListeners: boolean; readonly onReceive?: (d: Datagram) => void; readonly broadcast?: boolean; readonly multiQueue?: boolean },
 ): { outbound: Outbound; shutdown: ReturnType<typeof createShutdown> } {
-  requirePrivileges({
-    transports: t.fallback ? [t.kind, t.fallback] : [t.kind],
-    transparentListeners: o.transparentListeners,
-    mark: t.mark !== undefined,
-    lowPortSources: t.kind === "bindsrc" && t.fallback !== "raw" && unprivilegedPortStart() > 1,
-  });
+  checkRelayPrivileges(t, o.transparentListeners);
   const { primary, fallback } = openTransports(t.kind, t.fallback, {
     ...(t.mark !== undefined ? { mark: t.mark } : {}),
     ...(t.tun !== undefined ? { tun: t.tun } : {}),
     ...(t.mtu !== undefined ? { mtu: t.mtu } : {}),
     ...(o.onReceive ? { onReceive: o.onReceive } : {}),
     offload: t.offload,
+    multiQueue: o.multiQueue === true,
     broadcast: o.broadcast === true,
     onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
   });
@@ -65,6 +63,19 @@ export function openRelayOutput(
   const outbound = createOutbound(primary, fallback, counters, onTransportGone(stats.format, fallback !== undefined, shutdown));
   if (t.kind === "tun" || t.fallback === "tun") warnFragmentDistance(stats.format);
   return { outbound, shutdown };
+}
+
+/**
+ * Fail early, with what to grant, when the run needs privileges this process lacks: the transports,
+ * transparent listeners, SO_MARK, low source ports.
+ */
+export function checkRelayPrivileges(t: TransportFlags, transparentListeners: boolean): void {
+  requirePrivileges({
+    transports: t.fallback ? [t.kind, t.fallback] : [t.kind],
+    transparentListeners,
+    mark: t.mark !== undefined,
+    lowPortSources: t.kind === "bindsrc" && t.fallback !== "raw" && unprivilegedPortStart() > 1,
+  });
 }
 
 /**
@@ -123,10 +134,15 @@ export function onReload(format: "text" | "json", keeping: string, reload: () =>
 }
 
 /** The process as /metrics shows it. */
-function processFacts(): ProcessFacts {
+export function processFacts(): ProcessFacts {
   const r = runtimeVersion();
   const cpu = processCpuSeconds();
   return { ...processUsage(), cpuSeconds: cpu.user + cpu.system, version: ANYSRC_VERSION, runtime: r.name, runtimeVersion: r.version };
+}
+
+/** What a worker's stats lines add for its supervisor: its index and its process's memory and CPU. */
+function workerFields(stats: StatsSettings): Record<string, unknown> {
+  return stats.worker === undefined ? {} : { worker: stats.worker, process: processFacts() };
 }
 
 /** Check the metrics address is on loopback: the endpoint has no authentication. */
@@ -199,8 +215,9 @@ export function runUntilSignal(
 ): Promise<number> {
   const print = () => {
     refresh(false);
-    if (stats.format === "json") console.log(JSON.stringify({ event: "stats", time: new Date().toISOString(), ...statsSnapshot(mode, counters, transports) }));
-    else console.log(statsLine(mode, counters, transports));
+    if (stats.format === "json") {
+      console.log(JSON.stringify({ event: "stats", time: new Date().toISOString(), ...workerFields(stats), ...statsSnapshot(mode, counters, transports) }));
+    } else console.log(statsLine(mode, counters, transports));
   };
   const timer = stats.intervalMs > 0 ? setInterval(print, stats.intervalMs) : undefined;
   const server = stats.metrics
@@ -234,6 +251,7 @@ export function runUntilSignal(
             event: "final",
             time: new Date().toISOString(),
             signal,
+            ...workerFields(stats),
             ...statsSnapshot(mode, counters, transports),
             poller: { wakeups, busyPolls, dispatches },
           }),

@@ -9,18 +9,21 @@ import { createRelayCounters } from "../relay_stats.ts";
 import { DEFAULT_LISTENER_BUFFER, DEFAULT_UPSTREAM_BUFFER, startTproxyRelay, type TproxyRelay } from "../tproxy/tproxy_relay.ts";
 import { parseDuration } from "./durations.ts";
 import { logEvent, onReload, openRelayOutput, runUntilSignal } from "./relay_runner.ts";
-import { ipFieldFlags, SHARED_OPTIONS, socketBufferFlag, statsFlags, transportFlags, withConfig } from "./relay_flags.ts";
+import { ipFieldFlags, SHARED_OPTIONS, socketBufferFlag, statsFlags, transportFlags, withConfig, workerStats } from "./relay_flags.ts";
 import { createIpFieldPolicy, type IpFieldSettings } from "../ip_field_policy.ts";
 import type { FlagValues } from "./config_file.ts";
 import { addressFlag, intFlag, UsageError } from "./usage_error.ts";
 import { rulesOptions } from "./rules_command.ts";
 import { rulesDown, rulesUp } from "../rules/apply_rules.ts";
+import { type WorkerCount, type WorkerRole, workerRole, workersFlag } from "../workers/worker_role.ts";
+import { runRelayService } from "../workers/relay_service.ts";
+import { tproxyListenerOptions } from "../tproxy/tproxy_relay.ts";
 
 export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --transport raw|bindsrc|tun [--fallback raw|bindsrc]
                      [--idle-timeout 120s] [--max-sessions N] [--mark N] [--nat full|restricted]
                      [--stats-interval 10s] [--stats text|json] [--log-format text|json] [--metrics 127.0.0.1:9100] [--config FILE]
                      [--tun NAME] [--mtu N] [--socket-buffer BYTES] [--offload on|off]
-                     [--dscp keep|clear|N] [--ecn keep|clear] [--ttl keep|N] [--rules IFACE]
+                     [--dscp keep|clear|N] [--ecn keep|clear] [--ttl keep|N] [--rules IFACE] [--workers N|auto]
 
   --port P             TPROXY port the nft rule diverts to
   --listen ADDR        address to listen on: IP (with --port) or IP:PORT; repeatable
@@ -50,6 +53,10 @@ export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --
                        with TTL 1 are dropped, counted as ttl-expired), or N; default: the system's
   --rules IFACE        install the diversion of UDP arriving on IFACE at start and remove it at exit
                        (anysrc rules up / down with this --port, mark 1, table 100, IPv4 and IPv6)
+  --workers N|auto     N relay processes behind one port (SO_REUSEPORT), a client's datagrams always
+                       reaching the same one; auto: one per CPU this process may use, each pinned
+                       to its CPU (default 1). A worker that dies is restarted; stats and /metrics
+                       show the sum (worker="all") and each worker. tun needs a multi-queue device
 
 SIGHUP: read --config again and apply --idle-timeout, --max-sessions, --dscp, --ecn, --ttl (sessions
 kept); a bad file keeps the running settings (reload-failed); other changes need a restart (named).
@@ -109,22 +116,27 @@ interface TproxyPlan extends ReturnType<typeof reloadableSettings> {
   readonly stats: ReturnType<typeof statsFlags>;
   readonly socketBuffer: number | undefined;
   readonly nat: "full" | "restricted";
+  readonly workers: WorkerCount;
 }
 
 /** Run `anysrc tproxy` until a signal; returns the exit status. */
 export async function tproxyCommand(args: string[]): Promise<number> {
   const cmd = "tproxy";
   const plan = parseTproxyArgs(args);
+  // A worker of a supervisor: its sockets are handed over, its rules and endpoint are the supervisor's.
+  const role = workerRole();
+  if (role) return relayUntilSignal({ ...plan, stats: workerStats(role.index) }, role);
   const { values: v, transport, stats } = plan;
   const rules = typeof v.rules === "string" ? rulesOptions(cmd, { port: String(plan.port), iface: v.rules }) : undefined;
   if (rules && transport.mark === rules.mark) {
     throw new UsageError(cmd, `--mark ${transport.mark} is the diversion's mark: upstream packets would be delivered back to the relay (use --mark 2)`);
   }
-  if (!rules) return relayUntilSignal(plan);
+  const run = () => (plan.workers.count > 1 ? superviseTproxy(plan, args) : relayUntilSignal(plan));
+  if (!rules) return run();
   await rulesUp(rules);
   logEvent(stats.format, "rules-up", { iface: rules.iface, port: rules.port, mark: rules.mark, table: rules.table });
   try {
-    return await relayUntilSignal(plan);
+    return await run();
   } finally {
     logEvent(stats.format, "rules-down", await rulesDown(rules));
   }
@@ -153,16 +165,34 @@ function parseTproxyArgs(args: string[]): TproxyPlan {
   const socketBuffer = socketBufferFlag(cmd, v);
   const nat = (v.nat as string | undefined) ?? "full";
   if (nat !== "full" && nat !== "restricted") throw new UsageError(cmd, `--nat must be full or restricted, got "${nat}"`);
-  return { ...reloadable, cliValues: parsed.values, values: v, port, listen, transport, stats, socketBuffer, nat };
+  const workers = workersFlag(cmd, v);
+  return { ...reloadable, cliValues: parsed.values, values: v, port, listen, transport, stats, socketBuffer, nat, workers };
 }
 
-/** The relay itself, from its transports to the final counters. */
-async function relayUntilSignal(p: TproxyPlan): Promise<number> {
+/** `--workers N`: the listeners (and a multi-queue TUN device) opened here once, the relay run by N workers. */
+function superviseTproxy(p: TproxyPlan, args: string[]): Promise<number> {
+  const fields = createIpFieldPolicy(p.ipFields);
+  const buffer = p.socketBuffer ?? DEFAULT_LISTENER_BUFFER;
+  return runRelayService({
+    mode: "tproxy",
+    args,
+    workers: p.workers,
+    stats: p.stats,
+    transport: p.transport,
+    transparentListeners: true,
+    listen: p.listen,
+    listenerOptions: (a) => tproxyListenerOptions(a.family, buffer, fields),
+  });
+}
+
+/** The relay itself, from its transports to the final counters; `role` when a supervisor started it. */
+async function relayUntilSignal(p: TproxyPlan, role?: WorkerRole): Promise<number> {
   const { transport, stats, socketBuffer } = p;
   const counters = createRelayCounters();
   let relay: TproxyRelay | undefined;
   const { outbound, shutdown } = openRelayOutput(transport, stats, counters, {
     transparentListeners: true,
+    multiQueue: role !== undefined && role.count > 1,
     // Datagrams the kernel hands to a bound source socket are client traffic to that address.
     onReceive: (d) => relay?.fromClient(d.src, d.dst, d.payload),
   });
@@ -180,6 +210,7 @@ async function relayUntilSignal(p: TproxyPlan): Promise<number> {
       offload: transport.offload,
       onOffloadFallback: (reason) => logEvent(stats.format, "offload-fallback", { reason }),
       ipFields: createIpFieldPolicy(p.ipFields),
+      ...(role ? { inheritedListeners: role.listenerFds } : {}),
     });
   } catch (e) {
     await Promise.all(outbound.transports.map((t) => t.close()));

@@ -11,6 +11,7 @@ import { createIpFieldPolicy, type IpFieldPolicy } from "../ip_field_policy.ts";
 import {
   bindSocket,
   closeFd,
+  configureUdpSocket,
   createRecvRing,
   decodeSockaddr,
   enableUdpGro,
@@ -19,9 +20,11 @@ import {
   READ_BATCHES_PER_DISPATCH,
   READABLE,
   type RecvRing,
+  setInheritable,
   sockaddrIs,
   sockaddrKey,
   socketDropCount,
+  type UdpSocketOptions,
 } from "@anysrc/sys";
 import type { Outbound } from "../outbound.ts";
 import { countCoalesced, countKernelDrops, countRelayDrop, type DropWatch, type RelayCounters } from "../relay_stats.ts";
@@ -44,6 +47,8 @@ export interface ForwarderOptions {
   readonly ipFields?: IpFieldPolicy;
   /** SO_MARK of the sockets that send `plain` copies. */
   readonly mark?: number;
+  /** The listening socket, opened and bound by a supervisor (`--workers`): read instead of opening one. */
+  readonly inheritedListener?: number;
 }
 
 /** Default receive buffer of the forwarder's socket. */
@@ -151,18 +156,32 @@ export function startForwarder(o: ForwarderOptions): Forwarder {
   };
 }
 
-/** The listening socket, bound, with GRO where asked and granted. */
-function openForwardSocket(o: ForwarderOptions, fields: IpFieldPolicy): number {
-  const fd = openUdpSocket({
-    family: o.listen.family,
+/**
+ * The options of a forwarder's listening socket: its kernel drop count, and what `fields` must read
+ * of each datagram's IP header.
+ * @example openUdpSocket(forwardListenerOptions(4, 4 << 20, createIpFieldPolicy()))
+ */
+export function forwardListenerOptions(family: 4 | 6, receiveBuffer: number, fields: IpFieldPolicy): UdpSocketOptions {
+  return {
+    family,
     reuseAddress: true,
-    receiveBuffer: o.receiveBuffer,
+    receiveBuffer,
     receiveDropCount: true,
     receiveTrafficClass: fields.readsClass,
     receiveHopLimit: fields.readsTtl,
-  });
+  };
+}
+
+/** The listening socket, bound (or inherited), with GRO where asked and granted. */
+function openForwardSocket(o: ForwarderOptions, fields: IpFieldPolicy): number {
+  const options = forwardListenerOptions(o.listen.family, o.receiveBuffer, fields);
+  const fd = o.inheritedListener ?? openUdpSocket(options);
   try {
-    bindSocket(fd, o.listen);
+    if (o.inheritedListener === undefined) bindSocket(fd, o.listen);
+    else {
+      configureUdpSocket(fd, options);
+      setInheritable(fd, false);
+    }
   } catch (e) {
     closeFd(fd);
     throw e;

@@ -9,14 +9,17 @@ import { errnoName, formatSocketAddress, type SocketAddress } from "@anysrc/core
 import {
   bindSocket,
   closeFd,
+  configureUdpSocket,
   createRecvRing,
   enableUdpGro,
   getPoller,
   openUdpSocket,
   READABLE,
   receiveBufferSize,
+  setInheritable,
   socketDropCount,
   trimAfterBursts,
+  type UdpSocketOptions,
 } from "@anysrc/sys";
 import { createIpFieldPolicy, type IpFieldPolicy } from "../ip_field_policy.ts";
 import type { Outbound } from "../outbound.ts";
@@ -47,6 +50,11 @@ export interface TproxyRelayOptions {
   readonly onOffloadFallback: (reason: string) => void;
   /** What each direction's datagrams carry in their IP header (`--dscp`, `--ecn`, `--ttl`); default: the class kept. */
   readonly ipFields?: IpFieldPolicy;
+  /**
+   * Listening sockets opened and bound by a supervisor (`--workers`), one per `listen` address in
+   * order: read from instead of opening new ones; their options are set again as this relay needs.
+   */
+  readonly inheritedListeners?: readonly number[];
 }
 
 /** Default receive buffer of the TPROXY listeners: a main-thread pause of ~0.2 s (GC, a burst of new sessions) must not overflow it. */
@@ -185,23 +193,38 @@ function openSessionTable(o: TproxyRelayOptions, fields: IpFieldPolicy, replies:
   return sessions;
 }
 
-/** A TPROXY listener per address, registered with {@link readClients}; on a failure none is left open. */
+/**
+ * The options of a TPROXY listener of `family`: transparent, with each datagram's original
+ * destination, its kernel drop count and what `fields` must read of its IP header.
+ * @example openUdpSocket(tproxyListenerOptions(4, 16 << 20, createIpFieldPolicy()))
+ */
+export function tproxyListenerOptions(family: 4 | 6, receiveBuffer: number, fields: IpFieldPolicy): UdpSocketOptions {
+  return {
+    family,
+    transparent: true,
+    receiveOriginalDestination: true,
+    reuseAddress: true,
+    receiveBuffer,
+    receiveDropCount: true,
+    receiveTrafficClass: fields.readsClass,
+    receiveHopLimit: fields.readsTtl,
+  };
+}
+
+/** A TPROXY listener per address (or inherited), registered with {@link readClients}; on a failure none is left open. */
 function openListeners(o: TproxyRelayOptions, fields: IpFieldPolicy, relay: ClientPath, sessions: SessionTable): Listener[] {
   const poller = getPoller();
   const listeners: Listener[] = [];
-  for (const addr of o.listen) {
-    const fd = openUdpSocket({
-      family: addr.family,
-      transparent: true,
-      receiveOriginalDestination: true,
-      reuseAddress: true,
-      receiveBuffer: o.listenerBuffer,
-      receiveDropCount: true,
-      receiveTrafficClass: fields.readsClass,
-      receiveHopLimit: fields.readsTtl,
-    });
+  o.listen.forEach((addr, i) => {
+    const options = tproxyListenerOptions(addr.family, o.listenerBuffer, fields);
+    const inherited = o.inheritedListeners?.[i];
+    const fd = inherited ?? openUdpSocket(options);
     try {
-      bindSocket(fd, addr);
+      if (inherited === undefined) bindSocket(fd, addr);
+      else {
+        configureUdpSocket(fd, options);
+        setInheritable(fd, false);
+      }
       const e = o.offload ? enableUdpGro(fd) : 0;
       if (e !== 0) {
         o.counters.offloadFallbacks++;
@@ -219,6 +242,6 @@ function openListeners(o: TproxyRelayOptions, fields: IpFieldPolicy, relay: Clie
     const l: Listener = { fd, drops: 0, relay };
     poller.add(fd, READABLE, readClients, l);
     listeners.push(l);
-  }
+  });
   return listeners;
 }
