@@ -122,6 +122,9 @@ describe.skipIf(!run)("--workers 2: one service, a client always on one worker (
         }
         // The restarted worker serves its clients again: the same ports, every echo back.
         expect(await flows(A.server4, 800, 8, base)).toMatchObject({ received: 800, corrupt: 0 });
+        // It read its predecessor's socket, so it got exactly its predecessor's clients: nobody moved.
+        const reborn = (await statsNow(r)).workers.find((w) => w.worker === victim)!;
+        expect(reborn.sessionsCreated).toBe([...owners.values()].filter((o) => o === victim).length);
 
         // SIGTERM: both flush and print their final counters; the service exits 0 with their sum.
         await r.stop();
