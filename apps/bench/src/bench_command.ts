@@ -15,6 +15,7 @@ import { type BenchResults, ratioRows, reportMarkdown, RESULTS_SCHEMA_VERSION } 
 import { ndrCharts, ratioChart, renderPng, renderSvg } from "./bench_charts.ts";
 import { TPROXY_PORT, writeV2rayConfig } from "./bench_runs.ts";
 import { cpuSplit, ndrSection } from "./bench_ndr.ts";
+import { workersCells, workersRuns, workersSection } from "./bench_workers.ts";
 import { compareResults, loadResults } from "./bench_compare.ts";
 import {
   type BenchContext,
@@ -29,7 +30,7 @@ import {
 import { exitProcess, onSignal, processId, TRANSPORT_KINDS, UsageError, writeStderr } from "@anysrc/relay/extension";
 
 export const BENCH_USAGE = `Usage: anysrc bench [--full] [--quick] [--transports raw,bindsrc,tun] [--runtimes bun,deno,node] [--families 4,6]
-                    [--sections ndr,send,sources,relay,saturate,offload,forward,sessions] [--out DIR]
+                    [--sections ndr,send,sources,relay,saturate,workers,offload,forward,sessions] [--out DIR]
                     [--reps N] [--saturate-cells FLOWSxBYTES,…] [--warmup SECONDS]
        anysrc bench compare A B     two runs side by side (results.json files or --out directories)
        anysrc bench report DIR      report.md and the charts again from DIR/results.json
@@ -46,7 +47,9 @@ export const BENCH_USAGE = `Usage: anysrc bench [--full] [--quick] [--transports
                  over open-loop trials, latency percentiles at 50 % and 90 % of the C relay's NDR,
                  new sessions per second (new client port; new remote address); then send-only,
                  many sources, paced relay, saturating relay
-                 (closed loop, 256 in flight, 1 and 64 flows, 64 and 1200 B), offloads (--offload on
+                 (closed loop, 256 in flight, 1 and 64 flows, 64 and 1200 B), workers (the
+                 saturating 64-flow cells, and 1-flow with --full, with --workers auto against one
+                 worker: scaling, CPU, memory, the per-core cost model), offloads (--offload on
                  and off: a bulk flow to a GSO echo server with GRO on the links, 64 small flows,
                  send-only 1200 B), forward (3 receivers, 256 B, beside a C forwarder of
                  samplicator's design: capacity at a saturating rate, CPU at a lossless one), sessions + idle
@@ -181,7 +184,8 @@ function totalRuns(plan: BenchPlan, v2ray: boolean): number {
     (wants("relay") && v2ray ? plan.reps * plan.families.length : 0) + (wants("sources") ? manySourceRuns : 0) + (wants("sessions") ? 2 * who : 0) +
     (wants("saturate") ? plan.reps * plan.families.length * (plan.saturateCells.length * (1 + ours) + withC * (plan.basicBaseline ? 2 : 1)) : 0) +
     (wants("offload") ? plan.reps * plan.families.length * (plan.offloadCells.length * (1 + 2 * ours) + plan.transports.length - 1) : 0) +
-    (wants("forward") ? plan.reps * plan.families.length * 2 * (1 + ours) : 0);
+    (wants("forward") ? plan.reps * plan.families.length * 2 * (1 + ours) : 0) +
+    (wants("workers") ? workersRuns(plan.reps, plan.families.length, workersCells(plan.full).length, ours) : 0);
 }
 
 /** Empty results for `plan`, with the machine they are measured on. */
@@ -202,6 +206,7 @@ function emptyResults(plan: BenchPlan, v2ray: boolean): BenchResults {
     fewSources: [],
     relay: [],
     saturate: [],
+    workers: [],
     offload: [],
     forward: [],
     sessions: [],
@@ -220,6 +225,7 @@ const SECTIONS: Record<(typeof BENCH_SECTIONS)[number], (ctx: BenchContext) => P
   sources: sourcesSection,
   relay: relaySection,
   saturate: saturateSection,
+  workers: workersSection,
   offload: offloadSection,
   forward: forwardSection,
   sessions: sessionsSection,

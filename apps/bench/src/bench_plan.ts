@@ -60,7 +60,7 @@ export interface BenchPlan {
 }
 
 /** The parts of `anysrc bench`. */
-export const BENCH_SECTIONS = ["ndr", "send", "sources", "relay", "saturate", "offload", "forward", "sessions"] as const;
+export const BENCH_SECTIONS = ["ndr", "send", "sources", "relay", "saturate", "workers", "offload", "forward", "sessions"] as const;
 export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 /** The plan for quick or full runs. */

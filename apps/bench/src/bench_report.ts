@@ -2,6 +2,7 @@
  * `anysrc bench` output: the terminal table, report.md, chart.svg and results.json.
  * @module
  */
+import { workersReport, type WorkersRow } from "./bench_workers.ts";
 import { median, medianOfFinite, summary } from "@anysrc/testbed";
 import type { BenchPlan } from "./bench_plan.ts";
 import type { NdrRow } from "./bench_ndr.ts";
@@ -58,6 +59,8 @@ export interface BenchResults {
     copyRatios: number[];
     cpuRatios: number[];
   }[];
+  /** `--sections workers` (absent in runs before it existed). */
+  readonly workers?: WorkersRow[];
   readonly sessions: { who: Contender; rssMiB: number; settledRssMiB?: number; fds: number; received: number; sessions: number }[];
   readonly idle: { who: Contender; cpuPercent: number }[];
   readonly peers: Record<string, string>;
@@ -179,6 +182,7 @@ export function resultTables(r: BenchResults): string {
     );
   }
   if (r.saturate.length) lines.push("", saturateTable(r));
+  if (r.workers?.length) lines.push("", workersReport(r));
   if (r.offload.length) lines.push("", offloadTable(r));
   if (r.forward.length) lines.push("", forwardTable(r));
   if (r.sessions.length) {

@@ -7,11 +7,14 @@ import {
   countSyscalls,
   cpuSeconds,
   cpuTimes,
+  machineBusySeconds,
   memoryMiB,
   openFds,
   REPO_ROOT,
   type Testbed,
   TRACED_SYSCALLS,
+  treeCpuTimes,
+  treeResidentMiB,
   withFdLimit,
 } from "@anysrc/testbed";
 import type { TransportKind } from "@anysrc/relay/extension";
@@ -123,6 +126,7 @@ export function relayArgv(
   tun: string,
   v2rayConfig: string | undefined,
   offload: "on" | "off" = "on",
+  workers?: string,
 ): string[] {
   if (who === "c") return [bin.tproxy_relay!, String(TPROXY_PORT), String(UPSTREAM_MARK)];
   if (who === "c-basic") return [bin.tproxy_relay_basic!, String(TPROXY_PORT), String(UPSTREAM_MARK)];
@@ -146,6 +150,7 @@ export function relayArgv(
     tun,
     "--offload",
     offload,
+    ...(workers ? ["--workers", workers] : []),
   ];
 }
 
@@ -234,6 +239,8 @@ export interface SaturateRun {
   readonly syscallSeconds?: number;
   readonly serverPort?: number;
   readonly offload?: "on" | "off";
+  /** anysrc's `--workers` (absent: one process, as before). */
+  readonly workers?: string;
   /**
    * Seconds of the same closed loop before the measured run (its own client sockets, so its own
    * sessions): the JIT compiles the relay's path then, as it would early in a long-running service's
@@ -271,6 +278,15 @@ export interface SaturateResult {
   /** anysrc: the share of datagrams it read in coalesced (GRO) reads, and relayed inside GSO sends (upstream and by the transport). */
   readonly coalescedIn?: number;
   readonly coalescedOut?: number;
+  /**
+   * CPU per relayed datagram of everything else on the machine during the run (the machine's busy
+   * time less the relay's): load generator, echo server, the kernel forwarding between namespaces.
+   */
+  readonly testbedUsPerDatagram?: number;
+  /** Resident memory of the relay at the end of the run (a supervisor and its workers together), MiB. */
+  readonly rssMiB?: number;
+  /** Of `rssMiB`: the process the bench started (with --workers, the supervisor), MiB. */
+  readonly mainRssMiB?: number;
 }
 
 /** Kernel counters whose movement means a datagram died in the router's stack. */
@@ -337,7 +353,7 @@ export async function saturateOnce(rig: Rig, who: Contender, kind: TransportKind
   const { bed, bin, tun } = rig;
   const { window, seconds, syscallSeconds = 0 } = run;
   const o = run;
-  const relay = bed.spawn(bed.router, relayArgv(bin, who, kind, tun, undefined, o.offload));
+  const relay = bed.spawn(bed.router, relayArgv(bin, who, kind, tun, undefined, o.offload, o.workers));
   try {
     await relayReady(relay, who);
     const server = cell.family === 4 ? A.server4 : A.server6;
@@ -347,12 +363,17 @@ export async function saturateOnce(rig: Rig, who: Contender, kind: TransportKind
     // What the warm-up loses counts with the run's losses: nothing may go missing at any time.
     const warm = o.warmupSeconds ? await closedLoop(o.warmupSeconds).waitFor((l) => typeof l.sent === "number", (o.warmupSeconds + 30) * 1000) : undefined;
     const warmLost = warm ? (warm.lost as number) + (warm.corrupt as number) : 0;
-    const cpu0 = cpuTimes(relay.pid);
+    // The relay's whole process tree: with --workers, the supervisor and its workers.
+    const cpu0 = treeCpuTimes(relay.pid);
+    const busy0 = machineBusySeconds();
     const load = closedLoop(seconds);
     // Let the loop fill before counting syscalls, so the count sees the steady state.
     const counted = syscallSeconds > 0 ? sleep(300).then(() => countSyscalls(relay.pid, syscallSeconds)) : undefined;
     const r = await load.waitFor((l) => typeof l.sent === "number", (seconds + 30) * 1000);
-    const cpu1 = cpuTimes(relay.pid);
+    const cpu1 = treeCpuTimes(relay.pid);
+    const busy1 = machineBusySeconds();
+    const rssMiB = treeResidentMiB(relay.pid);
+    const mainRssMiB = memoryMiB(relay.pid).current;
     const drops = counterDelta(drops0, kernelDropCounters(bed));
     const received = r.received as number;
     const relayed = 2 * received;
@@ -379,6 +400,9 @@ export async function saturateOnce(rig: Rig, who: Contender, kind: TransportKind
       datagramsPerSecond: relayed / seconds,
       userUsPerDatagram: relayed > 0 ? ((cpu1.user - cpu0.user) * 1e6) / relayed : Number.NaN,
       systemUsPerDatagram: relayed > 0 ? ((cpu1.system - cpu0.system) * 1e6) / relayed : Number.NaN,
+      testbedUsPerDatagram: relayed > 0 ? ((busy1 - busy0 - (cpu1.user + cpu1.system - cpu0.user - cpu0.system)) * 1e6) / relayed : Number.NaN,
+      rssMiB,
+      mainRssMiB,
       p50Us: r.p50_us as number,
       p99Us: r.p99_us as number,
       kernelDrops: drops,

@@ -17,6 +17,61 @@ export function cpuTimes(pid: number): { user: number; system: number } {
   return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 }; // utime, stime in USER_HZ (100) ticks
 }
 
+/** `pid` and every process below it (children's children too), from /proc/PID/task/TID/children. */
+export function processTree(pid: number): number[] {
+  const found = [pid];
+  for (let i = 0; i < found.length; i++) {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${found[i]}/task`);
+    } catch {
+      continue; // ended meanwhile
+    }
+    for (const tid of tasks) {
+      try {
+        for (const child of readFileSync(`/proc/${found[i]}/task/${tid}/children`, "utf8").trim().split(/\s+/)) if (child) found.push(Number(child));
+      } catch { /* thread ended meanwhile */ }
+    }
+  }
+  return found;
+}
+
+/** {@link cpuTimes} summed over {@link processTree}: a supervisor and its workers as one relay. */
+export function treeCpuTimes(pid: number): { user: number; system: number } {
+  let user = 0;
+  let system = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const t = cpuTimes(p);
+      user += t.user;
+      system += t.system;
+    } catch { /* ended meanwhile */ }
+  }
+  return { user, system };
+}
+
+/** Resident memory (VmRSS) of {@link processTree}, MiB. */
+export function treeResidentMiB(pid: number): number {
+  let sum = 0;
+  for (const p of processTree(pid)) {
+    try {
+      sum += memoryMiB(p).current;
+    } catch { /* ended meanwhile */ }
+  }
+  return sum;
+}
+
+/**
+ * CPU seconds the whole machine has spent busy so far, every CPU (/proc/stat: user, nice, system,
+ * irq, softirq, steal): with the relay's own taken away, what the testbed costs — generators, echo
+ * servers and the kernel's forwarding between namespaces.
+ */
+export function machineBusySeconds(): number {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  return ((f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0)) / 100;
+}
+
 /**
  * Resident memory of `pid` in MiB: peak (VmHWM) and current (VmRSS), and the current split into
  * anonymous pages (heaps, buffers) and file-backed ones (the runtime's binary and libraries).
