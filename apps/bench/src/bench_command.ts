@@ -48,7 +48,7 @@ export const BENCH_USAGE = `Usage: anysrc bench [--full] [--quick] [--transports
                  new sessions per second (new client port; new remote address); then send-only,
                  many sources, paced relay, saturating relay
                  (closed loop, 256 in flight, 1 and 64 flows, 64 and 1200 B), workers (the
-                 saturating 64-flow cells, and 1-flow with --full, with --workers auto against one
+                 saturating 64-flow cells, and 1-flow with --full, with --workers N (N = CPUs) against one
                  worker: scaling, CPU, memory, the per-core cost model), offloads (--offload on
                  and off: a bulk flow to a GSO echo server with GRO on the links, 64 small flows,
                  send-only 1200 B), forward (3 receivers, 256 B, beside a C forwarder of
@@ -286,7 +286,8 @@ export async function benchCommand(args: string[]): Promise<number> {
     split: cpuSplit(cpus().length),
   };
   try {
-    bed.run(bed.router, ["ip", "tuntap", "add", "dev", ctx.tun, "mode", "tun"]);
+    // Multi-queue: one relay attaches one queue, `--workers N` one per worker.
+    bed.run(bed.router, ["ip", "tuntap", "add", "dev", ctx.tun, "mode", "tun", "multi_queue"]);
     bed.run(bed.router, ["ip", "link", "set", ctx.tun, "up"]);
     bed.run(bed.router, ["sysctl", "-qw", `net.ipv4.conf.${ctx.tun}.rp_filter=0`]);
     bed.enableTproxy(TPROXY_PORT);

@@ -1,6 +1,6 @@
 /**
  * `--sections workers`: what `--workers` buys. The saturating cells (closed loop, unpaced) with one
- * worker and with one per CPU (`--workers auto`), every transport × runtime, beside the strong C
+ * worker and with one per CPU (`--workers N`, N = the CPUs), every transport × runtime, beside the strong C
  * relay and the testbed's ceiling in the same repetition: relayed datagrams/s, CPU per datagram (the
  * supervisor and every worker), scaling (N workers ÷ 1), memory, and the per-core cost model —
  * relay CPU and testbed CPU per datagram, both measured — with what it predicts for bigger machines.
@@ -43,6 +43,8 @@ export function workersRuns(reps: number, families: number, cells: number, ours:
 /** The section: every cell, every repetition, interleaved (ceiling, C, then each contender with 1 and N workers). */
 export async function workersSection(ctx: BenchContext): Promise<void> {
   const { plan, results, progress } = ctx;
+  // As many workers as CPUs, unpinned like the harness: on a machine the load generator and echo server
+  // share, the scheduler places them all (`auto` would pin each worker to a CPU the harness also needs).
   const many = String(cpus().length);
   const rows = results.workers;
   if (!rows) throw new Error("bench results made without a workers list");
@@ -91,7 +93,7 @@ export function workersReport(r: BenchResults): string {
   const rows = r.workers ?? [];
   if (rows.length === 0) return "";
   const lines = [
-    `### Workers: one process per CPU (\`--workers auto\`) against one, saturating closed loop (${r.plan.saturateWindow} in flight, ${r.plan.saturateSeconds} s after ${r.plan.warmupSeconds} s of warm-up)`,
+    `### Workers: one process per CPU (\`--workers N\`, unpinned) against one, saturating closed loop (${r.plan.saturateWindow} in flight, ${r.plan.saturateSeconds} s after ${r.plan.warmupSeconds} s of warm-up)`,
     "",
     "The relay, the load generator and the echo server share this machine's CPUs: nothing is pinned. CPU counts the supervisor and every worker; testbed CPU is the machine's busy time less the relay's (generator, echo server, the kernel forwarding between namespaces), per relayed datagram. Scaling is N workers ÷ 1 worker of the same contender in the same repetition.",
     "",

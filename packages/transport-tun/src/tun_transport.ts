@@ -14,6 +14,7 @@ import {
   createTransportStats,
   type Datagram,
   errnoName,
+  SystemError,
   type Transport,
   TransportError,
   VIRTIO_NET_HDR_LENGTH,
@@ -142,7 +143,7 @@ function openConfiguredDevice(
   mtu: number,
   refused: (reason: string, deviceName: string) => void,
 ): ReturnType<typeof openTun> & { gso: boolean } {
-  const device = openTun(options.name, { multiQueue: options.multiQueue === true, vnetHeader: options.offload !== false });
+  const device = openQueue(options.name, options.multiQueue === true, options.offload !== false);
   let gso = false;
   try {
     if (device.vnetHeader) {
@@ -157,6 +158,19 @@ function openConfiguredDevice(
     throw e;
   }
   return { ...device, gso };
+}
+
+/**
+ * One queue of device `name`. A device made beforehand with `multi_queue` (as `--workers` needs)
+ * refuses a single-queue attach with EINVAL: one relay uses it as one of its queues instead.
+ */
+function openQueue(name: string, multiQueue: boolean, vnetHeader: boolean): ReturnType<typeof openTun> {
+  try {
+    return openTun(name, { multiQueue, vnetHeader });
+  } catch (e) {
+    if (multiQueue || !(e instanceof SystemError) || e.code !== "EINVAL") throw e;
+    return openTun(name, { multiQueue: true, vnetHeader });
+  }
 }
 
 /**
