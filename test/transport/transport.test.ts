@@ -3,7 +3,7 @@ import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, runtimeArgv
 
 const SCENARIOS = "test/transport/transport_scenarios.ts";
 const PEER = ["node", UDP_PEER];
-const KINDS = ["raw", "bindsrc", "tun"] as const;
+const KINDS = ["raw", "bindsrc", "tun", "packet"] as const;
 const run = requirePrivileges("transport conformance suite");
 let port = 41000;
 
@@ -85,7 +85,7 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
           const stats = sent.stats as { sent: number; dropped: Record<string, number>; errors: Record<string, number>; fragments: number };
           expect(stats.dropped).toEqual({});
           expect(stats.sent).toBe(sizes.length * count);
-          if (kind !== "bindsrc") expect(stats.fragments).toBeGreaterThan(0); // raw and tun fragment themselves
+          if (kind !== "bindsrc") expect(stats.fragments).toBeGreaterThan(0); // raw, tun and packet fragment themselves
           const got = await receiver.waitFor((l) => l.done === true, 20_000);
           expect(got).toMatchObject({ corrupt: 0, unexpected: 0, duplicates: 0 });
           expect(got.perSize).toEqual(Object.fromEntries(sizes.map((z) => [String(z), count])));
@@ -93,7 +93,7 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
         });
       }
 
-      if (kind !== "raw") {
+      if (kind === "bindsrc" || kind === "tun") {
         for (
           const [family, src, clientHost, max, segmentMax] of [
             ["IPv4", `${A.server4}:7000`, A.client4, 65507, 1472],
@@ -130,7 +130,7 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
         }
       }
 
-      if (kind !== "raw") {
+      if (kind === "bindsrc" || kind === "tun") {
         it(`a GSO send the kernel refuses falls back to plain sends, counted and told once, losing nothing (${kind === "tun" ? "TUNSETOFFLOAD refused" : "EMSGSIZE: segments over the route MTU"})`, async () => {
           const sizes = [1200, 1199, 64];
           const count = 40;
@@ -179,6 +179,7 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
         const unusable = done.unusable as { error: string; code?: string; message: string };
         if (kind === "raw") expect(unusable).toMatchObject({ error: "SystemError", code: "ENODEV" });
         if (kind === "tun") expect(unusable).toMatchObject({ error: "RangeError" });
+        if (kind === "packet") expect(unusable).toBeNull(); // no device or source to refuse: next hops come from the kernel
         if (kind === "bindsrc") {
           expect(unusable).toMatchObject({ error: "SystemError", code: "EADDRINUSE", message: "bind 198.19.2.1:22222: EADDRINUSE (address already in use)" });
           expect((done.stats as { dropped: Record<string, number> }).dropped).toEqual({ "address-in-use": 1 });
@@ -187,9 +188,9 @@ describe.skipIf(!run)("transport conformance: spoofed source from the router, co
     });
   }
 
-  // raw and tun build their own IPv4 headers with DF clear, so any hop may fragment them: RFC 6864
-  // then wants no ID repeated to a destination, as the kernel's own packets have none.
-  for (const kind of ["raw", "tun"] as const) {
+  // raw, tun and packet build their own IPv4 headers with DF clear, so any hop may fragment them:
+  // RFC 6864 then wants no ID repeated to a destination, as the kernel's own packets have none.
+  for (const kind of ["raw", "tun", "packet"] as const) {
     for (const runtime of RUNTIMES) {
       it(`${kind} under ${runtime}: 10 000 unfragmented packets and 10 000 fragment trains to one destination carry 20 000 distinct non-zero IDs, one per train (captured, decoded with @anysrc/core)`, async () => {
         const dst = `${A.client4}:${++port}`;

@@ -12,7 +12,7 @@
  *                                              AF_PACKET socket, decoded with @anysrc/core) until COUNT
  *                                              datagrams (whole or fragment trains) were seen; report
  *                                              how their IDs repeat
- * KIND is raw | bindsrc | tun. Prints JSON lines.
+ * KIND is raw | bindsrc | tun | packet. Prints JSON lines.
  * @module
  */
 import process from "node:process";
@@ -21,6 +21,7 @@ import { adapter, bindSocket, lastError, libc, linux, openUdpSocket, receiveFrom
 import { createBindSourceTransport } from "@anysrc/transport-bindsrc";
 import { createRawTransport } from "@anysrc/transport-raw";
 import { createTunTransport } from "@anysrc/transport-tun";
+import { createPacketTransport } from "@anysrc/transport-packet";
 import { fillPattern } from "@anysrc/testbed";
 
 const out = (o: Record<string, unknown>) => console.log(JSON.stringify({ runtime: adapter.runtime, ...o }));
@@ -32,6 +33,7 @@ const UNKNOWN_TUN_FLAG = 0x10000000;
 function open(kindName: string, tun: string | undefined, offload: "on" | "off" | "refuse" = "on"): Transport {
   const onOffloadFallback = (reason: string) => out({ fallback: reason });
   if (kindName === "raw") return createRawTransport();
+  if (kindName === "packet") return createPacketTransport();
   if (kindName === "bindsrc") return createBindSourceTransport({ offload: offload !== "off", onOffloadFallback });
   if (kindName === "tun") {
     return createTunTransport({
@@ -112,7 +114,7 @@ async function badInput(tun?: string) {
   try {
     if (kind === "raw") createRawTransport({ device: "nosuchdev0" });
     else if (kind === "tun") createTunTransport({ name: "x".repeat(20) });
-    else {
+    else if (kind === "bindsrc") {
       // A local service owns 198.19.2.1:22222: the bind-source backend cannot use it as a source.
       const service = openUdpSocket({ family: 4 });
       bindSocket(service, parseSocketAddress("198.19.2.1:22222"));

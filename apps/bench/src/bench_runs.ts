@@ -19,6 +19,7 @@ import {
 } from "@anysrc/testbed";
 import type { TransportKind } from "@anysrc/relay/extension";
 import { readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 
 /** Who does the work in a run: a runtime running anysrc, or a baseline. */
 export type Contender = "c" | "c-basic" | "bun" | "deno" | "node" | "v2ray";
@@ -58,6 +59,23 @@ export interface SendResult {
 }
 
 /**
+ * `DEV/MAC` of the router's next hop to `dst` (`ip route get`, then the neighbour table; a datagram
+ * sent first makes the kernel resolve it), for the C AF_PACKET sender.
+ */
+export function nextHopOf(bed: Testbed, dst: string): string {
+  const route = JSON.parse(bed.run(bed.router, ["ip", "-j", "route", "get", dst, "mark", String(UPSTREAM_MARK)]))[0] as { dev: string; gateway?: string };
+  const via = route.gateway ?? dst;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const neighbours = JSON.parse(bed.run(bed.router, ["ip", "-j", "neigh", "show", via, "dev", route.dev]) || "[]") as { lladdr?: string }[];
+    const mac = neighbours.find((n) => n.lladdr)?.lladdr;
+    if (mac) return `${route.dev}/${mac}`;
+    bed.run(bed.router, ["bash", "-c", `echo x > /dev/udp/${via}/9 || true`]);
+    execFileSync("sleep", ["0.05"]);
+  }
+  throw new Error(`no neighbour entry for ${via} on ${route.dev} in the router`);
+}
+
+/**
  * Send `count` datagrams of `size` from the spoofed server address in the router to the client
  * (`anysrc send --batch 32`, or the C sender of the same variant), from `sources` source ports
  * round-robin. With one source a connected C sink counts only datagrams from exactly that source;
@@ -71,7 +89,9 @@ export async function sendOnce(rig: Rig, who: Contender, kind: TransportKind, ru
   const srcPort = sources === 1 ? 7000 : 20000;
   const sink = bed.spawn(bed.client, [bin.udp_sink!, dst, String(port), "60", ...(sources === 1 ? [src, String(srcPort)] : [])]);
   await sink.waitFor((l) => l.ready === true);
-  const argv = who === "c" ? [bin.send_baseline!, kind, src, String(srcPort), dst, String(port), String(count), String(size), "32", tun, String(sources)] : [
+  // The C packet sender is told the device and next hop the kernel's tables name (anysrc asks rtnetlink itself).
+  const device = who === "c" && kind === "packet" ? nextHopOf(bed, dst) : tun;
+  const argv = who === "c" ? [bin.send_baseline!, kind, src, String(srcPort), dst, String(port), String(count), String(size), "32", device, String(sources)] : [
     ANYSRC,
     "--runtime",
     who,

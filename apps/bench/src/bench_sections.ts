@@ -229,9 +229,11 @@ export async function offloadSection(ctx: BenchContext): Promise<void> {
           // the C sender of the same variant (sendmmsg; tun: one write per packet) before anysrc's.
           const ours = (t: TransportKind) =>
             plan.runtimes.flatMap((w) => (["on", "off"] as const).map((o): [Contender, TransportKind, "on" | "off"] => [w, t, o]));
+          // packet has no offloads yet: --offload changes nothing there.
+          const offloading = plan.transports.filter((t) => t !== "packet");
           const runs: [Contender, TransportKind, "on" | "off" | "none"][] = cell.test === "send"
-            ? plan.transports.flatMap((t) => [["c", t, "none"] as [Contender, TransportKind, "none"], ...ours(t)])
-            : [["c", "raw", "none"], ...plan.transports.flatMap(ours)];
+            ? offloading.flatMap((t) => [["c", t, "none"] as [Contender, TransportKind, "none"], ...ours(t)])
+            : [["c", "raw", "none"], ...offloading.flatMap(ours)];
           let base = 0;
           for (const [w, kind, offload] of runs) {
             const { rate, lost, coalescedIn, coalescedOut, kernelDrops } = await offloadRun(ctx, cell, family, w, kind, offload);

@@ -35,9 +35,9 @@ export function workersCells(full: boolean): { flows: number; size: number }[] {
   return [...(full ? [{ flows: 1, size: 64 }, { flows: 1, size: 1200 }] : []), { flows: 64, size: 64 }, { flows: 64, size: 1200 }];
 }
 
-/** Runs of the section, for the progress bar. */
+/** Progress steps of the section: per cell, the ceiling and C together, then one per contender (its 1 and N worker runs). */
 export function workersRuns(reps: number, families: number, cells: number, ours: number): number {
-  return reps * families * cells * (2 + 2 * ours);
+  return reps * families * cells * (1 + ours);
 }
 
 /** The section: every cell, every repetition, interleaved (ceiling, C, then each contender with 1 and N workers). */

@@ -2,7 +2,7 @@
  * What each command needs from the kernel's privilege model, checked before anything is opened.
  * raw: CAP_NET_RAW (an IPPROTO_RAW socket). bindsrc and the tproxy listeners: IP_TRANSPARENT, which
  * the kernel grants with CAP_NET_ADMIN (or CAP_NET_RAW). tun: CAP_NET_ADMIN (TUNSETIFF, MTU, link
- * up). --mark: CAP_NET_ADMIN (SO_MARK). bindsrc without a raw fallback also CAP_NET_BIND_SERVICE, while
+ * up). packet: CAP_NET_RAW (AF_PACKET, and IPPROTO_RAW for next hops not yet resolved). --mark: CAP_NET_ADMIN (SO_MARK). bindsrc without a raw fallback also CAP_NET_BIND_SERVICE, while
  * ports below 1024 are privileged: a reply from a DNS or NTP server, a syslog sender's copy, comes
  * from such a port, and IP_TRANSPARENT does not lift the rule.
  * @module
@@ -36,6 +36,7 @@ export function requirementsOf(n: PrivilegeNeeds): Requirement[] {
       out.push({ anyOf: ["CAP_NET_ADMIN", "CAP_NET_RAW"], neededFor: "--transport bindsrc (IP_TRANSPARENT sockets bound to foreign addresses)" });
     }
     if (t === "tun") out.push({ anyOf: ["CAP_NET_ADMIN"], neededFor: "--transport tun (creating and configuring a TUN device)" });
+    if (t === "packet") out.push({ anyOf: ["CAP_NET_RAW"], neededFor: "--transport packet (an AF_PACKET socket, and a raw one for unresolved next hops)" });
   }
   if (n.transparentListeners) out.push({ anyOf: ["CAP_NET_ADMIN", "CAP_NET_RAW"], neededFor: "the TPROXY listeners (IP_TRANSPARENT)" });
   if (n.mark) out.push({ anyOf: ["CAP_NET_ADMIN"], neededFor: "--mark (SO_MARK)" });

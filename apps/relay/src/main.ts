@@ -14,7 +14,7 @@ UDP from any source address, from TypeScript, on Bun and Deno.
 Commands:
   packet build    build an IPv4/IPv6 + UDP packet (and fragments) as hex
   packet decode   describe a hex packet layer by layer as JSON
-  send            emit datagrams with a spoofed source through raw, bindsrc or tun
+  send            emit datagrams with a spoofed source through raw, bindsrc, tun or packet
   tproxy          transparent UDP relay behind an nft TPROXY rule
   forward         replicate datagrams to receivers keeping the sender's address
   rules           install, remove or print the nft TPROXY rules and policy routing tproxy needs

@@ -1,15 +1,16 @@
 /**
  * The transport a command runs on, chosen at run time by name: the one place the relay app turns
- * `--transport raw|bindsrc|tun` into a backend.
+ * `--transport raw|bindsrc|tun|packet` into a backend.
  * @module
  */
 import type { Datagram, Transport } from "@anysrc/core";
 import { createBindSourceTransport } from "@anysrc/transport-bindsrc";
 import { createRawTransport } from "@anysrc/transport-raw";
 import { createTunTransport } from "@anysrc/transport-tun";
+import { createPacketTransport } from "@anysrc/transport-packet";
 
 /** The backends this CLI knows by name (core's TransportKind is open: any backend names itself). */
-export const TRANSPORT_KINDS = ["raw", "bindsrc", "tun"] as const;
+export const TRANSPORT_KINDS = ["raw", "bindsrc", "tun", "packet"] as const;
 /** One of {@link TRANSPORT_KINDS}. */
 export type TransportKind = (typeof TRANSPORT_KINDS)[number];
 
@@ -59,6 +60,8 @@ export function openTransport(kind: TransportKind, s: TransportSettings): Transp
         broadcast: s.broadcast === true,
         ...(s.onReceive ? { onReceive: s.onReceive } : {}),
       });
+    case "packet":
+      return createPacketTransport({ ...mark, ...batch, ...sendBuffer, broadcast: s.broadcast === true });
     case "tun":
       return createTunTransport({ name: s.tun ?? "anysrc0", ...offload, multiQueue: s.multiQueue === true, ...(s.mtu !== undefined ? { mtu: s.mtu } : {}) });
   }

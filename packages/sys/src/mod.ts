@@ -14,6 +14,7 @@ export * from "./drain_waiter.ts";
 export * from "./free_memory.ts";
 export * from "./gather_write.ts";
 export * from "./mapped_memory.ts";
+export * from "./netlink_route.ts";
 export * from "./poller.ts";
 export * from "./queued_transport.ts";
 export * from "./recv_ring.ts";

@@ -374,3 +374,49 @@ export function routeMtu(dst: SocketAddress): number | undefined {
     libc.close(fd);
   }
 }
+
+/** AF_PACKET and the SOL_PACKET option that skips the device's qdisc. */
+const AF_PACKET = 17;
+const SOL_PACKET = 263;
+const PACKET_QDISC_BYPASS = 20;
+/** Bytes of a sockaddr_ll. */
+export const SOCKADDR_LL_SIZE = 20;
+
+/**
+ * Open a non-blocking AF_PACKET SOCK_DGRAM socket for sending only (protocol 0: it receives
+ * nothing): each frame is an IP packet, and the kernel writes the link-layer header from the
+ * destination's sockaddr_ll ({@link encodeLinkAddress}). With `qdiscBypass`, PACKET_QDISC_BYPASS:
+ * frames go straight to the driver, past the qdisc (no tc shaping, no taps). Needs CAP_NET_RAW.
+ * Returns the fd and whether the bypass was granted.
+ * @example const { fd } = openPacketSocket({ qdiscBypass: true });
+ */
+export function openPacketSocket(o: { readonly qdiscBypass: boolean; readonly sendBuffer?: number }): { fd: number; qdiscBypass: boolean } {
+  const fd = check(libc.socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), "socket", undefined, "AF_PACKET");
+  let bypass = false;
+  withFd(fd, () => {
+    if (o.qdiscBypass) {
+      intValue[0] = 1;
+      bypass = libc.setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, intBytes, 4) === 0;
+    }
+    applyCommon(fd, o);
+  });
+  return { fd, qdiscBypass: bypass };
+}
+
+/**
+ * Write a sockaddr_ll at `out[at..at + 20)`: device `index`, EtherType of IPv`family`, and the next
+ * hop's hardware address (empty for a device without link-layer addresses). Returns its length.
+ * @example encodeLinkAddress(slot, 0, 3, 4, mac) // 20
+ */
+export function encodeLinkAddress(out: Uint8Array, at: number, index: number, family: 4 | 6, hardware: Uint8Array): number {
+  out.fill(0, at, at + SOCKADDR_LL_SIZE);
+  out[at] = AF_PACKET;
+  // sll_protocol, network order: ETH_P_IP 0x0800, ETH_P_IPV6 0x86DD.
+  out[at + 2] = family === 4 ? 0x08 : 0x86;
+  out[at + 3] = family === 4 ? 0x00 : 0xdd;
+  new DataView(out.buffer, out.byteOffset).setInt32(at + 4, index, true);
+  const halen = Math.min(8, hardware.length);
+  out[at + 11] = halen;
+  out.set(hardware.subarray(0, halen), at + 12);
+  return SOCKADDR_LL_SIZE;
+}

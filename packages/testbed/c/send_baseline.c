@@ -1,7 +1,9 @@
 // The C senders the anysrc transports are compared with, one per variant, doing the same work per
 // datagram: write the sequence number into the payload, build headers and checksums where the
 // variant needs them, hand batches to the kernel.
-// usage: send_baseline raw|bindsrc|tun SRC_IP SRC_PORT DST_IP DST_PORT COUNT SIZE BATCH [TUN_NAME [SOURCES]]
+// usage: send_baseline raw|bindsrc|tun|packet SRC_IP SRC_PORT DST_IP DST_PORT COUNT SIZE BATCH [TUN_NAME|DEV/MAC [SOURCES]]
+//   packet: frames through one AF_PACKET SOCK_DGRAM socket (PACKET_QDISC_BYPASS) to device DEV and
+//   next-hop MAC (aa:bb:cc:dd:ee:ff), IP headers and both checksums ours, sendmmsg batches.
 //   SOURCES: K source ports SRC_PORT.. round-robin, as `anysrc send --sources K`: raw and tun write
 //   each datagram's own port; bindsrc binds K sockets and sends one sendmmsg per source per batch.
 // prints {"sent":N,"seconds":S,"pps":P}
@@ -9,7 +11,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -75,7 +79,21 @@ int main(int argc, char **argv) {
   if (sources < 1) sources = 1;
   struct sockaddr_storage dss; memset(&dss, 0, sizeof dss);
   socklen_t dl;
-  if (family == 4) {
+  int packet_mode = !strcmp(mode, "packet");
+  if (packet_mode) {
+    // DEV/MAC: the device and next hop the route and neighbour tables name (the bench reads them).
+    char dev[IFNAMSIZ] = {0};
+    const char *arg = argc > 9 ? argv[9] : "", *slash = strchr(arg, '/');
+    if (!slash || slash - arg >= IFNAMSIZ) { fprintf(stderr, "packet: expected DEV/MAC, got %s\n", arg); return 2; }
+    memcpy(dev, arg, slash - arg);
+    struct sockaddr_ll *l = (struct sockaddr_ll *)&dss;
+    l->sll_family = AF_PACKET; l->sll_protocol = htons(family == 4 ? ETH_P_IP : ETH_P_IPV6);
+    l->sll_ifindex = if_nametoindex(dev); l->sll_halen = 6;
+    if (!l->sll_ifindex || sscanf(slash + 1, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &l->sll_addr[0], &l->sll_addr[1], &l->sll_addr[2], &l->sll_addr[3], &l->sll_addr[4], &l->sll_addr[5]) != 6) {
+      fprintf(stderr, "packet: bad device or MAC in %s\n", arg); return 2;
+    }
+    dl = sizeof *l;
+  } else if (family == 4) {
     struct sockaddr_in *d = (struct sockaddr_in *)&dss; d->sin_family = AF_INET; memcpy(&d->sin_addr, dst, 4);
     d->sin_port = strcmp(mode, "raw") ? htons(dport) : 0; dl = sizeof *d;
   } else {
@@ -97,6 +115,11 @@ int main(int argc, char **argv) {
   } else if (!strcmp(mode, "raw")) {
     fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_NONBLOCK, IPPROTO_RAW);
     if (fd < 0) { perror("socket"); return 1; }
+  } else if (packet_mode) {
+    fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    int one = 1;
+    if (fd < 0) { perror("socket"); return 1; }
+    setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
   } else {
     for (int j = 0; j < sources; j++) {
       fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
@@ -133,8 +156,9 @@ int main(int argc, char **argv) {
       if (size >= 4) { uint32_t be = htonl((uint32_t)(seq + order[k])); memcpy(p, &be, 4); }
       struct msghdr *m = &msgs[k].msg_hdr;
       m->msg_name = &dss; m->msg_namelen = dl; m->msg_iov = &iov[2 * k];
-      if (!strcmp(mode, "raw")) {
-        int h = build_headers(headers + 64 * k, family, src, dst, sport + (int)((seq + order[k]) % sources), dport, p, size, 0);
+      if (!strcmp(mode, "raw") || packet_mode) {
+        // Nobody fills the IPv4 header checksum of a frame: packet computes it, raw leaves it to the kernel.
+        int h = build_headers(headers + 64 * k, family, src, dst, sport + (int)((seq + order[k]) % sources), dport, p, size, packet_mode);
         iov[2 * k].iov_base = headers + 64 * k; iov[2 * k].iov_len = h;
         iov[2 * k + 1].iov_base = p; iov[2 * k + 1].iov_len = size;
         m->msg_iovlen = 2;
@@ -146,8 +170,9 @@ int main(int argc, char **argv) {
     for (int start = 0; start < n;) {
       int j = (int)((seq + order[start]) % sources), end = start;
       while (end < n && (int)((seq + order[end]) % sources) == j) end++;
-      int out = strcmp(mode, "raw") ? fds[j] : fd;
-      if (!strcmp(mode, "raw")) end = n; // one raw socket: the whole batch in one call
+      int one_socket = !strcmp(mode, "raw") || packet_mode;
+      int out = one_socket ? fd : fds[j];
+      if (one_socket) end = n; // one raw (or packet) socket: the whole batch in one call
       for (int done = start; done < end;) {
         int r = sendmmsg(out, msgs + done, end - done, 0);
         if (r > 0) { done += r; continue; }

@@ -39,11 +39,18 @@ export interface RawEmitContext {
   readonly stats: TransportStats;
   /** Read the socket's error queue (after EMSGSIZE the kernel queued the MTU it wanted). */
   readonly takeErrors: (fd: number) => void;
+  /**
+   * Address message `m` for datagram `d` (and its fragments). Default: `d.dst` as a sockaddr with
+   * port 0 (an IPv6 raw socket reads sin6_port as a protocol); the packet transport gives the next
+   * hop's sockaddr_ll instead.
+   */
+  readonly destination?: (ring: SendRing, m: number, d: Datagram) => void;
 }
 
 /** The emit step's context and what it reuses per ring fill. */
 interface RawEmitState {
   readonly c: RawEmitContext;
+  readonly destination: (ring: SendRing, m: number, d: Datagram) => void;
   /** Which datagram each message of the ring belongs to. */
   readonly owners: number[];
   /** A fragment's payload slice [start, end). */
@@ -65,7 +72,14 @@ interface Fill {
  * @example const emit = createRawEmit(context); emit(socket, datagrams, 0) // index of the first not sent
  */
 export function createRawEmit(c: RawEmitContext): (s: FamilySocket, ds: readonly Datagram[], from: number) => number {
-  const st: RawEmitState = { c, owners: [], slice: new Int32Array(2), cut: { mtu: 0, index: 0, udpChecksum: 0 }, scratch: new Uint8Array(0) };
+  const st: RawEmitState = {
+    c,
+    destination: c.destination ?? ((ring, m, d) => ring.setDestination(m, d.dst, 0)),
+    owners: [],
+    slice: new Int32Array(2),
+    cut: { mtu: 0, index: 0, udpChecksum: 0 },
+    scratch: new Uint8Array(0),
+  };
   const filled: Fill = { m: 0, next: 0, wait: false };
   return (s, ds, from) => emit(st, filled, s, ds, from);
 }
@@ -127,8 +141,7 @@ function fill(st: RawEmitState, f: Fill, s: FamilySocket, ds: readonly Datagram[
     const mtu = mtus.of(d.dst);
     if (udpHeadersLength(s.family) + d.payload.length <= mtu) {
       const h = buildUdpHeaders(ring.headers[m]!, 0, d.src, d.dst, d.payload, fields.of(d));
-      // sin6_port must be 0 on IPv6 raw sockets: the kernel reads it as a protocol number.
-      ring.setDestination(m, d.dst, 0);
+      st.destination(ring, m, d);
       ring.setHeaderAndPayload(m, h, ring.addressOf(d.payload), d.payload.length);
       st.owners[m++] = j++;
       continue;
@@ -161,7 +174,7 @@ function fillFragments(st: RawEmitState, d: Datagram, j: number, m: number, coun
   for (let k = 0; k < count; k++) {
     cut.index = k;
     const h = writeUdpFragment(ring.headers[m]!, 0, d, f, cut, slice);
-    ring.setDestination(m, d.dst, 0);
+    st.destination(ring, m, d);
     ring.setHeaderAndPayload(m, h, at + slice[0]!, slice[1]! - slice[0]!);
     st.owners[m++] = j;
   }
@@ -174,7 +187,7 @@ function fragmentsOf(st: RawEmitState, d: Datagram, mtu: number): Uint8Array[] {
   if (st.scratch.length < need) st.scratch = new Uint8Array(need);
   const f = st.c.fields.of(d);
   const n = buildUdpPacket(st.scratch, 0, d.src, d.dst, d.payload, f);
-  return fragmentPacket(st.scratch.subarray(0, n), mtu, f.identification, "zero");
+  return fragmentPacket(st.scratch.subarray(0, n), mtu, f.identification, f.checksums.ipv4Header);
 }
 
 /** One datagram's fragments, `batch` per call. */
@@ -183,7 +196,7 @@ function sendLarge(st: RawEmitState, s: FamilySocket, d: Datagram, frags: Uint8A
   for (let k = 0; k < frags.length;) {
     const m = Math.min(batch, frags.length - k);
     for (let x = 0; x < m; x++) {
-      ring.setDestination(x, d.dst, 0);
+      st.destination(ring, x, d);
       ring.setSingle(x, ring.addressOf(frags[k + x]!), frags[k + x]!.length);
     }
     const n = ring.send(s.fd, 0, m);

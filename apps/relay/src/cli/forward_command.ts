@@ -19,7 +19,7 @@ import { routeIsBroadcast } from "@anysrc/sys";
 import { addressFlag, UsageError } from "./usage_error.ts";
 
 export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR (--to RECEIVER [--to RECEIVER]… | --receivers FILE) --allow CIDR [--allow CIDR]…
-                      --transport raw|bindsrc|tun [--fallback raw|bindsrc] [--mark N]
+                      --transport raw|bindsrc|tun|packet [--fallback raw|bindsrc] [--mark N]
                       [--stats-interval 10s] [--stats text|json] [--log-format text|json] [--metrics 127.0.0.1:9100] [--config FILE]
                       [--socket-buffer BYTES] [--offload on|off] [--dscp keep|clear|N] [--ecn keep|clear] [--ttl keep|N]
                       [--workers N|auto]
@@ -37,7 +37,7 @@ export const FORWARD_USAGE = `Usage: anysrc forward --listen ADDR (--to RECEIVER
                    receiver once; a samplicator config file is read as is
   --allow CIDR     senders allowed (required: forward refuses to start without an explicit list);
                    datagrams from other senders are dropped and counted
-  --transport T    raw | bindsrc | tun; --fallback, --mark, --stats*, --metrics, --config as for tproxy
+  --transport T    raw | bindsrc | tun | packet; --fallback, --mark, --stats*, --metrics, --config as for tproxy
   --socket-buffer B  receive buffer of the listening socket (default 4M); what the kernel still
                    drops is counted as kernelDropped.listener
   --offload on|off UDP GRO on the listening socket and GSO sends (bindsrc, tun) where the kernel

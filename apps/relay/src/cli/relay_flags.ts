@@ -101,8 +101,8 @@ export interface TransportFlags {
 /** Read {@link TransportFlags} from the flags. */
 export function transportFlags(command: string, v: FlagValues): TransportFlags {
   const kind = v.transport;
-  if (typeof kind !== "string") throw new UsageError(command, "--transport is required (raw, bindsrc or tun)");
-  if (!isTransportKind(kind)) throw new UsageError(command, `--transport must be raw, bindsrc or tun, got "${kind}"`);
+  if (typeof kind !== "string") throw new UsageError(command, "--transport is required (raw, bindsrc, tun or packet)");
+  if (!isTransportKind(kind)) throw new UsageError(command, `--transport must be raw, bindsrc, tun or packet, got "${kind}"`);
   const fb = v.fallback;
   if (fb !== undefined && (typeof fb !== "string" || (fb !== "raw" && fb !== "bindsrc"))) {
     throw new UsageError(command, `--fallback must be raw or bindsrc, got "${fb}"`);

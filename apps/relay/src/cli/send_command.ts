@@ -11,10 +11,10 @@ import { isTransportKind, openTransport, type TransportKind } from "../transport
 import { offloadFlag } from "./relay_flags.ts";
 import { addressFlag, intFlag, UsageError } from "./usage_error.ts";
 
-export const SEND_USAGE = `Usage: anysrc send --transport raw|bindsrc|tun --src ADDR --dst ADDR --count N --size S
+export const SEND_USAGE = `Usage: anysrc send --transport raw|bindsrc|tun|packet --src ADDR --dst ADDR --count N --size S
                    [--batch B] [--sources K] [--rate PPS] [--tun NAME] [--mtu N] [--mark N] [--offload on|off]
 
-  --transport T   raw | bindsrc | tun
+  --transport T   raw | bindsrc | tun | packet (AF_PACKET frames past routing, netfilter and qdisc)
   --src ADDR      source to spoof, e.g. 198.19.2.2:7000 (with --sources K: K ports from this one)
   --dst ADDR      destination, same family
   --count N       datagrams to send
@@ -114,7 +114,7 @@ function parseSendArgs(args: string[]): SendPlan {
   const offload = offloadFlag(cmd, values);
   const kind = values.transport;
   if (kind === undefined) throw new UsageError(cmd, "--transport is required");
-  if (!isTransportKind(kind)) throw new UsageError(cmd, `--transport must be raw, bindsrc or tun, got "${kind}"`);
+  if (!isTransportKind(kind)) throw new UsageError(cmd, `--transport must be raw, bindsrc, tun or packet, got "${kind}"`);
   const src = addressFlag(cmd, "--src", values.src);
   const dst = addressFlag(cmd, "--dst", values.dst);
   if (src.family !== dst.family) throw new UsageError(cmd, `--src ${values.src} and --dst ${values.dst} are different IP families`);

@@ -19,7 +19,7 @@ import { type WorkerCount, type WorkerRole, workerRole, workersFlag } from "../w
 import { runRelayService } from "../workers/relay_service.ts";
 import { tproxyListenerOptions } from "../tproxy/tproxy_relay.ts";
 
-export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --transport raw|bindsrc|tun [--fallback raw|bindsrc]
+export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --transport raw|bindsrc|tun|packet [--fallback raw|bindsrc]
                      [--idle-timeout 120s] [--max-sessions N] [--mark N] [--nat full|restricted]
                      [--stats-interval 10s] [--stats text|json] [--log-format text|json] [--metrics 127.0.0.1:9100] [--config FILE]
                      [--tun NAME] [--mtu N] [--socket-buffer BYTES] [--offload on|off]
@@ -28,7 +28,7 @@ export const TPROXY_USAGE = `Usage: anysrc tproxy --port P [--listen ADDR]… --
   --port P             TPROXY port the nft rule diverts to
   --listen ADDR        address to listen on: IP (with --port) or IP:PORT; repeatable
                        (default 0.0.0.0 and ::)
-  --transport T        how replies leave with the remote's address as source: raw | bindsrc | tun
+  --transport T        how replies leave with the remote's address as source: raw | bindsrc | tun | packet
   --fallback T         second transport for replies the first refuses (bindsrc EADDRINUSE): raw | bindsrc
   --idle-timeout D     close a session idle this long (default 120s; QUIC wants ≥ 30s)
   --max-sessions N     session cap; past it the least recently used is evicted (default 65536)
