@@ -165,7 +165,10 @@ async function recvSizes(local, peer, sizesText, count, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (total() < count * sizes.length && Date.now() < deadline) await sleep(10);
   await sleep(100); // late duplicates
-  out({ done: true, perSize: Object.fromEntries([...seen].map(([z, set]) => [z, set.size])), corrupt, unexpected, duplicates });
+  // Which sequence numbers never came (sizes of 4 bytes and more carry theirs), the first 500.
+  const missing = [];
+  for (const [z, set] of seen) for (let q = 0; z >= 4 && q < count && missing.length < 500; q++) if (!set.has(q)) missing.push(q);
+  out({ done: true, perSize: Object.fromEntries([...seen].map(([z, set]) => [z, set.size])), corrupt, unexpected, duplicates, missing });
   s.close();
 }
 

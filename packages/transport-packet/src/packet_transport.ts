@@ -83,7 +83,8 @@ function nextHopMtus(hops: NextHops, fallback: RouteMtus): RouteMtus {
  */
 export function createPacketTransport(options: PacketTransportOptions = {}): PacketTransport {
   const batch = options.batch ?? 32;
-  const stats = createTransportStats();
+  // viaRaw rides in the stats record, so a relay's stats lines and sums carry it like any counter.
+  const stats = Object.assign(createTransportStats(), { viaRaw: 0 });
   const hops = createNextHops(options.mark);
   const routeMtus = createRouteMtus(undefined);
   let errorRing: RecvRing | undefined;
@@ -106,7 +107,6 @@ export function createPacketTransport(options: PacketTransportOptions = {}): Pac
     ring: createSendRing({ slots: batch, headerSize: UDP_FRAGMENT_HEADER_MAX }),
     mtus: routeMtus,
   });
-  let viaRaw = 0;
   const lanes = createLanes(options, hops);
   const engine = createQueuedTransport<PacketLane>({
     kind: "packet",
@@ -119,7 +119,7 @@ export function createPacketTransport(options: PacketTransportOptions = {}): Pac
     emit(lane, run, from) {
       if (!lane.kernel) return framed(lane, run, from);
       const done = routed(lane, run, from);
-      viaRaw += done - from;
+      stats.viaRaw += done - from;
       return done;
     },
     release() {
@@ -131,7 +131,7 @@ export function createPacketTransport(options: PacketTransportOptions = {}): Pac
     ...engine.transport,
     kind: "packet",
     get viaRaw() {
-      return viaRaw;
+      return stats.viaRaw;
     },
     nextHops: hops.stats,
     get qdiscBypass() {
