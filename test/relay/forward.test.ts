@@ -62,7 +62,7 @@ describe.skipIf(!run)("anysrc forward: sampling, per-receiver TTL and plain, pre
   const counts = (stats: Json, name: string) => (stats.receivers as ReceiverCounts[]).find((r) => r.receiver === name);
 
   for (const runtime of RUNTIMES) {
-    for (const kind of ["raw", "bindsrc"] as const) {
+    for (const kind of ["raw", "bindsrc", "packet"] as const) {
       it(`${kind} on ${runtime}: /10 gets exactly every tenth datagram, ttl=7 arrives with TTL 7, plain arrives from the forwarder's own address`, async () => {
         const tenth = await receiver(A.server4, 100);
         const ttl = await receiver(A.server4, 1000);

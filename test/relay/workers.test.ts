@@ -13,7 +13,7 @@ import { ADDRESSES as A, compileC, createTestbed, type JsonChild, requirePrivile
 import { ANYSRC, startTproxy } from "./start_tproxy.ts";
 
 const PEER = ["node", UDP_PEER];
-const KINDS = ["raw", "bindsrc", "tun"] as const;
+const KINDS = ["raw", "bindsrc", "tun", "packet"] as const;
 const PORT = 15000;
 const run = requirePrivileges("workers suite");
 type Json = Record<string, unknown>;
