@@ -136,15 +136,17 @@ function costModel(r: BenchResults, rows: readonly WorkersRow[]): string[] {
       const rUs = median(one.flatMap((x) => x.runs.map(cpuPerDatagram)));
       const hUs = median(one.flatMap((x) => x.runs.map((y) => y.testbedUsPerDatagram ?? Number.NaN)));
       const measured = many.length ? median(many.flatMap((x) => x.runs.map((y) => y.datagramsPerSecond))) : Number.NaN;
-      const extra = many.length
-        ? median(many.flatMap((x) => x.runs.map((y) => y.rssMiB ?? Number.NaN))) - median(one.flatMap((x) => x.runs.map((y) => y.rssMiB ?? Number.NaN)))
-        : Number.NaN;
+      const rss = (xs: readonly WorkersRow[], of: (y: SaturateResult) => number) => (xs.length ? median(xs.flatMap((x) => x.runs.map(of))) : Number.NaN);
+      const single = rss(one, (y) => y.rssMiB ?? Number.NaN);
+      const supervisor = rss(many, (y) => y.mainRssMiB ?? Number.NaN);
+      const eachWorker = rss(many, (y) => ((y.rssMiB ?? Number.NaN) - (y.mainRssMiB ?? Number.NaN)) / n);
       // The C relay is one process with no reuseport group of its own: no prediction past one core.
       const per = (cores: number) => (who === "c" ? "–" : k((cores * 1e6) / rUs));
+      const ours = (x: number) => (who === "c" ? "–" : f1(x));
       out.push(
         `| ${who} | ${kind} | ${f2(rUs)} | ${f2(hUs)} | ${k((n * 1e6) / (rUs + hUs))} | ${Number.isFinite(measured) ? k(measured) : "–"} | ${per(4)} | ${
           per(8)
-        } | ${per(16)} | ${Number.isFinite(extra) ? f1(extra / Math.max(1, n - 1)) : "–"} |`,
+        } | ${per(16)} | ${f1(single)} | ${ours(supervisor)} | ${ours(eachWorker)} |`,
       );
     }
   }
