@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ADDRESSES as A, compileC, createTestbed, REPO_ROOT, requirePrivileges, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, NONE, REPO_ROOT, requirePrivileges, type Testbed, UDP_PEER } from "@anysrc/testbed";
 import { startTproxyWith } from "../relay/start_tproxy.ts";
 
 const PORT = 15000;
@@ -56,7 +56,7 @@ describe.skipIf(!run)("dist/anysrc and dist/anysrc-deno, alone in an empty direc
         } finally {
           await r.stop();
         }
-        expect(await r.waitFor((l) => l.event === "final")).toMatchObject({ received: 4000, forwarded: 4000, replies: 4000, dropped: {} });
+        expect(await r.waitFor((l) => l.event === "final")).toMatchObject({ received: 4000, forwarded: 4000, replies: 4000, dropped: NONE });
         expect(await r.waitFor((l) => l.event === "rules-down")).toMatchObject({ table: true });
         expect(bed.run(bed.router, ["nft", "list", "tables"]).split("\n")).not.toContain("table inet anysrc");
       });
@@ -83,7 +83,7 @@ describe.skipIf(!run)("dist/anysrc and dist/anysrc-deno, alone in an empty direc
         "--size",
         "500",
       ]);
-      expect(JSON.parse(sent)).toMatchObject({ sent: 300, dropped: {} });
+      expect(JSON.parse(sent)).toMatchObject({ sent: 300, dropped: NONE });
       expect(await receiver.waitFor((l) => l.done === true)).toMatchObject({ received: 300, corrupt: 0 });
       const rules = bed.run(bed.router, [...exes[exe]!, "rules", "show", "--port", String(PORT), "--iface", bed.routerClientLink, "--format", "nft"]);
       bed.run(bed.router, ["nft", "-c", "-f", "-"], rules);

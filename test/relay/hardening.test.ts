@@ -7,7 +7,7 @@
  * reply read = replies accepted by the transport + dropped by reason.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, createTestbed, type JsonChild, memoryMiB, openFds, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ADDRESSES as A, createTestbed, type JsonChild, memoryMiB, NONE, openFds, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
 import { ANYSRC } from "./start_tproxy.ts";
 
 const PEER = ["node", UDP_PEER];
@@ -104,7 +104,7 @@ describe.skipIf(!run)("relay hardening: bad traffic, faults, spoofing attempts; 
           expect(r.filter((x) => !x.intact)).toEqual([]);
         }
         const final = await finalOf(p);
-        expect(final).toMatchObject({ received: 8, forwarded: 8, repliesReceived: 8, replies: 8, dropped: {} });
+        expect(final).toMatchObject({ received: 8, forwarded: 8, repliesReceived: 8, replies: 8, dropped: NONE });
         expectBalanced(final, kind);
       });
     }

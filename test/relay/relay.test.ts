@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, runtimeArgv, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, NONE, requirePrivileges, runtimeArgv, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
 import { ANYSRC, startTproxy } from "./start_tproxy.ts";
 
 const PEER = ["node", UDP_PEER];
@@ -62,7 +62,7 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
           }
           expect({ client: result, relay: stats }).toMatchObject({
             client: { sent: 20000, received: 20000, corrupt: 0, flowsComplete: 64 },
-            relay: { received: 20001, forwarded: 20001, replies: 20002, dropped: {}, transports: { [kind]: { dropped: {}, errors: {} } } },
+            relay: { received: 20001, forwarded: 20001, replies: 20002, dropped: NONE, transports: { [kind]: { dropped: NONE, errors: NONE } } },
           });
           // 64 flows + the cone client; 64 when a flow's ephemeral port happens to reuse the cone
           // client's (closed by then), whose session is still alive: same client address, same session.
@@ -92,10 +92,10 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
             const stats = await finalStats(r);
             expect({ offload, lost: result.lost, corrupt: result.corrupt }).toEqual({ offload, lost: 0, corrupt: 0 });
             expect(stats).toMatchObject({
-              dropped: {},
+              dropped: NONE,
               unaccounted: { inbound: 0, replies: 0 },
               offloadFallbacks: 0,
-              transports: { [kind]: { dropped: {}, offloadFallbacks: 0 } },
+              transports: { [kind]: { dropped: NONE, offloadFallbacks: 0 } },
             });
             const t = (stats.transports as Record<string, { coalesced: number }>)[kind]!;
             if (offload === "on") {
@@ -131,7 +131,7 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
         coalescedReads: 1,
         coalescedDatagrams: 32,
         coalescedForwarded: 32,
-        dropped: {},
+        dropped: NONE,
       });
     });
   }
@@ -166,7 +166,7 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
           coalescedReads: 1,
           coalescedForwarded: 0,
           offloadFallbacks: 1,
-          dropped: {},
+          dropped: NONE,
         });
         expect(r.lines.filter((l) => l.event === "offload-fallback").map((l) => l.reason)).toEqual([
           "upstream: a GSO send was refused (EMSGSIZE); that session sends plainly",
@@ -319,7 +319,7 @@ describe.skipIf(!run)("anysrc tproxy and forward end to end (client → router w
         const stats = await f.waitFor((l) => l.event === "final");
         // One source, and every payload names its sender's port: the sender's address survived.
         expect({ kind, ...got }).toMatchObject({ kind, received: 50, sources: 1, mismatched: 0 });
-        expect(stats).toMatchObject({ copies: 50, dropped: {}, transports: { [kind]: { dropped: {}, errors: {} } } });
+        expect(stats).toMatchObject({ copies: 50, dropped: NONE, transports: { [kind]: { dropped: NONE, errors: NONE } } });
       }
       let message = "";
       try {

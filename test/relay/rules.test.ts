@@ -4,7 +4,7 @@
  * `down` (or the relay's exit) nothing of it is left.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, NONE, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
 import { ANYSRC, startTproxy } from "./start_tproxy.ts";
 
 const PEER = ["node", UDP_PEER];
@@ -84,7 +84,7 @@ describe.skipIf(!run)("anysrc rules: the diversion installed, used and removed (
         await r.stop();
       }
       const stats = await r.waitFor((l) => l.event === "final");
-      expect(stats).toMatchObject({ received: 4000, forwarded: 4000, replies: 4000, dropped: {} });
+      expect(stats).toMatchObject({ received: 4000, forwarded: 4000, replies: 4000, dropped: NONE });
       bed.run(bed.router, [ANYSRC, "--runtime", runtime, "rules", "down", "--port", String(PORT), "--iface", bed.routerClientLink]);
       expect(leftovers()).toEqual(none);
     });

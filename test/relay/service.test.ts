@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, NONE, requirePrivileges, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
 import { ANYSRC, startTproxy } from "./start_tproxy.ts";
 
 const run = requirePrivileges("service suite");
@@ -135,7 +135,7 @@ describe.skipIf(!run)("anysrc as a Type=notify service (sd_notify to $NOTIFY_SOC
       await new Promise((res) => setTimeout(res, 2500));
       await r.stop();
       const stats = await r.waitFor((l) => l.event === "final");
-      expect(stats).toMatchObject({ received: 20000, forwarded: 20000, replies: 20000, dropped: {}, unaccounted: { inbound: 0, replies: 0 } });
+      expect(stats).toMatchObject({ received: 20000, forwarded: 20000, replies: 20000, dropped: NONE, unaccounted: { inbound: 0, replies: 0 } });
       expect(stats.sessionsExpired as number).toBeGreaterThanOrEqual(32);
     });
   }

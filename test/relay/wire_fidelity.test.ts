@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADDRESSES as A, compileC, createTestbed, requirePrivileges, RUNTIMES, type Testbed } from "@anysrc/testbed";
+import { ADDRESSES as A, compileC, createTestbed, NONE, requirePrivileges, RUNTIMES, type Testbed } from "@anysrc/testbed";
 import { ANYSRC, startTproxy } from "./start_tproxy.ts";
 
 const KINDS = ["raw", "bindsrc", "tun"] as const;
@@ -54,7 +54,7 @@ describe.skipIf(!run)("wire fidelity: DSCP/ECN and TTL through anysrc tproxy (cl
           await r.stop();
         }
         const stats = await r.waitFor((l) => l.event === "final");
-        expect(stats).toMatchObject({ dropped: {}, unaccounted: { inbound: 0, replies: 0 } });
+        expect(stats).toMatchObject({ dropped: NONE, unaccounted: { inbound: 0, replies: 0 } });
       });
 
       it(`${kind} on ${runtime}: --dscp clear keeps ECN, --ttl keep decrements, TTL 1 is dropped and counted`, async () => {

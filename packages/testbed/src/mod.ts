@@ -5,6 +5,7 @@
  * @module
  */
 export * from "./c_programs.ts";
+export * from "./matchers.ts";
 export * from "./child.ts";
 export * from "./payload_pattern.ts";
 export * from "./privileges.ts";
