@@ -355,6 +355,16 @@ function receiverMetrics(metric: MetricWriter, receivers: readonly ReceiverCount
 function transportMetrics(metric: MetricWriter, transports: readonly TransportView[]): void {
   metric("transport_sent_total", "counter", "Datagrams handed to the kernel by a transport.", transports.map((t) => [{ transport: t.kind }, t.stats.sent]));
   metric("transport_queued", "gauge", "Datagrams waiting for writability.", transports.map((t) => [{ transport: t.kind }, t.stats.queued]));
+  // packet: datagrams its next-hop cache could not frame yet, sent through its raw socket.
+  const viaRaw = transports.filter((t) => typeof (t.stats as { viaRaw?: unknown }).viaRaw === "number");
+  if (viaRaw.length > 0) {
+    metric(
+      "transport_via_raw_total",
+      "counter",
+      "Datagrams the packet transport sent through its raw socket while their next hop was not known.",
+      viaRaw.map((t) => [{ transport: t.kind }, (t.stats as unknown as { viaRaw: number }).viaRaw]),
+    );
+  }
   metric(
     "transport_dropped_total",
     "counter",

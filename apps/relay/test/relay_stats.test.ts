@@ -75,3 +75,12 @@ describe("logfmtValue", () => {
     expect(logfmtValue(["0.0.0.0:15000"])).toBe('"[\\"0.0.0.0:15000\\"]"');
   });
 });
+
+describe("transport series in /metrics", () => {
+  it("the packet transport's viaRaw count is a series of its own; other transports have none", () => {
+    const stats = { sent: 5, bytes: 0, batches: 1, fragments: 0, coalesced: 0, offloadFallbacks: 0, queued: 0, dropped: {}, errors: {}, reported: {} };
+    const text = prometheusText("tproxy", createRelayCounters(), [{ kind: "packet", stats: { ...stats, viaRaw: 3 } as typeof stats }, { kind: "raw", stats }]);
+    expect(text).toContain('anysrc_transport_via_raw_total{mode="tproxy",transport="packet"} 3');
+    expect(text).not.toContain('anysrc_transport_via_raw_total{mode="tproxy",transport="raw"}');
+  });
+});
