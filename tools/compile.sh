@@ -18,12 +18,12 @@ entries=(apps/relay/src/main.ts apps/relay/src/poller_worker.ts)
 echo "compile: dist/anysrc ($(du -h dist/anysrc | cut -f1), bun $("$bin/bun" --version))"
 
 # What anysrc-deno may do, and nothing more (the launcher grants the same per command):
-#   ffi   libc (sockets, TUN, epoll)        env  ANYSRC_RUNTIME, ANYSRC_DEBUG, NOTIFY_SOCKET
+#   ffi   libc (sockets, TUN, epoll)        env  ANYSRC_RUNTIME, ANYSRC_DEBUG, NOTIFY_SOCKET, ANYSRC_WORKER, ANYSRC_LAUNCHER
 #   run   nft and ip (rules, tproxy --rules) net  the --metrics endpoint on a loopback or wildcard address
 #   read  --config / --receivers files under /etc, /usr/local/etc, /run or /var/lib/anysrc
 # A 1 MiB young generation, as the launcher gives Deno (BENCHMARKS.md: 10 000 sessions).
 read_scope=/etc,/usr/local/etc,/run,/var/lib/anysrc
-permissions=(--allow-ffi --allow-env=ANYSRC_RUNTIME,ANYSRC_DEBUG,NOTIFY_SOCKET --allow-run=nft,ip
+permissions=(--allow-ffi --allow-env=ANYSRC_RUNTIME,ANYSRC_DEBUG,NOTIFY_SOCKET,ANYSRC_WORKER,ANYSRC_LAUNCHER --allow-run=nft,ip
   "--allow-net=127.0.0.1,[::1],0.0.0.0,[::]")
 v8=--v8-flags=--max-semi-space-size=1
 deno_version=$("$bin/deno" --version | head -n 1)

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADDRESSES as A, compileC, createTestbed, NONE, requirePrivileges, RUNTIMES, type Testbed } from "@anysrc/testbed";
 import { ANYSRC, startTproxy } from "./start_tproxy.ts";
 
-const KINDS = ["raw", "bindsrc", "tun"] as const;
+const KINDS = ["raw", "bindsrc", "tun", "packet"] as const;
 const PORT = 15100;
 const run = requirePrivileges("wire fidelity suite");
 

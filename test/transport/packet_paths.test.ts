@@ -48,19 +48,20 @@ describe.skipIf(!run)("packet transport: next hops follow the network; TUN and s
     it(
       `${runtime}: under load the receiver's MAC changes, then its route moves to a second link — delivery resumes each time, every datagram accounted for`,
       async () => {
-        const count = 4000;
+        const count = 6000;
         const dst = `${A.client4}:${++port}`;
         const src = `${A.server4}:7000`;
-        const receiver = bed.spawn(bed.client, [...PEER, "recv-sizes", dst, src, "64", String(count), "8000"]);
+        const receiver = bed.spawn(bed.client, [...PEER, "recv-sizes", dst, src, "64", String(count), "10000"]);
         await receiver.waitFor((l) => l.ready === true);
-        // 1 datagram per ms: about 4 s.
-        const sender = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["send", "packet", src, dst, "64", String(count), "1"]));
-        await sleep(1000);
+        // 2 datagrams per ms: about 3 s once the runtime has started.
+        const sender = bed.spawn(bed.router, runtimeArgv(runtime, SCENARIOS, ["send", "packet", src, dst, "64", String(count), "2"]));
+        await sender.waitFor((l) => l.ready === true, 30_000);
+        await sleep(500);
         // The receiver's MAC changes; the router's (permanent) entry for it is removed, as a failed
         // neighbour would be: the transport must learn the new address through the kernel.
         bed.run(bed.client, ["ip", "link", "set", "c0", "address", "02:00:00:00:a5:01"]);
         bed.run(bed.router, ["ip", "neigh", "del", A.client4, "dev", bed.routerClientLink]);
-        await sleep(1200);
+        await sleep(700);
         // The route to the receiver moves to the second link (the client takes its address there too).
         const framesOnSecondLink = () =>
           (JSON.parse(bed.run(bed.router, ["ip", "-j", "-s", "link", "show", "rc2"])) as { stats64: { tx: { packets: number } } }[])[0]!.stats64.tx.packets;
@@ -70,15 +71,18 @@ describe.skipIf(!run)("packet transport: next hops follow the network; TUN and s
         const got = (await receiver.waitFor((l) => l.done === true, 30_000)) as { perSize: Record<string, number>; missing: number[] };
         const moved = framesOnSecondLink() - before;
         bed.run(bed.router, ["ip", "route", "del", `${A.client4}/32`, "dev", "rc2"]);
+        const detail = `viaRaw ${sent.stats.viaRaw}, received ${got.perSize["64"]}, missing ${got.missing.slice(0, 10).join(",")} … ${
+          got.missing.slice(-5).join(",")
+        }`;
         expect(sent.stats.sent).toBe(count);
         expect(sent.stats.dropped).toEqual({});
         // The kernel resolved the new neighbours while the transport sent through the raw socket.
         expect(sent.stats.viaRaw).toBeGreaterThan(0);
-        // What went to the old MAC before the entry went (a few ms at 1 per ms) is all that may be
-        // missing; everything after the first change's second is there.
-        expect(got.perSize["64"]).toBeGreaterThanOrEqual(count - 50);
-        expect(got.missing.every((seq) => seq < 1000 + 1000), `missing ${got.missing.join(",")}`).toBe(true);
-        // After the move the frames left through the second link (about 1.5 s of them at 1 per ms).
+        // What went to the old MAC before its entry went (a few ms) is all that may be missing: one
+        // short run of sequence numbers, and nothing around the route's move or after it.
+        expect(got.perSize["64"], detail).toBeGreaterThanOrEqual(count - 100);
+        expect(got.missing.length === 0 || got.missing.at(-1)! - got.missing[0]! < 200, detail).toBe(true);
+        // After the move the frames left through the second link.
         expect(moved).toBeGreaterThan(1000);
       },
       60_000,

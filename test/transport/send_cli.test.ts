@@ -19,7 +19,7 @@ describe.skipIf(!run)("anysrc send", () => {
     await bed?.destroy();
   });
 
-  for (const transport of ["raw", "bindsrc", "tun"] as const) {
+  for (const transport of ["raw", "bindsrc", "tun", "packet"] as const) {
     for (const runtime of RUNTIMES) {
       for (const [family, src, client] of [["IPv4", `${A.server4}:7000`, A.client4], ["IPv6", `[${A.server6}]:7000`, `[${A.client6}]`]] as const) {
         it(`--transport ${transport} --runtime ${runtime} delivers 500 paced ${family} datagrams from the spoofed source`, async () => {
@@ -115,6 +115,6 @@ describe.skipIf(!run)("anysrc send", () => {
       "1",
     ]);
     expect(await p.exited()).toBe(2);
-    expect(p.stderr()).toContain('--transport must be raw, bindsrc or tun, got "carrier-pigeon"');
+    expect(p.stderr()).toContain('--transport must be raw, bindsrc, tun or packet, got "carrier-pigeon"');
   });
 });

@@ -76,9 +76,17 @@ export function commandArgs(): string[] {
   return deno ? deno.args : bun!.process.argv.slice(2);
 }
 
-/** An environment variable, or undefined. */
+/**
+ * An environment variable, or undefined — also where Deno's permissions do not reach it (a build
+ * or launcher that grants fewer variables than this version reads): unset, rather than a crash.
+ */
 export function envVar(name: string): string | undefined {
-  return deno ? deno.env.get(name) : bun!.process.env[name];
+  if (!deno) return bun!.process.env[name];
+  try {
+    return deno.env.get(name);
+  } catch {
+    return undefined;
+  }
 }
 
 /** This process's id. */

@@ -15,7 +15,7 @@ writeFileSync(badReceivers, "# fine\n198.18.0.0/15:\n");
 describe.each(RUNTIMES)("relay commands refuse bad flags and config with exit 2 (%s)", (runtime) => {
   it.each([
     [["tproxy", "--transport", "raw"], "--port is required"],
-    [["tproxy", "--port", "15000", "--transport", "nope"], '--transport must be raw, bindsrc or tun, got "nope"'],
+    [["tproxy", "--port", "15000", "--transport", "nope"], '--transport must be raw, bindsrc, tun or packet, got "nope"'],
     [["tproxy", "--port", "15000"], "--transport is required"],
     [["tproxy", "--port", "99999", "--transport", "raw"], "--port must be 1-65535, got 99999"],
     [["tproxy", "--port", "15000", "--transport", "raw", "--nat", "symmetric"], '--nat must be full or restricted, got "symmetric"'],
