@@ -10,7 +10,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ADDRESSES as A, createTestbed, NONE, REPO_ROOT, requirePrivileges, type Runtime, RUNTIMES, type Testbed, UDP_PEER } from "@anysrc/testbed";
 
-const PACKAGES = ["packages/core", "packages/sys", "packages/transport-raw", "packages/transport-bindsrc", "packages/transport-tun", "apps/relay"];
+const PACKAGES = [
+  "packages/core",
+  "packages/sys",
+  "packages/transport-raw",
+  "packages/transport-bindsrc",
+  "packages/transport-tun",
+  "packages/transport-packet",
+  "apps/relay",
+];
 const run = requirePrivileges("package suite");
 let port = 44000;
 
@@ -49,7 +57,7 @@ describe.skipIf(!run)("packed tarballs installed outside the clone", () => {
   });
 
   it("the tarballs carry dist/ JavaScript and declarations, and no tests", () => {
-    for (const name of ["core", "sys", "transport-raw", "transport-bindsrc", "transport-tun"]) {
+    for (const name of ["core", "sys", "transport-raw", "transport-bindsrc", "transport-tun", "transport-packet"]) {
       const root = join(app, "node_modules", "@anysrc", name);
       expect(existsSync(join(root, "dist", "mod.js")), name).toBe(true);
       expect(existsSync(join(root, "dist", "mod.d.ts")), name).toBe(true);
@@ -57,7 +65,7 @@ describe.skipIf(!run)("packed tarballs installed outside the clone", () => {
     }
   });
 
-  for (const name of ["core", "sys", "transport-raw", "transport-bindsrc", "transport-tun"]) {
+  for (const name of ["core", "sys", "transport-raw", "transport-bindsrc", "transport-tun", "transport-packet"]) {
     it(`the example in packages/${name}/README.md runs as written against the installed package`, () => {
       const readme = readFileSync(`${REPO_ROOT}packages/${name}/README.md`, "utf8");
       const code = /```ts\n([\s\S]*?)```/.exec(readme)?.[1];
@@ -69,7 +77,7 @@ describe.skipIf(!run)("packed tarballs installed outside the clone", () => {
   }
 
   for (const runtime of RUNTIMES) {
-    for (const transport of ["raw", "bindsrc", "tun"] as const) {
+    for (const transport of ["raw", "bindsrc", "tun", "packet"] as const) {
       for (const [family, src, client] of [["IPv4", `${A.server4}:7000`, A.client4], ["IPv6", `[${A.server6}]:7000`, `[${A.client6}]`]] as const) {
         it(`${runtime}: a script importing @anysrc/transport-${transport} by name sends an ${family} datagram from the spoofed source`, async () => {
           const dst = `${client}:${++port}`;
