@@ -59,9 +59,8 @@ describe(`anysrc packet decode fuzzing (${RUNS} cases)`, () => {
     const seen = [0, 0, 0];
     fc.assert(
       fc.property(argv, (args) => {
-        const started = performance.now();
+        // A hang shows as the test's own timeout: no wall-clock limit per case on a busy runner.
         const r = runDecode(args);
-        expect(performance.now() - started).toBeLessThan(250);
         expect(r.internal, r.output).toBe(false);
         if (r.status === 0) expect(typeof JSON.parse(r.output)).toBe("object");
         if (r.status === 1) expect(r.output.trim().split("\n")).toHaveLength(1);

@@ -53,11 +53,16 @@ describe("decodePacket on arbitrary bytes", () => {
             bytes[3] = bytes.length;
           }
         }
+        let d: Record<string, unknown>;
         try {
-          expect(typeof decodePacket(bytes)).toBe("object");
+          d = decodePacket(bytes);
         } catch (e) {
           expect(e).toBeInstanceOf(WireError);
+          return;
         }
+        // A description of the IP version the first nibble names, and plain JSON all the way down.
+        expect(Object.keys(d)[0]).toBe(bytes[0]! >> 4 === 4 ? "ipv4" : "ipv6");
+        expect(JSON.parse(JSON.stringify(d))).toEqual(d);
       }),
       { numRuns: PARSER_RUNS },
     );

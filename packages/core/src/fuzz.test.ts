@@ -23,9 +23,6 @@ import { createReassembler } from "./reassembly.ts";
 import { parseUdp } from "./udp.ts";
 import { ipv4Bytes, ipv6Bytes, PARSER_RUNS } from "./test_support.ts";
 
-/** A single case slower than this counts as a hang. */
-const HANG_MS = 250;
-
 /** One edit of a packet. */
 type Mutation =
   | { op: "set"; at: number; value: number }
@@ -124,9 +121,8 @@ const seedPacket: fc.Arbitrary<{ family: 4 | 6; packets: Uint8Array[] }> = fc
     return { family, packets };
   });
 
-/** Run `f`; it may return or throw one of `allowed`, nothing else, and must not hang. */
+/** Run `f`; it may return or throw one of `allowed`, nothing else (a hang shows as the test's timeout). */
 function onlyTyped(f: () => unknown, allowed: readonly (abstract new (...a: never[]) => Error)[]): "parsed" | "rejected" {
-  const started = performance.now();
   let outcome: "parsed" | "rejected" = "parsed";
   try {
     f();
@@ -134,8 +130,6 @@ function onlyTyped(f: () => unknown, allowed: readonly (abstract new (...a: neve
     if (!allowed.some((t) => e instanceof t)) throw e;
     outcome = "rejected";
   }
-  const took = performance.now() - started;
-  if (took > HANG_MS) throw new Error(`one case took ${took.toFixed(0)} ms`);
   return outcome;
 }
 

@@ -59,14 +59,21 @@ describe("IPv4", () => {
   });
 
   it.each([
-    ["4500", "truncated IPv4 header: 2 of 20 bytes"],
-    ["44" + "00".repeat(19), "IPv4 IHL 4 is below the minimum 5"],
-    ["46" + "00".repeat(19), "truncated IPv4 header: 20 of 24 bytes (IHL 6)"],
-    ["450000ff" + "00".repeat(16), "IPv4 total length 255 exceeds the 20 bytes given"],
-    ["45000010" + "00".repeat(16), "IPv4 total length 16 is smaller than its header (20 bytes)"],
-    ["65" + "00".repeat(19), "not an IPv4 header: version 6"],
-  ])("rejects %s: %s", (hex, message) => {
-    expect(() => parseIpv4(parseHex(hex))).toThrow(new WireError("truncated", message).message);
+    ["4500", "truncated", "truncated IPv4 header: 2 of 20 bytes"],
+    ["44" + "00".repeat(19), "bad-header-length", "IPv4 IHL 4 is below the minimum 5"],
+    ["46" + "00".repeat(19), "truncated", "truncated IPv4 header: 20 of 24 bytes (IHL 6)"],
+    ["450000ff" + "00".repeat(16), "length-mismatch", "IPv4 total length 255 exceeds the 20 bytes given"],
+    ["45000010" + "00".repeat(16), "length-mismatch", "IPv4 total length 16 is smaller than its header (20 bytes)"],
+    ["65" + "00".repeat(19), "bad-version", "not an IPv4 header: version 6"],
+  ])("rejects %s as %s: %s", (hex, kind, message) => {
+    let error: unknown;
+    try {
+      parseIpv4(parseHex(hex));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(WireError);
+    expect({ kind: (error as WireError).kind, message: (error as WireError).message }).toEqual({ kind, message });
   });
 
   it("parses arbitrary bytes into a record or a WireError, never anything else", () => {
