@@ -9,7 +9,7 @@
  * socket, which makes the kernel resolve it, and asks again shortly.
  * @module
  */
-import { addressKeyOf, type SocketAddress } from "@anysrc/core";
+import { addressKeyOf, sameIp, type SocketAddress } from "@anysrc/core";
 import {
   adapter,
   ARPHRD_NONE,
@@ -88,14 +88,17 @@ export function createNextHops(mark: number | undefined): NextHops {
   const stats: NextHopStats = { lookups: 0, invalidations: 0 };
   let current = newGeneration();
   let before = newGeneration();
-  // Consecutive datagrams mostly share a destination record (a session's replies): remembered by identity.
+  // The last two destination records asked about, remembered by identity: a session's replies share
+  // one, and the engine's grouping asks about a group's first datagram and each other one in turn.
   let lastDst: SocketAddress | undefined;
   let lastHop: NextHop | undefined;
+  let priorDst: SocketAddress | undefined;
+  let priorHop: NextHop | undefined;
   const clear = () => {
     before = current;
     current = newGeneration();
     links.clear();
-    lastDst = undefined;
+    lastDst = priorDst = undefined;
     stats.invalidations++;
   };
   const poller = getPoller();
@@ -117,13 +120,15 @@ export function createNextHops(mark: number | undefined): NextHops {
     if (current.used === SLAB_ENTRIES) clear();
     const at = current.used++ * SLOT_BYTES;
     encodeLinkAddress(current.slab, at, hop.index, dst.family, hop.hardware);
-    const entry: NextHop = { ip: dst.ip, address: current.base + at, mtu: hop.mtu };
+    // A copy: a destination's bytes may live in a chunk its owner reuses later.
+    const entry: NextHop = { ip: dst.ip.slice(), address: current.base + at, mtu: hop.mtu };
     current.hops.set(key, entry);
     return entry;
   };
   return {
     of(dst) {
       if (dst === lastDst) return lastHop;
+      if (dst === priorDst) return priorHop;
       const key = addressKeyOf(dst.ip, 0, dst.family === 4 ? 4 : 16, 0);
       let hit = find(current, dst, key);
       if (typeof hit === "number") {
@@ -132,8 +137,12 @@ export function createNextHops(mark: number | undefined): NextHops {
       }
       const hop = hit ?? resolve(dst, key);
       // Only a hop is remembered by identity: an unresolved destination must be asked again later.
-      lastDst = hop ? dst : undefined;
-      lastHop = hop;
+      if (hop) {
+        priorDst = lastDst;
+        priorHop = lastHop;
+        lastDst = dst;
+        lastHop = hop;
+      }
       return hop;
     },
     previous(dst) {
@@ -168,10 +177,4 @@ function askKernel(
   const n = queries.neighbour(via.family, route.outputIndex, via.ip);
   if (!n || !(n.state & NUD_USABLE) || !n.address || n.address.length === 0) return undefined;
   return { index: route.outputIndex, hardware: n.address, mtu };
-}
-
-function sameIp(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -12,7 +12,7 @@ import { createOutbound, type Outbound } from "../outbound.ts";
 import { openTransport, type TransportKind, type TransportSettings } from "../transport_choice.ts";
 import type { TransportFlags } from "./relay_flags.ts";
 import { UsageError } from "./usage_error.ts";
-import { envVar, onSignal, processId, processUsage, runtimeVersion, serveHttp } from "../host.ts";
+import { envVar, type HttpEndpoint, onSignal, processId, processUsage, runtimeVersion, serveHttp } from "../host.ts";
 
 /** How stats leave the process. */
 export interface StatsSettings {
@@ -145,6 +145,22 @@ function workerFields(stats: StatsSettings): Record<string, unknown> {
   return stats.worker === undefined ? {} : { worker: stats.worker, process: processFacts() };
 }
 
+/**
+ * The Prometheus endpoint on `address` (loopback, checked at start): `/metrics` answers with what
+ * `exposition` gives at that moment, any other path 404.
+ * @example const endpoint = serveMetrics(address, () => prometheusText(mode, counters, transports));
+ */
+export function serveMetrics(address: SocketAddress, exposition: () => string | Promise<string>): HttpEndpoint {
+  return serveHttp(
+    address.family === 4 ? address.ip.join(".") : "::1",
+    address.port,
+    async (request) =>
+      new URL(request.url).pathname === "/metrics"
+        ? new Response(await exposition(), { headers: { "content-type": "text/plain; version=0.0.4" } })
+        : new Response("not found\n", { status: 404 }),
+  );
+}
+
 /** Check the metrics address is on loopback: the endpoint has no authentication. */
 export function checkMetricsAddress(command: string, a: SocketAddress): void {
   const loopback = a.family === 4 ? a.ip[0] === 127 : a.ip.every((b, i) => (i < 15 ? b === 0 : b === 1)) || (isV4Mapped(a.ip) && a.ip[12] === 127);
@@ -221,15 +237,10 @@ export function runUntilSignal(
   };
   const timer = stats.intervalMs > 0 ? setInterval(print, stats.intervalMs) : undefined;
   const server = stats.metrics
-    ? serveHttp(
-      stats.metrics.family === 4 ? stats.metrics.ip.join(".") : "::1",
-      stats.metrics.port,
-      (request) =>
-        new URL(request.url).pathname === "/metrics"
-          ? (refresh(false),
-            new Response(prometheusText(mode, counters, transports, processFacts()), { headers: { "content-type": "text/plain; version=0.0.4" } }))
-          : new Response("not found\n", { status: 404 }),
-    )
+    ? serveMetrics(stats.metrics, () => {
+      refresh(false);
+      return prometheusText(mode, counters, transports, processFacts());
+    })
     : undefined;
   return new Promise((resolve) => {
     let stopping = false;

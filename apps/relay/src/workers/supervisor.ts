@@ -16,20 +16,9 @@
  * @module
  */
 import { closeFd, pinToCpus, setInheritable } from "@anysrc/sys";
-import {
-  childFdNumbers,
-  type ChildHandle,
-  type ChildSignal,
-  onSignal,
-  processId,
-  selfCommand,
-  serveHttp,
-  spawnChild,
-  spawnKeepsFdNumbers,
-  writeStdout,
-} from "../host.ts";
+import { childFdNumbers, type ChildHandle, type ChildSignal, onSignal, processId, selfCommand, spawnChild, spawnKeepsFdNumbers, writeStdout } from "../host.ts";
 import { prometheusTextOf, statsLine } from "../relay_stats.ts";
-import { logEvent, notifyService, processFacts, type StatsSettings } from "../cli/relay_runner.ts";
+import { logEvent, notifyService, processFacts, serveMetrics, type StatsSettings } from "../cli/relay_runner.ts";
 import { countersOfSnapshot, sumSnapshots, type WorkerSnapshot } from "./worker_stats.ts";
 import { WORKER_ENV, type WorkerCount, workerEnvValue } from "./worker_role.ts";
 import { UsageError } from "../cli/usage_error.ts";
@@ -275,16 +264,7 @@ function handleSignals(service: Service): void {
   const { stats } = service.plan;
   const print = () => void collect(service).then((w) => printStats(service, "stats", w));
   const timer = stats.intervalMs > 0 ? setInterval(print, stats.intervalMs) : undefined;
-  const server = stats.metrics
-    ? serveHttp(
-      stats.metrics.family === 4 ? stats.metrics.ip.join(".") : "::1",
-      stats.metrics.port,
-      async (request) =>
-        new URL(request.url).pathname === "/metrics"
-          ? new Response(await metricsText(service), { headers: { "content-type": "text/plain; version=0.0.4" } })
-          : new Response("not found\n", { status: 404 }),
-    )
-    : undefined;
+  const server = stats.metrics ? serveMetrics(stats.metrics, () => metricsText(service)) : undefined;
   const finish = service.finish;
   service.finish = (status) => {
     if (timer) clearInterval(timer);
